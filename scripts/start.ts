@@ -1,0 +1,102 @@
+/**
+ * `npm start`: the whole fleet in the foreground — the provider simulator (when PROVIDER_BASE_URL is
+ * unset), ingress, dispatcher, sender and dlq-replayer as child processes, REPLICAS of each worker.
+ * Ctrl-C / SIGTERM stops them gracefully (each drains its in-flight work).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../shared/config.js';
+import { ensureServices, waitForPort } from './ensure-services.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, '..');
+
+interface ServiceSpec {
+  name: string;
+  main: string;
+  replicas: number;
+  env: (i: number) => Record<string, string>;
+}
+
+const cfg = loadConfig();
+await ensureServices();
+
+const replicas = Math.max(1, Number(process.env.REPLICAS ?? 1));
+const children: ChildProcess[] = [];
+const baseEnv: Record<string, string> = { ...(process.env as Record<string, string>) };
+let providerUrl = cfg.providerBaseUrl;
+
+function launch(name: string, main: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--enable-source-maps', path.join(dist, main)], {
+    env: { ...baseEnv, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`postmaster: ${name} exited (${signal ?? code}); stopping the fleet`);
+      void stop(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+let stopping = false;
+async function stop(code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+if (!providerUrl) {
+  providerUrl = `http://127.0.0.1:${cfg.simulatorPort}`;
+  launch('simulator', 'services/simulator/main.js', { SIMULATOR_PORT: String(cfg.simulatorPort) });
+  if (!(await waitForPort('127.0.0.1', cfg.simulatorPort, 15_000))) {
+    console.error('postmaster: the provider simulator did not start');
+    await stop(1);
+  }
+}
+
+const services: ServiceSpec[] = [
+  { name: 'ingress', main: 'services/ingress/main.js', replicas: 1, env: () => ({ METRICS_PORT: String(cfg.metricsPort) }) },
+  { name: 'dispatcher', main: 'services/dispatcher/main.js', replicas, env: (i) => ({ METRICS_PORT: String(cfg.metricsPort + 1 + i) }) },
+  { name: 'sender', main: 'services/sender/main.js', replicas, env: (i) => ({ METRICS_PORT: String(cfg.metricsPort + 1 + replicas + i) }) },
+  { name: 'dlq-replayer', main: 'services/dlq-replayer/main.js', replicas: 1, env: () => ({ METRICS_PORT: String(cfg.metricsPort + 1 + 2 * replicas) }) },
+];
+for (const s of services) {
+  if (!existsSync(path.join(dist, s.main))) continue;
+  for (let i = 0; i < s.replicas; i++) {
+    launch(`${s.name}#${i}`, s.main, { ...s.env(i), PROVIDER_BASE_URL: providerUrl, REPLICA_ID: `${s.name}-${i}` });
+  }
+}
+
+if (await waitForPort('127.0.0.1', cfg.ingressPort, 30_000)) {
+  const mgmt = cfg.managementUrl || 'http://127.0.0.1:15672';
+  console.error(
+    [
+      '',
+      `postmaster: fleet running (${replicas} replica(s) of dispatcher and sender)`,
+      `  send a message:   curl -s -X POST http://127.0.0.1:${cfg.ingressPort}/v1/messages \\`,
+      `                      -H 'Authorization: Bearer ${cfg.env === 'production' ? '$INGRESS_API_TOKEN' : cfg.ingressApiToken}' -H 'Content-Type: application/json' \\`,
+      `                      -d '{"to":"15551234567","type":"text","text":{"body":"hi"}}'`,
+      `  provider ledger:  curl -s ${providerUrl}/_sim/ledger`,
+      `  management UI:    ${mgmt.replace(/\/\/[^@]*@/, '//')}  (guest/guest), queues under "${cfg.topologyPrefix}."`,
+      '  stop:             Ctrl-C',
+      '',
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,73 @@
+/**
+ * The bot handler contract: an inbound event in, `{"replies": [<Cloud API message object>...]}` out.
+ * Either the bot's own HTTP endpoint (BOT_HANDLER_URL) or the built-in echo handler.
+ */
+import { request } from 'undici';
+import { z } from 'zod';
+import { describeIssue, outboundContent, type Envelope } from '../../shared/envelope.js';
+import { classifyNetworkError } from '../../shared/failures/classify.js';
+import { PermanentError, PoisonMessageError, TransientError } from '../../shared/failures/errors.js';
+import type { Metrics } from '../../shared/metrics.js';
+import type { StageContext } from '../../shared/stage/worker.js';
+
+export type Reply = Record<string, unknown>;
+
+export interface BotHandler {
+  handle(env: Envelope, ctx: StageContext): Promise<Reply[]>;
+}
+
+/** Replies "echo: <text>" to a text message, and nothing to anything else. */
+export class EchoHandler implements BotHandler {
+  async handle(env: Envelope): Promise<Reply[]> {
+    const text = (env.payload as { text?: { body?: string } }).text?.body;
+    return typeof text === 'string' ? [{ type: 'text', text: { body: `echo: ${text}` } }] : [];
+  }
+}
+
+const handlerAnswer = z.object({ replies: z.array(outboundContent).max(20) });
+
+/** Calls the bot's endpoint; its failures follow the failure classes like the provider's. */
+export class HttpBotHandler implements BotHandler {
+  constructor(
+    private readonly url: string,
+    private readonly timeoutMs: number,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async handle(env: Envelope, ctx: StageContext): Promise<Reply[]> {
+    const started = process.hrtime.bigint();
+    let outcome = 'error';
+    try {
+      const res = await request(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-postmaster-message-id': env.id, 'x-correlation-id': env.correlationId ?? env.id },
+        body: JSON.stringify({ id: env.id, user: env.user, receivedAt: env.createdAt, attempt: env.attempt, message: env.payload }),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      }).catch((err) => {
+        throw classifyNetworkError(err);
+      });
+      const text = await res.body.text();
+      outcome = String(res.statusCode);
+      if (res.statusCode >= 500 || res.statusCode === 429 || res.statusCode === 408) {
+        throw new TransientError(`bot handler answered ${res.statusCode}`, { code: `handler-${res.statusCode}` });
+      }
+      if (res.statusCode >= 400) throw new PermanentError(`bot handler answered ${res.statusCode}: ${text.slice(0, 200)}`, { code: `handler-${res.statusCode}` });
+      if (res.statusCode === 204 || text.trim() === '') return [];
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new PoisonMessageError('bot handler answered with a body that is not JSON', { code: 'handler-invalid-answer' });
+      }
+      const parsed = handlerAnswer.safeParse(body);
+      if (!parsed.success) {
+        throw new PoisonMessageError(`bot handler answer invalid: ${describeIssue(parsed.error).message}`, { code: 'handler-invalid-answer' });
+      }
+      ctx.log.debug({ replies: parsed.data.replies.length }, 'bot handler answered');
+      return parsed.data.replies as Reply[];
+    } finally {
+      this.metrics.handlerLatency.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The Cloud API client (DESIGN §7): undici keep-alive pool, timeouts, and every non-2xx answer
+ * turned into a classified error.
+ */
+import { Pool } from 'undici';
+import type { Envelope } from '../../shared/envelope.js';
+import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
+
+export interface ProviderConfig {
+  baseUrl: string;
+  graphApiVersion: string;
+  phoneNumberId: string;
+  accessToken: string;
+  timeoutMs: number;
+  connections?: number;
+}
+
+export interface SendResult {
+  wamid: string | null;
+  status: number;
+}
+
+export class ProviderClient {
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly auth: string;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly cfg: ProviderConfig) {
+    const base = new URL(cfg.baseUrl);
+    this.pool = new Pool(base.origin, {
+      connections: cfg.connections ?? 64,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: cfg.timeoutMs,
+      bodyTimeout: cfg.timeoutMs,
+      connectTimeout: Math.min(cfg.timeoutMs, 5000),
+    });
+    const prefix = base.pathname.replace(/\/$/, '');
+    this.path = `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
+    this.auth = `Bearer ${cfg.accessToken}`;
+  }
+
+  /** The request body of §7 for an outbound envelope. */
+  static body(env: Envelope): Record<string, unknown> {
+    return {
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: env.user,
+      ...env.payload,
+      biz_opaque_callback_data: env.id,
+    };
+  }
+
+  async send(env: Envelope): Promise<SendResult> {
+    let res;
+    try {
+      res = await this.pool.request({
+        method: 'POST',
+        path: this.path,
+        headers: { authorization: this.auth, 'content-type': 'application/json' },
+        body: JSON.stringify(ProviderClient.body(env)),
+      });
+    } catch (err) {
+      throw classifyNetworkError(err);
+    }
+    let parsed: unknown = undefined;
+    try {
+      parsed = await res.body.json();
+    } catch {
+      // A body that is not JSON still has a status to classify.
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      const wamid = (parsed as { messages?: Array<{ id?: string }> } | undefined)?.messages?.[0]?.id ?? null;
+      return { wamid, status: res.statusCode };
+    }
+    throw classifyProviderError(res.statusCode, parsed, res.headers['retry-after']);
+  }
+
+  close(): Promise<void> {
+    return (this.closing ??= this.pool.close());
+  }
+}

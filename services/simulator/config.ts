@@ -1,0 +1,127 @@
+/**
+ * Configuration of the standalone simulator (`main.ts`), read from the environment and validated
+ * strictly at start. Every key has doc, format, default and env; secrets are marked sensitive so
+ * convict masks them when the config is printed.
+ */
+import convict from 'convict';
+import type { SimulatorOptions } from './server.js';
+import type { StatusName } from './webhook.js';
+
+const STATUS_NAMES: readonly string[] = ['sent', 'delivered', 'read'];
+
+convict.addFormat({
+  name: 'simulator-flag',
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error('must be true/false, 1/0 or yes/no');
+  },
+  coerce(value: unknown) {
+    const text = String(value).trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+    if (['0', 'false', 'no', 'off'].includes(text)) return false;
+    return value;
+  },
+});
+convict.addFormat({
+  name: 'simulator-ratio',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error('must be a number from 0 to 1');
+  },
+  coerce: (value: unknown) => Number(value),
+});
+convict.addFormat({
+  name: 'simulator-statuses',
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.length === 0 || value.some((s) => !STATUS_NAMES.includes(String(s)))) {
+      throw new Error(`must be a comma-separated list of ${STATUS_NAMES.join(', ')}`);
+    }
+  },
+  coerce: (value: unknown) => String(value).split(',').map((s) => s.trim()).filter(Boolean),
+});
+
+const definition = {
+  port: { doc: 'Port to listen on (0 = any free port).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },
+  host: { doc: 'Address to listen on.', format: String, default: '127.0.0.1', env: 'SIMULATOR_HOST' },
+  phoneNumberId: {
+    doc: 'Only this phone number id is accepted in the path (empty: any).',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_PHONE_NUMBER_ID',
+  },
+  accessToken: {
+    doc: 'Bearer token required on sends (empty: none required).',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_ACCESS_TOKEN',
+    sensitive: true,
+  },
+  latencyMs: { doc: 'Latency added to every provider answer, ms.', format: 'nat', default: 0, env: 'SIMULATOR_LATENCY_MS' },
+  jitterMs: { doc: 'Uniform extra latency 0..jitter, ms.', format: 'nat', default: 0, env: 'SIMULATOR_JITTER_MS' },
+  errorRate: { doc: 'Share of sends answered with a random error (0..1).', format: 'simulator-ratio', default: 0, env: 'SIMULATOR_ERROR_RATE' },
+  throughputPerSecond: {
+    doc: 'Accepted sends per rolling second before error 130429 (0 = off; Meta default 80).',
+    format: 'nat',
+    default: 0,
+    env: 'SIMULATOR_THROUGHPUT_PER_SECOND',
+  },
+  pairCount: {
+    doc: 'Accepted sends per recipient per pair window before error 131056 (0 = off).',
+    format: 'nat',
+    default: 0,
+    env: 'SIMULATOR_PAIR_COUNT',
+  },
+  pairWindowMs: { doc: 'Pair rate window, ms.', format: 'nat', default: 6000, env: 'SIMULATOR_PAIR_WINDOW_MS' },
+  keepBodies: {
+    doc: 'Keep request bodies in the ledger (false for long benchmarks).',
+    format: 'simulator-flag',
+    default: true,
+    env: 'SIMULATOR_KEEP_BODIES',
+  },
+  seed: { doc: 'Seed of the random error mix (empty: random).', format: '*', default: '', env: 'SIMULATOR_SEED' },
+  webhookUrl: { doc: 'Where to post status webhooks (empty: none).', format: String, default: '', env: 'SIMULATOR_WEBHOOK_URL' },
+  webhookStatuses: {
+    doc: 'Statuses posted per accepted message, in order.',
+    format: 'simulator-statuses',
+    default: ['sent', 'delivered'],
+    env: 'SIMULATOR_WEBHOOK_STATUSES',
+  },
+  appSecret: {
+    doc: 'App secret that signs status webhooks (required with SIMULATOR_WEBHOOK_URL).',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_APP_SECRET',
+    sensitive: true,
+  },
+  logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
+};
+
+export interface StandaloneConfig {
+  options: SimulatorOptions;
+  logLevel: string;
+}
+
+/** Loads and validates the environment; throws one message naming every bad key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): StandaloneConfig {
+  const config = convict(definition, { env, args: [] });
+  config.validate({ allowed: 'strict' });
+  const c = config.getProperties();
+  const seed = String(c.seed).trim();
+  if (seed !== '' && !/^\d+$/.test(seed)) throw new Error('seed: SIMULATOR_SEED must be a non-negative integer');
+  if (c.webhookUrl !== '' && c.appSecret === '') throw new Error('appSecret: WHATSAPP_APP_SECRET is required with SIMULATOR_WEBHOOK_URL');
+  const options: SimulatorOptions = {
+    port: c.port,
+    host: c.host,
+    phoneNumberId: c.phoneNumberId || undefined,
+    accessToken: c.accessToken || undefined,
+    keepBodies: c.keepBodies,
+    seed: seed === '' ? undefined : Number(seed),
+    faults: {
+      latencyMs: c.latencyMs,
+      jitterMs: c.jitterMs,
+      errorRate: c.errorRate,
+      throughputPerSecond: c.throughputPerSecond,
+      pairPerWindow: c.pairCount > 0 ? { count: c.pairCount, windowMs: Math.max(1, c.pairWindowMs) } : null,
+    },
+    webhook: c.webhookUrl === '' ? undefined : { url: c.webhookUrl, appSecret: c.appSecret, statuses: c.webhookStatuses as StatusName[] },
+  };
+  return { options, logLevel: c.logLevel };
+}

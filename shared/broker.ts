@@ -1,0 +1,150 @@
+/**
+ * The broker connection: amqp-connection-manager does the reconnecting (several cluster nodes,
+ * round-robin) and re-creates channels and consumers after a broker restart; this wrapper adds
+ * confirmed publishing that fails fast (503) instead of buffering while the broker is away or has
+ * blocked us (memory/disk alarm).
+ */
+import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
+import type { ConfirmChannel, ChannelModel as Connection, Options } from 'amqplib';
+import type { Logger } from './logger.js';
+import { maskUrl } from './config.js';
+
+export class BrokerUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'disconnected' | 'blocked' | 'timeout' | 'nack' | 'closed',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BrokerUnavailableError';
+  }
+}
+
+export interface PublishArgs {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  messageId: string;
+  correlationId?: string;
+  headers?: Record<string, unknown>;
+  priority?: number;
+  timestamp?: number;
+}
+
+export interface BrokerOptions {
+  urls: string;
+  logger: Logger;
+  publishTimeoutMs: number;
+  heartbeatS?: number;
+  name?: string;
+}
+
+export class Broker {
+  readonly manager: AmqpConnectionManager;
+  private readonly log: Logger;
+  private publisher: ChannelWrapper | null = null;
+  private isBlocked = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: BrokerOptions) {
+    this.log = opts.logger.child({ component: 'broker' });
+    const urls = opts.urls.split(',').map((u) => u.trim()).filter(Boolean);
+    this.manager = amqp.connect(urls, {
+      heartbeatIntervalInSeconds: opts.heartbeatS ?? 5,
+      reconnectTimeInSeconds: 1,
+      connectionOptions: { clientProperties: { connection_name: opts.name ?? 'postmaster' } },
+    });
+    this.manager.on('connect', ({ url }) => this.log.info({ url: maskUrl(String(url)) }, 'connected to RabbitMQ'));
+    this.manager.on('disconnect', ({ err }) => this.log.warn({ err: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
+    this.manager.on('connectFailed', ({ err, url }) =>
+      this.log.warn({ err: err?.message, url: maskUrl(String(url)) }, 'RabbitMQ connection attempt failed'),
+    );
+    this.manager.on('blocked', ({ reason }) => {
+      this.isBlocked = true;
+      this.log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
+    });
+    this.manager.on('unblocked', () => {
+      this.isBlocked = false;
+      this.log.info('RabbitMQ unblocked publishing');
+    });
+    this.manager.on('disconnect', () => {
+      this.isBlocked = false;
+    });
+  }
+
+  connected(): boolean {
+    return this.manager.isConnected();
+  }
+
+  blocked(): boolean {
+    return this.isBlocked;
+  }
+
+  /** The live amqplib connection, for one-off work on throwaway channels (topology assertion). */
+  connection(): Connection {
+    const c = this.manager.connection as Connection | undefined;
+    if (!c) throw new BrokerUnavailableError('not connected to RabbitMQ', 'disconnected');
+    return c;
+  }
+
+  async waitForConnect(timeoutMs: number): Promise<void> {
+    if (this.connected()) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => this.manager.once('connect', () => resolve())),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new BrokerUnavailableError(`could not connect to RabbitMQ at ${maskUrl(this.opts.urls)} within ${timeoutMs} ms`, 'timeout')),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A channel with its own setup (re-run after every reconnect). */
+  channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true): ChannelWrapper {
+    return this.manager.createChannel({ name, confirm, json: false, ...(setup ? { setup } : {}) });
+  }
+
+  /**
+   * Publishes persistently on a confirm channel and resolves only when the broker has confirmed.
+   * Fails at once when disconnected or blocked, and after publishTimeoutMs otherwise, so callers
+   * never pile up work in memory while the broker is away.
+   */
+  async publish(a: PublishArgs): Promise<void> {
+    if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
+    if (!this.connected()) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
+    if (this.isBlocked) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
+    this.publisher ??= this.channel('publisher');
+    const options: Options.Publish & { timeout: number } = {
+      persistent: true,
+      contentType: 'application/json',
+      messageId: a.messageId,
+      correlationId: a.correlationId,
+      timestamp: Math.floor((a.timestamp ?? Date.now()) / 1000),
+      headers: a.headers,
+      priority: a.priority,
+      mandatory: false,
+      timeout: this.opts.publishTimeoutMs,
+    };
+    try {
+      await this.publisher.publish(a.exchange, a.routingKey, a.body, options);
+    } catch (err) {
+      const msg = (err as Error).message ?? String(err);
+      const reason = /timeout/i.test(msg) ? 'timeout' : /nack|rejected/i.test(msg) ? 'nack' : 'disconnected';
+      throw new BrokerUnavailableError(`publish to ${a.exchange} not confirmed: ${msg}`, reason, { cause: err });
+    }
+  }
+
+  /** Idempotent: the same promise when called twice. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      await this.publisher?.close().catch(() => {});
+      await this.manager.close().catch(() => {});
+    })());
+  }
+}

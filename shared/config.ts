@@ -1,0 +1,144 @@
+/**
+ * The convict schema shared by every service (DESIGN §8). Each key has doc, format, default and env;
+ * validation is strict; secrets are `sensitive` (masked by toString) and required in production.
+ */
+import convict from 'convict';
+import { parseTiers } from './topology/names.js';
+
+convict.addFormat({
+  name: 'amqp-urls',
+  validate(value: unknown) {
+    const urls = String(value).split(',').map((s) => s.trim());
+    for (const u of urls) {
+      if (!/^amqps?:\/\/[^\s]+$/.test(u)) throw new Error(`"${u}" is not an amqp:// or amqps:// URL`);
+    }
+  },
+});
+convict.addFormat({
+  name: 'retry-tiers',
+  validate(value: unknown) {
+    parseTiers(String(value));
+  },
+});
+convict.addFormat({
+  name: 'optional-url',
+  validate(value: unknown) {
+    if (value === '' || value === null) return;
+    const u = new URL(String(value));
+    if (!/^https?:$/.test(u.protocol)) throw new Error('must be an http(s) URL');
+  },
+});
+
+function patternFormat(name: string, re: RegExp, hint: string): void {
+  convict.addFormat({
+    name,
+    validate(value: unknown) {
+      if (!re.test(String(value))) throw new Error(`must be ${hint}`);
+    },
+  });
+}
+patternFormat('graph-version', /^v\d+\.\d+$/, 'a Graph API version like v21.0');
+patternFormat('topology-prefix', /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, 'lower-case words separated by dots');
+
+const DEV_SECRET = 'dev-only-secret';
+
+const schema = {
+  env: { doc: 'Deployment environment; production refuses default secrets.', format: ['production', 'development', 'test'], default: 'development', env: 'NODE_ENV' },
+  amqpUrl: { doc: 'RabbitMQ URL(s), comma-separated cluster nodes; the vhost is the URL path.', format: 'amqp-urls', default: 'amqp://guest:guest@127.0.0.1:5672', env: 'AMQP_URL', sensitive: true },
+  managementUrl: { doc: 'RabbitMQ management API URL (policies, queue depths); empty: the first AMQP node on port 15672.', format: 'optional-url', default: '', env: 'RABBITMQ_MANAGEMENT_URL', sensitive: true },
+  redisUrl: { doc: 'Redis URL (short-lived state and BullMQ).', format: String, default: 'redis://127.0.0.1:6379', env: 'REDIS_URL', sensitive: true },
+  redisKeyPrefix: { doc: 'Prefix of every Redis key and BullMQ queue of this fleet.', format: String, default: 'postmaster', env: 'REDIS_KEY_PREFIX' },
+  ingressPort: { doc: 'HTTP port of the ingress.', format: 'port', default: 8080, env: 'INGRESS_PORT' },
+  ingressHost: { doc: 'Interface the ingress listens on.', format: String, default: '0.0.0.0', env: 'INGRESS_HOST' },
+  ingressApiToken: { doc: 'Bearer token of POST /v1/messages.', format: String, default: DEV_SECRET, env: 'INGRESS_API_TOKEN', sensitive: true },
+  whatsappAppSecret: { doc: 'Meta app secret: HMAC key of X-Hub-Signature-256.', format: String, default: DEV_SECRET, env: 'WHATSAPP_APP_SECRET', sensitive: true },
+  whatsappVerifyToken: { doc: 'Token Meta echoes in the webhook verification (hub.verify_token).', format: String, default: DEV_SECRET, env: 'WHATSAPP_VERIFY_TOKEN', sensitive: true },
+  providerBaseUrl: { doc: 'WhatsApp Cloud API base URL (https://graph.facebook.com); empty: the bundled simulator.', format: 'optional-url', default: '', env: 'PROVIDER_BASE_URL' },
+  whatsappAccessToken: { doc: 'Cloud API bearer token.', format: String, default: DEV_SECRET, env: 'WHATSAPP_ACCESS_TOKEN', sensitive: true },
+  whatsappPhoneNumberId: { doc: 'Business phone number id the sender sends from.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
+  graphApiVersion: { doc: 'Graph API version in the Cloud API path.', format: 'graph-version', default: 'v21.0', env: 'GRAPH_API_VERSION' },
+  botHandlerUrl: { doc: 'HTTP endpoint of the bot handler for inbound messages; empty: built-in echo handler.', format: 'optional-url', default: '', env: 'BOT_HANDLER_URL' },
+  botHandlerTimeoutMs: { doc: 'Timeout of one bot handler call.', format: 'nat', default: 5000, env: 'BOT_HANDLER_TIMEOUT_MS' },
+  topologyPrefix: { doc: 'Prefix of every exchange and queue name.', format: 'topology-prefix', default: 'postmaster', env: 'TOPOLOGY_PREFIX' },
+  topologyMode: { doc: 'assert: declare topology and policies at start; check: only verify (infra owns definitions).', format: ['assert', 'check'], default: 'assert', env: 'TOPOLOGY_MODE' },
+  shards: { doc: 'Number of consistent-hash shard queues per stage (changing it remaps users).', format: 'nat', default: 16, env: 'SHARDS' },
+  retryTiers: { doc: 'Delayed-retry tiers, ascending.', format: 'retry-tiers', default: '1s,5s,30s,2m,10m', env: 'RETRY_TIERS' },
+  deliveryLimit: { doc: 'Deliveries after which a shard message is dead-lettered as poison (x-delivery-limit policy).', format: 'nat', default: 5, env: 'DELIVERY_LIMIT' },
+  urgentQueueType: { doc: 'Queue type of the urgent lanes: classic (x-max-priority 0-9, not replicated) or quorum (RabbitMQ 4.x: replicated, two levels).', format: ['classic', 'quorum'], default: 'classic', env: 'URGENT_QUEUE_TYPE' },
+  orderingMode: { doc: 'strict: a user\'s later messages wait behind one in retry; relaxed: they overtake.', format: ['strict', 'relaxed'], default: 'strict', env: 'ORDERING_MODE' },
+  shardPrefetch: { doc: 'Unacked messages per shard consumer (many users at once, one message per user at a time).', format: 'nat', default: 64, env: 'SHARD_PREFETCH' },
+  urgentPrefetch: { doc: 'Unacked messages of the urgent consumer.', format: 'nat', default: 32, env: 'URGENT_PREFETCH' },
+  publishTimeoutMs: { doc: 'How long the ingress waits for a broker confirm before answering 503.', format: 'nat', default: 5000, env: 'PUBLISH_TIMEOUT_MS' },
+  whatsappThroughputPerSecond: { doc: 'Sends per second per business number across the fleet; 0 = off.', format: 'nat', default: 80, env: 'WHATSAPP_THROUGHPUT_PER_SECOND' },
+  whatsappPairIntervalMs: { doc: 'Per-recipient pair rate: one message per this interval; 0 = off.', format: 'nat', default: 6000, env: 'WHATSAPP_PAIR_INTERVAL_MS' },
+  whatsappPairBurst: { doc: 'Per-recipient burst above the pair rate; 0 = off.', format: 'nat', default: 5, env: 'WHATSAPP_PAIR_BURST' },
+  providerTimeoutMs: { doc: 'Timeout of one Cloud API call.', format: 'nat', default: 10000, env: 'PROVIDER_TIMEOUT_MS' },
+  sentIdTtlS: { doc: 'How long the sender remembers a sent envelope id (dedup of redeliveries).', format: 'nat', default: 7 * 24 * 3600, env: 'SENT_ID_TTL_S' },
+  shutdownGraceMs: { doc: 'How long SIGTERM waits for in-flight work before closing.', format: 'nat', default: 20000, env: 'SHUTDOWN_GRACE_MS' },
+  leaseTtlMs: { doc: 'Shard lease and membership heartbeat TTL; a crashed replica\'s shards move after it.', format: 'nat', default: 5000, env: 'LEASE_TTL_MS' },
+  replicaId: { doc: 'Name of this replica in shard membership; empty: hostname-pid-random.', format: String, default: '', env: 'REPLICA_ID' },
+  logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
+  metricsPort: { doc: 'Port of /metrics (and /healthz) of worker services; 0 = ephemeral.', format: 'port', default: 9464, env: 'METRICS_PORT' },
+  simulatorPort: { doc: 'Port of the bundled provider simulator (npm start).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },
+};
+
+export type ConfigSchema = typeof schema;
+export type Config = { [K in keyof ConfigSchema]: ConfigSchema[K]['default'] extends number ? number : string };
+
+const SECRETS = ['ingressApiToken', 'whatsappAppSecret', 'whatsappVerifyToken', 'whatsappAccessToken'] as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Loads and strictly validates the configuration.
+ * @param env environment to read (defaults to process.env); tests pass their own.
+ * @param overrides values by key, applied after the environment (tests run services on port 0 this way).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const c = convict(schema, { env, args: [] });
+  try {
+    c.load(overrides);
+    c.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  const cfg = c.getProperties() as unknown as Config;
+  if (cfg.env === 'production') {
+    const unset = SECRETS.filter((k) => cfg[k] === DEV_SECRET);
+    if (unset.length) {
+      throw new ConfigError(`invalid configuration: in production set ${unset.map((k) => schema[k].env).join(', ')}`);
+    }
+  }
+  return cfg;
+}
+
+/** The configuration with secrets and URL passwords masked, for the start-up log line. */
+export function describeConfig(cfg: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(cfg)) {
+    const s = (schema as Record<string, { sensitive?: boolean }>)[k];
+    out[k] = s?.sensitive ? maskUrl(String(v)) : v;
+  }
+  return out;
+}
+
+/** amqp://user:secret@host → amqp://user:***@host; a non-URL secret → "[Sensitive]". */
+export function maskUrl(value: string): string {
+  if (value === '') return '';
+  const parts = value.split(',').map((part) => {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(part.trim())) return '[Sensitive]';
+    try {
+      const u = new URL(part.trim());
+      if (u.password) u.password = '***';
+      return u.toString().replace(/\/$/, '');
+    } catch {
+      return '[Sensitive]';
+    }
+  });
+  return parts.join(',');
+}

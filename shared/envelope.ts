@@ -1,0 +1,129 @@
+/**
+ * The message envelope (DESIGN §3): the JSON body every lane carries, its schema, and the
+ * `x-postmaster-*` headers that carry what the broker cannot.
+ */
+import { z } from 'zod';
+import { ulid } from 'ulid';
+
+const waId = z.string().regex(/^\+?\d{6,20}$/, 'must be a phone number in international format, digits only');
+
+const mediaObject = z
+  .object({ link: z.url().optional(), id: z.string().min(1).optional(), caption: z.string().max(1024).optional(), filename: z.string().optional() })
+  .strict()
+  .refine((m) => Boolean(m.link) !== Boolean(m.id), { message: 'needs exactly one of link or id' });
+
+/** Outbound message content, a subset of the Cloud API message object (DESIGN §7). */
+export const outboundContent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.object({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() }).strict() }).strict(),
+  z.object({
+    type: z.literal('template'),
+    template: z
+      .object({
+        name: z.string().min(1).max(512),
+        language: z.object({ code: z.string().min(2).max(15), policy: z.literal('deterministic').optional() }).strict(),
+        components: z.array(z.record(z.string(), z.unknown())).max(20).optional(),
+      })
+      .strict(),
+  }).strict(),
+  z.object({ type: z.literal('image'), image: mediaObject }).strict(),
+  z.object({ type: z.literal('video'), video: mediaObject }).strict(),
+  z.object({ type: z.literal('audio'), audio: mediaObject }).strict(),
+  z.object({ type: z.literal('document'), document: mediaObject }).strict(),
+  z.object({ type: z.literal('sticker'), sticker: mediaObject }).strict(),
+  z.object({
+    type: z.literal('interactive'),
+    interactive: z
+      .object({
+        type: z.enum(['button', 'list', 'cta_url', 'product', 'product_list', 'flow']),
+        body: z.object({ text: z.string().min(1).max(1024) }).strict().optional(),
+        header: z.record(z.string(), z.unknown()).optional(),
+        footer: z.object({ text: z.string().max(60) }).strict().optional(),
+        action: z.record(z.string(), z.unknown()),
+      })
+      .strict(),
+  }).strict(),
+]);
+export type OutboundContent = z.infer<typeof outboundContent>;
+
+export const PRIORITIES = ['normal', 'urgent'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const envelopeSchema = z
+  .object({
+    id: z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a ULID'),
+    kind: z.enum(['outbound', 'inbound', 'status']),
+    user: waId,
+    priority: z.enum(PRIORITIES),
+    urgency: z.number().int().min(0).max(9).optional(),
+    createdAt: z.iso.datetime(),
+    payload: z.record(z.string(), z.unknown()),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+    sendAt: z.iso.datetime({ offset: true }).optional(),
+    correlationId: z.string().max(200).optional(),
+    /** Envelope id of the inbound message an outbound reply answers. */
+    replyTo: z.string().optional(),
+    attempt: z.number().int().min(0),
+  })
+  .strict();
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+export class EnvelopeError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = 'EnvelopeError';
+  }
+}
+
+/** "payload.text.body: Too small" — the first issue, naming its field. */
+export function describeIssue(err: z.ZodError, root = ''): { field: string; message: string } {
+  const issue = err.issues[0];
+  const field = [root, ...issue.path.map(String)].filter(Boolean).join('.') || root || '(body)';
+  return { field, message: `${field}: ${issue.message}` };
+}
+
+/** Parses a consumed body; throws EnvelopeError naming the field (a poison message). */
+export function parseEnvelope(content: Buffer): Envelope {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(content.toString('utf8'));
+  } catch (err) {
+    throw new EnvelopeError(`body is not JSON: ${(err as Error).message}`, '(body)');
+  }
+  const r = envelopeSchema.safeParse(raw);
+  if (!r.success) {
+    const { field, message } = describeIssue(r.error);
+    throw new EnvelopeError(message, field);
+  }
+  return r.data;
+}
+
+export function newEnvelope(fields: Omit<Envelope, 'id' | 'createdAt' | 'attempt'> & Partial<Pick<Envelope, 'id' | 'createdAt'>>): Envelope {
+  return { id: fields.id ?? ulid(), createdAt: fields.createdAt ?? new Date().toISOString(), attempt: 0, ...fields } as Envelope;
+}
+
+export function newId(): string {
+  return ulid();
+}
+
+/** Header names (DESIGN §3, §5). */
+export const H = {
+  lane: 'x-postmaster-lane',
+  stage: 'x-postmaster-stage',
+  attempt: 'x-postmaster-attempt',
+  acceptedAt: 'x-postmaster-accepted-at',
+  firstFailureAt: 'x-postmaster-first-failure-at',
+  lastFailureAt: 'x-postmaster-last-failure-at',
+  failureClass: 'x-postmaster-failure-class',
+  failureCode: 'x-postmaster-failure-code',
+  failureMessage: 'x-postmaster-failure-message',
+  originExchange: 'x-postmaster-origin-exchange',
+  originRoutingKey: 'x-postmaster-origin-routing-key',
+  user: 'x-postmaster-user',
+  replays: 'x-postmaster-replays',
+  /** The retry tier a message waits in, and whether it waits only behind a held message (strict ordering). */
+  tier: 'x-postmaster-tier',
+  parked: 'x-postmaster-parked',
+} as const;

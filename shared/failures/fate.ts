@@ -1,0 +1,39 @@
+/**
+ * The one function that decides what happens to a failed message (STYLE rule 4).
+ */
+import type { ClassifiedError } from './errors.js';
+
+export type Fate =
+  | { action: 'retry'; tierIndex: number; tierMs: number; attempt: number }
+  | { action: 'dead'; attempt: number; reason: 'permanent' | 'poison' | 'exhausted' };
+
+/**
+ * @param attempt failures counted so far for this message, before this one
+ * @param tiersMs the retry tiers, ascending
+ */
+export function decideFate(err: ClassifiedError, attempt: number, tiersMs: number[]): Fate {
+  switch (err.failureClass) {
+    case 'permanent':
+      return { action: 'dead', attempt: attempt + 1, reason: 'permanent' };
+    case 'poison':
+      return { action: 'dead', attempt: attempt + 1, reason: 'poison' };
+    case 'throttled': {
+      // Does not count as an attempt: wait in the shortest tier that covers the advised wait.
+      const i = tierAtLeast(tiersMs, err.retryAfterMs ?? 0, 0);
+      return { action: 'retry', tierIndex: i, tierMs: tiersMs[i], attempt };
+    }
+    case 'transient': {
+      const next = attempt + 1;
+      if (next > tiersMs.length) return { action: 'dead', attempt: next, reason: 'exhausted' };
+      // Exponential backoff is the tier ladder itself; Retry-After may push to a longer tier.
+      const i = tierAtLeast(tiersMs, err.retryAfterMs ?? 0, next - 1);
+      return { action: 'retry', tierIndex: i, tierMs: tiersMs[i], attempt: next };
+    }
+  }
+}
+
+/** Index of the shortest tier, not below `from`, whose delay is at least `ms` (else the longest). */
+export function tierAtLeast(tiersMs: number[], ms: number, from: number): number {
+  for (let i = from; i < tiersMs.length; i++) if (tiersMs[i] >= ms) return i;
+  return tiersMs.length - 1;
+}

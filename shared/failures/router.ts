@@ -1,0 +1,84 @@
+/**
+ * Carries out a Fate: publishes the message to its retry tier or to the dead-letter exchange with
+ * the failure headers (DESIGN §5), confirmed, before the caller acks the original delivery.
+ */
+import type { ConsumeMessage } from 'amqplib';
+import type { Broker } from '../broker.js';
+import { H, type Envelope } from '../envelope.js';
+import type { Metrics } from '../metrics.js';
+import type { Topology } from '../topology/declaration.js';
+import { parseLane, type Lane } from '../topology/names.js';
+import type { ClassifiedError } from './errors.js';
+import type { Fate } from './fate.js';
+
+const MAX_MESSAGE = 500;
+
+export interface FailedDelivery {
+  msg: ConsumeMessage;
+  lane: Lane;
+  /** The parsed envelope, or null for a body that did not parse (poison). */
+  envelope: Envelope | null;
+}
+
+export class FailureRouter {
+  constructor(
+    private readonly broker: Broker,
+    private readonly topology: Topology,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Where a message of this lane is replayed to: the lane's exchange, keyed by the user. */
+  origin(lane: Lane): string {
+    return this.topology.names.exchangeForLane(lane);
+  }
+
+  headersFor(d: FailedDelivery, err: ClassifiedError, attempt: number): Record<string, unknown> {
+    const now = new Date().toISOString();
+    const prev = d.msg.properties.headers ?? {};
+    const stage = parseLane(d.lane)?.stage ?? 'unknown';
+    return {
+      ...prev,
+      [H.lane]: d.lane,
+      [H.stage]: stage,
+      [H.attempt]: attempt,
+      [H.user]: d.envelope?.user ?? prev[H.user] ?? d.msg.fields.routingKey,
+      [H.firstFailureAt]: prev[H.firstFailureAt] ?? now,
+      [H.lastFailureAt]: now,
+      [H.failureClass]: err.failureClass,
+      [H.failureCode]: err.code,
+      [H.failureMessage]: err.message.slice(0, MAX_MESSAGE),
+      [H.originExchange]: this.origin(d.lane),
+      [H.originRoutingKey]: d.msg.fields.routingKey,
+    };
+  }
+
+  private body(d: FailedDelivery, attempt: number): Buffer {
+    return d.envelope ? Buffer.from(JSON.stringify({ ...d.envelope, attempt })) : d.msg.content;
+  }
+
+  /**
+   * @param opts.park the message did not fail: it only waits behind an earlier one (strict order),
+   *   so it carries no failure headers and is not counted as a retry.
+   */
+  async apply(fate: Fate, d: FailedDelivery, err: ClassifiedError, opts: { park?: boolean } = {}): Promise<void> {
+    const stage = parseLane(d.lane)?.stage ?? 'unknown';
+    const headers = opts.park
+      ? { ...(d.msg.properties.headers ?? {}), [H.lane]: d.lane, [H.stage]: stage, [H.attempt]: fate.attempt, [H.parked]: true }
+      : this.headersFor(d, err, fate.attempt);
+    const common = {
+      routingKey: d.msg.fields.routingKey,
+      body: this.body(d, fate.attempt),
+      messageId: d.msg.properties.messageId ?? d.envelope?.id ?? 'unknown',
+      correlationId: d.msg.properties.correlationId,
+      priority: d.msg.properties.priority,
+    };
+    if (fate.action === 'retry') {
+      const exchange = this.topology.names.retry(fate.tierMs);
+      await this.broker.publish({ ...common, exchange, headers: { ...headers, [H.tier]: fate.tierMs } });
+      if (!opts.park) this.metrics.retried.inc({ stage, tier: exchange.slice(exchange.lastIndexOf('.') + 1), class: err.failureClass });
+    } else {
+      await this.broker.publish({ ...common, exchange: this.topology.names.dead, headers });
+      this.metrics.deadLettered.inc({ stage, class: err.failureClass, code: err.code });
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Prometheus metrics (`postmaster_` prefix, DESIGN §9). One registry per service instance, so that
+ * tests can run several services in one process.
+ */
+import http from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly accepted: Counter<'kind' | 'lane'>;
+  readonly published: Counter<'exchange'>;
+  readonly publishFailures: Counter<'reason'>;
+  readonly consumed: Counter<'stage' | 'lane'>;
+  readonly sent: Counter<'outcome' | 'code'>;
+  readonly retried: Counter<'stage' | 'tier' | 'class'>;
+  readonly deadLettered: Counter<'stage' | 'class' | 'code'>;
+  readonly endToEnd: Histogram<'lane'>;
+  readonly providerLatency: Histogram<'outcome'>;
+  readonly handlerLatency: Histogram<'outcome'>;
+  readonly inFlight: Gauge<'stage'>;
+  readonly shardsOwned: Gauge<'stage'>;
+  readonly heldUsers: Gauge<'stage'>;
+  readonly tokensWaited: Counter<'limit'>;
+  readonly throttleWaitSeconds: Histogram<'limit'>;
+  readonly replayed: Counter<'job'>;
+  readonly duplicatesDropped: Counter<'stage'>;
+  readonly rejectedRequests: Counter<'route' | 'status'>;
+
+  constructor(service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry, prefix: 'postmaster_process_' });
+    const r = [this.registry];
+    this.accepted = new Counter({ name: 'postmaster_accepted_total', help: 'Messages accepted by the ingress (broker-confirmed).', labelNames: ['kind', 'lane'], registers: r });
+    this.published = new Counter({ name: 'postmaster_published_total', help: 'Messages published and confirmed, by exchange.', labelNames: ['exchange'], registers: r });
+    this.publishFailures = new Counter({ name: 'postmaster_publish_failures_total', help: 'Publishes that were not confirmed.', labelNames: ['reason'], registers: r });
+    this.consumed = new Counter({ name: 'postmaster_consumed_total', help: 'Deliveries taken from a lane.', labelNames: ['stage', 'lane'], registers: r });
+    this.sent = new Counter({ name: 'postmaster_sent_total', help: 'Provider calls by outcome and Cloud API code.', labelNames: ['outcome', 'code'], registers: r });
+    this.retried = new Counter({ name: 'postmaster_retried_total', help: 'Messages sent to a retry tier.', labelNames: ['stage', 'tier', 'class'], registers: r });
+    this.deadLettered = new Counter({ name: 'postmaster_dead_lettered_total', help: 'Messages dead-lettered by class and code.', labelNames: ['stage', 'class', 'code'], registers: r });
+    this.endToEnd = new Histogram({ name: 'postmaster_end_to_end_seconds', help: 'Accept → provider 2xx.', labelNames: ['lane'], buckets: LATENCY_BUCKETS, registers: r });
+    this.providerLatency = new Histogram({ name: 'postmaster_provider_latency_seconds', help: 'Cloud API call latency.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: r });
+    this.handlerLatency = new Histogram({ name: 'postmaster_handler_latency_seconds', help: 'Bot handler call latency.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: r });
+    this.inFlight = new Gauge({ name: 'postmaster_in_flight', help: 'Deliveries being worked on.', labelNames: ['stage'], registers: r });
+    this.shardsOwned = new Gauge({ name: 'postmaster_shards_owned', help: 'Shards this replica consumes.', labelNames: ['stage'], registers: r });
+    this.heldUsers = new Gauge({ name: 'postmaster_held_users', help: 'Users whose ordered lane waits behind a retrying message (strict mode), on this replica\'s shards.', labelNames: ['stage'], registers: r });
+    this.tokensWaited = new Counter({ name: 'postmaster_rate_limit_waits_total', help: 'Sends that waited for a rate-limit token.', labelNames: ['limit'], registers: r });
+    this.throttleWaitSeconds = new Histogram({ name: 'postmaster_rate_limit_wait_seconds', help: 'Time spent waiting for a rate-limit token.', labelNames: ['limit'], buckets: LATENCY_BUCKETS, registers: r });
+    this.replayed = new Counter({ name: 'postmaster_replayed_total', help: 'Dead letters republished by replay jobs.', labelNames: ['job'], registers: r });
+    this.duplicatesDropped = new Counter({ name: 'postmaster_duplicates_dropped_total', help: 'Redeliveries or repeats dropped by dedup.', labelNames: ['stage'], registers: r });
+    this.rejectedRequests = new Counter({ name: 'postmaster_rejected_requests_total', help: 'HTTP requests rejected by the ingress.', labelNames: ['route', 'status'], registers: r });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * A tiny HTTP server for worker services: /metrics, /healthz, /readyz.
+ * Plain node:http rather than express: three fixed routes need no framework.
+ */
+export async function serveMetrics(
+  metrics: Metrics,
+  port: number,
+  ready: () => boolean,
+  host = '0.0.0.0',
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics') {
+      metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (path === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  let closing: Promise<void> | null = null;
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * What every service starts with: config, logger, metrics, broker, Redis, topology — and the order
+ * in which they close.
+ */
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Broker } from './broker.js';
+import { describeConfig, type Config } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { createRedis, keyspace, type Keyspace } from './redis.js';
+import { assertTopology } from './topology/assert.js';
+import { buildTopology, type Topology } from './topology/declaration.js';
+import { parseTiers } from './topology/names.js';
+import { Management } from './management.js';
+
+export interface Runtime {
+  cfg: Config;
+  service: string;
+  replicaId: string;
+  log: Logger;
+  metrics: Metrics;
+  broker: Broker;
+  redis: Redis;
+  keys: Keyspace;
+  topology: Topology;
+  vhost: string;
+  managementUrl: string;
+  close(): Promise<void>;
+}
+
+export function topologyFromConfig(cfg: Config): Topology {
+  return buildTopology({
+    prefix: cfg.topologyPrefix,
+    shards: cfg.shards,
+    retryTiersMs: parseTiers(cfg.retryTiers),
+    urgentQueueType: cfg.urgentQueueType as 'classic' | 'quorum',
+    deliveryLimit: cfg.deliveryLimit,
+  });
+}
+
+export function vhostOf(amqpUrl: string): string {
+  const path = new URL(amqpUrl.split(',')[0].trim()).pathname;
+  return path && path !== '/' ? decodeURIComponent(path.slice(1)) : '/';
+}
+
+export interface RuntimeOptions {
+  service: string;
+  logger?: Logger;
+  /** Assert the topology before resolving (the ingress and workers do; the CLI does not). */
+  assert?: boolean;
+  connectTimeoutMs?: number;
+}
+
+export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<Runtime> {
+  const replicaId = cfg.replicaId || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
+  log.info({ config: describeConfig(cfg) }, 'starting');
+  const metrics = new Metrics(opts.service);
+  const broker = new Broker({ urls: cfg.amqpUrl, logger: log, publishTimeoutMs: cfg.publishTimeoutMs, name: `postmaster-${opts.service}` });
+  const redis = createRedis(cfg.redisUrl);
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  const topology = topologyFromConfig(cfg);
+  const vhost = vhostOf(cfg.amqpUrl);
+  const managementUrl = cfg.managementUrl || Management.urlFromAmqp(cfg.amqpUrl);
+  let closing: Promise<void> | null = null;
+  const rt: Runtime = {
+    cfg,
+    service: opts.service,
+    replicaId,
+    log,
+    metrics,
+    broker,
+    redis,
+    keys: keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix),
+    topology,
+    vhost,
+    managementUrl,
+    close: () =>
+      (closing ??= (async () => {
+        await broker.close().catch(() => {});
+        await redis.quit().catch(() => redis.disconnect());
+      })()),
+  };
+  try {
+    await broker.waitForConnect(opts.connectTimeoutMs ?? 15_000);
+    if (opts.assert !== false) {
+      await assertTopology(broker.connection(), topology, { mode: cfg.topologyMode as 'assert' | 'check', managementUrl, vhost });
+      log.info({ prefix: cfg.topologyPrefix, shards: cfg.shards, vhost }, 'topology in place');
+    }
+  } catch (err) {
+    await rt.close();
+    throw err;
+  }
+  return rt;
+}

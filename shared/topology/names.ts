@@ -1,0 +1,84 @@
+/**
+ * The one place that spells queue and exchange names (cf. BullMQ's queue-keys.ts).
+ * Every service, the CLI, the tests and the definitions generator ask here.
+ */
+export const STAGES = ['dispatch', 'send'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** A lane is where a message waits for a stage: the ordered shards or the urgent priority queue. */
+export type LaneKind = 'ordered' | 'urgent';
+export type Lane = `${Stage}` | `${Stage}.urgent`;
+
+export function laneOf(stage: Stage, kind: LaneKind): Lane {
+  return kind === 'urgent' ? `${stage}.urgent` : stage;
+}
+
+export function parseLane(lane: string): { stage: Stage; kind: LaneKind } | null {
+  const [stage, part, ...rest] = lane.split('.');
+  if (rest.length > 0 || !(STAGES as readonly string[]).includes(stage)) return null;
+  if (part === undefined) return { stage: stage as Stage, kind: 'ordered' };
+  return part === 'urgent' ? { stage: stage as Stage, kind: 'urgent' } : null;
+}
+
+/** "1s", "2m", "500ms", "1h" — the suffix of a retry tier's name. */
+export function tierLabel(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** Parses "1s,5s,30s,2m,10m" (or bare milliseconds) into ascending milliseconds. */
+export function parseTiers(spec: string): number[] {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const tiers = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = /^(\d+)(ms|s|m|h)?$/.exec(part);
+      if (!m) throw new Error(`retry tier "${part}" is not a duration like 500ms, 5s, 2m or 1h`);
+      return Number(m[1]) * units[m[2] ?? 'ms'];
+    });
+  if (tiers.length === 0) throw new Error('at least one retry tier is required');
+  for (let i = 1; i < tiers.length; i++) {
+    if (tiers[i] <= tiers[i - 1]) throw new Error(`retry tiers must be strictly ascending, got ${spec}`);
+  }
+  if (tiers[0] <= 0) throw new Error('retry tiers must be longer than 0 ms');
+  return tiers;
+}
+
+export interface Names {
+  prefix: string;
+  /** x-consistent-hash exchange of a stage's ordered lane. */
+  laneExchange(stage: Stage): string;
+  /** Exchange + queue of a stage's urgent lane (same name). */
+  urgent(stage: Stage): string;
+  /** Exchange a message is published to for a lane. */
+  exchangeForLane(lane: Lane): string;
+  shardQueue(stage: Stage, shard: number): string;
+  shardPattern(): string;
+  retry(tierMs: number): string;
+  retryReturn: string;
+  dead: string;
+  dlq: string;
+  /** Prefix of every Redis key of this topology (under the configured Redis key prefix). */
+  redisScope: string;
+}
+
+export function names(prefix: string): Names {
+  const esc = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    prefix,
+    laneExchange: (stage) => `${prefix}.${stage}`,
+    urgent: (stage) => `${prefix}.${stage}.urgent`,
+    exchangeForLane: (lane) => `${prefix}.${lane}`,
+    shardQueue: (stage, shard) => `${prefix}.${stage}.${String(shard).padStart(2, '0')}`,
+    shardPattern: () => `^${esc}\\.(${STAGES.join('|')})\\.\\d+$`,
+    retry: (tierMs) => `${prefix}.retry.${tierLabel(tierMs)}`,
+    retryReturn: `${prefix}.retry.return`,
+    dead: `${prefix}.dead`,
+    dlq: `${prefix}.dlq`,
+    redisScope: prefix,
+  };
+}
