@@ -77,6 +77,24 @@ const schema = {
   shutdownGraceMs: { doc: 'How long SIGTERM waits for in-flight work before closing.', format: 'nat', default: 20000, env: 'SHUTDOWN_GRACE_MS' },
   leaseTtlMs: { doc: 'Shard lease and membership heartbeat TTL; a crashed replica\'s shards move after it.', format: 'nat', default: 5000, env: 'LEASE_TTL_MS' },
   replicaId: { doc: 'Name of this replica in shard membership; empty: hostname-pid-random.', format: String, default: '', env: 'REPLICA_ID' },
+  whatsappMaxTokenWaitMs: { doc: 'Longest a send waits in-process for a rate-limit token; a longer wait re-tiers the message as throttled (no attempt counted).', format: 'nat', default: 3000, env: 'WHATSAPP_MAX_TOKEN_WAIT_MS' },
+  whatsappThrottleBackoffMs: { doc: 'Pause of the whole number after a provider throttle (130429/429) without Retry-After; a 131056 pauses the recipient for the larger of this and WHATSAPP_PAIR_INTERVAL_MS.', format: 'nat', default: 1000, env: 'WHATSAPP_THROTTLE_BACKOFF_MS' },
+  whatsappRateCooldownMs: { doc: 'After a provider throttle the number\'s rate is halved; it holds for this long, then regains a tenth of WHATSAPP_THROUGHPUT_PER_SECOND per cool-down.', format: 'nat', default: 10000, env: 'WHATSAPP_RATE_COOLDOWN_MS' },
+  ingressMaxInFlight: { doc: 'Messages the ingress may have in flight to the broker at once; beyond it requests get 503 + Retry-After; 0 = no cap.', format: 'nat', default: 1000, env: 'INGRESS_MAX_IN_FLIGHT' },
+  ingressRetryAfterS: { doc: 'Retry-After (seconds) of the ingress\'s 503 answers.', format: 'nat', default: 5, env: 'INGRESS_RETRY_AFTER_S' },
+  idempotencyTtlS: { doc: 'How long an idempotencyKey of POST /v1/messages maps to its first message id.', format: 'nat', default: 24 * 3600, env: 'IDEMPOTENCY_TTL_S' },
+  webhookDedupTtlS: { doc: 'How long a webhook message (wamid) or status (wamid + status) is remembered to drop Meta\'s retries.', format: 'nat', default: 24 * 3600, env: 'WEBHOOK_DEDUP_TTL_S' },
+  statusTtlS: { doc: 'How long a message status record (and its wamid mapping) is kept after its last update.', format: 'nat', default: 7 * 24 * 3600, env: 'STATUS_TTL_S' },
+  scheduleMaxAheadS: { doc: 'How far in the future sendAt may be.', format: 'nat', default: 30 * 24 * 3600, env: 'SCHEDULE_MAX_AHEAD_S' },
+  schedulerConcurrency: { doc: 'Due scheduled messages the dispatcher publishes at once.', format: 'nat', default: 16, env: 'SCHEDULER_CONCURRENCY' },
+  replayRatePerSecond: { doc: 'Dead letters a replay job republishes per second when the CLI gives no --rate (also the automatic policy\'s rate); 0 = unlimited.', format: 'nat', default: 50, env: 'REPLAY_RATE_PER_SECOND' },
+  replayBacklogThreshold: { doc: 'A replay pauses while the live lanes (shard and urgent queues of every stage) hold more ready messages than this; 0 = never pause.', format: 'nat', default: 1000, env: 'REPLAY_BACKLOG_THRESHOLD' },
+  replayPrefetch: { doc: 'Dead letters a replay or purge pass holds unacked at once (at least 1).', format: 'nat', default: 32, env: 'REPLAY_PREFETCH' },
+  replayLockMs: { doc: 'Lock of a running replay job: a replayer that dies loses it after this long and another replica resumes the job.', format: 'nat', default: 30000, env: 'REPLAY_LOCK_MS' },
+  dlqAutoReplayCooldownMs: { doc: 'Automatic replay of transient-class dead letters older than this; 0 = off.', format: 'nat', default: 0, env: 'DLQ_AUTO_REPLAY_COOLDOWN_MS' },
+  dlqAutoReplayMax: { doc: 'The automatic replay leaves a dead letter for a human once it has been replayed this many times (x-postmaster-replays).', format: 'nat', default: 3, env: 'DLQ_AUTO_REPLAY_MAX' },
+  dlqAutoReplayEveryMs: { doc: 'How often the automatic replay policy looks at the DLQ.', format: 'nat', default: 60000, env: 'DLQ_AUTO_REPLAY_EVERY_MS' },
+  botHandlerToken: { doc: 'Bearer token the dispatcher sends to BOT_HANDLER_URL (Authorization header); empty: none.', format: String, default: '', env: 'BOT_HANDLER_TOKEN', sensitive: true },
   logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
   metricsPort: { doc: 'Port of /metrics (and /healthz) of worker services; 0 = ephemeral.', format: 'port', default: 9464, env: 'METRICS_PORT' },
   simulatorPort: { doc: 'Port of the bundled provider simulator (npm start).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },
@@ -141,4 +159,14 @@ export function maskUrl(value: string): string {
     }
   });
   return parts.join(',');
+}
+
+/** The environment that reproduces a configuration (to start a service as a child process). */
+export function envOf(cfg: Partial<Config>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(cfg)) {
+    const s = (schema as Record<string, { env?: string }>)[k];
+    if (s?.env && v !== undefined) out[s.env] = String(v);
+  }
+  return out;
 }

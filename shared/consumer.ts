@@ -24,7 +24,6 @@ export class QueueConsumer {
   private channel: ChannelWrapper | null = null;
   private generation = 0;
   private readonly inFlight = new Set<Promise<void>>();
-  private consumerTag: string | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -47,12 +46,11 @@ export class QueueConsumer {
       this.generation++;
     });
     ch.on('error', (err: Error) => this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'consumer channel error'));
-    const reply = await ch.consume(this.opts.queue, (msg) => this.onDelivery(msg), {
+    await ch.consume(this.opts.queue, (msg) => this.onDelivery(msg), {
       prefetch: this.opts.prefetch,
       noAck: false,
       ...(this.opts.priority !== undefined ? { arguments: { 'x-priority': this.opts.priority } } : {}),
     });
-    this.consumerTag = reply.consumerTag;
   }
 
   private onDelivery(msg: ConsumeMessage | null): void {
@@ -99,7 +97,9 @@ export class QueueConsumer {
     return (this.stopping ??= (async () => {
       const ch = this.channel;
       if (!ch) return;
-      if (this.consumerTag) await ch.cancel(this.consumerTag).catch(() => {});
+      // One consumer per channel: cancelAll also covers a consumer re-created after a reconnect
+      // (whose tag differs from the first one).
+      await ch.cancelAll().catch(() => {});
       const drained = await this.drain(graceMs);
       if (!drained) this.opts.logger.warn({ queue: this.opts.queue, left: this.inFlight.size }, 'grace period over; unacked deliveries go back to the queue');
       await ch.close().catch(() => {});

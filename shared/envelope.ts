@@ -111,6 +111,8 @@ export function newId(): string {
 /** Header names (DESIGN §3, §5). */
 export const H = {
   lane: 'x-postmaster-lane',
+  /** The lane again, for the retry return exchange to route on (see LANE_HEADER). */
+  route: 'postmaster-lane',
   stage: 'x-postmaster-stage',
   attempt: 'x-postmaster-attempt',
   acceptedAt: 'x-postmaster-accepted-at',

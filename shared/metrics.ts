@@ -27,6 +27,11 @@ export class Metrics {
   readonly replayed: Counter<'job'>;
   readonly duplicatesDropped: Counter<'stage'>;
   readonly rejectedRequests: Counter<'route' | 'status'>;
+  readonly sendRate: Gauge<'number'>;
+  readonly replayScanned: Counter<'action' | 'outcome'>;
+  readonly replayWaitSeconds: Counter<'reason'>;
+  readonly replayJobs: Counter<'action' | 'outcome'>;
+  readonly replayPassProgress: Gauge<'action'>;
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
@@ -50,6 +55,11 @@ export class Metrics {
     this.replayed = new Counter({ name: 'postmaster_replayed_total', help: 'Dead letters republished by replay jobs.', labelNames: ['job'], registers: r });
     this.duplicatesDropped = new Counter({ name: 'postmaster_duplicates_dropped_total', help: 'Redeliveries or repeats dropped by dedup.', labelNames: ['stage'], registers: r });
     this.rejectedRequests = new Counter({ name: 'postmaster_rejected_requests_total', help: 'HTTP requests rejected by the ingress.', labelNames: ['route', 'status'], registers: r });
+    this.sendRate = new Gauge({ name: 'postmaster_send_rate_per_second', help: 'Sends per second the sender\'s limiter allows now for a business number: the configured rate times the AIMD factor, 0 while the provider\'s penalty holds.', labelNames: ['number'], registers: r });
+    this.replayScanned = new Counter({ name: 'postmaster_replay_scanned_total', help: 'Dead letters a replay or purge pass went over, by outcome (replayed, purged, kept, duplicate, unroutable).', labelNames: ['action', 'outcome'], registers: r });
+    this.replayWaitSeconds = new Counter({ name: 'postmaster_replay_wait_seconds_total', help: 'Time replay jobs spent waiting: for their --rate (rate) or for the live lanes to drain (backlog).', labelNames: ['reason'], registers: r });
+    this.replayJobs = new Counter({ name: 'postmaster_replay_jobs_total', help: 'Replay and purge jobs finished, by outcome (completed, cancelled, failed, empty).', labelNames: ['action', 'outcome'], registers: r });
+    this.replayPassProgress = new Gauge({ name: 'postmaster_replay_pass_progress_ratio', help: 'Share of the DLQ snapshot the running pass has gone over (0 when none runs).', labelNames: ['action'], registers: r });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -65,6 +65,7 @@ export class FailureRouter {
     const headers = opts.park
       ? { ...(d.msg.properties.headers ?? {}), [H.lane]: d.lane, [H.stage]: stage, [H.attempt]: fate.attempt, [H.parked]: true }
       : this.headersFor(d, err, fate.attempt);
+    headers[H.route] = d.lane;
     const common = {
       routingKey: d.msg.fields.routingKey,
       body: this.body(d, fate.attempt),

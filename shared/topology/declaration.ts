@@ -51,8 +51,12 @@ export interface Topology {
   policies: PolicyDecl[];
 }
 
-/** Header that the retry return exchange routes on. */
-export const LANE_HEADER = 'x-postmaster-lane';
+/**
+ * Header that the retry return exchange routes on. Not `x-`-prefixed on purpose: RabbitMQ's headers
+ * exchange ignores headers beginning with `x-` when matching, so a binding on `x-postmaster-lane`
+ * would match every message and copy each retried message into every lane.
+ */
+export const LANE_HEADER = 'postmaster-lane';
 /** Highest priority of the urgent lane (classic x-max-priority). */
 export const URGENT_MAX_PRIORITY = 9;
 

@@ -49,7 +49,7 @@ describe('topology assertion against the broker', function () {
     const hashBindings = bindings.filter((b) => b.source === 'pm.dispatch');
     expect(hashBindings.map((b) => b.destination).sort()).to.deep.equal(['pm.dispatch.00', 'pm.dispatch.01', 'pm.dispatch.02', 'pm.dispatch.03']);
     const back = bindings.find((b) => b.source === 'pm.retry.return' && b.destination === 'pm.send');
-    expect(back?.arguments).to.include({ 'x-postmaster-lane': 'send', 'x-match': 'all' });
+    expect(back?.arguments).to.include({ 'postmaster-lane': 'send', 'x-match': 'all' });
 
     const policies = await iso.mgmt.call<Array<{ name: string; definition: Record<string, unknown> }>>('GET', `/api/policies/${v}`);
     const shards = policies.find((p) => p.name === 'pm.shards');

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import http from 'node:http';
+import amqplib from 'amqplib';
+import { H, newEnvelope } from '../../shared/envelope.js';
+import { startFleet, type Fleet } from '../support/fleet.js';
+import { isolate, type Isolation } from '../support/isolation.js';
+import { drainQueue } from '../support/dlq.js';
+import { spawnService, type ServiceProcess } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * A message whose handling kills the consumer: the bot handler never answers it, and the test kills
+ * the dispatcher process each time it is being handled, as a crash would. The quorum shard's
+ * x-delivery-limit ends the loop in the DLQ; the shard then keeps flowing.
+ */
+describe('failures: a message that crashes its consumer ends in the DLQ through x-delivery-limit', function () {
+  this.timeout(180_000);
+  let iso: Isolation;
+  let fleet: Fleet;
+  let bot: http.Server;
+  let botUrl: string;
+  const seen: string[] = [];
+  const POISON = 'crash me';
+
+  before(async () => {
+    iso = await isolate('poison');
+    bot = http.createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        const event = JSON.parse(raw);
+        seen.push(event.id);
+        if (event.message?.text?.body === POISON) return; // hangs: the consumer dies while handling it
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replies: [{ type: 'text', text: { body: 'ok' } }] }));
+      });
+    });
+    await new Promise<void>((r) => bot.listen(0, '127.0.0.1', () => r()));
+    botUrl = `http://127.0.0.1:${(bot.address() as { port: number }).port}`;
+    fleet = await startFleet(iso, { dispatchers: 0, senders: 1, overrides: { shards: 2, deliveryLimit: 2, botHandlerUrl: botUrl, botHandlerTimeoutMs: 60_000 } });
+  });
+  after(async () => {
+    await fleet?.close();
+    bot.closeAllConnections();
+    await new Promise((r) => bot.close(r));
+    await iso?.cleanup();
+  });
+
+  it('dead-letters it after the delivery limit, as poison, and the shard keeps flowing', async () => {
+    const user = '15556000001';
+    const inbound = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: POISON } } });
+    const conn = await amqplib.connect(iso.amqpUrl);
+    const ch = await conn.createConfirmChannel();
+    const dispatch = fleet.ingress.rt.topology.names.laneExchange('dispatch');
+    ch.publish(dispatch, user, Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
+    await ch.waitForConfirms();
+    await conn.close();
+
+    let dispatcher: ServiceProcess | null = null;
+    let kills = 0;
+    const dlq = fleet.ingress.rt.topology.names.dlq;
+    const dead: Awaited<ReturnType<typeof drainQueue>> = [];
+    // Each round: a dispatcher takes the message, hangs in the handler, and is killed.
+    while (dead.length === 0 && kills < 6) {
+      const before = seen.filter((id) => id === inbound.id).length;
+      dispatcher = await spawnService('dispatcher', fleet.cfg, { replicaId: `dispatcher-${kills}`, logLevel: 'warn' });
+      const outcome = await waitFor(
+        async () => {
+          if (seen.filter((id) => id === inbound.id).length > before) return 'handled';
+          const d = await drainQueue(iso.amqpUrl, dlq);
+          dead.push(...d);
+          return d.length ? 'dead' : null;
+        },
+        { timeoutMs: 20_000, intervalMs: 100, what: 'the poison at the bot or in the DLQ' },
+      );
+      if (outcome === 'handled') {
+        await dispatcher.kill();
+        kills++;
+      }
+    }
+    expect(kills, 'crashes before the DLQ').to.equal(3); // delivery limit 2: the third delivery is the last
+    expect(dead.map((d) => d.id)).to.deep.equal([inbound.id]);
+    expect(dead[0].headers['x-death']?.[0]?.reason).to.equal('delivery_limit');
+    expect(dead[0].headers[H.failureClass]).to.equal(undefined); // dead-lettered by the broker, not by us
+
+    // The shard keeps flowing: the same user's next message is handled and answered.
+    const next = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: 'hello again' } } });
+    const c2 = await amqplib.connect(iso.amqpUrl);
+    const ch2 = await c2.createConfirmChannel();
+    ch2.publish(dispatch, user, Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
+    await ch2.waitForConfirms();
+    await c2.close();
+    await waitFor(() => fleet.sim.accepted().some((e) => e.to === user), { timeoutMs: 20_000, what: 'the reply to the next message' });
+    await dispatcher?.stop();
+  });
+});
