@@ -1,0 +1,191 @@
+import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { PLUGINS } from '../../scripts/ensure-services.js';
+import { loadConfig } from '../../shared/config.js';
+import { names, STAGES } from '../../shared/topology/names.js';
+import { envFile, exists, imageServices, knownEnvNames, kubectlAvailable, kustomize, read, repoPath, ROOT, yamlDocs, yamlFile, type Doc } from './repo.js';
+
+const K8S = 'infra/k8s';
+const OVERLAYS = ['base', 'overlays/production', 'overlays/local'];
+const SECRET = 'postmaster-secrets';
+
+/** The resource files a kustomization lists (not its patches): complete objects. */
+function resources(dir: string): Array<{ file: string; docs: Doc[] }> {
+  const k = yamlFile(`${K8S}/${dir}/kustomization.yaml`);
+  return ((k.resources ?? []) as string[])
+    .filter((r) => r.endsWith('.yaml'))
+    .map((r) => {
+      const file = path.posix.join(K8S, dir, r);
+      return { file, docs: yamlDocs(read(file), file) };
+    });
+}
+
+function allYamlFiles(dir: string): string[] {
+  return readdirSync(repoPath(dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+    .map((e) => path.relative(ROOT, path.join(e.parentPath, e.name)));
+}
+
+function containers(d: Doc): Doc[] {
+  return d.spec.template.spec.containers as Doc[];
+}
+
+function selects(selector: Doc, labels: Doc): boolean {
+  return Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+const grace = Number(envFile(`${K8S}/base/config.env`).SHUTDOWN_GRACE_MS ?? loadConfig({}).shutdownGraceMs);
+
+/** What every Deployment must have, on source files and rendered overlays alike. */
+function checkDeployment(d: Doc, where: string): void {
+  const name = `${where}: ${d.metadata.name}`;
+  const pod = d.spec.template.spec;
+  expect(pod.terminationGracePeriodSeconds * 1000, `${name} grace period vs SHUTDOWN_GRACE_MS`).to.be.greaterThan(grace);
+  expect(pod.securityContext?.runAsNonRoot, `${name} runAsNonRoot`).to.equal(true);
+  expect(selects(d.spec.selector, d.spec.template.metadata.labels), `${name} selector matches its pods`).to.equal(true);
+  for (const c of containers(d)) {
+    const ports = new Set<string | number>((c.ports ?? []).flatMap((p: Doc) => [p.name, p.containerPort]));
+    const simulator = c.args?.[0] === 'simulator';
+    expect(c.readinessProbe?.httpGet?.path, `${name} readiness`).to.equal(simulator ? '/healthz' : '/readyz');
+    expect(c.livenessProbe?.httpGet?.path, `${name} liveness`).to.equal('/healthz');
+    for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
+      expect(ports.has(probe.httpGet.port), `${name} probes a declared port`).to.equal(true);
+    }
+    expect(c.resources?.requests?.cpu, `${name} cpu request`).to.be.a('string');
+    expect(c.resources?.requests?.memory, `${name} memory request`).to.be.a('string');
+    expect(c.resources?.limits?.memory, `${name} memory limit`).to.be.a('string');
+    expect(c.securityContext?.allowPrivilegeEscalation, `${name} no privilege escalation`).to.equal(false);
+    expect(imageServices(), `${name} runs a service of the image`).to.include(c.args?.[0]);
+  }
+}
+
+describe('Kubernetes manifests (infra/k8s)', () => {
+  const base = resources('base').flatMap((r) => r.docs);
+  const deployments = base.filter((d) => d.kind === 'Deployment');
+  const byName = (n: string) => deployments.find((d) => d.metadata.name === `postmaster-${n}`)!;
+
+  it('parse, every file of every overlay', () => {
+    const files = allYamlFiles(K8S);
+    expect(files.length).to.be.greaterThan(8);
+    for (const f of files) expect(() => yamlDocs(read(f), f), f).not.to.throw();
+    for (const dir of OVERLAYS) for (const r of resources(dir)) expect(exists(r.file), r.file).to.equal(true);
+  });
+
+  it('have a Deployment per service, each with probes, resources, a grace period beyond the drain', () => {
+    expect(deployments.map((d) => d.metadata.name)).to.have.members(['ingress', 'dispatcher', 'sender', 'dlq-replayer'].map((s) => `postmaster-${s}`));
+    for (const d of [...deployments, ...resources('overlays/local').flatMap((r) => r.docs).filter((x) => x.kind === 'Deployment')]) {
+      checkDeployment(d, 'source');
+    }
+  });
+
+  it('run only the project\'s image in every Deployment', () => {
+    for (const d of deployments) for (const c of containers(d)) expect(c.image, d.metadata.name).to.equal('postmaster');
+  });
+
+  it('reference secrets and never inline them', () => {
+    const documented = read('docs/OPERATIONS.md');
+    const known = knownEnvNames();
+    for (const dir of OVERLAYS) {
+      for (const { file, docs } of resources(dir)) {
+        for (const d of docs) {
+          expect(d.kind === 'Secret' && (d.data || d.stringData), `${file} inlines Secret ${d.metadata?.name}`).to.not.be.ok;
+        }
+      }
+    }
+    for (const d of deployments) {
+      for (const e of containers(d).flatMap((c) => c.env ?? [])) {
+        const ref = e.valueFrom?.secretKeyRef;
+        expect(e.value === undefined || !/TOKEN|SECRET|PASSWORD|_URL$/.test(e.name), `${d.metadata.name}: ${e.name} has a literal value`).to.equal(true);
+        if (!ref) continue;
+        expect(ref.name).to.equal(SECRET);
+        expect(ref.key).to.equal(e.name);
+        expect(known.has(e.name), `${e.name} is a configuration variable`).to.equal(true);
+        expect(documented, `docs/OPERATIONS.md says how to fill ${ref.key}`).to.include(`${ref.key}=`);
+      }
+    }
+  });
+
+  it('configure the services with known variable names only, values they accept', () => {
+    const known = knownEnvNames();
+    const env = { ...envFile(`${K8S}/base/config.env`), ...envFile(`${K8S}/overlays/production/config.env`) };
+    for (const key of Object.keys(env)) expect(known.has(key), `${key} is not a configuration variable`).to.equal(true);
+    const secrets = { INGRESS_API_TOKEN: 'a', WHATSAPP_APP_SECRET: 'b', WHATSAPP_VERIFY_TOKEN: 'c', WHATSAPP_ACCESS_TOKEN: 'd' };
+    const cfg = loadConfig({ ...env, ...secrets, AMQP_URL: 'amqp://u:p@postmaster-rabbitmq:5672' });
+    expect(cfg.env).to.equal('production');
+  });
+
+  it('protect every Deployment with a PodDisruptionBudget', () => {
+    const pdbs = base.filter((d) => d.kind === 'PodDisruptionBudget');
+    for (const d of deployments) {
+      const pdb = pdbs.find((p) => selects(p.spec.selector, d.spec.template.metadata.labels));
+      expect(pdb, `PDB for ${d.metadata.name}`).to.exist;
+      expect(pdb!.spec.minAvailable ?? pdb!.spec.maxUnavailable).to.be.a('number');
+    }
+  });
+
+  it('let KEDA scale the dispatcher and the sender on the depth of exactly their lanes', () => {
+    const topo = names(loadConfig({}).topologyPrefix);
+    const shards = Number(envFile(`${K8S}/base/config.env`).SHARDS);
+    const scaled = base.filter((d) => d.kind === 'ScaledObject');
+    expect(scaled.map((s) => s.spec.scaleTargetRef.name)).to.have.members(['postmaster-dispatcher', 'postmaster-sender']);
+    for (const stage of STAGES) {
+      const target = stage === 'dispatch' ? 'dispatcher' : 'sender';
+      const so = scaled.find((s) => s.spec.scaleTargetRef.name === `postmaster-${target}`)!;
+      // The HPA owns the count; a replicas field would fight it on every apply.
+      expect(byName(target).spec.replicas, `${target} replicas`).to.equal(undefined);
+      const [trigger] = so.spec.triggers;
+      expect(trigger.type).to.equal('rabbitmq');
+      expect(trigger.metadata).to.include({ protocol: 'http', useRegex: 'true', operation: 'sum', mode: 'QueueLength' });
+      const re = new RegExp(trigger.metadata.queueName);
+      for (let i = 0; i < shards; i++) expect(re.test(topo.shardQueue(stage, i)), topo.shardQueue(stage, i)).to.equal(true);
+      expect(re.test(topo.urgent(stage))).to.equal(true);
+      const other = STAGES.find((s) => s !== stage)!;
+      for (const q of [topo.shardQueue(other, 0), topo.urgent(other), topo.dlq, topo.retry(1000)]) expect(re.test(q), q).to.equal(false);
+      expect(so.spec.maxReplicaCount).to.be.at.most(shards);
+    }
+    const auth = base.find((d) => d.kind === 'TriggerAuthentication')!;
+    expect(auth.spec.secretTargetRef).to.deep.include({ parameter: 'host', name: SECRET, key: 'RABBITMQ_MANAGEMENT_URL' });
+  });
+
+  it('run RabbitMQ as a three-node operator cluster with the three plugins', () => {
+    const rmq = base.find((d) => d.kind === 'RabbitmqCluster')!;
+    expect(rmq.apiVersion).to.equal('rabbitmq.com/v1beta1');
+    expect(rmq.spec.replicas).to.equal(3);
+    expect(rmq.spec.rabbitmq.additionalPlugins).to.include.members(PLUGINS);
+    expect(rmq.spec.rabbitmq.additionalConfig).to.match(/cluster_partition_handling\s*=\s*pause_minority/);
+    expect(rmq.spec.resources.requests.memory).to.equal(rmq.spec.resources.limits.memory);
+  });
+
+  describe('rendered with kubectl kustomize (no cluster needed)', function () {
+    before(async function () {
+      if (!(await kubectlAvailable())) this.skip();
+    });
+
+    for (const dir of OVERLAYS) {
+      it(`renders ${dir}, every Deployment complete and on the project's image`, async () => {
+        const docs = await kustomize(`${K8S}/${dir}`);
+        const images = (yamlFile(`${K8S}/${dir}/kustomization.yaml`).images ?? []) as Doc[];
+        const img = images.find((i) => i.name === 'postmaster');
+        const expected = `${img?.newName ?? 'postmaster'}${img?.newTag ? `:${img.newTag}` : ''}`;
+        const rendered = docs.filter((d) => d.kind === 'Deployment');
+        expect(rendered.length).to.be.at.least(4);
+        for (const d of rendered) {
+          checkDeployment(d, dir);
+          for (const c of containers(d)) expect(c.image, `${dir}: ${d.metadata.name}`).to.equal(expected);
+          const cm = containers(d)[0].envFrom?.[0]?.configMapRef?.name;
+          if (cm) expect(docs.some((x) => x.kind === 'ConfigMap' && x.metadata.name === cm), `${dir}: ConfigMap ${cm}`).to.equal(true);
+        }
+        expect(docs.filter((d) => d.kind === 'Secret')).to.have.length(0);
+      });
+    }
+
+    it('puts production in its namespace with its image tag, replicas and KEDA bounds', async () => {
+      const docs = await kustomize(`${K8S}/overlays/production`);
+      expect(docs.filter((d) => d.kind !== 'Namespace').every((d) => d.metadata.namespace === 'postmaster')).to.equal(true);
+      expect(docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'postmaster-ingress')!.spec.replicas).to.be.at.least(2);
+      const dispatcher = docs.find((d) => d.kind === 'ScaledObject' && d.metadata.name === 'postmaster-dispatcher')!;
+      expect(dispatcher.spec.minReplicaCount).to.be.at.least(2);
+    });
+  });
+});
