@@ -8,7 +8,10 @@ import { newEnvelope, type Envelope } from '../../shared/envelope.js';
 import { publishToStage } from '../../shared/publish.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { StageContext } from '../../shared/stage/worker.js';
+import type { StatusStore } from '../../shared/status.js';
 import type { BotHandler } from './bot-handler.js';
+import { DispatchDedup } from './dedup.js';
+import { applyStatusEvent } from './status-events.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -26,14 +29,32 @@ export function derivedId(parentId: string, index: number): string {
 export interface DispatchDeps {
   rt: Runtime;
   bot: BotHandler;
+  status: StatusStore;
 }
 
-export function createDispatchHandler({ rt, bot }: DispatchDeps) {
+export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
+  const dedup = new DispatchDedup(rt);
+  /**
+   * `dispatched` is recorded before the publish, so the sender's `sent` cannot overtake it. It is
+   * advisory: a Redis failure here never fails (and so never re-publishes) the message.
+   */
+  const dispatched = (env: Envelope, ctx: StageContext) =>
+    status.record(env.id, 'dispatched').catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
+
   return async function dispatch(env: Envelope, ctx: StageContext): Promise<void> {
     switch (env.kind) {
-      case 'outbound':
+      case 'outbound': {
+        const first = await dedup.firstOf(env, ctx.log);
+        if (first !== env.id) {
+          rt.metrics.duplicatesDropped.inc({ stage: 'dispatch' });
+          ctx.log.info({ firstId: first }, 'repeat of an idempotency key already dispatched; dropped');
+          await status.markDuplicate(env.id, first).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
+          return;
+        }
+        await dispatched(env, ctx);
         await publishToStage(rt, 'send', env);
         return;
+      }
       case 'inbound': {
         const replies = await bot.handle(env, ctx);
         // Published one at a time, in order: they share the user's shard, so order holds.
@@ -47,12 +68,14 @@ export function createDispatchHandler({ rt, bot }: DispatchDeps) {
             replyTo: env.id,
             ...(env.correlationId ? { correlationId: env.correlationId } : {}),
           });
+          await dispatched(reply, ctx);
           await publishToStage(rt, 'send', reply);
         }
+        await dispatched(env, ctx);
         return;
       }
       case 'status':
-        // Status records are kept by the status store (issue 7); nothing to forward.
+        await applyStatusEvent(status, env, ctx.log);
         return;
     }
   };

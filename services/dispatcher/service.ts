@@ -1,5 +1,6 @@
 /**
- * The dispatcher service: consumes the dispatch lanes (urgent + owned shards).
+ * The dispatcher service: consumes the dispatch lanes (urgent + owned shards) and runs the scheduler
+ * that moves due scheduled sends into them.
  */
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
@@ -10,27 +11,44 @@ import { StageWorker } from '../../shared/stage/worker.js';
 import { createAssigner } from '../../shared/stage/membership.js';
 import { EchoHandler, HttpBotHandler } from './bot-handler.js';
 import { createDispatchHandler } from './handler.js';
+import { Scheduler } from './scheduler.js';
+import { StatusStore } from '../../shared/status.js';
 
 export interface Dispatcher {
   rt: Runtime;
   worker: StageWorker;
+  scheduler: Scheduler;
   metricsPort: number;
   close(): Promise<void>;
 }
 
 export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {}): Promise<Dispatcher> {
   const rt = await createRuntime(cfg, { service: 'dispatcher', logger: opts.logger });
-  const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics) : new EchoHandler();
-  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot }), { assigner: createAssigner(rt, 'dispatch') });
-  await worker.start();
+  const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken) : new EchoHandler();
+  const status = new StatusStore(rt);
+  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status }), { assigner: createAssigner(rt, 'dispatch') });
+  const scheduler = new Scheduler(rt);
+  try {
+    await worker.start();
+    await scheduler.start();
+  } catch (err) {
+    await runSteps(rt.log, [
+      ['stop scheduler', () => scheduler.close()],
+      ['stop workers', () => worker.close()],
+      ['close broker and redis', () => rt.close()],
+    ]);
+    throw err;
+  }
   const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => worker.ready());
   let closing: Promise<void> | null = null;
   return {
     rt,
     worker,
+    scheduler,
     metricsPort: metrics.port,
     close: () =>
       (closing ??= runSteps(rt.log, [
+        ['stop scheduler', () => scheduler.close()],
         ['stop workers', () => worker.close()],
         ['stop metrics', () => metrics.close()],
         ['close broker and redis', () => rt.close()],

@@ -6,25 +6,52 @@ import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { runSteps } from '../../shared/shutdown.js';
+import { StatusStore } from '../../shared/status.js';
+import { ScheduledSends } from '../dispatcher/schedule-queue.js';
+import { Acceptor } from './accept.js';
+import { Admission } from './admission.js';
 import { createApp } from './app.js';
+import { Claims } from './claims.js';
+import { WebhookIntake } from './webhook-intake.js';
 
 export interface Ingress {
   rt: Runtime;
   port: number;
   url: string;
+  /** The in-flight cap (tests hold slots to see the 503). */
+  admission: Admission;
+  status: StatusStore;
+  schedule: ScheduledSends;
   close(): Promise<void>;
 }
+
+/** Margin over PUBLISH_TIMEOUT_MS after which a pending claim is considered abandoned. */
+const CLAIM_STALE_MARGIN_MS = 5000;
 
 export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}): Promise<Ingress> {
   const rt = await createRuntime(cfg, { service: 'ingress', logger: opts.logger });
   let closing: Promise<void> | null = null;
-  const app = createApp({ rt, ready: () => !closing && rt.broker.connected() });
+  const staleMs = cfg.publishTimeoutMs + CLAIM_STALE_MARGIN_MS;
+  const admission = new Admission(rt.broker, cfg.ingressMaxInFlight, rt.metrics);
+  const status = new StatusStore(rt);
+  const schedule = new ScheduledSends(rt);
+  const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs) });
+  const intake = new WebhookIntake({ rt, admission, status, claims: new Claims(rt.redis, cfg.webhookDedupTtlS, staleMs) });
+  const app = createApp({ rt, acceptor, intake, status, ready: () => !closing && rt.broker.connected() });
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.ingressPort, cfg.ingressHost, () => resolve());
-  });
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(cfg.ingressPort, cfg.ingressHost, () => resolve());
+    });
+  } catch (err) {
+    await schedule.close();
+    await rt.close();
+    throw err;
+  }
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.ingressPort;
   rt.log.info({ port }, 'ingress listening');
@@ -32,9 +59,13 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
     rt,
     port,
     url: `http://127.0.0.1:${port}`,
+    admission,
+    status,
+    schedule,
     close: () =>
       (closing ??= runSteps(rt.log, [
         ['stop accepting', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); })],
+        ['close scheduled-send queue', () => schedule.close()],
         ['close broker and redis', () => rt.close()],
       ])),
   };

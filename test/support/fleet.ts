@@ -6,8 +6,23 @@ import type { Config } from '../../shared/config.js';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { startSender, type Sender } from '../../services/sender/service.js';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../../services/simulator/server.js';
+import { startSimulator, type Simulator, type SimulatorOptions, type StatusName } from '../../services/simulator/server.js';
 import type { Isolation } from './isolation.js';
+
+export interface HttpAnswer {
+  status: number;
+  body: any;
+  text: string;
+  headers: Record<string, unknown>;
+}
+
+export interface CallOptions {
+  /** A string or Buffer is sent as is; anything else as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Bearer token; null sends no Authorization header. Default: the fleet's INGRESS_API_TOKEN. */
+  token?: string | null;
+}
 
 export interface Fleet {
   sim: Simulator;
@@ -16,6 +31,10 @@ export interface Fleet {
   senders: Sender[];
   cfg: Config;
   send(body: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  /** Any request to the ingress. */
+  call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts?: CallOptions): Promise<HttpAnswer>;
+  /** Closes dispatcher `i` and starts a new one in its place (same config, new replica id). */
+  restartDispatcher(i: number): Promise<Dispatcher>;
   close(): Promise<void>;
 }
 
@@ -24,24 +43,61 @@ export interface FleetOptions {
   simulator?: SimulatorOptions;
   dispatchers?: number;
   senders?: number;
+  /** The simulator posts these signed status webhooks to the ingress for each accepted send. */
+  statusWebhooks?: StatusName[];
 }
 
 export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promise<Fleet> {
-  const sim = await startSimulator(opts.simulator ?? {});
+  let ingress: Ingress | undefined;
+  let sim: Simulator;
+  if (opts.statusWebhooks) {
+    // The simulator needs the ingress's URL, the ingress does not need the simulator's.
+    const pre = iso.config(opts.overrides);
+    ingress = await startIngress(pre);
+    sim = await startSimulator({
+      ...opts.simulator,
+      webhook: { url: `${ingress.url}/webhooks/whatsapp`, appSecret: pre.whatsappAppSecret, statuses: opts.statusWebhooks },
+    });
+  } else {
+    sim = await startSimulator(opts.simulator ?? {});
+  }
   const cfg = iso.config({ providerBaseUrl: sim.url, ...opts.overrides });
-  const ingress = await startIngress(cfg);
+  ingress ??= await startIngress(cfg);
+  const ing = ingress;
   const dispatchers: Dispatcher[] = [];
   const senders: Sender[] = [];
+  let restarts = 0;
   for (let i = 0; i < (opts.dispatchers ?? 1); i++) dispatchers.push(await startDispatcher({ ...cfg, replicaId: `dispatcher-${i}` }));
   for (let i = 0; i < (opts.senders ?? 1); i++) senders.push(await startSender({ ...cfg, replicaId: `sender-${i}` }));
+  const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, o: CallOptions = {}): Promise<HttpAnswer> => {
+    const token = o.token === undefined ? cfg.ingressApiToken : o.token;
+    const raw = typeof o.body === 'string' || Buffer.isBuffer(o.body);
+    const res = await request(`${ing.url}${path}`, {
+      method,
+      headers: {
+        ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+        ...(o.body !== undefined && !raw ? { 'content-type': 'application/json' } : {}),
+        ...o.headers,
+      },
+      body: o.body === undefined ? undefined : raw ? (o.body as string | Buffer) : JSON.stringify(o.body),
+    });
+    const text = await res.body.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.statusCode, body, text, headers: res.headers };
+  };
   return {
     sim,
-    ingress,
+    ingress: ing,
     dispatchers,
     senders,
     cfg,
     async send(body, headers = {}) {
-      const res = await request(`${ingress.url}/v1/messages`, {
+      const res = await request(`${ing.url}/v1/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${cfg.ingressApiToken}`, 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
@@ -49,8 +105,14 @@ export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promi
       const text = await res.body.text();
       return { status: res.statusCode, body: text ? JSON.parse(text) : null, headers: res.headers };
     },
+    call,
+    async restartDispatcher(i) {
+      await dispatchers[i].close();
+      dispatchers[i] = await startDispatcher({ ...cfg, replicaId: `dispatcher-${i}-r${++restarts}` });
+      return dispatchers[i];
+    },
     async close() {
-      await ingress.close();
+      await ing.close();
       await Promise.all(dispatchers.map((d) => d.close()));
       await Promise.all(senders.map((s) => s.close()));
       await sim.close();

@@ -1,0 +1,65 @@
+/**
+ * The scheduled-send queue (BullMQ, delayed jobs): the ingress adds a message whose `sendAt` is in
+ * the future, the dispatcher's scheduler publishes it to the dispatch lanes when it is due. This file
+ * is the contract both sides share: the queue's name and prefix, the job's shape and options.
+ *
+ * While it waits here, Redis holds the only copy of an accepted message — the one place in the fleet
+ * where that is so. Production Redis must therefore persist (AOF) and must not evict
+ * (`maxmemory-policy noeviction`); see docs/API.md.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Envelope } from '../../shared/envelope.js';
+import type { Runtime } from '../../shared/runtime.js';
+
+export const SCHEDULE_QUEUE = 'scheduled-sends';
+
+/** BullMQ keys live under the fleet's Redis key prefix: `<REDIS_KEY_PREFIX>:<TOPOLOGY_PREFIX>:bullmq:scheduled-sends:…`. */
+export function schedulePrefix(rt: Pick<Runtime, 'keys'>): string {
+  return rt.keys('bullmq');
+}
+
+export interface ScheduledJob {
+  envelope: Envelope;
+}
+
+/**
+ * A due job whose publish fails (broker away) is retried with a capped backoff for days rather than
+ * given up; a job that still fails is kept (removeOnFail: false) for an operator, never dropped.
+ */
+export const SCHEDULED_JOB_OPTIONS: JobsOptions = {
+  attempts: 10_000,
+  backoff: { type: 'capped' },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: false,
+};
+
+/** The producer side (ingress). */
+export class ScheduledSends {
+  readonly queue: Queue<ScheduledJob>;
+  private closing: Promise<void> | null = null;
+
+  constructor(rt: Pick<Runtime, 'keys' | 'redis'>) {
+    // The runtime's connection is shared (not closed by BullMQ); adding never blocks.
+    this.queue = new Queue<ScheduledJob>(SCHEDULE_QUEUE, { connection: rt.redis, prefix: schedulePrefix(rt) });
+  }
+
+  /**
+   * Adds the envelopes as delayed jobs in one round trip (job id = envelope id, so adding twice is
+   * harmless). Resolves once Redis has them.
+   */
+  async add(envs: Envelope[]): Promise<void> {
+    const now = Date.now();
+    await this.queue.addBulk(
+      envs.map((env) => ({
+        name: 'send',
+        data: { envelope: env },
+        opts: { ...SCHEDULED_JOB_OPTIONS, jobId: env.id, delay: Math.max(0, Date.parse(env.sendAt ?? '') - now || 0) },
+      })),
+    );
+  }
+
+  /** Idempotent. */
+  close(): Promise<void> {
+    return (this.closing ??= this.queue.close().catch(() => {}));
+  }
+}

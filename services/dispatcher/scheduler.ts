@@ -1,0 +1,74 @@
+/**
+ * The scheduler: a BullMQ worker in the dispatcher that publishes each scheduled message to the
+ * dispatch lanes when its `sendAt` comes. The job completes only after the broker confirmed the
+ * publish (ack after confirm); a failed publish is retried with a capped backoff. Jobs live in Redis,
+ * so they survive dispatcher restarts: any replica's scheduler picks up what is due. A crash between
+ * the confirm and BullMQ marking the job done republishes it once: the same envelope id, which the
+ * sender's dedup drops.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { envelopeSchema } from '../../shared/envelope.js';
+import type { Logger } from '../../shared/logger.js';
+import { publishToStage } from '../../shared/publish.js';
+import { createRedis } from '../../shared/redis.js';
+import type { Runtime } from '../../shared/runtime.js';
+import { runSteps } from '../../shared/shutdown.js';
+import { SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from './schedule-queue.js';
+
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+
+/** 1 s, 2 s, 4 s … capped at 30 s. */
+export function cappedBackoff(attemptsMade: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attemptsMade - 1));
+}
+
+export class Scheduler {
+  private worker: Worker<ScheduledJob> | null = null;
+  private connection: Redis | null = null;
+  private readonly log: Logger;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly rt: Runtime) {
+    this.log = rt.log.child({ component: 'scheduler' });
+  }
+
+  async start(): Promise<void> {
+    // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
+    this.connection = createRedis(this.rt.cfg.redisUrl, { maxRetriesPerRequest: null });
+    this.connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'scheduler redis error'));
+    this.worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, (job) => this.publish(job), {
+      connection: this.connection,
+      prefix: schedulePrefix(this.rt),
+      concurrency: Math.max(1, this.rt.cfg.schedulerConcurrency),
+      // Publishing takes at most PUBLISH_TIMEOUT_MS; a job that stalls lost its worker mid-publish.
+      maxStalledCount: 100,
+      settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+    });
+    this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'scheduler error'));
+    this.worker.on('failed', (job, err) =>
+      this.log.warn({ messageId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'scheduled publish failed; will retry'),
+    );
+    await this.worker.waitUntilReady();
+  }
+
+  private async publish(job: Job<ScheduledJob>): Promise<void> {
+    const parsed = envelopeSchema.safeParse(job.data?.envelope);
+    if (!parsed.success) {
+      // Cannot happen for jobs the ingress added; kept as a failed job for an operator to look at.
+      throw new UnrecoverableError(`scheduled job ${job.id} holds no valid envelope`);
+    }
+    const env = parsed.data;
+    await publishToStage(this.rt, 'dispatch', env);
+    this.log.debug({ messageId: env.id, lateMs: Date.now() - Date.parse(env.sendAt ?? env.createdAt) }, 'scheduled message published');
+  }
+
+  /** Lets running publishes finish, then stops. Idempotent. */
+  close(): Promise<void> {
+    return (this.closing ??= runSteps(this.log, [
+      ['close scheduler worker', () => this.worker?.close()],
+      ['close scheduler redis', () => this.connection?.quit().catch(() => this.connection?.disconnect())],
+    ]));
+  }
+}

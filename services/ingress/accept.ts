@@ -1,0 +1,193 @@
+/**
+ * Accepting send requests (one, or a batch in one confirm round): idempotency claims, the status
+ * record, then either the BullMQ delayed queue (sendAt in the future) or the dispatch lanes — and
+ * only what the broker (or Redis, for scheduled sends) confirmed is answered 202.
+ */
+import { newEnvelope, type Envelope, type Priority } from '../../shared/envelope.js';
+import { publishToStage } from '../../shared/publish.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Runtime } from '../../shared/runtime.js';
+import type { MessageStatus, StatusStore } from '../../shared/status.js';
+import type { Lane } from '../../shared/topology/names.js';
+import type { ScheduledSends } from '../dispatcher/schedule-queue.js';
+import type { Admission } from './admission.js';
+import type { Claims } from './claims.js';
+import type { SendRequest } from './request.js';
+
+export type Outcome =
+  | { status: 202; state: 'accepted'; id: string; lane: Lane; priority: Priority }
+  | { status: 202; state: 'scheduled'; id: string; sendAt: string; priority: Priority }
+  | { status: 200; state: 'duplicate'; id: string; current: MessageStatus | null }
+  | { status: 503; error: string };
+
+export interface AcceptDeps {
+  rt: Runtime;
+  admission: Admission;
+  idempotency: Claims;
+  status: StatusStore;
+  schedule: ScheduledSends;
+}
+
+export function envelopeFor(req: SendRequest, correlationId?: string): Envelope {
+  const corr = req.correlationId ?? correlationId;
+  return newEnvelope({
+    kind: 'outbound',
+    user: req.to.replace(/^\+/, ''),
+    priority: req.priority,
+    ...(req.urgency !== undefined ? { urgency: req.urgency } : {}),
+    payload: req.content as unknown as Record<string, unknown>,
+    ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
+    ...(req.sendAt ? { sendAt: req.sendAt } : {}),
+    ...(corr ? { correlationId: corr } : {}),
+  });
+}
+
+interface Plan {
+  env: Envelope;
+  /** Milliseconds until sendAt, > 0 for a scheduled send. */
+  delayMs: number;
+  /** Index of an earlier item of the same batch with the same idempotency key. */
+  dupOf?: number;
+  token?: string;
+}
+
+export class Acceptor {
+  private readonly log: Logger;
+
+  constructor(private readonly d: AcceptDeps) {
+    this.log = d.rt.log.child({ component: 'accept' });
+  }
+
+  private idemKey(k: string): string {
+    return this.d.rt.keys('idem', k);
+  }
+
+  /**
+   * Accepts valid requests; the outcomes are in the same order. Throws UnavailableError (503 for the
+   * whole request) when the broker cannot take publishes or the ingress is at capacity.
+   */
+  async accept(items: Array<{ request: SendRequest; correlationId?: string }>): Promise<Outcome[]> {
+    const now = Date.now();
+    const firstByKey = new Map<string, number>();
+    const plans: Plan[] = items.map(({ request, correlationId }, i) => {
+      const env = envelopeFor(request, correlationId);
+      const plan: Plan = { env, delayMs: request.sendAt ? Date.parse(request.sendAt) - now : 0 };
+      const k = request.idempotencyKey;
+      if (k !== undefined && firstByKey.has(k)) plan.dupOf = firstByKey.get(k);
+      else if (k !== undefined) firstByKey.set(k, i);
+      return plan;
+    });
+    const immediate = plans.filter((p) => p.dupOf === undefined && p.delayMs <= 0).length;
+    if (immediate > 0) this.d.admission.checkBroker();
+    const lease = this.d.admission.acquire(immediate);
+    try {
+      const out: Array<Outcome | undefined> = new Array(plans.length);
+      await this.claim(plans, out);
+      const go = plans.map((_, i) => i).filter((i) => out[i] === undefined && plans[i].dupOf === undefined);
+      await this.recordAccepted(go.map((i) => plans[i]));
+      await this.deliver(go, plans, out);
+      await this.settleClaims(go, plans, out);
+      for (let i = 0; i < plans.length; i++) {
+        const first = plans[i].dupOf;
+        if (first !== undefined) out[i] = copyAsDuplicate(out[first]!);
+      }
+      await this.fillCurrent(out as Outcome[]);
+      return out as Outcome[];
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Idempotency claims of the first item of each key (repeats inside the batch copy its outcome). */
+  private async claim(plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
+    await Promise.all(
+      plans.map(async (p, i) => {
+        const key = p.env.idempotencyKey;
+        if (key === undefined || p.dupOf !== undefined) return;
+        try {
+          const c = await this.d.idempotency.claim(this.idemKey(key), p.env.id);
+          if (c.kind === 'claimed') p.token = c.token;
+          else out[i] = { status: 200, state: 'duplicate', id: c.value, current: null };
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'idempotency claim failed');
+          out[i] = { status: 503, error: 'idempotency keys unavailable (Redis)' };
+        }
+      }),
+    );
+  }
+
+  /** Before publishing, so the dispatcher's `dispatched` cannot overtake it. Advisory. */
+  private async recordAccepted(plans: Plan[]): Promise<void> {
+    await Promise.all(
+      plans.map((p) => {
+        const rec =
+          p.delayMs > 0
+            ? this.d.status.record(p.env.id, 'scheduled', { sendAt: p.env.sendAt, ttlS: Math.ceil(p.delayMs / 1000) + this.d.rt.cfg.statusTtlS })
+            : this.d.status.record(p.env.id, 'accepted');
+        return rec.catch((err: Error) => this.log.warn({ err: err.message, messageId: p.env.id }, 'could not record status'));
+      }),
+    );
+  }
+
+  /** Publishes the immediate ones and schedules the rest, then awaits every confirm at once. */
+  private async deliver(go: number[], plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
+    const scheduled = go.filter((i) => plans[i].delayMs > 0);
+    const immediate = go.filter((i) => plans[i].delayMs <= 0);
+    const [sched, published] = await Promise.all([
+      scheduled.length === 0
+        ? Promise.resolve<Error | null>(null)
+        : this.d.schedule.add(scheduled.map((i) => plans[i].env)).then(() => null, (err: Error) => err),
+      Promise.allSettled(immediate.map((i) => publishToStage(this.d.rt, 'dispatch', plans[i].env))),
+    ]);
+    for (const i of scheduled) {
+      const env = plans[i].env;
+      if (sched) {
+        this.log.warn({ err: sched.message }, 'could not schedule');
+        out[i] = { status: 503, error: 'scheduled-send queue unavailable (Redis)' };
+      } else {
+        this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: 'scheduled' });
+        out[i] = { status: 202, state: 'scheduled', id: env.id, sendAt: env.sendAt!, priority: env.priority };
+      }
+    }
+    immediate.forEach((i, n) => {
+      const env = plans[i].env;
+      const r = published[n];
+      if (r.status === 'fulfilled') {
+        this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: r.value });
+        out[i] = { status: 202, state: 'accepted', id: env.id, lane: r.value, priority: env.priority };
+      } else {
+        const err = r.reason as Error & { reason?: string };
+        this.d.rt.metrics.publishFailures.inc({ reason: err.reason ?? 'unknown' });
+        out[i] = { status: 503, error: err.message };
+      }
+    });
+  }
+
+  /** Confirms the claims of accepted messages; releases the others and forgets their records. */
+  private async settleClaims(go: number[], plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
+    const ok = go.filter((i) => out[i]?.status === 202);
+    const failed = go.filter((i) => out[i]?.status !== 202);
+    const claim = (i: number) => ({ key: this.idemKey(plans[i].env.idempotencyKey ?? ''), token: plans[i].token ?? '', value: plans[i].env.id });
+    const warn = (what: string) => (err: Error) => this.log.warn({ err: err.message }, what);
+    await Promise.all([
+      this.d.idempotency.confirm(ok.filter((i) => plans[i].token).map(claim)).catch(warn('could not confirm idempotency keys')),
+      this.d.idempotency.release(failed.filter((i) => plans[i].token).map(claim)).catch(warn('could not release idempotency keys')),
+      ...failed.map((i) => this.d.status.forget(plans[i].env.id).catch(warn('could not drop status record'))),
+    ]);
+  }
+
+  /** A duplicate's answer says where its first message is now. */
+  private async fillCurrent(out: Outcome[]): Promise<void> {
+    await Promise.all(
+      out.map(async (o) => {
+        if (o.status !== 200) return;
+        o.current = await this.d.status.current(o.id).catch(() => null);
+      }),
+    );
+  }
+}
+
+function copyAsDuplicate(first: Outcome): Outcome {
+  if (first.status === 202) return { status: 200, state: 'duplicate', id: first.id, current: null };
+  return { ...first };
+}

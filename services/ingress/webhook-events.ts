@@ -1,0 +1,82 @@
+/**
+ * Splits one Meta webhook body into the events the fleet carries: each `entry[].changes[].value`
+ * holds `messages[]` (a user wrote to us: an `inbound` event keyed by the sender's wa_id) and
+ * `statuses[]` (news about a message we sent: a `status` event keyed by the recipient). Meta adds
+ * fields over time, so only what is used is checked; an event that cannot be carried (no wa_id) is
+ * skipped with a reason rather than failing the whole delivery, which Meta would retry for days.
+ */
+import { envelopeSchema, newEnvelope, type Envelope } from '../../shared/envelope.js';
+
+export interface WebhookEvent {
+  env: Envelope;
+  /** What makes a retry of the same event recognisable: the wamid, plus the status for statuses. */
+  dedupKey: string;
+}
+
+export interface SplitResult {
+  events: WebhookEvent[];
+  skipped: Array<{ at: string; reason: string }>;
+}
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const WA_ID = /^\d{6,20}$/;
+
+/** The contact (profile name) of each wa_id in a change. */
+function contactsOf(value: Obj): Map<string, Obj> {
+  const out = new Map<string, Obj>();
+  for (const c of arr(value.contacts)) {
+    if (isObj(c) && typeof c.wa_id === 'string') {
+      const name = isObj(c.profile) && typeof c.profile.name === 'string' ? c.profile.name : undefined;
+      out.set(c.wa_id, { wa_id: c.wa_id, ...(name !== undefined ? { name } : {}) });
+    }
+  }
+  return out;
+}
+
+function event(kind: 'inbound' | 'status', user: string, payload: Obj, dedupKey: string, correlationId: string): WebhookEvent | string {
+  const env = newEnvelope({ kind, user, priority: 'normal', payload, correlationId: correlationId.slice(0, 200) });
+  const r = envelopeSchema.safeParse(env);
+  return r.success ? { env: r.data, dedupKey } : `not a valid envelope: ${r.error.issues[0].message}`;
+}
+
+function inbound(m: unknown, value: Obj, contacts: Map<string, Obj>): WebhookEvent | string {
+  if (!isObj(m)) return 'message is not an object';
+  if (typeof m.id !== 'string' || m.id === '') return 'message has no id (wamid)';
+  if (typeof m.from !== 'string' || !WA_ID.test(m.from)) return 'message has no wa_id in from';
+  const contact = contacts.get(m.from);
+  const payload: Obj = { ...m, ...(contact ? { contact } : {}), ...(isObj(value.metadata) ? { metadata: value.metadata } : {}) };
+  return event('inbound', m.from, payload, `msg:${m.id}`, m.id);
+}
+
+function status(s: unknown): WebhookEvent | string {
+  if (!isObj(s)) return 'status is not an object';
+  if (typeof s.id !== 'string' || s.id === '' || typeof s.status !== 'string') return 'status has no id or status';
+  if (typeof s.recipient_id !== 'string' || !WA_ID.test(s.recipient_id)) return 'status has no wa_id in recipient_id';
+  return event('status', s.recipient_id, s, `status:${s.id}:${s.status}`, s.id);
+}
+
+export function splitWebhook(body: unknown): SplitResult {
+  const out: SplitResult = { events: [], skipped: [] };
+  if (!isObj(body) || body.object !== 'whatsapp_business_account') {
+    out.skipped.push({ at: 'object', reason: 'not a whatsapp_business_account notification' });
+    return out;
+  }
+  arr(body.entry).forEach((entry, e) => {
+    arr(isObj(entry) ? entry.changes : undefined).forEach((change, c) => {
+      const at = `entry.${e}.changes.${c}`;
+      if (!isObj(change) || change.field !== 'messages' || !isObj(change.value)) {
+        out.skipped.push({ at, reason: `field ${isObj(change) ? String(change.field) : '?'} is not carried` });
+        return;
+      }
+      const value = change.value;
+      const contacts = contactsOf(value);
+      const add = (r: WebhookEvent | string, where: string) => (typeof r === 'string' ? out.skipped.push({ at: where, reason: r }) : out.events.push(r));
+      arr(value.messages).forEach((m, i) => add(inbound(m, value, contacts), `${at}.value.messages.${i}`));
+      arr(value.statuses).forEach((s, i) => add(status(s), `${at}.value.statuses.${i}`));
+    });
+  });
+  return out;
+}

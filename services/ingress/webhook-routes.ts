@@ -1,0 +1,66 @@
+/**
+ * Meta's webhook for WhatsApp: `GET /webhooks/whatsapp` answers the verification challenge,
+ * `POST /webhooks/whatsapp` takes signed notifications (inbound messages and statuses) and answers
+ * 200 only once every event in them is confirmed by the broker.
+ */
+import { Router, type Request, type Response } from 'express';
+import type { Runtime } from '../../shared/runtime.js';
+import { problem, rawBody, reject, secretEquals } from './http.js';
+import { RequestError } from './request-error.js';
+import { checkSignature } from './signature.js';
+import { splitWebhook } from './webhook-events.js';
+import type { WebhookIntake } from './webhook-intake.js';
+
+export const WEBHOOK_PATH = '/webhooks/whatsapp';
+const MAX_CHALLENGE = 256;
+
+function verify(rt: Runtime) {
+  return (req: Request, res: Response) => {
+    const q = req.query;
+    const mode = q['hub.mode'];
+    const token = q['hub.verify_token'];
+    const challenge = q['hub.challenge'];
+    if (mode !== 'subscribe' || typeof token !== 'string' || !secretEquals(token, rt.cfg.whatsappVerifyToken)) {
+      reject(rt, req, 403);
+      return problem(res, 403, 'forbidden', 'hub.mode must be subscribe and hub.verify_token must match WHATSAPP_VERIFY_TOKEN');
+    }
+    if (typeof challenge !== 'string' || challenge === '' || challenge.length > MAX_CHALLENGE) {
+      reject(rt, req, 400);
+      return problem(res, 400, 'invalid_request', `hub.challenge: must be 1 to ${MAX_CHALLENGE} characters`, 'hub.challenge');
+    }
+    res.status(200).type('text/plain').set('X-Content-Type-Options', 'nosniff').send(challenge);
+  };
+}
+
+function receive(rt: Runtime, intake: WebhookIntake) {
+  const log = rt.log.child({ component: 'webhook' });
+  return async (req: Request, res: Response) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const sig = checkSignature(raw, req.get('x-hub-signature-256'), rt.cfg.whatsappAppSecret);
+    if (sig === 'missing') {
+      reject(rt, req, 401);
+      return problem(res, 401, 'unauthorized', 'X-Hub-Signature-256 is missing');
+    }
+    if (sig === 'invalid') {
+      reject(rt, req, 403);
+      return problem(res, 403, 'forbidden', 'X-Hub-Signature-256 does not match the body');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      throw new RequestError('(body)', `(body): not valid JSON: ${(err as Error).message}`);
+    }
+    const { events, skipped } = splitWebhook(body);
+    if (skipped.length > 0) log.warn({ skipped }, 'webhook parts skipped');
+    const r = await intake.take(events);
+    res.status(200).json({ received: events.length, published: r.published, duplicates: r.duplicates, skipped: skipped.length });
+  };
+}
+
+export function webhookRouter(rt: Runtime, intake: WebhookIntake): Router {
+  const router = Router();
+  router.get(WEBHOOK_PATH, verify(rt));
+  router.post(WEBHOOK_PATH, rawBody, receive(rt, intake));
+  return router;
+}
