@@ -15,6 +15,7 @@ import { KeySequencer } from '../sequencer.js';
 import { laneOf, type Lane, type Stage } from '../topology/names.js';
 import { runSteps } from '../shutdown.js';
 import { OrderingGuard } from './ordering.js';
+import { StatusStore } from '../status.js';
 import { StaticAssigner, type ShardAssigner } from './assigner.js';
 
 export interface StageContext {
@@ -39,6 +40,7 @@ export class StageWorker {
   private urgent: QueueConsumer | null = null;
   private readonly assigner: ShardAssigner;
   readonly ordering: OrderingGuard;
+  private readonly status: StatusStore;
   private closing: Promise<void> | null = null;
   private started = false;
 
@@ -52,6 +54,7 @@ export class StageWorker {
     this.failures = new FailureRouter(rt.broker, rt.topology, rt.metrics);
     this.assigner = opts.assigner ?? new StaticAssigner(rt.topology.options.shards);
     this.ordering = new OrderingGuard(rt, stage);
+    this.status = new StatusStore(rt);
   }
 
   async start(): Promise<void> {
@@ -111,7 +114,10 @@ export class StageWorker {
     } catch (err) {
       const e = err as EnvelopeError;
       const poison = new PoisonMessageError(`invalid envelope: ${e.message}`, { code: 'invalid-envelope', cause: err });
-      return this.failures.apply(decideFate(poison, 0, this.tiers()), { msg, lane, envelope: null }, poison);
+      return this.failures.apply(decideFate(poison, 0, this.tiers()), { msg, lane, envelope: null }, poison).then(() => {
+        const id = msg.properties.messageId;
+        if (id) this.recordDead(id, poison, { mustExist: true });
+      });
     }
     if (shard === undefined) return this.process(msg, env, lane);
     return this.sequencer.run(env.user, () => this.process(msg, env, lane, shard));
@@ -153,7 +159,17 @@ export class StageWorker {
     log.warn({ class: err.failureClass, code: err.code, err: err.message, fate }, 'message failed');
     if (shard !== undefined && fate.action === 'retry') await this.ordering.hold(env, shard, fate.tierMs);
     await this.failures.apply(fate, { msg, lane, envelope: env }, err);
-    if (shard !== undefined && fate.action === 'dead') await this.ordering.done(env, shard);
+    if (fate.action === 'dead') {
+      this.recordDead(env.id, err);
+      if (shard !== undefined) await this.ordering.done(env, shard);
+    }
+  }
+
+  /** Status records are advisory: a Redis hiccup must not fail the message. */
+  private recordDead(id: string, err: ClassifiedError, extra: { mustExist?: boolean } = {}): void {
+    this.status
+      .record(id, 'dead-lettered', { ...extra, error: { code: err.code, message: err.message.slice(0, 500), class: err.failureClass } })
+      .catch((e: Error) => this.log.warn({ err: e.message, messageId: id }, 'could not record the dead-lettered status'));
   }
 
   /** Stops intake, finishes in-flight work, releases shards. Idempotent. */
