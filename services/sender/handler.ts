@@ -1,48 +1,85 @@
 /**
  * What the sender does with each message of the send lanes: skip it if it was already sent
- * (dedup by envelope id), call the provider, remember the id, record latency.
+ * (dedup by envelope id), wait for its rate-limit tokens, call the provider, remember the id.
+ *
+ * A provider throttle (130429, 131056, 429…) is not the message's fault: the limiter pauses the
+ * number or the recipient for every replica, and the message tries again here after the pause
+ * when that is short, or is re-tiered as *throttled* — no attempt counted, so throttling alone never
+ * dead-letters a message (DESIGN §5 lists these codes as transient; the sender re-classifies them).
  */
 import type { Envelope } from '../../shared/envelope.js';
 import { H } from '../../shared/envelope.js';
-import type { ClassifiedError } from '../../shared/failures/errors.js';
+import { asClassified, ThrottledError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { StageContext } from '../../shared/stage/worker.js';
+import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { ProviderClient } from './provider-client.js';
+
+/** Provider throttles one message rides out in-process before it is re-tiered. */
+const INLINE_THROTTLE_TRIES = 3;
 
 export interface SendDeps {
   rt: Runtime;
   provider: ProviderClient;
+  limiter: SendLimiter;
 }
 
-export function createSendHandler({ rt, provider }: SendDeps) {
+export function createSendHandler({ rt, provider, limiter }: SendDeps) {
   const sentKey = (id: string) => rt.keys('sent', id);
+
+  async function alreadySent(id: string): Promise<boolean> {
+    try {
+      return (await rt.redis.exists(sentKey(id))) > 0;
+    } catch (err) {
+      // Without the dedup record a redelivery could reach the user twice: wait, do not send, do not count.
+      throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limiter.opts.throttleBackoffMs, cause: err });
+    }
+  }
+
+  async function deliver(env: Envelope, ctx: StageContext): Promise<void> {
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    let result;
+    try {
+      result = await provider.send(env);
+    } catch (err) {
+      const e = asClassified(err);
+      rt.metrics.providerLatency.observe({ outcome: 'error' }, seconds());
+      const { failureClass, code } = e;
+      rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
+      throw e;
+    }
+    rt.metrics.providerLatency.observe({ outcome: 'ok' }, seconds());
+    rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
+    // If this write is lost (crash or Redis down right here) a redelivery sends again: the one
+    // remaining duplicate window, documented in docs/SENDER.md.
+    await rt.redis.set(sentKey(env.id), result.wamid ?? '1', 'EX', rt.cfg.sentIdTtlS).catch((err: Error) =>
+      ctx.log.warn({ err: err.message }, 'could not record sent id'),
+    );
+    const acceptedAt = Number(ctx.msg.properties.headers?.[H.acceptedAt] ?? Date.parse(env.createdAt));
+    rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
+  }
+
   return async function send(env: Envelope, ctx: StageContext): Promise<void> {
     if (env.kind !== 'outbound') {
       ctx.log.warn({ kind: env.kind }, 'non-outbound message on a send lane; dropped');
       return;
     }
-    if (await rt.redis.exists(sentKey(env.id))) {
+    if (await alreadySent(env.id)) {
       rt.metrics.duplicatesDropped.inc({ stage: 'send' });
       ctx.log.info('already sent; redelivery dropped');
       return;
     }
-    const started = process.hrtime.bigint();
-    try {
-      const result = await provider.send(env);
-      rt.metrics.providerLatency.observe({ outcome: 'ok' }, Number(process.hrtime.bigint() - started) / 1e9);
-      rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
-      // If this write is lost (crash or Redis down right here) a redelivery sends again: the one
-      // remaining duplicate window, documented in ARCHITECTURE.md.
-      await rt.redis.set(sentKey(env.id), result.wamid ?? '1', 'EX', rt.cfg.sentIdTtlS).catch((err: Error) =>
-        ctx.log.warn({ err: err.message }, 'could not record sent id'),
-      );
-      const acceptedAt = Number(ctx.msg.properties.headers?.[H.acceptedAt] ?? Date.parse(env.createdAt));
-      rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
-    } catch (err) {
-      const e = err as ClassifiedError;
-      rt.metrics.providerLatency.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - started) / 1e9);
-      rt.metrics.sent.inc({ outcome: e.failureClass ?? 'error', code: e.code ?? 'unknown' });
-      throw err;
+    for (let tries = 1; ; tries++) {
+      await limiter.acquire(env);
+      try {
+        return await deliver(env, ctx);
+      } catch (err) {
+        if (!isProviderThrottle(err)) throw err;
+        const { error, paused } = await limiter.onProviderThrottle(env, err);
+        ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries }, 'provider throttled; number or recipient paused');
+        if (!paused || tries >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) throw error;
+      }
     }
   };
 }

@@ -41,13 +41,21 @@ export class ProviderClient {
     this.auth = `Bearer ${cfg.accessToken}`;
   }
 
-  /** The request body of §7 for an outbound envelope. */
+  /**
+   * The request body of §7 for an outbound envelope. The payload is the Cloud API message object
+   * (`type` plus the object it names: text, template, image/video/audio/document/sticker by link or
+   * id, interactive, location, contacts, reaction; optional `context` for replies) and is passed
+   * through as it is; the envelope alone decides the recipient and the callback id, so a payload
+   * carrying its own `to` (a bot reply, say) cannot redirect a message.
+   */
   static body(env: Envelope): Record<string, unknown> {
+    const { messaging_product: _mp, recipient_type: _rt, to: _to, biz_opaque_callback_data: _cb, type, ...content } = env.payload;
     return {
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
       to: env.user,
-      ...env.payload,
+      type: type ?? 'text',
+      ...content,
       biz_opaque_callback_data: env.id,
     };
   }

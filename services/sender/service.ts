@@ -1,5 +1,6 @@
 /**
- * The sender service: consumes the send lanes and calls the WhatsApp Cloud API.
+ * The sender service: consumes the send lanes and calls the WhatsApp Cloud API within the
+ * number's throughput and the recipients' pair rate (limiter.ts), shared by every replica.
  */
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
@@ -9,11 +10,13 @@ import { runSteps } from '../../shared/shutdown.js';
 import { StageWorker } from '../../shared/stage/worker.js';
 import { createAssigner } from '../../shared/stage/membership.js';
 import { createSendHandler } from './handler.js';
+import { limiterOptions, SendLimiter } from './limiter.js';
 import { ProviderClient } from './provider-client.js';
 
 export interface Sender {
   rt: Runtime;
   worker: StageWorker;
+  limiter: SendLimiter;
   metricsPort: number;
   close(): Promise<void>;
 }
@@ -28,17 +31,22 @@ export async function startSender(cfg: Config, opts: { logger?: Logger } = {}): 
     accessToken: cfg.whatsappAccessToken,
     timeoutMs: cfg.providerTimeoutMs,
   });
-  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider }), { assigner: createAssigner(rt, 'send') });
+  const limiter = new SendLimiter(rt, limiterOptions(cfg));
+  await limiter.start();
+  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, limiter }), { assigner: createAssigner(rt, 'send') });
   await worker.start();
   const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => worker.ready());
   let closing: Promise<void> | null = null;
   return {
     rt,
     worker,
+    limiter,
     metricsPort: metrics.port,
     close: () =>
       (closing ??= runSteps(rt.log, [
+        // Waiters finish within WHATSAPP_MAX_TOKEN_WAIT_MS (sent or re-tiered) while the worker drains.
         ['stop workers', () => worker.close()],
+        ['stop rate limiter', () => limiter.close()],
         ['close provider client', () => provider.close()],
         ['stop metrics', () => metrics.close()],
         ['close broker and redis', () => rt.close()],

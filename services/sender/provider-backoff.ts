@@ -1,0 +1,145 @@
+/**
+ * What the provider told us to do, shared by every sender replica through Redis, so the fleet slows
+ * down as one instead of each message retrying on its own clock.
+ *
+ * - **Penalty until** — `penalty:number:<phone number id>` and `penalty:pair:<recipient>` hold a
+ *   time (Redis clock, ms) before which nothing is sent from the number / to the recipient. Set on
+ *   130429 / 429 (number) or 131056 (recipient) to now + Retry-After, or a default backoff when the
+ *   provider sends none (Meta's throttles never do). A later deadline is never shortened.
+ * - **AIMD rate factor** — `rate:<phone number id>` = { f, at }. Every number-wide throttle halves the
+ *   factor (multiplicative decrease, at most once per second: the other 429s of the same burst were
+ *   sent at the old rate and say nothing new; never below a tenth). The factor holds for one
+ *   cool-down and then regains 0.1 per cool-down (additive increase) back to 1. The sender's rate is
+ *   WHATSAPP_THROUGHPUT_PER_SECOND × factor: if our configured rate is above what the provider really
+ *   allows (a new number, a lower tier), the fleet settles in a saw-tooth just under the provider's
+ *   rate instead of bouncing off it every second. The key expires once the factor is back at 1.
+ *
+ * The number's state is read at most every 100 ms per replica (one pipelined round trip) and
+ * updated at once from this replica's own throttles; the recipient's penalty is read per message.
+ */
+import type { Redis } from 'ioredis';
+import type { Keyspace } from '../../shared/redis.js';
+
+const MIN_FACTOR = 0.1;
+const STEP = 0.1;
+/** At most one decrease per this long: the provider measures throughput per second. */
+const DECREASE_GUARD_MS = 1000;
+const STATE_REFRESH_MS = 100;
+
+export interface NumberState {
+  /** Redis-clock ms before which the number must not send (0 = no penalty). */
+  penaltyUntil: number;
+  /** AIMD factor applied to the configured rate, 0.1..1. */
+  factor: number;
+}
+
+/** The factor `f` set at `at`, after the additive increase since then. */
+export function effectiveFactor(f: number, at: number, now: number, cooldownMs: number): number {
+  if (cooldownMs <= 0) return 1;
+  return Math.min(1, f + STEP * Math.floor(Math.max(0, now - at) / cooldownMs));
+}
+
+// KEYS: penalty; ARGV: now, until. Keeps the later deadline; returns it.
+const PENALIZE = `
+local now = tonumber(ARGV[1])
+local wanted = tonumber(ARGV[2])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if wanted > cur then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', math.max(1, math.ceil(wanted - now)))
+  cur = wanted
+end`;
+
+// KEYS: penalty, rate; ARGV: now, until, cooldownMs, minFactor, step, guardMs.
+// Penalizes the number and halves its factor (at most once per guard); returns {until, factor}.
+const SLOW_DOWN = `${PENALIZE}
+local cd = tonumber(ARGV[3])
+local step = tonumber(ARGV[5])
+local f = tonumber(redis.call('HGET', KEYS[2], 'f') or '1')
+local at = tonumber(redis.call('HGET', KEYS[2], 'at') or '0')
+local eff = 1
+if cd > 0 then
+  eff = math.min(1, f + step * math.floor(math.max(0, now - at) / cd))
+  if now - at >= tonumber(ARGV[6]) then
+    eff = math.max(tonumber(ARGV[4]), eff / 2)
+    redis.call('HSET', KEYS[2], 'f', tostring(eff), 'at', ARGV[1])
+    redis.call('PEXPIRE', KEYS[2], math.ceil(((1 - eff) / step + 1) * cd))
+  end
+end
+return {tostring(cur), tostring(eff)}`;
+
+export interface BackoffOptions {
+  phoneNumberId: string;
+  cooldownMs: number;
+  now: () => number;
+  /** Told the number's state whenever it is read or changed (the rate gauge). */
+  onState?: (s: NumberState) => void;
+}
+
+export class ProviderBackoff {
+  private state: NumberState = { penaltyUntil: 0, factor: 1 };
+  private readAt = -Infinity;
+  private reading: Promise<NumberState> | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keyspace,
+    private readonly opts: BackoffOptions,
+  ) {}
+
+  private numberPenaltyKey(): string {
+    return this.keys('penalty', 'number', this.opts.phoneNumberId);
+  }
+  private pairPenaltyKey(user: string): string {
+    return this.keys('penalty', 'pair', user);
+  }
+  private rateKey(): string {
+    return this.keys('rate', this.opts.phoneNumberId);
+  }
+
+  /** The number's penalty and factor, at most 100 ms old. */
+  async numberState(): Promise<NumberState> {
+    if (this.opts.now() - this.readAt < STATE_REFRESH_MS) return this.state;
+    return (this.reading ??= this.read().finally(() => (this.reading = null)));
+  }
+
+  private async read(): Promise<NumberState> {
+    const res = await this.redis.pipeline().get(this.numberPenaltyKey()).hmget(this.rateKey(), 'f', 'at').exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('redis pipeline returned nothing');
+    const now = this.opts.now();
+    const [f, at] = res[1][1] as [string | null, string | null];
+    this.state = {
+      penaltyUntil: Number(res[0][1] ?? 0),
+      factor: f === null ? 1 : effectiveFactor(Number(f), Number(at ?? 0), now, this.opts.cooldownMs),
+    };
+    this.readAt = now;
+    this.opts.onState?.(this.state);
+    return this.state;
+  }
+
+  /** Redis-clock ms before which nothing may go to `user` (0 = none). */
+  async pairPenaltyUntil(user: string): Promise<number> {
+    return Number((await this.redis.get(this.pairPenaltyKey(user))) ?? 0);
+  }
+
+  /** The provider throttled the number: pause it for `waitMs` and halve its rate. */
+  async slowNumber(waitMs: number): Promise<NumberState> {
+    const now = this.opts.now();
+    waitMs = Math.ceil(waitMs);
+    const [until, factor] = (await this.redis.eval(
+      SLOW_DOWN, 2, this.numberPenaltyKey(), this.rateKey(),
+      String(now), String(now + waitMs), String(this.opts.cooldownMs), String(MIN_FACTOR), String(STEP), String(DECREASE_GUARD_MS),
+    )) as [string, string];
+    this.state = { penaltyUntil: Number(until), factor: Number(factor) };
+    this.readAt = now;
+    this.opts.onState?.(this.state);
+    return this.state;
+  }
+
+  /** The provider throttled one recipient (pair rate): pause sends to it for `waitMs`. */
+  async pausePair(user: string, waitMs: number): Promise<number> {
+    const now = this.opts.now();
+    waitMs = Math.ceil(waitMs);
+    return Number(await this.redis.eval(`${PENALIZE}\nreturn tostring(cur)`, 1, this.pairPenaltyKey(user), String(now), String(now + waitMs)));
+  }
+}
