@@ -1,0 +1,54 @@
+/**
+ * Which lane an exchange or queue name belongs to, asked of the topology's one naming module. A
+ * replay only ever publishes to a lane exchange of this topology: a header that names anything else
+ * (another prefix, a typo, a crafted message) makes the dead letter unroutable, never a publish to
+ * an arbitrary exchange.
+ */
+import { laneOf, STAGES, type Lane, type Names, type Stage } from '../../shared/topology/names.js';
+
+export interface LaneRef {
+  stage: Stage;
+  lane: Lane;
+  /** The lane's exchange: where a message of the lane is (re)published. */
+  exchange: string;
+}
+
+export class LaneIndex {
+  private readonly exchanges = new Map<string, LaneRef>();
+  private readonly shardQueue: RegExp;
+
+  constructor(private readonly names: Names) {
+    for (const stage of STAGES) {
+      for (const kind of ['ordered', 'urgent'] as const) {
+        const lane = laneOf(stage, kind);
+        const exchange = names.exchangeForLane(lane);
+        this.exchanges.set(exchange, { stage, lane, exchange });
+      }
+    }
+    this.shardQueue = new RegExp(names.shardPattern());
+  }
+
+  byExchange(exchange: string): LaneRef | null {
+    return this.exchanges.get(exchange) ?? null;
+  }
+
+  /** A shard queue `<prefix>.<stage>.NN` belongs to the lane exchange `<prefix>.<stage>`; an urgent queue to its own. */
+  byQueue(queue: string): LaneRef | null {
+    const shard = this.shardQueue.exec(queue);
+    if (shard) return this.byExchange(this.names.laneExchange(shard[1] as Stage));
+    for (const stage of STAGES) {
+      if (queue === this.names.urgent(stage)) return this.byExchange(this.names.urgent(stage));
+    }
+    return null;
+  }
+
+  /** The queues of the live lanes (every shard and urgent queue), whose backlog a replay yields to. */
+  liveQueues(shards: number): string[] {
+    const out: string[] = [];
+    for (const stage of STAGES) {
+      for (let i = 0; i < shards; i++) out.push(this.names.shardQueue(stage, i));
+      out.push(this.names.urgent(stage));
+    }
+    return out;
+  }
+}

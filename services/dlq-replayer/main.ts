@@ -1,0 +1,8 @@
+import { loadConfig } from '../../shared/config.js';
+import { runMain } from '../../shared/shutdown.js';
+import { startReplayer } from './service.js';
+
+await runMain(async () => {
+  const svc = await startReplayer(loadConfig());
+  return { log: svc.rt.log, close: () => svc.close() };
+});

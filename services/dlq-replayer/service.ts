@@ -1,0 +1,82 @@
+/**
+ * The dlq-replayer service: a BullMQ worker that runs replay and purge jobs (one at a time per
+ * replica; the DLQ lock makes it one at a time in the fleet), the automatic replay policy, and
+ * /metrics, /healthz, /readyz on METRICS_PORT.
+ */
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { Config } from '../../shared/config.js';
+import type { Logger } from '../../shared/logger.js';
+import { serveMetrics } from '../../shared/metrics.js';
+import { createRedis } from '../../shared/redis.js';
+import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { runSteps } from '../../shared/shutdown.js';
+import { applyAutoPolicy } from './auto-policy.js';
+import { dlqLock } from './dlq-lock.js';
+import { JobRun, type ReplayerContext } from './job-run.js';
+import { bullPrefix, openReplayQueue, REPLAY_QUEUE, type ReplayJobData, type ReplayResult } from './jobs.js';
+import { LaneIndex } from './lanes.js';
+import { BacklogGate } from './throttle.js';
+
+export interface Replayer {
+  rt: Runtime;
+  queue: Queue<ReplayJobData, ReplayResult>;
+  metricsPort: number;
+  close(): Promise<void>;
+}
+
+function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
+  // BullMQ's worker blocks on Redis and must not give up on a request (maxRetriesPerRequest null).
+  const connection = createRedis(cfg.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error (replay worker)'));
+  const worker = new Worker<ReplayJobData, ReplayResult>(
+    REPLAY_QUEUE,
+    (job: Job<ReplayJobData, ReplayResult>, token?: string) => new JobRun(ctx, job, token).run(),
+    {
+      connection,
+      prefix: bullPrefix(cfg),
+      concurrency: 1,
+      lockDuration: cfg.replayLockMs,
+      stalledInterval: cfg.replayLockMs,
+      maxStalledCount: 10,
+    },
+  );
+  worker.on('failed', (job, err) => {
+    log.warn({ job: job?.id, err: err.message }, 'replay job failed');
+    // A cancellation (UnrecoverableError) was counted by the job itself.
+    if (!(err instanceof UnrecoverableError)) ctx.rt.metrics.replayJobs.inc({ action: job?.data.action ?? 'unknown', outcome: 'failed' });
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'replay worker error'));
+  return { worker, connection };
+}
+
+export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {}): Promise<Replayer> {
+  const rt = await createRuntime(cfg, { service: 'dlq-replayer', logger: opts.logger });
+  const log = rt.log.child({ component: 'dlq-replayer' });
+  const queue = openReplayQueue(cfg, rt.redis);
+  const lanes = new LaneIndex(rt.topology.names);
+  const gate = new BacklogGate(() => rt.broker.connection(), lanes.liveQueues(cfg.shards), cfg.replayBacklogThreshold);
+  let stopping = false;
+  const ctx: ReplayerContext = { rt, queue, lock: dlqLock(rt.redis, rt.keys), lanes, gate, stopping: () => stopping };
+  const { worker, connection } = startWorker(cfg, ctx, log);
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= runSteps(log, [
+      ['stop taking jobs', () => ((stopping = true), worker.close())],
+      ['close backlog gate', () => gate.close()],
+      ['close queue', () => queue.close()],
+      ['stop metrics', () => metrics?.close()],
+      ['close worker redis', () => connection.quit().catch(() => connection.disconnect())],
+      ['close broker and redis', () => rt.close()],
+    ]));
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    await worker.waitUntilReady();
+    await applyAutoPolicy(queue, cfg, log);
+    metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => !closing && worker.isRunning() && rt.broker.connected());
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  log.info({ prefetch: cfg.replayPrefetch, backlogThreshold: cfg.replayBacklogThreshold }, 'dlq-replayer ready');
+  return { rt, queue, metricsPort: metrics.port, close };
+}
