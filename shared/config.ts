@@ -95,6 +95,7 @@ const schema = {
   dlqAutoReplayMax: { doc: 'The automatic replay leaves a dead letter for a human once it has been replayed this many times (x-postmaster-replays).', format: 'nat', default: 3, env: 'DLQ_AUTO_REPLAY_MAX' },
   dlqAutoReplayEveryMs: { doc: 'How often the automatic replay policy looks at the DLQ.', format: 'nat', default: 60000, env: 'DLQ_AUTO_REPLAY_EVERY_MS' },
   botHandlerToken: { doc: 'Bearer token the dispatcher sends to BOT_HANDLER_URL (Authorization header); empty: none.', format: String, default: '', env: 'BOT_HANDLER_TOKEN', sensitive: true },
+  senderAmbiguousWaitMs: { doc: 'A redelivered message whose earlier send may have reached the provider (crash, lost answer) waits this long for a status webhook proving it did before it is sent again; 0 = send again at once.', format: 'nat', default: 15000, env: 'SENDER_AMBIGUOUS_WAIT_MS' },
   logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
   metricsPort: { doc: 'Port of /metrics (and /healthz) of worker services; 0 = ephemeral.', format: 'port', default: 9464, env: 'METRICS_PORT' },
   simulatorPort: { doc: 'Port of the bundled provider simulator (npm start).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },

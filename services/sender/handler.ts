@@ -14,6 +14,7 @@ import type { Runtime } from '../../shared/runtime.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { ProviderClient } from './provider-client.js';
+import { providerRefused, type SendLedger } from './send-ledger.js';
 
 /** Provider throttles one message rides out in-process before it is re-tiered. */
 const INLINE_THROTTLE_TRIES = 3;
@@ -22,14 +23,17 @@ export interface SendDeps {
   rt: Runtime;
   provider: ProviderClient;
   limiter: SendLimiter;
+  ledger: SendLedger;
 }
 
-export function createSendHandler({ rt, provider, limiter }: SendDeps) {
-  const sentKey = (id: string) => rt.keys('sent', id);
-
-  async function alreadySent(id: string): Promise<boolean> {
+export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
+  /** True when the message must not be sent (again). */
+  async function alreadySent(id: string, ctx: StageContext): Promise<boolean> {
     try {
-      return (await rt.redis.exists(sentKey(id))) > 0;
+      const state = await ledger.begin(id);
+      if (state !== 'ambiguous') return state === 'sent';
+      ctx.log.warn('an earlier attempt may have reached the provider; waiting for its status webhook');
+      return await ledger.resolveAmbiguous(id);
     } catch (err) {
       // Without the dedup record a redelivery could reach the user twice: wait, do not send, do not count.
       throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limiter.opts.throttleBackoffMs, cause: err });
@@ -46,16 +50,15 @@ export function createSendHandler({ rt, provider, limiter }: SendDeps) {
       const e = asClassified(err);
       rt.metrics.providerLatency.observe({ outcome: 'error' }, seconds());
       const { failureClass, code } = e;
+      if (providerRefused(code)) await ledger.refused(env.id).catch(() => {});
       rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
       throw e;
     }
     rt.metrics.providerLatency.observe({ outcome: 'ok' }, seconds());
     rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
-    // If this write is lost (crash or Redis down right here) a redelivery sends again: the one
-    // remaining duplicate window, documented in docs/SENDER.md.
-    await rt.redis.set(sentKey(env.id), result.wamid ?? '1', 'EX', rt.cfg.sentIdTtlS).catch((err: Error) =>
-      ctx.log.warn({ err: err.message }, 'could not record sent id'),
-    );
+    // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
+    // ambiguous, resolved by the provider's status webhook (send-ledger.ts).
+    await ledger.done(env.id, result.wamid).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record sent id'));
     const acceptedAt = Number(ctx.msg.properties.headers?.[H.acceptedAt] ?? Date.parse(env.createdAt));
     rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
   }
@@ -65,7 +68,7 @@ export function createSendHandler({ rt, provider, limiter }: SendDeps) {
       ctx.log.warn({ kind: env.kind }, 'non-outbound message on a send lane; dropped');
       return;
     }
-    if (await alreadySent(env.id)) {
+    if (await alreadySent(env.id, ctx)) {
       rt.metrics.duplicatesDropped.inc({ stage: 'send' });
       ctx.log.info('already sent; redelivery dropped');
       return;

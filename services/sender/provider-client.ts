@@ -22,20 +22,27 @@ export interface SendResult {
 
 export class ProviderClient {
   private readonly pool: Pool;
+  /**
+   * Urgent sends get their own connections: in a shared pool they would queue behind every normal
+   * request already waiting for a connection, which under a backlog is hundreds.
+   */
+  private readonly urgentPool: Pool;
   private readonly path: string;
   private readonly auth: string;
   private closing: Promise<void> | null = null;
 
   constructor(private readonly cfg: ProviderConfig) {
     const base = new URL(cfg.baseUrl);
-    this.pool = new Pool(base.origin, {
-      connections: cfg.connections ?? 64,
+    const poolOptions = (connections: number) => ({
+      connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       headersTimeout: cfg.timeoutMs,
       bodyTimeout: cfg.timeoutMs,
       connectTimeout: Math.min(cfg.timeoutMs, 5000),
     });
+    this.pool = new Pool(base.origin, poolOptions(cfg.connections ?? 64));
+    this.urgentPool = new Pool(base.origin, poolOptions(8));
     const prefix = base.pathname.replace(/\/$/, '');
     this.path = `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
     this.auth = `Bearer ${cfg.accessToken}`;
@@ -63,7 +70,7 @@ export class ProviderClient {
   async send(env: Envelope): Promise<SendResult> {
     let res;
     try {
-      res = await this.pool.request({
+      res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
         method: 'POST',
         path: this.path,
         headers: { authorization: this.auth, 'content-type': 'application/json' },
@@ -86,6 +93,6 @@ export class ProviderClient {
   }
 
   close(): Promise<void> {
-    return (this.closing ??= this.pool.close());
+    return (this.closing ??= Promise.all([this.pool.close(), this.urgentPool.close()]).then(() => undefined));
   }
 }

@@ -10,6 +10,7 @@ import { runSteps } from '../../shared/shutdown.js';
 import { StageWorker } from '../../shared/stage/worker.js';
 import { createAssigner } from '../../shared/stage/membership.js';
 import { createSendHandler } from './handler.js';
+import { SendLedger } from './send-ledger.js';
 import { limiterOptions, SendLimiter } from './limiter.js';
 import { ProviderClient } from './provider-client.js';
 
@@ -33,7 +34,7 @@ export async function startSender(cfg: Config, opts: { logger?: Logger } = {}): 
   });
   const limiter = new SendLimiter(rt, limiterOptions(cfg));
   await limiter.start();
-  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, limiter }), { assigner: createAssigner(rt, 'send') });
+  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, limiter, ledger: new SendLedger(rt) }), { assigner: createAssigner(rt, 'send') });
   await worker.start();
   const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => worker.ready());
   let closing: Promise<void> | null = null;

@@ -1,0 +1,85 @@
+/**
+ * Per-message dedup of the sender, closing the "crashed after the provider's 2xx" window.
+ *
+ * Before calling the provider the sender marks the envelope id `sending`; after the 2xx it marks
+ * it `sent` (and records the status with the wamid); after a definite refusal (an HTTP answer) it
+ * clears `sending`. A delivery that finds `sent` is a redelivery of a message already sent: dropped.
+ * A delivery that finds `sending` is *ambiguous*: an earlier attempt reached the provider or not,
+ * and died (crash, SIGKILL, lost answer, Redis write lost) before saying. The Cloud API has no
+ * idempotency key, but it reports every message it accepted through status webhooks that carry our
+ * envelope id (`biz_opaque_callback_data`); so an ambiguous message waits up to
+ * SENDER_AMBIGUOUS_WAIT_MS for a `sent`/`delivered`/`read`/`failed` status of that id, and is sent
+ * again only if none comes (at-least-once: then the user may get it twice — when the webhooks are
+ * not flowing, or arrive later than the wait).
+ */
+import type { Runtime } from '../../shared/runtime.js';
+import { StatusStore } from '../../shared/status.js';
+
+// KEYS: sent, sending; ARGV: ttl s, replica. 'sent' | 'ambiguous' | 'fresh'.
+const BEGIN = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'sent' end
+if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1], 'NX') then return 'fresh' end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+return 'ambiguous'`;
+
+/** Statuses that prove the provider accepted the message. */
+const PROVIDER_SAW_IT = new Set(['sent', 'delivered', 'read', 'failed']);
+
+export type BeginResult = 'sent' | 'ambiguous' | 'fresh';
+
+export class SendLedger {
+  private readonly status: StatusStore;
+
+  constructor(private readonly rt: Runtime) {
+    this.status = new StatusStore(rt);
+  }
+
+  private sent(id: string): string {
+    return this.rt.keys('sent', id);
+  }
+  private sending(id: string): string {
+    return this.rt.keys('sending', id);
+  }
+
+  begin(id: string): Promise<BeginResult> {
+    return this.rt.redis.eval(BEGIN, 2, this.sent(id), this.sending(id), String(this.rt.cfg.sentIdTtlS), this.rt.replicaId) as Promise<BeginResult>;
+  }
+
+  /** After the provider's 2xx: one round trip for the dedup record, one (in parallel) for the status. */
+  async done(id: string, wamid: string | null): Promise<void> {
+    await Promise.all([
+      this.rt.redis.multi().set(this.sent(id), wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS).del(this.sending(id)).exec(),
+      this.status.record(id, 'sent', wamid ? { wamid } : {}),
+    ]);
+  }
+
+  /** The provider answered with a refusal: it did not take the message. */
+  async refused(id: string): Promise<void> {
+    await this.rt.redis.del(this.sending(id));
+  }
+
+  /**
+   * An ambiguous message: did the provider take it? Waits for a status webhook proving it, up to
+   * the configured time. True: it did (now recorded as sent). False: no proof — send again.
+   */
+  async resolveAmbiguous(id: string): Promise<boolean> {
+    const deadline = Date.now() + this.rt.cfg.senderAmbiguousWaitMs;
+    for (;;) {
+      const rec = await this.status.get(id);
+      if (rec && (PROVIDER_SAW_IT.has(rec.status) || rec.history.some((h) => PROVIDER_SAW_IT.has(h.status)))) {
+        await this.rt.redis.multi().set(this.sent(id), rec.wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS).del(this.sending(id)).exec();
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Failures after which the provider certainly did not take the message (it answered, or was never reached). */
+const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export function providerRefused(code: string | undefined): boolean {
+  if (!code) return false;
+  return NOT_REACHED.has(code) || code.startsWith('http-') || /^\d+$/.test(code);
+}
