@@ -18,8 +18,10 @@ export function decideFate(err: ClassifiedError, attempt: number, tiersMs: numbe
     case 'poison':
       return { action: 'dead', attempt: attempt + 1, reason: 'poison' };
     case 'throttled': {
-      // Does not count as an attempt: wait in the shortest tier that covers the advised wait.
-      const i = tierAtLeast(tiersMs, err.retryAfterMs ?? 0, 0);
+      // Does not count as an attempt. Wait in the longest tier that does not overshoot the advised
+      // wait (a 6 s pair wait with tiers 1s,5s,30s waits 5 s, not 30 s); whatever is left is waited
+      // out in-process by the limiter or by another cheap re-tier.
+      const i = tierAtMost(tiersMs, err.retryAfterMs ?? 0);
       return { action: 'retry', tierIndex: i, tierMs: tiersMs[i], attempt };
     }
     case 'transient': {
@@ -36,4 +38,11 @@ export function decideFate(err: ClassifiedError, attempt: number, tiersMs: numbe
 export function tierAtLeast(tiersMs: number[], ms: number, from: number): number {
   for (let i = from; i < tiersMs.length; i++) if (tiersMs[i] >= ms) return i;
   return tiersMs.length - 1;
+}
+
+/** Index of the longest tier whose delay is at most `ms` (else the shortest). */
+export function tierAtMost(tiersMs: number[], ms: number): number {
+  let i = 0;
+  while (i + 1 < tiersMs.length && tiersMs[i + 1] <= ms) i++;
+  return i;
 }

@@ -22,6 +22,7 @@ import type { Envelope } from '../envelope.js';
 import { H } from '../envelope.js';
 import { ThrottledError } from '../failures/errors.js';
 import type { FailureRouter } from '../failures/router.js';
+import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../runtime.js';
 import type { Lane, Stage } from '../topology/names.js';
 
@@ -128,9 +129,7 @@ export class OrderingGuard {
       ENQUEUE, 3, this.listKey(env.user), this.shardKey(shard), this.dueKey(env.user), env.id, env.user, '0',
     )) as [string, string];
     const tiers = this.rt.topology.options.retryTiersMs;
-    const wait = Math.max(0, Number(dueRaw) - Date.now());
-    let i = 0;
-    while (i + 1 < tiers.length && tiers[i + 1] <= wait) i++;
+    const i = tierAtMost(tiers, Math.max(0, Number(dueRaw) - Date.now()));
     const attempt = Number(msg.properties.headers?.[H.attempt] ?? env.attempt ?? 0);
     const err = new ThrottledError('waiting behind an earlier message of the same user in retry', { code: 'ordered-wait' });
     await router.apply({ action: 'retry', tierIndex: i, tierMs: tiers[i], attempt }, { msg, lane, envelope: env }, err, { park: true });

@@ -51,9 +51,11 @@ describe('failure classes and the fate of a failed message', () => {
     expect(decideFate(err, 0, TIERS)).to.include({ action: 'retry', tierMs: 30_000, attempt: 1 });
   });
 
-  it('re-tiers a throttled message without counting an attempt', () => {
-    const err = new ThrottledError('wait', { code: 'limit-pair', retryAfterMs: 4000 });
-    expect(decideFate(err, 2, TIERS)).to.deep.equal({ action: 'retry', tierIndex: 1, tierMs: 5000, attempt: 2 });
+  it('re-tiers a throttled message without counting an attempt, in the longest tier not beyond the wait', () => {
+    const pair = new ThrottledError('wait', { code: 'limit-pair', retryAfterMs: 6000 });
+    expect(decideFate(pair, 2, TIERS)).to.deep.equal({ action: 'retry', tierIndex: 1, tierMs: 5000, attempt: 2 });
+    const short = new ThrottledError('wait', { code: 'limit-number', retryAfterMs: 300 });
+    expect(decideFate(short, 0, TIERS)).to.deep.equal({ action: 'retry', tierIndex: 0, tierMs: 1000, attempt: 0 });
   });
 
   it('dead-letters permanent and poison failures at once', () => {
