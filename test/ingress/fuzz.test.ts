@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { isolate, scanAll, type Isolation } from '../support/isolation.js';
 import { laneQueues, totalDepth } from './lanes.js';
 import { generator, type BadRequest } from './bad-requests.js';
 
@@ -65,7 +65,7 @@ describe('ingress: generated bad requests', function () {
     expect(fleet.sim.ledger(), 'sends at the provider').to.have.length(0);
     const jobs = await fleet.ingress.schedule.queue.getJobCounts();
     expect(Object.values(jobs).reduce((a, b) => a + b, 0), 'scheduled jobs').to.equal(0);
-    const [, keys] = await iso.redis.scan('0', 'MATCH', `${iso.redisKeyPrefix}*`, 'COUNT', 10_000);
+    const keys = await scanAll(iso.redis, `${iso.redisKeyPrefix}*`);
     // BullMQ writes its queue's meta key when it connects; anything else would be state of a request.
     expect(keys.filter((k) => !k.endsWith(':scheduled-sends:meta')), 'status records, idempotency keys or webhook marks').to.deep.equal([]);
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { isolate, scanAll, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { capDispatchShards, dispatchQueues, peek, totalDepth } from './lanes.js';
 
@@ -60,7 +60,7 @@ describe('ingress: idempotency keys', function () {
     expect(repeat.status).to.equal(200);
     expect(repeat.body.id).to.equal(ok.body.id);
     // The refused messages left no status records behind: one record per message in the lanes.
-    const [, keys] = await iso.redis.scan('0', 'MATCH', `${iso.redisKeyPrefix}:*:status:*`, 'COUNT', 10_000);
+    const keys = await scanAll(iso.redis, `${iso.redisKeyPrefix}:*:status:*`);
     expect(keys).to.have.length(await totalDepth(fleet));
   });
 

@@ -63,12 +63,8 @@ export async function isolate(name: string): Promise<Isolation> {
       ),
     async cleanup() {
       await mgmt.deleteVhost(vhost);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisKeyPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      const keys = await scanAll(redis, `${redisKeyPrefix}*`);
+      for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
       redis.disconnect();
     },
   };
@@ -89,4 +85,16 @@ export async function queueDepths(amqpUrl: string, queues: string[]): Promise<Re
   } finally {
     await conn.close();
   }
+}
+
+/** Every key matching a pattern: SCAN walks the keyspace in steps, so follow the cursor to its end. */
+export async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
 }
