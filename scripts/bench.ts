@@ -1,0 +1,147 @@
+/**
+ * `npm run bench` — one command, one run: the raw hops that bound the pipeline (broker, HTTP,
+ * BullMQ), then the pipeline itself as child processes (throughput, latency at half of it, urgent
+ * messages under a backlog, a burst with the sender limited), a table, and as the last line one
+ * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
+ * pipeline throughput with `node --cpu-prof` on the services and prints their top self time.
+ *
+ * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
+ * removes them (and stops its processes) even when it fails or is interrupted.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { measureBurst } from './bench/burst.js';
+import { infraPids, type Pids } from './bench/cpu.js';
+import { Fleet, SimClient } from './bench/fleet.js';
+import { measureHops } from './bench/hops.js';
+import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
+import { IngressClient } from './bench/load.js';
+import { measureLatency, measurePipeline } from './bench/pipeline.js';
+import { stopAll } from './bench/processes.js';
+import { formatSummary, summarizeDir } from './bench/profile.js';
+import { figures, table, type Results } from './bench/report.js';
+import { FULL, QUICK, type Sizes } from './bench/sizes.js';
+import { measureUrgent } from './bench/urgent.js';
+
+/** Connections of the bench's client to the ingress: enough for the open-loop phases' in-flight requests. */
+const CLIENT_CONNECTIONS = 256;
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profileAt = args.indexOf('--profile');
+const profileDir =
+  profileAt < 0 ? undefined : args[profileAt + 1] && !args[profileAt + 1].startsWith('--') ? path.resolve(args[profileAt + 1]) : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
+const sizes: Sizes = quick ? QUICK : FULL;
+const startedAt = Date.now();
+/** Other work on the machine shows here: the 1-minute load average when the run started. */
+const loadAtStart = os.loadavg()[0];
+
+function log(line: string): void {
+  process.stderr.write(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+}
+
+/** Every process a pipeline message costs CPU in. */
+function pipelinePids(fleet: Fleet, infra: Pids): Pids {
+  return { ...infra, ...Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender', 'simulator']).map((c) => [c.name, c.pid])) };
+}
+
+async function startFleet(fleet: Fleet): Promise<void> {
+  log('starting the simulator');
+  await fleet.init();
+  for (const name of ['ingress', 'dispatcher', 'sender'] as const) {
+    await fleet.start(name);
+    log(`${name} ready`);
+  }
+}
+
+async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
+  const infra = await infraPids(MGMT_URL, space.redis);
+  const hop = await measureHops(space, sizes, infra, log);
+  await startFleet(fleet);
+  const sim = new SimClient(fleet.simUrl);
+  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
+  try {
+    const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
+    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+    const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
+    log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
+    const singles = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log, sizes.singles);
+    log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
+    const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
+    log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
+    const urgent = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, log);
+    log(`urgent: p99 ${urgent.p99} ms`);
+    const burst = await measureBurst(fleet, client, sim, sizes, log);
+    const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, burst, seconds: (Date.now() - startedAt) / 1000 };
+    log(`done in ${results.seconds.toFixed(0)} s`);
+    process.stdout.write(
+      `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +
+        `load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end\n`,
+    );
+    process.stdout.write(table(results) + '\n');
+    process.stdout.write(JSON.stringify(figures(results)) + '\n');
+  } finally {
+    await client.close();
+  }
+}
+
+async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
+  const infra = await infraPids(MGMT_URL, space.redis);
+  await startFleet(fleet);
+  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
+  try {
+    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log);
+    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+    log('stopping the services to write their profiles');
+    await fleet.close();
+    for (const s of summarizeDir(profileDir!, ['ingress', 'dispatcher', 'sender'])) process.stdout.write(formatSummary(s) + '\n\n');
+    process.stdout.write(`profiles: ${profileDir}\n`);
+    process.stdout.write(JSON.stringify({ mode: sizes.name, pipeline_per_s: Math.round(pipeline.perSecond) }) + '\n');
+  } finally {
+    await client.close();
+  }
+}
+
+async function main(): Promise<number> {
+  const space = await createSpace();
+  log(`vhost ${space.vhost}, Redis prefix ${space.redisKeyPrefix} (${sizes.name}${profileDir ? `, profiling into ${profileDir}` : ''})`);
+  const fleet = new Fleet(space, { profileDir });
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await fleet.close().catch((err: Error) => log(`clean-up: fleet: ${err.message}`));
+      await stopAll().catch(() => {});
+      await space.cleanup().catch((err: Error) => log(`clean-up: ${err.message}`));
+    })());
+  let signalled: NodeJS.Signals | null = null;
+  const interrupted = new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      signalled = signal;
+      log(`${signal}: stopping and cleaning up`);
+      void cleanup().then(() => resolve(130));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`run exceeded its bound of ${sizes.runTimeoutMs / 60_000} min`)), sizes.runTimeoutMs);
+  });
+  try {
+    const work = (profileDir ? profile(space, fleet) : benchmark(space, fleet)).then(() => 0);
+    return await Promise.race([work, timedOut, interrupted]);
+  } catch (err) {
+    if (signalled) return 130; // the phase in progress failed because its processes were stopped
+    log(`FAILED: ${(err as Error).stack ?? String(err)}`);
+    for (const [name, c] of fleet.procs) log(`${name} output (tail):\n${c.output().slice(-1500)}`);
+    return 1;
+  } finally {
+    clearTimeout(timer);
+    await cleanup();
+    log('cleaned up');
+  }
+}
+
+process.exitCode = await main();
+// Anything still pending (an abandoned phase after a timeout) must not keep the process alive.
+process.exit(process.exitCode);

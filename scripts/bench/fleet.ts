@@ -1,0 +1,235 @@
+/**
+ * The pipeline under test, every part its own process: the provider simulator (ledger kept without
+ * bodies), the ingress, one dispatcher and one sender, configured like production (16 shards,
+ * default prefetch, NODE_ENV=production) except for the rate limits the bench turns off.
+ */
+import path from 'node:path';
+import amqplib from 'amqplib';
+import { request } from 'undici';
+import type { Config } from '../../shared/config.js';
+import { topologyFromConfig } from '../../shared/runtime.js';
+import type { BenchSpace } from './isolation.js';
+import { DIST, freePort, spawnChild, spawnService, type Child } from './processes.js';
+
+export type ServiceName = 'ingress' | 'dispatcher' | 'sender';
+
+export interface FleetOptions {
+  /** A directory turns on `node --cpu-prof` for the three services; profiles land under it. */
+  profileDir?: string;
+  /** Faults of the simulator at start (environment of services/simulator/config.ts). */
+  simulatorEnv?: Record<string, string>;
+}
+
+export class Fleet {
+  readonly procs = new Map<ServiceName | 'simulator', Child>();
+  /** Where each running worker serves /metrics. */
+  private readonly metricsPorts = new Map<ServiceName, number>();
+  cfg!: Config;
+  simUrl = '';
+
+  constructor(
+    private readonly space: BenchSpace,
+    private readonly opts: FleetOptions = {},
+  ) {}
+
+  get ingressUrl(): string {
+    return `http://127.0.0.1:${this.cfg.ingressPort}`;
+  }
+
+  /** Starts the simulator and fixes the configuration every service of the run shares. */
+  async init(): Promise<void> {
+    const simPort = await freePort();
+    const base = this.space.config({ ingressPort: await freePort() });
+    const sim = await spawnChild({
+      name: 'simulator',
+      script: path.join(DIST, 'services', 'simulator', 'main.js'),
+      env: {
+        SIMULATOR_PORT: String(simPort),
+        SIMULATOR_HOST: '127.0.0.1',
+        SIMULATOR_KEEP_BODIES: 'false',
+        WHATSAPP_PHONE_NUMBER_ID: base.whatsappPhoneNumberId,
+        WHATSAPP_ACCESS_TOKEN: base.whatsappAccessToken,
+        LOG_LEVEL: 'warn',
+        ...this.opts.simulatorEnv,
+      },
+      readyUrl: `http://127.0.0.1:${simPort}/healthz`,
+    });
+    this.procs.set('simulator', sim);
+    this.simUrl = `http://127.0.0.1:${simPort}`;
+    this.cfg = { ...base, providerBaseUrl: this.simUrl };
+  }
+
+  /** Starts (or restarts) a service; `overrides` apply to this process only. */
+  async start(name: ServiceName, overrides: Partial<Config> = {}): Promise<Child> {
+    await this.stop(name);
+    const metricsPort = await freePort();
+    const cfg: Config = { ...this.cfg, metricsPort, replicaId: `bench-${name}-${metricsPort}`, ...overrides };
+    const nodeArgs = this.opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(this.opts.profileDir, name)}`] : [];
+    const child = await spawnService(name, cfg, nodeArgs);
+    this.procs.set(name, child);
+    this.metricsPorts.set(name, name === 'ingress' ? cfg.ingressPort : cfg.metricsPort);
+    return child;
+  }
+
+  /** Graceful stop (SIGTERM: stop intake, finish and ack in-flight work), if running. */
+  async stop(name: ServiceName | 'simulator'): Promise<void> {
+    const c = this.procs.get(name);
+    if (!c) return;
+    this.procs.delete(name);
+    await c.stop(this.cfg.shutdownGraceMs + 10_000);
+  }
+
+  /**
+   * Sum of a counter's samples (every label set) over the running services' /metrics, e.g.
+   * `postmaster_retried_total`: how many messages the workers sent to a retry tier so far.
+   */
+  async counter(name: string, services: ServiceName[] = ['dispatcher', 'sender']): Promise<number> {
+    let total = 0;
+    for (const s of services) {
+      const port = this.procs.has(s) ? this.metricsPorts.get(s) : undefined;
+      if (port === undefined) continue;
+      const res = await request(`http://127.0.0.1:${port}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 }).catch(() => null);
+      const text = res ? await res.body.text() : '';
+      for (const line of text.split('\n')) {
+        if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+      }
+    }
+    return total;
+  }
+
+  children(names: Array<ServiceName | 'simulator'>): Child[] {
+    return names.flatMap((n) => (this.procs.has(n) ? [this.procs.get(n)!] : []));
+  }
+
+  /** Services first (in pipeline order), the simulator last. */
+  async close(): Promise<void> {
+    for (const n of ['ingress', 'dispatcher', 'sender', 'simulator'] as const) await this.stop(n).catch(() => {});
+  }
+
+  /**
+   * Ready messages in every queue of the topology, through raw amqplib (exact, unlike the
+   * management API), all queues at once on parallel throwaway channels, so that a message moving
+   * between queues inside the broker is unlikely to fall between two reads.
+   */
+  async queueDepths(): Promise<Record<string, number>> {
+    const conn = await amqplib.connect(this.cfg.amqpUrl);
+    try {
+      const names = await this.queueNames();
+      const counts = await Promise.all(
+        names.map(async (q) => {
+          const ch = await conn.createChannel();
+          const n = (await ch.checkQueue(q)).messageCount;
+          await ch.close();
+          return n;
+        }),
+      );
+      return Object.fromEntries(names.map((q, i) => [q, counts[i]]));
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /**
+   * Queue depths once their total holds still for `stableReads` reads in a row, `everyMs` apart.
+   * With the services stopped, messages still move by themselves: out of the retry tiers (their TTL)
+   * back into the lanes, and a message the broker is dead-lettering counts in neither queue for a
+   * moment. Returns the last read and whether it settled within `timeoutMs`.
+   */
+  async settledDepths(timeoutMs = 60_000, stableReads = 3, everyMs = 500): Promise<{ depths: Record<string, number>; settled: boolean }> {
+    const total = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
+    const deadline = Date.now() + timeoutMs;
+    let depths = await this.queueDepths();
+    let same = 1;
+    while (same < stableReads && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, everyMs));
+      const next = await this.queueDepths();
+      same = total(next) === total(depths) ? same + 1 : 1;
+      depths = next;
+    }
+    return { depths, settled: same >= stableReads };
+  }
+
+  /** Empties every queue of the topology (between phases, with the workers stopped). */
+  async purgeQueues(): Promise<void> {
+    const conn = await amqplib.connect(this.cfg.amqpUrl);
+    try {
+      const ch = await conn.createChannel();
+      for (const q of topologyFromConfig(this.cfg).queues) await ch.purgeQueue(q.name);
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** Every queue of the topology. */
+  async queueNames(): Promise<string[]> {
+    return topologyFromConfig(this.cfg).queues.map((q) => q.name);
+  }
+
+  /** Shard queues of both stages: where the normal (ordered) backlog waits. */
+  shardQueues(): string[] {
+    const t = topologyFromConfig(this.cfg);
+    const re = new RegExp(t.names.shardPattern());
+    return t.queues.map((q) => q.name).filter((n) => re.test(n));
+  }
+
+  retryQueues(): string[] {
+    const t = topologyFromConfig(this.cfg);
+    return t.options.retryTiersMs.map((ms) => t.names.retry(ms));
+  }
+
+  dlqName(): string {
+    return topologyFromConfig(this.cfg).names.dlq;
+  }
+}
+
+export interface SimStats {
+  received: number;
+  accepted: number;
+  duplicates: number;
+  byCode: Record<string, number>;
+}
+
+export interface SimEntry {
+  seq: number;
+  receivedAt: number;
+  to: string;
+  id: string | null;
+  status: number;
+}
+
+/** The simulator's control surface over HTTP (it runs in its own process). */
+export class SimClient {
+  constructor(private readonly url: string) {}
+
+  private async get<T>(p: string): Promise<T> {
+    const res = await request(this.url + p, { headersTimeout: 30_000, bodyTimeout: 60_000 });
+    if (res.statusCode !== 200) throw new Error(`simulator ${p}: ${res.statusCode} ${await res.body.text()}`);
+    return (await res.body.json()) as T;
+  }
+
+  stats(): Promise<SimStats> {
+    return this.get<SimStats>('/_sim/stats');
+  }
+
+  /** Up to `limit` entries with seq > after, arrival order. */
+  async page(after: number, limit: number): Promise<SimEntry[]> {
+    return (await this.get<{ entries: SimEntry[] }>(`/_sim/ledger?after=${after}&limit=${limit}`)).entries;
+  }
+
+  /** Every entry with seq > after. */
+  async entriesAfter(after: number, pageSize = 20_000): Promise<SimEntry[]> {
+    const out: SimEntry[] = [];
+    for (let from = after; ; ) {
+      const page = await this.page(from, pageSize);
+      out.push(...page);
+      if (page.length < pageSize) return out;
+      from = page[page.length - 1].seq;
+    }
+  }
+
+  async reset(): Promise<void> {
+    const res = await request(this.url + '/_sim/reset', { method: 'POST' });
+    await res.body.dump();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The three bare hops, each run `trials` times, interleaved, and reported by its median trial:
+ * a hop lasts seconds, so one trial alone says as much about what else the shared machine was doing
+ * at that moment as about the hop.
+ */
+import { bullmqHop } from './bullmq-hop.js';
+import type { Pids } from './cpu.js';
+import { httpHop } from './http-hop.js';
+import type { BenchSpace } from './isolation.js';
+import { REDIS_URL } from './isolation.js';
+import type { Log } from './pipeline.js';
+import { rawHop, type HopResult } from './raw-hop.js';
+import { SENDER_CONNECTIONS, type Sizes } from './sizes.js';
+
+export interface Hops {
+  raw: HopResult;
+  http: HopResult;
+  bullmq: HopResult;
+}
+
+function pick(pids: Pids, name: string): Pids {
+  return pids[name] === undefined ? {} : { [name]: pids[name] };
+}
+
+/** The median trial (by rate), with every trial's rate attached. */
+function median(trials: HopResult[]): HopResult {
+  const sorted = [...trials].sort((a, b) => a.perSecond - b.perSecond);
+  return { ...sorted[Math.floor(sorted.length / 2)], trials: trials.map((t) => t.perSecond) };
+}
+
+export async function measureHops(space: BenchSpace, s: Sizes, infra: Pids, log: Log): Promise<Hops> {
+  const timeoutMs = s.drainTimeoutMs;
+  const raw: HopResult[] = [];
+  const http: HopResult[] = [];
+  const bullmq: HopResult[] = [];
+  log(`hops, ${s.hopTrials} trials each: raw ${s.raw.count} messages (confirm window ${s.raw.window}), http ${s.http.count} requests (${SENDER_CONNECTIONS} connections), bullmq ${s.bullmq.count} jobs`);
+  for (let t = 0; t < s.hopTrials; t++) {
+    raw.push(await rawHop({ amqpUrl: space.amqpUrl, ...s.raw, timeoutMs, pids: pick(infra, 'rabbitmq') }));
+    http.push(await httpHop({ count: s.http.count, concurrency: SENDER_CONNECTIONS, timeoutMs }));
+    bullmq.push(await bullmqHop({ redisUrl: REDIS_URL, prefix: `${space.redisKeyPrefix}:bench-bullmq`, ...s.bullmq, timeoutMs, pids: pick(infra, 'redis') }));
+    log(`hops trial ${t + 1}: raw ${raw[t].perSecond.toFixed(0)}/s, http ${http[t].perSecond.toFixed(0)}/s, bullmq ${bullmq[t].perSecond.toFixed(0)}/s`);
+  }
+  return { raw: median(raw), http: median(http), bullmq: median(bullmq) };
+}

@@ -1,0 +1,105 @@
+/**
+ * The pipeline figures: sustained throughput (ingress → dispatcher → sender → provider, every
+ * message delivered, first request to last delivery) and the latency at half that rate under
+ * open-loop paced load (accept → provider receivedAt).
+ */
+import { CpuMeter, perMessage, type Pids } from './cpu.js';
+import { deliveredCount, lastEntry, LedgerWatch, percentile, waitDelivered } from './delivery.js';
+import type { Fleet, SimClient } from './fleet.js';
+import { closedLoop, openLoop, type IngressClient } from './load.js';
+import { ulidTime } from './message.js';
+import type { LoadShape, Sizes } from './sizes.js';
+
+export interface PipelineResult {
+  shape: LoadShape;
+  count: number;
+  perSecond: number;
+  acceptPerSecond: number;
+  seconds: number;
+  retried503: number;
+  /** CPU ms per message by process over the measured messages (bench = the load generator). */
+  cpu: { byProcess: Record<string, number>; total: number };
+  /** Messages the workers sent to a retry tier meanwhile (throttled, parked or failed): the slow tail. */
+  retried: number;
+}
+
+export type Log = (line: string) => void;
+
+export async function measurePipeline(
+  fleet: Fleet,
+  client: IngressClient,
+  sim: SimClient,
+  s: Sizes,
+  pids: Pids,
+  log: Log,
+  p: LoadShape = s.pipeline,
+): Promise<PipelineResult> {
+  const load = (count: number) =>
+    closedLoop(client, { count, users: p.users, concurrency: p.concurrency, batchSize: p.batchSize, deadline: Date.now() + s.drainTimeoutMs });
+  // Warm-up: JIT, connection pools, shard leases settled.
+  const warm = await deliveredCount(sim);
+  log(`pipeline warm-up: ${p.warmup} messages`);
+  await load(p.warmup);
+  await waitDelivered(sim, warm + p.warmup, Date.now() + s.drainTimeoutMs, 'pipeline warm-up');
+  const base = await deliveredCount(sim);
+  log(`pipeline: ${p.count} messages, ${p.users} users, ${p.concurrency} × ${p.batchSize === 1 ? 'single POST' : `batch of ${p.batchSize}`}`);
+  const retriedBefore = await fleet.counter('postmaster_retried_total');
+  const meter = new CpuMeter(pids);
+  const acc = await load(p.count);
+  await waitDelivered(sim, base + p.count, Date.now() + s.drainTimeoutMs, 'pipeline');
+  const cpu = perMessage(meter.stop(), p.count);
+  const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
+  const last = await lastEntry(sim);
+  const seconds = (last.receivedAt - acc.firstSentAt) / 1000;
+  return {
+    shape: p,
+    count: p.count,
+    perSecond: p.count / seconds,
+    acceptPerSecond: p.count / ((acc.lastAcceptedAt - acc.firstSentAt) / 1000),
+    seconds,
+    retried503: acc.retried503,
+    cpu,
+    retried,
+  };
+}
+
+export interface LatencyResult {
+  ratePerSecond: number;
+  batchSize: number;
+  /** Messages the workers sent to a retry tier meanwhile. */
+  retried: number;
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** accept (the envelope id's ULID time, set by the ingress) → provider receivedAt, sorted. */
+export function latencies(watch: LedgerWatch, ids: string[]): number[] {
+  return ids.flatMap((id) => (watch.receivedAt.has(id) ? [watch.receivedAt.get(id)! - ulidTime(id)] : [])).sort((a, b) => a - b);
+}
+
+export function summarizeLatency(lat: number[]): { p50: number; p99: number; max: number } {
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] };
+}
+
+export async function measureLatency(
+  fleet: Fleet,
+  client: IngressClient,
+  sim: SimClient,
+  s: Sizes,
+  ratePerSecond: number,
+  log: Log,
+  shape: LoadShape = s.pipeline,
+): Promise<LatencyResult> {
+  const watch = await LedgerWatch.fromNow(sim);
+  const retriedBefore = await fleet.counter('postmaster_retried_total');
+  const batchSize = shape.batchSize;
+  log(`latency: open loop at ${ratePerSecond.toFixed(0)}/s for ${s.latency.durationMs / 1000} s, ${batchSize === 1 ? 'single POSTs' : `batches of ${batchSize}`}`);
+  const acc = await openLoop(client, { ratePerSecond, batchSize, durationMs: s.latency.durationMs, users: s.latency.users, deadline: Date.now() + s.drainTimeoutMs });
+  watch.add(acc.ids);
+  await watch.waitAll(Date.now() + s.drainTimeoutMs, 'latency run');
+  const lat = latencies(watch, acc.ids);
+  const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
+  return { ratePerSecond, batchSize, retried, count: lat.length, ...summarizeLatency(lat) };
+}

@@ -1,0 +1,146 @@
+/**
+ * Reads the `.cpuprofile` files that `node --cpu-prof` writes on exit and ranks self time: by
+ * function (name, file, line) and by where the code lives (a package under node_modules, a file of
+ * ours, node's internals, or the engine: GC, idle, program).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface Hot {
+  name: string;
+  /** Share of the profile's samples, idle excluded. */
+  share: number;
+  ms: number;
+}
+
+export interface ProfileSummary {
+  service: string;
+  file: string;
+  /** Wall time profiled and the busy (non-idle) part of it. */
+  wallMs: number;
+  busyMs: number;
+  functions: Hot[];
+  modules: Hot[];
+  /**
+   * Self time charged to the nearest frame of application or package code up the stack, so that
+   * time in node's internals and native calls (socket writes, buffers) shows who asked for it.
+   */
+  callers: Hot[];
+}
+
+/** Where a frame's code lives: `pkg:<name>`, our file (dist-relative), `node:<internal>` or the engine's pseudo-frame. */
+function moduleOf(f: CallFrame): string {
+  const url = f.url.replace(/^file:\/\//, '');
+  if (!url) return `(${f.functionName || 'native'})`;
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + 'node_modules/'.length).split('/');
+    return `pkg:${rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
+  }
+  if (url.startsWith('node:')) return url;
+  const dist = url.indexOf('/dist/');
+  return dist >= 0 ? url.slice(dist + '/dist/'.length) : url;
+}
+
+function frameName(f: CallFrame): string {
+  const where = moduleOf(f);
+  return `${f.functionName || '(anonymous)'} ${where}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+}
+
+function isLibraryOrApp(f: CallFrame): boolean {
+  return f.url !== '' && !f.url.startsWith('node:');
+}
+
+function rank(totals: Map<string, number>, busyUs: number, top: number): Hot[] {
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, us]) => ({ name, ms: us / 1000, share: us / busyUs }));
+}
+
+export function summarize(service: string, file: string, top = 15): ProfileSummary {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const callerOf = new Map<number, string>();
+  const caller = (id: number): string => {
+    let name = callerOf.get(id);
+    if (name === undefined) {
+      let at: number | undefined = id;
+      while (at !== undefined && !isLibraryOrApp(byId.get(at)!)) at = parent.get(at);
+      name = at === undefined ? frameName(byId.get(id)!) : frameName(byId.get(at)!);
+      callerOf.set(id, name);
+    }
+    return name;
+  };
+  const fn = new Map<string, number>();
+  const mod = new Map<string, number>();
+  const callers = new Map<string, number>();
+  let busyUs = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const f = byId.get(p.samples[i]);
+    const dt = p.timeDeltas[i] ?? 0;
+    if (!f || f.functionName === '(idle)') continue;
+    busyUs += dt;
+    fn.set(frameName(f), (fn.get(frameName(f)) ?? 0) + dt);
+    mod.set(moduleOf(f), (mod.get(moduleOf(f)) ?? 0) + dt);
+    const c = caller(p.samples[i]);
+    callers.set(c, (callers.get(c) ?? 0) + dt);
+  }
+  return {
+    service,
+    file,
+    wallMs: (p.endTime - p.startTime) / 1000,
+    busyMs: busyUs / 1000,
+    functions: rank(fn, busyUs, top),
+    modules: rank(mod, busyUs, top),
+    callers: rank(callers, busyUs, top),
+  };
+}
+
+/** The newest profile of each service under `dir/<service>/`. */
+export function summarizeDir(dir: string, services: string[], top = 15): ProfileSummary[] {
+  return services.flatMap((s) => {
+    const sub = path.join(dir, s);
+    let files: string[];
+    try {
+      files = readdirSync(sub).filter((f) => f.endsWith('.cpuprofile')).sort();
+    } catch {
+      return [];
+    }
+    const last = files[files.length - 1];
+    return last ? [summarize(s, path.join(sub, last), top)] : [];
+  });
+}
+
+export function formatSummary(s: ProfileSummary): string {
+  const pct = (h: Hot) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.name}`;
+  return [
+    `## ${s.service}: busy ${(s.busyMs / 1000).toFixed(1)} s of ${(s.wallMs / 1000).toFixed(1)} s profiled (${path.basename(s.file)})`,
+    'self time by function:',
+    ...s.functions.map(pct),
+    'self time by module:',
+    ...s.modules.map(pct),
+    'self time by nearest application/package frame:',
+    ...s.callers.map(pct),
+  ].join('\n');
+}

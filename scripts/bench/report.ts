@@ -1,0 +1,125 @@
+/**
+ * The run's figures: one JSON object (the machine-readable last line) and a table for people, with
+ * the targets of this machine next to the figures that have one.
+ */
+import Table from 'cli-table3';
+import type { BurstResult } from './burst.js';
+import type { LatencyResult, PipelineResult } from './pipeline.js';
+import type { HopResult } from './raw-hop.js';
+import type { UrgentResult } from './urgent.js';
+
+export interface Results {
+  mode: 'full' | 'quick';
+  raw: HopResult;
+  http: HopResult;
+  bullmq: HopResult;
+  pipeline: PipelineResult;
+  /** The pipeline with one message per request. */
+  singles: PipelineResult;
+  latency: LatencyResult;
+  /** Latency at half the single-POST rate, one message per request. */
+  singlesLatency: LatencyResult;
+  urgent: UrgentResult;
+  burst: BurstResult;
+  seconds: number;
+}
+
+/** The service processes whose RSS the burst figure is about (the simulator is the bench's provider, not ours). */
+const FLEET = ['ingress', 'dispatcher', 'sender'];
+
+/** 1 / (2 broker hops + 1 HTTP hop): what one message costs the pipeline at the least. */
+export function limitPerSecond(rawPerSecond: number, httpPerSecond: number): number {
+  return 1 / (2 / rawPerSecond + 1 / httpPerSecond);
+}
+
+export function figures(r: Results): Record<string, number | string> {
+  const limit = limitPerSecond(r.raw.perSecond, r.http.perSecond);
+  const maxRss = Math.max(...FLEET.map((s) => r.burst.maxRssMb[s] ?? 0));
+  return {
+    mode: r.mode,
+    raw_hop_per_s: Math.round(r.raw.perSecond),
+    http_hop_per_s: Math.round(r.http.perSecond),
+    limit_per_s: Math.round(limit),
+    bullmq_hop_per_s: Math.round(r.bullmq.perSecond),
+    pipeline_per_s: Math.round(r.pipeline.perSecond),
+    ratio_vs_limit: round(r.pipeline.perSecond / limit, 3),
+    p50_ms: Math.round(r.latency.p50),
+    p99_ms: Math.round(r.latency.p99),
+    urgent_p99_ms: Math.round(r.urgent.p99),
+    burst_accept_per_s: Math.round(r.burst.acceptPerSecond),
+    burst_max_rss_mb: round(maxRss, 1),
+    lost: r.burst.byId.lost,
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** "ingress 0.41 + rabbitmq 0.30 + … = 1.2 ms" (the load generator, `bench`, shown apart). */
+function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | undefined): string {
+  if (!cpu) return '';
+  const parts = Object.entries(cpu.byProcess).filter(([k]) => k !== 'bench').map(([k, v]) => `${k} ${v.toFixed(2)}`);
+  const bench = cpu.byProcess.bench;
+  return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(2)}${bench !== undefined ? ` (load generator ${bench.toFixed(2)})` : ''}`;
+}
+
+/** "; 1,234 sent to a retry tier by the workers" when any were. */
+function retried(count: number): string {
+  return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile` : '';
+}
+
+function shape(p: PipelineResult): string {
+  return p.shape.batchSize === 1 ? `${p.shape.concurrency} single POSTs in flight` : `${p.shape.concurrency} batches of ${p.shape.batchSize} in flight`;
+}
+
+function trials(h: HopResult): string {
+  return h.trials && h.trials.length > 1 ? `; median of ${h.trials.map((x) => n(x)).join(' / ')}` : '';
+}
+
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+
+export function table(r: Results): string {
+  const f = figures(r);
+  const t = new Table({ head: ['figure', 'value', 'target', 'how it was measured'], style: { head: [], border: [] }, wordWrap: true, colWidths: [20, 14, 14, 70] });
+  const b = r.burst;
+  const rss = Object.entries(b.maxRssMb).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+  t.push(
+    ['raw_hop_per_s', n(r.raw.perSecond), '', `amqplib confirm-publish → quorum queue → consume+ack, ${n(r.raw.count)} msgs in ${r.raw.seconds.toFixed(1)} s${trials(r.raw)}`],
+    ['http_hop_per_s', n(r.http.perSecond), '', `undici keep-alive → bare node:http 200, ${n(r.http.count)} requests in ${r.http.seconds.toFixed(1)} s${trials(r.http)}`],
+    ['limit_per_s', n(f.limit_per_s as number), '', '1 / (2 / raw + 1 / http)'],
+    ['bullmq_hop_per_s', n(r.bullmq.perSecond), '', `BullMQ add → worker → completed, ${n(r.bullmq.count)} jobs in ${r.bullmq.seconds.toFixed(1)} s${trials(r.bullmq)}`],
+    ['pipeline_per_s', n(r.pipeline.perSecond), '', `${n(r.pipeline.count)} msgs to ${n(r.pipeline.shape.users)} users, ${shape(r.pipeline)}; first request → last delivery ${r.pipeline.seconds.toFixed(1)} s (accepted at ${n(r.pipeline.acceptPerSecond)}/s)${retried(r.pipeline.retried)}`],
+    ['pipeline CPU', '', '', cpuLine(r.pipeline.cpu)],
+    ['single POSTs', n(r.singles.perSecond), '', `the same, ${shape(r.singles)}: ${n(r.singles.count)} msgs in ${r.singles.seconds.toFixed(1)} s${retried(r.singles.retried)}; ${cpuLine(r.singles.cpu)}`],
+    ['hop CPU', '', '', `raw ${cpuLine(r.raw.cpu)}; http ${cpuLine(r.http.cpu)}; bullmq ${cpuLine(r.bullmq.cpu)}`],
+    ['ratio_vs_limit', String(f.ratio_vs_limit), '≥ 0.75', verdict((f.ratio_vs_limit as number) >= 0.75)],
+    ['p50_ms', n(r.latency.p50), '', `accept → provider, open loop at ${n(r.latency.ratePerSecond)}/s (${r.latency.batchSize === 1 ? 'single POSTs' : `batches of ${r.latency.batchSize}`}), ${n(r.latency.count)} msgs${retried(r.latency.retried)}`],
+    ['p99_ms', n(r.latency.p99), '≤ 50', `${verdict(r.latency.p99 <= 50)}; max ${n(r.latency.max)} ms`],
+    [
+      'single POSTs p99',
+      n(r.singlesLatency.p99),
+      '',
+      `the same at half the single-POST rate: open loop at ${n(r.singlesLatency.ratePerSecond)}/s, ${n(r.singlesLatency.count)} msgs; p50 ${n(r.singlesLatency.p50)}, max ${n(r.singlesLatency.max)} ms${retried(r.singlesLatency.retried)}`,
+    ],
+    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${retried(r.urgent.retried)}`],
+    [
+      'burst_accept_per_s',
+      n(b.acceptPerSecond),
+      '',
+      `${n(b.accepted)} of ${n(b.offered)} accepted in ${b.acceptSeconds.toFixed(1)} s (batches of 500, ${n(b.retried503)} items answered 503 and sent again); meanwhile the sender (limit 1,000/s) delivered ${n(b.deliveredPerSecondDuringAccept)}/s${retried(b.retried)}`,
+    ],
+    ['burst_max_rss_mb', String(f.burst_max_rss_mb), '≤ 300', `${verdict((f.burst_max_rss_mb as number) <= 300)}; max VmRSS MB: ${rss}; RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`],
+    [
+      'lost',
+      String(b.byId.lost),
+      '0',
+      `${verdict(b.byId.lost === 0)}; by count: ${n(b.accepted)} accepted − ${n(b.delivered)} delivered − ${n(b.queued)} queued (${n(b.inRetryTiers)} in retry tiers) − ${n(b.deadLettered)} DLQ = ${n(b.lostByCount)}${b.settled ? '' : ' (queue depths did not settle)'}; ` +
+        `by id: ${n(b.byId.delivered)} delivered + ${n(b.byId.queued)} queued + ${n(b.byId.deadLettered)} DLQ + ${n(b.byId.lost)} lost; ` +
+        `copies in the broker ${n(b.byId.brokerDuplicates)}, 503'd but queued ${n(b.byId.unacknowledgedButQueued)}, duplicates at the provider ${b.duplicates}`,
+    ],
+  );
+  return t.toString();
+}

@@ -1,0 +1,64 @@
+/**
+ * Urgent messages under a normal backlog: with the workers stopped, the ingress fills the ordered
+ * dispatch lanes with `backlog` normal messages; then the workers start on it and, while most of
+ * the backlog still waits, urgent messages (`priority: "urgent"`) arrive paced (open loop). The
+ * figure is their accept → provider receivedAt.
+ */
+import { deliveredCount, LedgerWatch, waitDelivered } from './delivery.js';
+import type { Fleet, SimClient } from './fleet.js';
+import { closedLoop, openLoop, type IngressClient } from './load.js';
+import { latencies, summarizeLatency, type Log } from './pipeline.js';
+import type { Sizes } from './sizes.js';
+
+export interface UrgentResult {
+  count: number;
+  backlog: number;
+  /** Normal messages waiting in the shard queues when the first and after the last urgent message was sent. */
+  backlogAtStart: number;
+  backlogAtEnd: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Messages the workers sent to a retry tier from the urgent messages' first send to their last delivery. */
+  retried: number;
+}
+
+/** Part of the backlog's expected drain time over which the urgent messages are spread. */
+const SPREAD_SHARE = 0.3;
+
+export async function measureUrgent(fleet: Fleet, client: IngressClient, sim: SimClient, s: Sizes, pipelinePerSecond: number, log: Log): Promise<UrgentResult> {
+  const u = s.urgent;
+  await fleet.stop('dispatcher');
+  await fleet.stop('sender');
+  log(`urgent: filling a backlog of ${u.backlog} normal messages`);
+  const base = await deliveredCount(sim);
+  const deadline = Date.now() + s.drainTimeoutMs;
+  await closedLoop(client, { count: u.backlog, users: s.pipeline.users, concurrency: 2, batchSize: 500, deadline });
+  const backlogDepth = async () => {
+    const depths = await fleet.queueDepths();
+    return fleet.shardQueues().reduce((n, q) => n + (depths[q] ?? 0), 0);
+  };
+
+  await fleet.start('sender');
+  await fleet.start('dispatcher');
+  // Let the backlog flow first, so the urgent messages meet a busy pipeline, not an idle one.
+  await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
+  const spreadMs = Math.min(10_000, Math.max(500, (SPREAD_SHARE * u.backlog * 1000) / pipelinePerSecond));
+  const watch = await LedgerWatch.fromNow(sim);
+  const backlogAtStart = await backlogDepth();
+  const retriedBefore = await fleet.counter('postmaster_retried_total');
+  log(`urgent: ${u.count} urgent messages over ${(spreadMs / 1000).toFixed(1)} s, ${backlogAtStart} normal ones waiting`);
+  const acc = await openLoop(client, {
+    ratePerSecond: (u.count * 1000) / spreadMs,
+    durationMs: spreadMs,
+    users: u.users,
+    priority: 'urgent',
+    deadline,
+  });
+  const backlogAtEnd = await backlogDepth();
+  watch.add(acc.ids);
+  await watch.waitAll(deadline, 'urgent messages');
+  const lat = latencies(watch, acc.ids);
+  const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
+  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, ...summarizeLatency(lat) };
+}

@@ -1,0 +1,85 @@
+/**
+ * The explanatory text of docs/RELIABILITY.md; the numbers and "Measured" lines come from the run.
+ */
+export const INTRO = `\`npm run chaos\` (scripts/chaos.ts, scripts/chaos/) breaks a loaded fleet in the ways production
+will, one scenario at a time, and audits the result from outside the code under test: the provider
+simulator's ledger (what reached "WhatsApp"), the DLQ read with raw amqplib, and what the load generator
+was answered. Every scenario must end with every accepted message delivered or dead-lettered with a
+reason, nothing delivered twice, and every user's messages in the order they were accepted. The run exits
+1 if an accepted message is unaccounted for.
+
+It runs on **private infrastructure** that it starts and removes itself, so it never touches the
+machine's own RabbitMQ or Redis: RabbitMQ nodes with their own node names (\`pmchaos-<tag>-…@localhost\`),
+free ports, data, log, config and enabled-plugins files under \`$TMPDIR/postmaster-chaos-*\` (started with
+\`rabbitmq-server -detached\`, driven with \`rabbitmqctl -n\`), first one node, then a 3-node cluster
+(\`join_cluster\`), and a Redis without persistence. Everything is torn down at the end, on failure and on
+Ctrl-C. The services run as child processes from a copy of \`dist/\` taken at the start (a rebuild during
+the run cannot break a restart); their warnings, the nodes' logs, per-second timelines and \`results.json\`
+are kept in \`$TMPDIR/postmaster-chaos-logs/<date>/\`.
+
+- \`npm run chaos -- --only sender,redis\` runs some scenarios (the doc is only written by full runs);
+  \`--rate\`, \`--users\`, \`--duration\`, \`--drain\`, \`--stall\` change the load and the wait;
+  \`npm run chaos -- --render <results.json>\` rewrites this page from a saved run.
+- \`npm run cluster -- start|status|stop\` starts the same kind of private 3-node cluster for manual work
+  (ports 5701-5703, management 15701-15703) and prints its comma-separated \`AMQP_URL\`.
+- \`test/chaos/chaos.test.ts\` is the small version for CI: one private node and Redis, a SIGKILL of a
+  sender and a broker restart under short load, the same audit; skipped when \`rabbitmq-server\` is not
+  installed; under 3 minutes.
+
+**The load** is a careful client: each message carries an idempotency key, a 503 or a broken connection is
+retried with the same key until the ingress answers 202 (or 200: the key was already accepted), and a user
+sends its next message only once the previous one was accepted, so the accepted order per user is well
+defined. Only accepted messages are audited. The fault window is what the fleet saw where the command
+line is slow to say (on a busy machine \`rabbitmqctl\` takes 2–30 s to start): the broker's outage starts
+when the ingress loses its connection and ends when the broker listens again; the memory alarm runs from
+the ingress's \`blocked\` to its \`unblocked\`.`;
+
+export const MEANWHILE: Record<string, string> = {
+  'kill -9 ingress':
+    'Meanwhile: clients get connection errors until the replacement listens (a few seconds); they retry with ' +
+    'the same idempotency key. A request cut off between the broker\'s confirm and the 202 is answered 200 ' +
+    '(duplicate) on retry; one cut off before its idempotency claim was confirmed waits out the stale-claim ' +
+    'window (PUBLISH_TIMEOUT_MS + 5 s) and is published again — the only way this scenario could duplicate. ' +
+    'Dispatchers and senders are untouched: deliveries pause only for lack of new input.',
+  'kill -9 dispatcher':
+    'Meanwhile: the broker returns the dead replica\'s unacked deliveries to the head of their shards; its ' +
+    'leases expire after LEASE_TTL_MS and the other dispatcher takes its shards; when the replacement joins, ' +
+    'some shards move back to it by the graceful hand-over. The affected users wait for the lease TTL, the ' +
+    'others flow on.',
+  'kill -9 sender':
+    'Meanwhile: as for the dispatcher; in addition, a message the dead sender had already handed to the ' +
+    'provider is redelivered with its `sending` mark set, so the new owner waits (up to ' +
+    'SENDER_AMBIGUOUS_WAIT_MS) for the provider\'s status webhook instead of sending it again.',
+  'kill -9 dlq-replayer':
+    'Meanwhile: nothing on the message path depends on the replayer (the DLQ was empty); the replacement ' +
+    'takes over replay jobs through BullMQ\'s lock. The scenario shows the kill does not disturb the rest.',
+  'RabbitMQ restart':
+    '`stop_app` first lets the node finish what it is doing, then closes every connection. Meanwhile the ' +
+    'ingress answers 503 + Retry-After (it never buffers), workers reconnect every second ' +
+    '(amqp-connection-manager) and re-subscribe; the quorum shards, retry tiers and DLQ keep their messages ' +
+    'on disk, and unacked deliveries return to the head of their shards.',
+  'Redis down 10 s':
+    'Meanwhile: the ingress answers 503 to requests with an idempotency key (the claim needs Redis; a request ' +
+    'without a key would be accepted), the sender re-tiers messages as throttled (its dedup store is ' +
+    'unavailable; no attempt counted) and workers keep the shards they hold (membership heartbeats fail, ' +
+    'single active consumer still holds). Redis comes back **empty**: leases, membership, holds, rate-limit ' +
+    'state, sent-ids and idempotency keys are rebuilt or lost — a redelivery after the flush of a message ' +
+    'already sent is the duplicate risk.',
+  'simulator down 30 s':
+    'Meanwhile: the ingress and dispatchers go on (no 503s); every send fails with a connection reset, a ' +
+    'transient error, and goes through the retry tiers (1 s, 5 s, 30 s) while strict ordering parks each ' +
+    'user\'s later messages. A reset connection may have reached the provider, so the retried message waits ' +
+    'up to SENDER_AMBIGUOUS_WAIT_MS for a status webhook before it is sent again. When the provider is back ' +
+    'the backlog drains at the number\'s throughput limit (80/s × 20/21).',
+  'memory alarm 10 s':
+    'Meanwhile: the broker blocks every publishing connection. The ingress answers 503 at once (it tracks ' +
+    '`connection.blocked`); dispatchers cannot publish to the send lanes, their publishes time out and the ' +
+    'deliveries are requeued; senders drain what is already in the send lanes.',
+  'cluster: kill -9 shard leader':
+    'Meanwhile: the quorum queues elect new leaders on the two surviving nodes within seconds and lose ' +
+    'nothing; every client connection to the killed node drops and reconnects to the next node of ' +
+    '`AMQP_URL`. The classic urgent queues live on one node only (DESIGN §2): while that node is down ' +
+    'they are unavailable, and what the workers do about it is in the findings below.',
+};
+
+export const FINDINGS = `TODO`;

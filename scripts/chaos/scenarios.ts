@@ -1,0 +1,155 @@
+/**
+ * The chaos scenarios: each injects one fault into a loaded fleet and undoes it (or lets the
+ * "platform" restart what died), returning the fault's window for the recovery measurement.
+ */
+import { Management } from '../../shared/management.js';
+import type { ChaosFleet, FleetShape, Infra } from './fleet.js';
+import { portOpen, sleep, waitFor } from './infra.js';
+import type { ServiceName } from './processes.js';
+import type { RabbitNode } from './rabbit.js';
+
+export interface FaultWindow {
+  /** When the fault began and ended (ms epoch). An instantaneous fault (SIGKILL) ends as it begins. */
+  faultStart: number;
+  faultEnd: number;
+  notes: string[];
+}
+
+export interface ScenarioContext {
+  fleet: ChaosFleet;
+  infra: Infra;
+  log: (line: string) => void;
+}
+
+export interface Scenario {
+  name: string;
+  /** What the scenario does (for docs/RELIABILITY.md). */
+  does: string;
+  /** Needs the 3-node cluster. */
+  cluster?: boolean;
+  /** When the fault comes, from the load's start. */
+  faultAtMs?: number;
+  shape?: FleetShape;
+  inject(ctx: ScenarioContext): Promise<FaultWindow>;
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** When the ingress's /readyz first matched (ms epoch), or null within `timeoutMs`. */
+async function untilIngress(fleet: ChaosFleet, match: (r: { broker?: boolean; blocked?: boolean }) => boolean, timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await fetch(`${fleet.ingressUrl}/readyz`).then((x) => x.json() as Promise<{ broker?: boolean; blocked?: boolean }>, () => null);
+    if (r && match(r)) return Date.now();
+    await sleep(100);
+  }
+  return null;
+}
+
+function killService(service: ServiceName): Scenario {
+  return {
+    name: `kill -9 ${service}`,
+    does: `SIGKILL of one ${service} replica under load; a replacement (new replica id) is started at once, as a Deployment would.`,
+    async inject({ fleet }) {
+      const r = await fleet.killAndRestart(fleet.find(service));
+      return { faultStart: r.killedAt, faultEnd: r.killedAt, notes: [`replacement ready after ${s(r.readyAt - r.killedAt)}`] };
+    },
+  };
+}
+
+/** The node that leads most shard queues of the fleet's vhost (management API field `leader`). */
+export async function shardLeader(fleet: ChaosFleet, nodes: RabbitNode[]): Promise<{ node: RabbitNode; leads: number; of: number }> {
+  const via = nodes[nodes.length - 1];
+  const shard = new RegExp(`^${fleet.cfg.topologyPrefix.replace(/\./g, '\\.')}\\.(dispatch|send)\\.\\d+$`);
+  const queues = (await new Management(via.mgmtUrl).queues(fleet.vhost)).filter((q) => shard.test(q.name));
+  const counts = new Map<string, number>();
+  for (const q of queues) if (q.leader) counts.set(q.leader, (counts.get(q.leader) ?? 0) + 1);
+  const [leader, leads] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? [];
+  const node = nodes.find((n) => n.node === leader);
+  if (!node) throw new Error(`no leader found among ${queues.length} shard queues (${JSON.stringify([...counts])})`);
+  return { node, leads, of: queues.length };
+}
+
+export const SCENARIOS: Scenario[] = [
+  killService('ingress'),
+  killService('dispatcher'),
+  killService('sender'),
+  killService('dlq-replayer'),
+  {
+    name: 'RabbitMQ restart',
+    does: '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node: every connection drops, queues stay on disk.',
+    async inject({ infra, fleet }) {
+      const node = infra.nodes[0];
+      const issued = Date.now();
+      const lost = untilIngress(fleet, (r) => r.broker === false, 120_000);
+      await node.stopApp();
+      const stopped = Date.now();
+      // The fault ends when the broker listens again (await_startup, on a busy machine, answers later).
+      const listening = waitFor(() => portOpen(node.ports.amqp), { timeoutMs: 120_000, intervalMs: 100, what: 'AMQP port' }).then(() => Date.now());
+      await node.startApp();
+      const faultEnd = await listening;
+      const l = await lost;
+      const notes = [`stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`];
+      notes.push(`the broker listened again ${s(faultEnd - stopped)} after start_app`);
+      // The outage begins when the broker stops serving (stop_app first drains for a while).
+      return { faultStart: l ?? issued, faultEnd, notes };
+    },
+  },
+  {
+    name: 'Redis down 10 s',
+    does: '`redis-cli shutdown nosave` on the private Redis, started again 10 s later, empty (no persistence): leases, membership, sent-ids, idempotency keys, holds and rate-limit state are gone.',
+    async inject({ infra }) {
+      const faultStart = Date.now();
+      await infra.redis.shutdown();
+      await sleep(10_000);
+      await infra.redis.start();
+      return { faultStart, faultEnd: Date.now(), notes: [] };
+    },
+  },
+  {
+    name: 'simulator down 30 s',
+    does: "The provider simulator's `down` fault for 30 s: every send gets its connection reset, no answer.",
+    async inject({ fleet }) {
+      const faultStart = Date.now();
+      fleet.sim.setFaults({ down: true });
+      await sleep(30_000);
+      fleet.sim.setFaults({ down: false });
+      return { faultStart, faultEnd: Date.now(), notes: [] };
+    },
+  },
+  {
+    name: 'memory alarm 10 s',
+    does: '`rabbitmqctl set_vm_memory_high_watermark 0.000001` on the broker (a memory alarm: publishers blocked), back to 0.4 after 10 s.',
+    async inject({ infra, fleet }) {
+      const node = infra.nodes[0];
+      const issued = Date.now();
+      await node.setMemoryWatermark(0.000001);
+      // The alarm's window is what the fleet saw: from the ingress's "blocked" to its "unblocked".
+      const faultStart = (await untilIngress(fleet, (r) => r.blocked === true, 15_000)) ?? Date.now();
+      await sleep(Math.max(0, faultStart + 10_000 - Date.now()));
+      const clearing = Date.now();
+      const unblocked = untilIngress(fleet, (r) => r.blocked === false, 60_000);
+      await node.setMemoryWatermark(0.4);
+      const faultEnd = (await unblocked) ?? Date.now();
+      const notes = [`the ingress saw the alarm ${s(faultStart - issued)} after the command and its end ${s(faultEnd - clearing)} after the command`];
+      return { faultStart, faultEnd, notes };
+    },
+  },
+  {
+    name: 'cluster: kill -9 shard leader',
+    cluster: true,
+    does:
+      'On a 3-node cluster (AMQP_URL lists all three), `kill -9` of the beam process of the node that leads most shard queues (management API `leader`); the node is started again at once, as a StatefulSet would.',
+    async inject({ fleet, infra, log }) {
+      const { node, leads, of } = await shardLeader(fleet, infra.nodes);
+      log(`    ${node.node} leads ${leads} of ${of} shard queues: kill -9`);
+      await node.kill9();
+      const killedAt = Date.now();
+      await node.start();
+      const after = await shardLeader(fleet, infra.nodes).catch(() => null);
+      const notes = [`${node.node} led ${leads}/${of} shard queues`, `node back after ${s(Date.now() - killedAt)}`];
+      if (after) notes.push(`then ${after.node.node} led ${after.leads}/${after.of}`);
+      return { faultStart: killedAt, faultEnd: killedAt, notes };
+    },
+  },
+];
