@@ -74,7 +74,14 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       return;
     }
     for (let tries = 1; ; tries++) {
-      await limiter.acquire(env);
+      try {
+        await limiter.acquire(env);
+      } catch (err) {
+        // No provider call was made: clear the `sending` mark, or the next delivery would look
+        // ambiguous and wait for a webhook that cannot come.
+        await ledger.refused(env.id).catch(() => {});
+        throw err;
+      }
       try {
         return await deliver(env, ctx);
       } catch (err) {

@@ -65,6 +65,9 @@ export class SendLedger {
   async resolveAmbiguous(id: string): Promise<boolean> {
     const deadline = Date.now() + this.rt.cfg.senderAmbiguousWaitMs;
     for (;;) {
+      // The earlier attempt may still be running (a replica that lost the shard while draining):
+      // its own `sent` record settles the question as well as a webhook does.
+      if ((await this.rt.redis.exists(this.sent(id))) > 0) return true;
       const rec = await this.status.get(id);
       if (rec && (PROVIDER_SAW_IT.has(rec.status) || rec.history.some((h) => PROVIDER_SAW_IT.has(h.status)))) {
         await this.rt.redis.multi().set(this.sent(id), rec.wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS).del(this.sending(id)).exec();
