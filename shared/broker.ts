@@ -29,6 +29,12 @@ export interface PublishArgs {
   headers?: Record<string, unknown>;
   priority?: number;
   timestamp?: number;
+  /**
+   * Publish on the urgent lane's own confirm channel: confirms come back in order per channel, so
+   * on the shared one an urgent message would wait for every confirm of the normal traffic ahead
+   * of it (quorum queues confirm once replicated and fsynced).
+   */
+  urgent?: boolean;
 }
 
 export interface BrokerOptions {
@@ -43,6 +49,7 @@ export class Broker {
   readonly manager: AmqpConnectionManager;
   private readonly log: Logger;
   private publisher: ChannelWrapper | null = null;
+  private urgentPublisher: ChannelWrapper | null = null;
   private isBlocked = false;
   private closing: Promise<void> | null = null;
 
@@ -105,9 +112,22 @@ export class Broker {
     }
   }
 
-  /** A channel with its own setup (re-run after every reconnect). */
+  /**
+   * A channel with its own setup (re-run after every reconnect). Every underlying channel gets an
+   * `error` listener first: amqplib emits a channel-level error (a 404 on `basic.consume`, a publish
+   * to a missing exchange) on the channel, and without a listener the throw tears down the whole
+   * connection — every other channel of the process with it.
+   */
   channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true): ChannelWrapper {
-    return this.manager.createChannel({ name, confirm, json: false, ...(setup ? { setup } : {}) });
+    return this.manager.createChannel({
+      name,
+      confirm,
+      json: false,
+      setup: async (ch: ConfirmChannel) => {
+        ch.on('error', (err: Error) => this.log.warn({ channel: name, err: err.message }, 'channel closed by the broker'));
+        await setup?.(ch);
+      },
+    });
   }
 
   /**
@@ -119,7 +139,7 @@ export class Broker {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
     if (!this.connected()) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
     if (this.isBlocked) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
-    this.publisher ??= this.channel('publisher');
+    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent')) : (this.publisher ??= this.openPublisher('publisher'));
     const options: Options.Publish & { timeout: number } = {
       persistent: true,
       contentType: 'application/json',
@@ -132,7 +152,7 @@ export class Broker {
       timeout: this.opts.publishTimeoutMs,
     };
     try {
-      await this.publisher.publish(a.exchange, a.routingKey, a.body, options);
+      await channel.publish(a.exchange, a.routingKey, a.body, options);
     } catch (err) {
       const msg = (err as Error).message ?? String(err);
       const reason = /timeout/i.test(msg) ? 'timeout' : /nack|rejected/i.test(msg) ? 'nack' : 'disconnected';
@@ -140,10 +160,22 @@ export class Broker {
     }
   }
 
+  /**
+   * The shared confirm channel. Its `error` events (a publish queued across a reconnect that hits
+   * the closing channel) must be listened to, or Node throws them and the process exits; the
+   * publishes themselves reject and their callers decide.
+   */
+  private openPublisher(name: string): ChannelWrapper {
+    const ch = this.channel(name);
+    ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publisher channel error'));
+    return ch;
+  }
+
   /** Idempotent: the same promise when called twice. */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       await this.publisher?.close().catch(() => {});
+      await this.urgentPublisher?.close().catch(() => {});
       await this.manager.close().catch(() => {});
     })());
   }

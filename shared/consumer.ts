@@ -1,15 +1,31 @@
 /**
  * One consumer of one queue on its own channel (own prefetch). The handler's promise decides:
  * resolved → ack, rejected → nack with requeue (counted by the quorum queue's x-delivery-limit).
- * Acks of deliveries from a channel that has since been re-opened are dropped: the broker already
- * requeued those messages, and their delivery tags would name other messages on the new channel.
+ *
+ * Deliveries are acked on the very amqplib channel that delivered them. When that channel is gone
+ * (connection lost, broker restart, channel closed by the broker) the broker has already requeued
+ * them, and their delivery tags would name other messages on a new channel: such acks are dropped.
+ * The channel is tracked in the wrapper's *setup* function, which amqp-connection-manager runs on
+ * every (re)connect before it re-creates the consumer, so deliveries of the new channel are never
+ * mistaken for old ones (its `connect` event fires only after the consumer is back, too late).
+ *
+ * A channel the broker closes while the connection stays up (e.g. `basic.consume` answered 404
+ * because a classic queue's home node is down in a cluster) is not re-opened by
+ * amqp-connection-manager until the next reconnect; this consumer re-creates it on a timer instead,
+ * so one unavailable queue cannot leave a worker silently idle or take it down.
  */
 import type { ChannelWrapper } from 'amqp-connection-manager';
-import type { ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Broker } from './broker.js';
 import type { Logger } from './logger.js';
 
-export type DeliveryHandler = (msg: ConsumeMessage) => Promise<void>;
+/** What the handler may ask about its delivery while working on it. */
+export interface Delivery {
+  /** False once the channel that delivered the message is gone (the broker has requeued it). */
+  live(): boolean;
+}
+
+export type DeliveryHandler = (msg: ConsumeMessage, delivery: Delivery) => Promise<void>;
 
 export interface QueueConsumerOptions {
   queue: string;
@@ -18,18 +34,28 @@ export interface QueueConsumerOptions {
   priority?: number;
   handler: DeliveryHandler;
   logger: Logger;
+  /** How long a channel may stay closed while the connection is up before it is re-created. */
+  reviveAfterMs?: number;
 }
+
+const MAX_REVIVE_MS = 30_000;
 
 export class QueueConsumer {
   private channel: ChannelWrapper | null = null;
-  private generation = 0;
+  /** The amqplib channel currently delivering, set by the wrapper's setup; null while there is none. */
+  private raw: Channel | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private stopping: Promise<void> | null = null;
+  private reviveTimer: NodeJS.Timeout | null = null;
+  private reviveDelay: number;
+  private revivals = 0;
 
   constructor(
     private readonly broker: Broker,
     private readonly opts: QueueConsumerOptions,
-  ) {}
+  ) {
+    this.reviveDelay = opts.reviveAfterMs ?? 2000;
+  }
 
   get queue(): string {
     return this.opts.queue;
@@ -39,37 +65,104 @@ export class QueueConsumer {
     return this.inFlight.size;
   }
 
+  /** Times the channel was re-created by this consumer (not by a reconnect). */
+  get revivedCount(): number {
+    return this.revivals;
+  }
+
+  /** True while a channel is open and subscribed (or being subscribed). */
+  subscribed(): boolean {
+    return this.raw !== null;
+  }
+
+  /**
+   * Subscribes. Rejects when the first `basic.consume` fails (queue missing, or unavailable); a
+   * failure after that is retried by the consumer itself.
+   */
   async start(): Promise<void> {
-    const ch = this.broker.channel(`consumer:${this.opts.queue}`, undefined, false);
+    await this.open();
+  }
+
+  private async open(): Promise<void> {
+    const ch = this.broker.channel(
+      `consumer:${this.opts.queue}`,
+      async (raw) => {
+        this.raw = raw;
+        raw.once('close', () => {
+          if (this.raw === raw) this.raw = null;
+          this.scheduleRevive();
+        });
+        await raw.prefetch(this.opts.prefetch, false);
+      },
+      false,
+    );
     this.channel = ch;
-    ch.on('connect', () => {
-      this.generation++;
+    ch.on('error', (err: Error) => {
+      this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'consumer channel error');
+      this.scheduleRevive();
     });
-    ch.on('error', (err: Error) => this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'consumer channel error'));
     await ch.consume(this.opts.queue, (msg) => this.onDelivery(msg), {
-      prefetch: this.opts.prefetch,
       noAck: false,
       ...(this.opts.priority !== undefined ? { arguments: { 'x-priority': this.opts.priority } } : {}),
     });
+    this.reviveDelay = this.opts.reviveAfterMs ?? 2000;
+    if (this.stopping) await ch.close().catch(() => {}); // stop() came while this was subscribing again
+  }
+
+  /**
+   * After a channel closed: if no new channel has come (the connection is up, so no reconnect will
+   * bring one), close the wrapper and subscribe again on a new one, backing off up to 30 s.
+   */
+  private scheduleRevive(): void {
+    if (this.stopping || this.reviveTimer) return;
+    this.reviveTimer = setTimeout(() => {
+      this.reviveTimer = null;
+      if (this.stopping || this.raw) return;
+      if (!this.broker.connected()) return this.scheduleRevive(); // the reconnect will re-run the setup
+      const old = this.channel;
+      this.revivals++;
+      this.opts.logger.warn({ queue: this.opts.queue, afterMs: this.reviveDelay }, 'consumer channel closed while connected; subscribing again');
+      this.reviveDelay = Math.min(this.reviveDelay * 2, MAX_REVIVE_MS);
+      void (async () => {
+        await old?.close().catch(() => {});
+        if (this.stopping) return;
+        await this.open().catch((err: Error) => {
+          this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'subscribing again failed; will retry');
+          this.scheduleRevive();
+        });
+      })();
+    }, this.reviveDelay);
+    this.reviveTimer.unref();
   }
 
   private onDelivery(msg: ConsumeMessage | null): void {
-    if (!msg || !this.channel) return;
-    const gen = this.generation;
-    const ch = this.channel;
+    if (!msg) return;
+    const raw = this.raw;
+    if (!raw) return; // cannot happen: deliveries arrive on a channel set up before consume
+    const delivery: Delivery = { live: () => this.raw === raw };
     const work = this.opts
-      .handler(msg)
+      .handler(msg, delivery)
       .then(
-        () => {
-          if (gen === this.generation) ch.ack(msg);
-        },
+        () => this.settle(raw, msg, true),
         (err: Error) => {
-          this.opts.logger.error({ err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId }, 'handler failed; requeueing');
-          if (gen === this.generation) ch.nack(msg, false, true);
+          const gone = this.raw !== raw; // the broker has requeued it already
+          this.opts.logger[gone ? 'debug' : 'error']({ err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId }, 'handler failed; requeueing');
+          this.settle(raw, msg, false);
         },
       )
       .finally(() => this.inFlight.delete(work));
     this.inFlight.add(work);
+  }
+
+  private settle(raw: Channel, msg: ConsumeMessage, ok: boolean): void {
+    if (this.raw !== raw) return; // the broker requeued it with its channel
+    try {
+      if (ok) raw.ack(msg);
+      else raw.nack(msg, false, true);
+    } catch (err) {
+      // The channel closed between the check and the call: the broker requeues the message.
+      this.opts.logger.warn({ err: (err as Error).message, queue: this.opts.queue }, 'could not settle a delivery; the broker requeues it');
+    }
   }
 
   /** Resolves when every delivery handed out so far has been acked or nacked. */
@@ -95,6 +188,8 @@ export class QueueConsumer {
    */
   stop(graceMs: number): Promise<void> {
     return (this.stopping ??= (async () => {
+      if (this.reviveTimer) clearTimeout(this.reviveTimer);
+      this.reviveTimer = null;
       const ch = this.channel;
       if (!ch) return;
       // One consumer per channel: cancelAll also covers a consumer re-created after a reconnect

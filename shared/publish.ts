@@ -35,6 +35,7 @@ export async function publishToStage(
     messageId: env.id,
     correlationId: env.correlationId,
     priority: env.priority === 'urgent' ? (env.urgency ?? DEFAULT_URGENCY) : undefined,
+    urgent: env.priority === 'urgent',
     headers: {
       [H.lane]: lane,
       [H.stage]: stage,

@@ -48,6 +48,12 @@ export async function runMain(start: () => Promise<{ close(): Promise<void>; log
   try {
     const svc = await start();
     onSignals(svc.log, () => svc.close());
+    // amqp-connection-manager 5 leaves some promises of a channel torn down mid-setup unhandled
+    // ("Channel ended, no reply will be forthcoming"); Node would exit on them. The connection
+    // manager and the consumers recover by themselves, so these are logged, not fatal.
+    process.on('unhandledRejection', (reason) => {
+      svc.log.error({ err: (reason as Error)?.message ?? String(reason) }, 'unhandled rejection (logged, not fatal)');
+    });
   } catch (err) {
     console.error(`postmaster: ${(err as Error)?.message ?? String(err)}`);
     process.exit(1);

@@ -11,7 +11,7 @@ import type { Envelope } from '../../shared/envelope.js';
 import { H } from '../../shared/envelope.js';
 import { asClassified, ThrottledError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
-import type { StageContext } from '../../shared/stage/worker.js';
+import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { ProviderClient } from './provider-client.js';
 import { providerRefused, type SendLedger } from './send-ledger.js';
@@ -50,11 +50,13 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       const e = asClassified(err);
       rt.metrics.providerLatency.observe({ outcome: 'error' }, seconds());
       const { failureClass, code } = e;
-      if (providerRefused(code)) await ledger.refused(env.id).catch(() => {});
+      // A throttle keeps the mark while this delivery may still try again in-process (send() clears it).
+      if (providerRefused(code) && !isProviderThrottle(e)) await ledger.refused(env.id).catch(() => {});
       rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
       throw e;
     }
     rt.metrics.providerLatency.observe({ outcome: 'ok' }, seconds());
+    ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
     rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
     // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
     // ambiguous, resolved by the provider's status webhook (send-ledger.ts).
@@ -76,6 +78,9 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     for (let tries = 1; ; tries++) {
       try {
         await limiter.acquire(env);
+        // A token wait or an inline throttle retry can outlast a shard hand-over's grace period:
+        // the broker has then given the message to the shard's next owner, which sends it.
+        if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while waiting for a send token');
       } catch (err) {
         // No provider call was made: clear the `sending` mark, or the next delivery would look
         // ambiguous and wait for a webhook that cannot come.
@@ -88,7 +93,10 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
         if (!isProviderThrottle(err)) throw err;
         const { error, paused } = await limiter.onProviderThrottle(env, err);
         ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries }, 'provider throttled; number or recipient paused');
-        if (!paused || tries >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) throw error;
+        if (!paused || tries >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) {
+          await ledger.refused(env.id).catch(() => {});
+          throw error;
+        }
       }
     }
   };

@@ -13,6 +13,16 @@ import type { Fate } from './fate.js';
 
 const MAX_MESSAGE = 500;
 
+/**
+ * The delivery's headers minus the broker's delivery count: a quorum queue sets it only on
+ * redeliveries, so a copy carried into a retry tier would make the message look redelivered (and
+ * soon over the delivery limit) when it comes back.
+ */
+function carried(msg: ConsumeMessage): Record<string, unknown> {
+  const { 'x-delivery-count': _count, ...rest } = msg.properties.headers ?? {};
+  return rest;
+}
+
 export interface FailedDelivery {
   msg: ConsumeMessage;
   lane: Lane;
@@ -34,7 +44,7 @@ export class FailureRouter {
 
   headersFor(d: FailedDelivery, err: ClassifiedError, attempt: number): Record<string, unknown> {
     const now = new Date().toISOString();
-    const prev = d.msg.properties.headers ?? {};
+    const prev = carried(d.msg);
     const stage = parseLane(d.lane)?.stage ?? 'unknown';
     return {
       ...prev,
@@ -63,7 +73,7 @@ export class FailureRouter {
   async apply(fate: Fate, d: FailedDelivery, err: ClassifiedError, opts: { park?: boolean } = {}): Promise<void> {
     const stage = parseLane(d.lane)?.stage ?? 'unknown';
     const headers = opts.park
-      ? { ...(d.msg.properties.headers ?? {}), [H.lane]: d.lane, [H.stage]: stage, [H.attempt]: fate.attempt, [H.parked]: true }
+      ? { ...carried(d.msg), [H.lane]: d.lane, [H.stage]: stage, [H.attempt]: fate.attempt, [H.parked]: true }
       : this.headersFor(d, err, fate.attempt);
     headers[H.route] = d.lane;
     const common = {

@@ -10,8 +10,11 @@
  * head. Other users on the shard never touch any of this.
  *
  * The common path costs nothing: each shard's owner keeps the set of held users of its shards in
- * memory (loaded from `holds:<stage>:<shard>` when it takes the shard over), so a message of a user
- * who is not held is processed without a Redis round trip.
+ * memory, so a message of a user who is not held is processed without a Redis round trip. The set
+ * is loaded from `holds:<stage>:<shard>` at the shard's *first delivery*, not when the lease is
+ * taken: single active consumer hands the queue over only once the previous owner's consumer is
+ * gone, so holds that owner wrote while finishing its last deliveries (even past an expired lease)
+ * are in the set.
  *
  * Parked messages wait in the longest tier that ends before the head is due back (the head's due
  * time is stored beside the list), then in shorter ones, so a 10-minute hold costs a handful of
@@ -26,9 +29,10 @@ import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../runtime.js';
 import type { Lane, Stage } from '../topology/names.js';
 
-// KEYS: list, shardSet; ARGV: id, user. Pops the head if it is `id`; clears the hold when empty.
+// KEYS: list, shardSet, due; ARGV: id, user. Removes `id` — the head when it was sent or failed
+// for good, or a parked message the worker dead-lettered — and clears the hold when empty.
 const DONE = `
-if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) end
+redis.call('LREM', KEYS[1], 0, ARGV[1])
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('SREM', KEYS[2], ARGV[2])
@@ -47,6 +51,8 @@ return {head, due or '0'}`;
 
 export class OrderingGuard {
   private readonly held = new Map<number, Set<string>>();
+  private readonly loading = new Map<number, Promise<void>>();
+  private readonly loadTokens = new Map<number, object>();
 
   constructor(
     private readonly rt: Runtime,
@@ -73,14 +79,30 @@ export class OrderingGuard {
     this.rt.metrics.heldUsers.set({ stage: this.stage }, this.heldCount());
   }
 
-  async loadShard(shard: number): Promise<void> {
-    const users = this.rt.cfg.orderingMode === 'strict' ? await this.rt.redis.smembers(this.shardKey(shard)) : [];
-    this.held.set(shard, new Set(users));
-    this.gauge();
+  /** Loads the shard's held users once (the first delivery of the shard waits for it). */
+  async ensureShard(shard: number): Promise<void> {
+    if (this.held.has(shard)) return;
+    let p = this.loading.get(shard);
+    if (!p) {
+      const token = {};
+      this.loadTokens.set(shard, token);
+      p = (async () => {
+        const users = await this.rt.redis.smembers(this.shardKey(shard));
+        if (this.loadTokens.get(shard) !== token) return; // the shard was released meanwhile
+        this.held.set(shard, new Set(users));
+        this.gauge();
+      })().finally(() => {
+        if (this.loadTokens.get(shard) === token) this.loading.delete(shard);
+      });
+      this.loading.set(shard, p);
+    }
+    await p;
   }
 
   unloadShard(shard: number): void {
     this.held.delete(shard);
+    this.loading.delete(shard);
+    this.loadTokens.delete(shard);
     this.gauge();
   }
 

@@ -2,13 +2,21 @@
  * A stage worker (dispatcher or sender): consumes the stage's urgent lane and the shards this
  * replica owns, runs one user's messages strictly one at a time and in order (many users at once),
  * and turns every failure into a fate (retry tier or DLQ) before acking.
+ *
+ * Two things are not the message's fault and never touch its fate: an outage of RabbitMQ or Redis
+ * (the failed step is tried again in place, with backoff, while the delivery's channel lives — see
+ * failures/outage.ts), and a delivery the broker has handed out DELIVERY_LIMIT times already
+ * (earlier holders crashed or lost their channel while on it): that one is dead-lettered by the
+ * worker as poison/delivery-limit, which also releases its user's strict-order hold — the broker's
+ * own x-delivery-limit stays as the net, but a message it dead-letters would leave the hold behind.
  */
 import type { ConsumeMessage } from 'amqplib';
-import { QueueConsumer } from '../consumer.js';
+import { QueueConsumer, type Delivery } from '../consumer.js';
 import { EnvelopeError, H, parseEnvelope, type Envelope } from '../envelope.js';
 import { asClassified, PoisonMessageError, type ClassifiedError } from '../failures/errors.js';
 import { decideFate } from '../failures/fate.js';
 import { FailureRouter } from '../failures/router.js';
+import { outageOf } from '../failures/outage.js';
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime.js';
 import { KeySequencer } from '../sequencer.js';
@@ -17,11 +25,18 @@ import { runSteps } from '../shutdown.js';
 import { OrderingGuard } from './ordering.js';
 import { StatusStore } from '../status.js';
 import { StaticAssigner, type ShardAssigner } from './assigner.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StageContext {
   lane: Lane;
   msg: ConsumeMessage;
   log: Logger;
+  /**
+   * False once the delivery went back to its queue with its channel (a hand-over whose grace period
+   * ran out, a lost connection): another consumer gets it, so a handler that waits (rate limits,
+   * inline throttle retries) checks this before acting and throws DeliveryGone.
+   */
+  live(): boolean;
 }
 export type StageHandler = (env: Envelope, ctx: StageContext) => Promise<void>;
 
@@ -31,6 +46,13 @@ export interface StageWorkerOptions {
 
 /** Urgent consumers outrank shard consumers on the broker (consumer priority). */
 const URGENT_CONSUMER_PRIORITY = 10;
+const OUTAGE_BACKOFF_MIN_MS = 200;
+const OUTAGE_BACKOFF_MAX_MS = 3000;
+
+/** Thrown when a delivery's channel is gone (the broker has requeued it): nothing more may be done with it. */
+export class DeliveryGone extends Error {
+  override readonly name = 'DeliveryGone';
+}
 
 export class StageWorker {
   private readonly log: Logger;
@@ -43,6 +65,8 @@ export class StageWorker {
   private readonly status: StatusStore;
   private closing: Promise<void> | null = null;
   private started = false;
+  /** Deliveries currently waiting out an outage, by dependency (logged when the first starts and the last ends). */
+  private readonly waiting = { broker: 0, redis: 0 };
 
   constructor(
     private readonly rt: Runtime,
@@ -57,20 +81,33 @@ export class StageWorker {
     this.status = new StatusStore(rt);
   }
 
+  /**
+   * Consumes the urgent lane, then takes part in the shard assignment — or only one of the two
+   * (WORKER_LANES): a dedicated urgent replica shares its event loop with no backlog.
+   */
   async start(): Promise<void> {
     const { names } = this.rt.topology;
-    this.urgent = new QueueConsumer(this.rt.broker, {
-      queue: names.urgent(this.stage),
-      prefetch: this.rt.cfg.urgentPrefetch,
-      priority: URGENT_CONSUMER_PRIORITY,
-      logger: this.log,
-      handler: (msg) => this.onDelivery(msg, laneOf(this.stage, 'urgent')),
-    });
-    await this.urgent.start();
-    await this.assigner.start({
-      acquire: (shard) => this.startShard(shard),
-      release: (shard) => this.stopShard(shard),
-    });
+    const lanes = this.rt.cfg.workerLanes;
+    if (lanes !== 'ordered') {
+      this.urgent = new QueueConsumer(this.rt.broker, {
+        queue: names.urgent(this.stage),
+        prefetch: this.rt.cfg.urgentPrefetch,
+        priority: URGENT_CONSUMER_PRIORITY,
+        logger: this.log,
+        handler: (msg, d) => this.onDelivery(msg, d, laneOf(this.stage, 'urgent')),
+      });
+      // A classic urgent queue lives on one node: while that node is down the consumer retries by
+      // itself, and the shards must not wait for it.
+      await this.urgent.start().catch((err: Error) =>
+        this.log.error({ err: err.message, queue: names.urgent(this.stage) }, 'cannot consume the urgent lane yet; retrying in the background'),
+      );
+    }
+    if (lanes !== 'urgent') {
+      await this.assigner.start({
+        acquire: (shard) => this.startShard(shard),
+        release: (shard) => this.stopShard(shard),
+      });
+    }
     this.started = true;
   }
 
@@ -84,12 +121,11 @@ export class StageWorker {
 
   private async startShard(shard: number): Promise<void> {
     if (this.shardConsumers.has(shard)) return;
-    await this.ordering.loadShard(shard);
     const c = new QueueConsumer(this.rt.broker, {
       queue: this.rt.topology.names.shardQueue(this.stage, shard),
       prefetch: this.rt.cfg.shardPrefetch,
       logger: this.log,
-      handler: (msg) => this.onDelivery(msg, laneOf(this.stage, 'ordered'), shard),
+      handler: (msg, d) => this.onDelivery(msg, d, laneOf(this.stage, 'ordered'), shard),
     });
     this.shardConsumers.set(shard, c);
     await c.start();
@@ -106,7 +142,7 @@ export class StageWorker {
     this.rt.metrics.shardsOwned.set({ stage: this.stage }, this.shardConsumers.size);
   }
 
-  private onDelivery(msg: ConsumeMessage, lane: Lane, shard?: number): Promise<void> {
+  private onDelivery(msg: ConsumeMessage, delivery: Delivery, lane: Lane, shard?: number): Promise<void> {
     this.rt.metrics.consumed.inc({ stage: this.stage, lane });
     let env: Envelope;
     try {
@@ -114,33 +150,92 @@ export class StageWorker {
     } catch (err) {
       const e = err as EnvelopeError;
       const poison = new PoisonMessageError(`invalid envelope: ${e.message}`, { code: 'invalid-envelope', cause: err });
-      return this.failures.apply(decideFate(poison, 0, this.tiers()), { msg, lane, envelope: null }, poison).then(() => {
+      return this.steady(delivery, () => this.failures.apply(decideFate(poison, 0, this.tiers()), { msg, lane, envelope: null }, poison)).then(() => {
         const id = msg.properties.messageId;
         if (id) this.recordDead(id, poison, { mustExist: true });
       });
     }
-    if (shard === undefined) return this.process(msg, env, lane);
-    return this.sequencer.run(env.user, () => this.process(msg, env, lane, shard));
+    if (shard === undefined) return this.process(msg, delivery, env, lane);
+    return this.sequencer.run(env.user, () => this.process(msg, delivery, env, lane, shard));
   }
 
   private tiers(): number[] {
     return this.rt.topology.options.retryTiersMs;
   }
 
-  private async process(msg: ConsumeMessage, env: Envelope, lane: Lane, shard?: number): Promise<void> {
-    const ordered = shard !== undefined && this.rt.cfg.orderingMode === 'strict';
-    if (ordered && (await this.ordering.mustWait(env, msg, shard))) {
-      await this.ordering.park(env, msg, lane, this.failures, shard);
-      return;
+  /**
+   * Runs one step; while it fails because RabbitMQ or Redis is unavailable, waits (backing off)
+   * and runs it again — as long as the delivery's channel lives and the worker is not closing.
+   */
+  private async steady<T>(delivery: Delivery, step: () => Promise<T>): Promise<T> {
+    let backoff = OUTAGE_BACKOFF_MIN_MS;
+    let waitingFor: 'broker' | 'redis' | null = null;
+    try {
+      for (;;) {
+        try {
+          return await step();
+        } catch (err) {
+          const dep = outageOf(err);
+          if (!dep || this.closing) throw err;
+          if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', { cause: err });
+          if (waitingFor !== dep) {
+            if (waitingFor) this.stopWaiting(waitingFor);
+            waitingFor = dep;
+            if (this.waiting[dep]++ === 0) this.log.warn({ dependency: dep, err: (err as Error).message }, 'dependency unavailable; holding deliveries until it is back');
+          }
+          const until = Date.now() + backoff;
+          while (Date.now() < until && delivery.live() && !this.closing) await sleep(Math.min(100, until - Date.now()));
+          backoff = Math.min(backoff * 2, OUTAGE_BACKOFF_MAX_MS);
+        }
+      }
+    } finally {
+      if (waitingFor) this.stopWaiting(waitingFor);
     }
+  }
+
+  private stopWaiting(dep: 'broker' | 'redis'): void {
+    if (--this.waiting[dep] === 0) this.log.info({ dependency: dep }, 'dependency back; deliveries flow again');
+  }
+
+  /** Deliveries handed out this many times were on a consumer that crashed or lost its channel each time. */
+  private overDeliveryLimit(msg: ConsumeMessage): number | null {
+    const limit = this.rt.cfg.deliveryLimit;
+    const count = Number(msg.properties.headers?.['x-delivery-count'] ?? 0);
+    return limit > 0 && count >= limit ? count : null;
+  }
+
+  private async process(msg: ConsumeMessage, delivery: Delivery, env: Envelope, lane: Lane, shard?: number): Promise<void> {
+    const ordered = shard !== undefined && this.rt.cfg.orderingMode === 'strict';
     const attempt = Number(msg.properties.headers?.[H.attempt] ?? env.attempt ?? 0);
     const log = this.log.child({ messageId: env.id, correlationId: env.correlationId, lane });
+    if (this.log.isLevelEnabled('debug')) log.debug({ user: env.user, shard, redelivered: msg.fields.redelivered, live: delivery.live() }, 'processing');
+    const count = this.overDeliveryLimit(msg);
+    if (count !== null) {
+      const poison = new PoisonMessageError(`handed out ${count + 1} times without being settled: its handler crashed or hung each time`, { code: 'delivery-limit' });
+      await this.fail(msg, delivery, env, lane, poison, attempt, ordered ? shard : undefined, log);
+      return;
+    }
+    if (ordered) await this.steady(delivery, () => this.ordering.ensureShard(shard));
+    if (ordered && (await this.steady(delivery, () => this.ordering.mustWait(env, msg, shard)))) {
+      // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
+      if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel');
+      log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
+      await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard));
+      return;
+    }
+    // A delivery whose channel is gone (the shard was handed over after a drain timeout, or the
+    // connection dropped) is the broker's again: another consumer gets it, so do not act on it.
+    if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel');
     this.rt.metrics.inFlight.inc({ stage: this.stage });
     try {
-      await this.handler({ ...env, attempt }, { lane, msg, log });
-      if (ordered) await this.ordering.done(env, shard);
-    } catch (err) {
-      await this.fail(msg, env, lane, asClassified(err), attempt, ordered ? shard : undefined, log);
+      try {
+        await this.steady(delivery, () => this.handler({ ...env, attempt }, { lane, msg, log, live: () => delivery.live() }));
+      } catch (err) {
+        if (err instanceof DeliveryGone) throw err;
+        await this.fail(msg, delivery, env, lane, asClassified(err), attempt, ordered ? shard : undefined, log);
+        return;
+      }
+      if (ordered) await this.steady(delivery, () => this.ordering.done(env, shard));
     } finally {
       this.rt.metrics.inFlight.dec({ stage: this.stage });
     }
@@ -148,6 +243,7 @@ export class StageWorker {
 
   private async fail(
     msg: ConsumeMessage,
+    delivery: Delivery,
     env: Envelope,
     lane: Lane,
     err: ClassifiedError,
@@ -155,13 +251,16 @@ export class StageWorker {
     shard: number | undefined,
     log: Logger,
   ): Promise<void> {
+    // Routing a copy to a retry tier or the DLQ while the broker has requeued the original would put
+    // the message in two places; the redelivery will fail or succeed on its own.
+    if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', { cause: err });
     const fate = decideFate(err, attempt, this.tiers());
     log.warn({ class: err.failureClass, code: err.code, err: err.message, fate }, 'message failed');
-    if (shard !== undefined && fate.action === 'retry') await this.ordering.hold(env, shard, fate.tierMs);
-    await this.failures.apply(fate, { msg, lane, envelope: env }, err);
+    if (shard !== undefined && fate.action === 'retry') await this.steady(delivery, () => this.ordering.hold(env, shard, fate.tierMs));
+    await this.steady(delivery, () => this.failures.apply(fate, { msg, lane, envelope: env }, err));
     if (fate.action === 'dead') {
       this.recordDead(env.id, err);
-      if (shard !== undefined) await this.ordering.done(env, shard);
+      if (shard !== undefined) await this.steady(delivery, () => this.ordering.done(env, shard));
     }
   }
 

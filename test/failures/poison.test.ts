@@ -10,10 +10,11 @@ import { waitFor } from '../support/wait.js';
 
 /**
  * A message whose handling kills the consumer: the bot handler never answers it, and the test kills
- * the dispatcher process each time it is being handled, as a crash would. The quorum shard's
- * x-delivery-limit ends the loop in the DLQ; the shard then keeps flowing.
+ * the dispatcher process each time it is being handled, as a crash would. After DELIVERY_LIMIT such
+ * deliveries the next one is dead-lettered by the worker (poison/delivery-limit) without being
+ * handled, which also releases the user's strict-order hold; the shard then keeps flowing.
  */
-describe('failures: a message that crashes its consumer ends in the DLQ through x-delivery-limit', function () {
+describe('failures: a message that crashes its consumer ends in the DLQ at the delivery limit', function () {
   this.timeout(180_000);
   let iso: Isolation;
   let fleet: Fleet;
@@ -77,10 +78,11 @@ describe('failures: a message that crashes its consumer ends in the DLQ through 
         kills++;
       }
     }
-    expect(kills, 'crashes before the DLQ').to.equal(3); // delivery limit 2: the third delivery is the last
+    expect(kills, 'crashes before the DLQ').to.equal(2); // delivery limit 2: the third delivery is dead-lettered unhandled
     expect(dead.map((d) => d.id)).to.deep.equal([inbound.id]);
-    expect(dead[0].headers['x-death']?.[0]?.reason).to.equal('delivery_limit');
-    expect(dead[0].headers[H.failureClass]).to.equal(undefined); // dead-lettered by the broker, not by us
+    expect(dead[0].headers[H.failureClass]).to.equal('poison');
+    expect(dead[0].headers[H.failureCode]).to.equal('delivery-limit');
+    expect(dead[0].headers['x-death'], 'dead-lettered by the worker, not by the broker').to.equal(undefined);
 
     // The shard keeps flowing: the same user's next message is handled and answered.
     const next = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: 'hello again' } } });

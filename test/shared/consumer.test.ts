@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import amqplib from 'amqplib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Broker } from '../../shared/broker.js';
+import { QueueConsumer } from '../../shared/consumer.js';
+import { silentLogger } from '../../shared/logger.js';
+import { isolate, type Isolation } from '../support/isolation.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * QueueConsumer against the real broker, through the failures that stalled shards in the chaos
+ * runs: a connection lost with a backlog larger than the prefetch (acks of the new channel's first
+ * deliveries were dropped as stale, leaving the prefetch full of unacked messages for good), and a
+ * subscription the broker refuses while the connection stays up (a classic queue whose node is down).
+ */
+describe('shared/consumer: QueueConsumer across a reconnect and a refused subscription', function () {
+  this.timeout(90_000);
+  let iso: Isolation;
+  let broker: Broker;
+  const NAME = `consumer-test-${process.pid}`;
+
+  before(async () => {
+    iso = await isolate('consumer');
+    broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 5000, name: NAME });
+    await broker.waitForConnect(10_000);
+  });
+  after(async () => {
+    await broker?.close();
+    await iso?.cleanup();
+  });
+
+  async function declareAndFill(queue: string, n: number): Promise<string[]> {
+    const conn = await amqplib.connect(iso.amqpUrl);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const ids = Array.from({ length: n }, (_, i) => `m-${String(i).padStart(4, '0')}`);
+    for (const id of ids) ch.sendToQueue(queue, Buffer.from(id), { persistent: true, messageId: id });
+    await ch.waitForConfirms();
+    await conn.close();
+    return ids;
+  }
+
+  /** Ready + unacked, straight from the broker (a passive declare counts only ready ones). */
+  async function left(queue: string): Promise<{ ready: number; unacked: number }> {
+    const q = await iso.mgmt.queue(iso.vhost, queue);
+    return { ready: q.messages_ready ?? 0, unacked: q.messages_unacknowledged ?? 0 };
+  }
+
+  it('acks every delivery after its connection is closed under a backlog larger than the prefetch', async () => {
+    const queue = 'backlog';
+    const ids = await declareAndFill(queue, 300);
+    const handled = new Map<string, number>();
+    const consumer = new QueueConsumer(broker, {
+      queue,
+      prefetch: 16,
+      logger: silentLogger(),
+      handler: async (msg) => {
+        await sleep(5);
+        const id = msg.properties.messageId as string;
+        handled.set(id, (handled.get(id) ?? 0) + 1);
+      },
+    });
+    await consumer.start();
+    await waitFor(() => handled.size >= 40, { timeoutMs: 20_000, what: 'the first 40 messages' });
+
+    // Close the consumer's connection from the broker's side, as a node restart or a network cut would.
+    // (The management API lists a new connection after its next stats emission: wait for it.)
+    const mine = await waitFor(async () => {
+      const conns = await iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
+        'GET',
+        `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`,
+      );
+      const found = conns.filter((c) => c.client_properties?.connection_name === NAME);
+      return found.length ? found : null;
+    }, { timeoutMs: 20_000, intervalMs: 250, what: 'the broker to list our connection' });
+    expect(mine, 'one connection of ours').to.have.length(1);
+    await iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(mine[0].name)}`);
+    await waitFor(() => !broker.connected(), { timeoutMs: 10_000, what: 'the connection to drop' });
+    await waitFor(() => broker.connected(), { timeoutMs: 20_000, what: 'the reconnect' });
+
+    await waitFor(() => ids.every((id) => handled.has(id)), { timeoutMs: 40_000, what: 'every message handled' });
+    // Every delivery of the new channel was acked: nothing stays unacked on it (the management
+    // API's counters lag by a few seconds, hence the wait).
+    const end = await waitFor(async () => {
+      const l = await left(queue);
+      return l.ready === 0 && l.unacked === 0 ? l : null;
+    }, { timeoutMs: 30_000, intervalMs: 500, what: 'the queue to be empty with nothing unacked' });
+    expect(end).to.deep.equal({ ready: 0, unacked: 0 });
+    await consumer.stop(5000);
+  });
+
+  it('subscribes again by itself when the broker refuses the subscription while the connection stays up', async () => {
+    const queue = 'not-yet';
+    const handled: string[] = [];
+    const consumer = new QueueConsumer(broker, {
+      queue,
+      prefetch: 4,
+      logger: silentLogger(),
+      reviveAfterMs: 300,
+      handler: async (msg) => {
+        handled.push(msg.properties.messageId as string);
+      },
+    });
+    // The broker answers basic.consume with 404 and closes the channel (start() may or may not see
+    // it: amqp-connection-manager subscribes in the background when the channel is still opening).
+    await consumer.start().catch(() => {});
+    await waitFor(() => consumer.revivedCount > 0, { timeoutMs: 10_000, what: 'the consumer to subscribe again' });
+    expect(broker.connected(), 'a channel error leaves the connection up').to.equal(true);
+
+    const ids = await declareAndFill(queue, 3);
+    await waitFor(() => handled.length === 3, { timeoutMs: 20_000, what: 'the messages of the queue declared later' });
+    expect(handled).to.deep.equal(ids);
+    await consumer.stop(5000);
+    expect(consumer.subscribed()).to.equal(false);
+  });
+});
