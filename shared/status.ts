@@ -20,6 +20,7 @@
  * Status records are advisory: callers that have already put a message safely somewhere treat a
  * failed write as a warning, never as a reason to fail the message.
  */
+import { defineScript, type RedisScript } from './redis.js';
 import type { Runtime } from './runtime.js';
 
 export const STATUSES = ['accepted', 'scheduled', 'dispatched', 'sent', 'delivered', 'read', 'failed', 'dead-lettered'] as const;
@@ -78,36 +79,61 @@ export interface StatusRecord {
 
 export type RecordResult = 'moved' | 'stale' | 'missing';
 
-// KEYS[1] record. ARGV: status, rank, atMs, ttlS, mustExist, replayFromRank, wamid, errorJson, sendAt, maxHistory.
-// Returns 1 moved, 0 stale, -1 missing.
-const RECORD = `
-if ARGV[5] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local rank = tonumber(ARGV[2])
-local cur = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
-local curStatus = redis.call('HGET', KEYS[1], 'status')
-local moved = 0
-if rank > cur or (curStatus == 'dead-lettered' and rank >= tonumber(ARGV[6]) and rank < cur) then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rank', ARGV[2])
-  if redis.call('HINCRBY', KEYS[1], 'n', 1) <= tonumber(ARGV[10]) then
-    local h = redis.call('HGET', KEYS[1], 'history')
-    local entry = ARGV[1] .. '@' .. ARGV[3]
-    redis.call('HSET', KEYS[1], 'history', h and (h .. ',' .. entry) or entry)
+/**
+ * The forward-only move, as a Lua function that other scripts can embed (the sender's ledger runs
+ * it in the same script as its `sent` mark: one round trip). Returns 1 moved, 0 stale, -1 missing.
+ * `mapKey` (the wamid → id mapping) is only touched when `wamid` is not empty.
+ */
+export const RECORD_LUA = `
+local function record(rec, mapKey, status, rank, atMs, ttl, mustExist, replayFromRank, wamid, errorJson, sendAt, maxHistory, id)
+  -- The mapping is stored whatever becomes of the record (a webhook that overtook the sender).
+  if wamid ~= '' then redis.call('SET', mapKey, id, 'EX', ttl) end
+  if mustExist == '1' and redis.call('EXISTS', rec) == 0 then return -1 end
+  local r = tonumber(rank)
+  local cur = tonumber(redis.call('HGET', rec, 'rank') or '-1')
+  local curStatus = redis.call('HGET', rec, 'status')
+  local moved = 0
+  if r > cur or (curStatus == 'dead-lettered' and r >= tonumber(replayFromRank) and r < cur) then
+    redis.call('HSET', rec, 'status', status, 'rank', rank)
+    if redis.call('HINCRBY', rec, 'n', 1) <= tonumber(maxHistory) then
+      local h = redis.call('HGET', rec, 'history')
+      local entry = status .. '@' .. atMs
+      redis.call('HSET', rec, 'history', h and (h .. ',' .. entry) or entry)
+    end
+    if errorJson ~= '' then redis.call('HSET', rec, 'error', errorJson)
+    elseif status ~= 'failed' and status ~= 'dead-lettered' then redis.call('HDEL', rec, 'error') end
+    moved = 1
   end
-  if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[8])
-  elseif ARGV[1] ~= 'failed' and ARGV[1] ~= 'dead-lettered' then redis.call('HDEL', KEYS[1], 'error') end
-  moved = 1
+  if wamid ~= '' then redis.call('HSET', rec, 'wamid', wamid) end
+  if sendAt ~= '' then redis.call('HSET', rec, 'sendAt', sendAt) end
+  local t = tonumber(ttl)
+  if redis.call('TTL', rec) < t then redis.call('EXPIRE', rec, t) end
+  return moved
 end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'wamid', ARGV[7]) end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'sendAt', ARGV[9]) end
-local ttl = tonumber(ARGV[4])
-if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
-return moved`;
+`;
+
+// KEYS: record[, wamid mapping]. ARGV: as RECORD_LUA's `record` after its two keys.
+const RECORD = `${RECORD_LUA}
+return record(KEYS[1], KEYS[2], unpack(ARGV))`;
+
+/** The keys and arguments of one `record` call (RECORD_LUA), for this script or one that embeds it. */
+export interface RecordCall {
+  keys: string[];
+  args: string[];
+}
+
+export function recordResult(n: unknown): RecordResult {
+  const v = Number(n);
+  return v === 1 ? 'moved' : v === 0 ? 'stale' : 'missing';
+}
 
 export class StatusStore {
   private readonly ttlS: number;
+  private readonly script: RedisScript;
 
   constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'cfg'>) {
     this.ttlS = rt.cfg.statusTtlS;
+    this.script = defineScript(rt.redis, 'postmasterStatusRecord', RECORD);
   }
 
   private key(id: string): string {
@@ -123,25 +149,29 @@ export class StatusStore {
    * @returns 'moved', 'stale' (ignored: not forward) or 'missing' (with `mustExist`, no record).
    */
   async record(id: string, status: MessageStatus, fields: StatusFields = {}): Promise<RecordResult> {
-    const ttl = Math.max(fields.ttlS ?? 0, this.ttlS);
+    const { keys, args } = this.recordCall(id, status, fields);
+    // EVALSHA (the script is sent once per connection; ioredis falls back to EVAL on NOSCRIPT).
+    return recordResult(await this.script(keys.length, ...keys, ...args));
+  }
+
+  /** What `record` sends: the keys and arguments of RECORD_LUA's `record`. */
+  recordCall(id: string, status: MessageStatus, fields: StatusFields = {}): RecordCall {
+    const ttl = String(Math.max(fields.ttlS ?? 0, this.ttlS));
+    const keys = fields.wamid ? [this.key(id), this.wamidKey(fields.wamid)] : [this.key(id)];
     const args = [
       status,
       String(RANK[status]),
       String(fields.at ?? Date.now()),
-      String(ttl),
+      ttl,
       fields.mustExist ? '1' : '0',
       String(REPLAY_FROM_RANK),
       fields.wamid ?? '',
       fields.error ? JSON.stringify(fields.error) : '',
       fields.sendAt ?? '',
       String(MAX_HISTORY),
+      id,
     ];
-    const pipe = this.rt.redis.pipeline().eval(RECORD, 1, this.key(id), ...args);
-    if (fields.wamid) pipe.set(this.wamidKey(fields.wamid), id, 'EX', ttl);
-    const [[err, res]] = (await pipe.exec()) ?? [[new Error('pipeline discarded'), null]];
-    if (err) throw err;
-    const n = Number(res);
-    return n === 1 ? 'moved' : n === 0 ? 'stale' : 'missing';
+    return { keys, args };
   }
 
   /**

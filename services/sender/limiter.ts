@@ -13,6 +13,11 @@
  * A send waits in-process (PriorityGate: urgent first) for at most WHATSAPP_MAX_TOKEN_WAIT_MS;
  * a longer wait throws ThrottledError, which the stage worker re-tiers without counting an attempt
  * (strict ordering keeps the user's later messages behind it).
+ *
+ * A limit that is off costs nothing: with WHATSAPP_THROUGHPUT_PER_SECOND=0 a send passes no number
+ * gate unless the provider's penalty holds (or sends are already queued behind one), and with the
+ * pair limit off no recipient gate unless some recipient may be paused (the pair marker of
+ * provider-backoff.ts). Only the number's cached state is read — in the background, every 100 ms.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -70,7 +75,10 @@ export interface LimiterDeps {
   metrics: Metrics;
 }
 
-const FREE: GateTake = { ok: true, release: async () => {} };
+/** `wanted` tokens of a limit that is off. */
+function free(wanted: number): GateTake {
+  return { ok: true, count: wanted, release: async () => {} };
+}
 
 /**
  * Tokens in throughput sub-window `i` at `rate`/s: spread evenly (a fractional share carries over),
@@ -114,7 +122,7 @@ export class SendLimiter {
       now,
       onState: (s) => this.gauge(s),
     });
-    this.numberGate = new PriorityGate({ limit: 'throughput', take: () => this.takeNumber(), now });
+    this.numberGate = new PriorityGate({ limit: 'throughput', take: (wanted) => this.takeNumber(wanted), now });
   }
 
   get pairLimited(): boolean {
@@ -132,11 +140,20 @@ export class SendLimiter {
   async acquire(env: Pick<Envelope, 'user' | 'priority'>): Promise<void> {
     const urgent = env.priority === 'urgent';
     const deadline = this.clock.now() + this.opts.maxTokenWaitMs;
-    const pair = await this.wait('pair', this.pairGate(env.user), urgent, deadline);
+    let state = await this.numberState();
+    let pair: Grant | null = null;
+    if (this.pairLimited || state.pairPenaltyUntil > this.clock.now() || this.pairGates.has(env.user)) {
+      pair = await this.wait('pair', this.pairGate(env.user), urgent, deadline);
+      state = await this.numberState().catch(async (err: unknown) => {
+        await pair?.release().catch(() => {});
+        throw err;
+      });
+    }
+    if (this.opts.throughputPerSecond <= 0 && state.penaltyUntil <= this.clock.now() && this.numberGate.idle && !this.closed) return;
     try {
       await this.wait('throughput', this.numberGate, urgent, deadline);
     } catch (err) {
-      await pair.release().catch(() => {});
+      await pair?.release().catch(() => {});
       throw err;
     }
   }
@@ -172,6 +189,15 @@ export class SendLimiter {
     if (this.gaugeTimer) clearTimeout(this.gaugeTimer);
   }
 
+  /** The number's state; a failed read throws what a gate throws when its counter is unavailable. */
+  private async numberState(): Promise<NumberState> {
+    try {
+      return await this.backoff.numberState();
+    } catch (err) {
+      throw new ThrottledError(`rate limit state unavailable (${(err as Error)?.message ?? err})`, { code: 'limit-unavailable', retryAfterMs: 1000, cause: err });
+    }
+  }
+
   private async wait(limit: string, gate: PriorityGate, urgent: boolean, deadline: number): Promise<Grant> {
     const started = this.clock.now();
     try {
@@ -194,7 +220,7 @@ export class SendLimiter {
     if (!gate || this.closed) {
       const g: PriorityGate = new PriorityGate({
         limit: 'pair',
-        take: () => this.takePair(user),
+        take: (wanted) => this.takePair(user, wanted),
         now: () => this.clock.now(),
         onIdle: () => {
           if (g.idle && this.pairGates.get(user) === g) this.pairGates.delete(user);
@@ -207,25 +233,29 @@ export class SendLimiter {
     return gate;
   }
 
-  private async takePair(user: string): Promise<GateTake> {
-    const until = await this.backoff.pairPenaltyUntil(user);
-    const now = this.clock.now();
-    if (until > now) return { ok: false, waitMs: until - now };
-    if (!this.pairLimited) return FREE;
+  private async takePair(user: string, wanted: number): Promise<GateTake> {
+    const s = await this.backoff.numberState();
+    // The recipient's own penalty is read only while the marker says some recipient may be paused.
+    if (s.pairPenaltyUntil > this.clock.now()) {
+      const until = await this.backoff.pairPenaltyUntil(user);
+      const now = this.clock.now();
+      if (until > now) return { ok: false, waitMs: until - now, penalty: true };
+    }
+    if (!this.pairLimited) return free(wanted);
     const windowMs = this.opts.pairBurst * this.opts.pairIntervalMs;
-    const t = await this.windows.take({ key: `pair:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst });
-    return t.ok ? { ok: true, release: () => this.windows.giveBack(t) } : t;
+    const t = await this.windows.take({ key: `pair:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst }, wanted);
+    return t.ok ? { ok: true, count: t.count, nextInMs: t.nextInMs, release: (n = 1) => this.windows.giveBack(t.slotKey, n) } : t;
   }
 
-  private async takeNumber(): Promise<GateTake> {
+  private async takeNumber(wanted: number): Promise<GateTake> {
     const s = await this.backoff.numberState();
     const now = this.clock.now();
-    if (s.penaltyUntil > now) return { ok: false, waitMs: s.penaltyUntil - now };
+    if (s.penaltyUntil > now) return { ok: false, waitMs: s.penaltyUntil - now, penalty: true };
     const limit = this.opts.throughputPerSecond;
-    if (limit <= 0) return FREE;
+    if (limit <= 0) return free(wanted);
     const rate = limit * s.factor;
-    const t = await this.windows.take({ key: `tp:${this.opts.phoneNumberId}`, windowMs: SLOT_MS, points: (i) => slotPoints(rate, i) });
-    return t.ok ? { ok: true, release: () => this.windows.giveBack(t) } : t;
+    const t = await this.windows.take({ key: `tp:${this.opts.phoneNumberId}`, windowMs: SLOT_MS, points: (i) => slotPoints(rate, i) }, wanted);
+    return t.ok ? { ok: true, count: t.count, nextInMs: t.nextInMs, release: (n = 1) => this.windows.giveBack(t.slotKey, n) } : t;
   }
 
   private gauge(s: NumberState): void {

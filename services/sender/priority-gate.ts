@@ -1,14 +1,21 @@
 /**
  * An in-process queue of sends waiting for one rate limit's tokens, in front of the fleet-wide
  * counter: urgent waiters are served before normal ones (FIFO within each), and one pump per gate
- * asks Redis for a token only when someone is waiting, at most once per window when the window is
- * full — so a thousand waiters cost one Redis call per token, not a thousand polls.
+ * asks Redis for tokens only when someone is waiting — for as many tokens as there are waiters, in
+ * one call (the counter grants what the current window still holds) — and, when the window is
+ * used up, sleeps until the next one. A thousand waiters cost one Redis call per window, not one
+ * per token (one per token capped the rate at 1 / round trip: tens per second on a busy Redis).
  *
  * A waiter has a deadline (now + the longest in-process wait). It is turned away with a
  * ThrottledError — re-tiered by the stage worker without counting an attempt — as soon as it is
  * clear it cannot be served in time: on arrival, when the queue ahead of it would take longer than
  * that at the pace tokens have been arriving here; and whenever the counter says the next token is
  * further away than its deadline (a full window, or the provider's penalty).
+ *
+ * The pace is measured from grant to grant while waiters were queued all along: the time since the
+ * previous grant divided by the tokens of this one. A gap that ran through a provider penalty is not
+ * a pace (the penalty's end is known and counted on its own), and neither is one that began while
+ * the queue was empty.
  *
  * Priority holds within this process only. Replicas take tokens from the shared counter
  * independently, so a normal send on replica A can take the token an urgent send on replica B was
@@ -18,8 +25,14 @@
 import { ThrottledError } from '../../shared/failures/errors.js';
 import { throttled } from '../../shared/failures/classify.js';
 
-/** What one try at the shared counter says: a token (with a way to give it back), or how long to wait. */
-export type GateTake = { ok: true; release: () => Promise<void> } | { ok: false; waitMs: number };
+/**
+ * What one try at the shared counter says: `count` tokens (1..wanted, default 1, with a way to give some back;
+ * `nextInMs` when the window ran out before `wanted`: the next window's tokens come in that many ms),
+ * or none and how long to wait (`penalty`: the provider's pause, not the pace of the limit).
+ */
+export type GateTake =
+  | { ok: true; count?: number; release: (count?: number) => Promise<void>; nextInMs?: number }
+  | { ok: false; waitMs: number; penalty?: boolean };
 
 export interface Grant {
   /** Gives the token back when a later limit refuses the send (best-effort). */
@@ -32,7 +45,8 @@ export interface Grant {
 export interface GateOptions {
   /** Names the limit in ThrottledError codes (`limit-<name>`) and metrics. */
   limit: string;
-  take: () => Promise<GateTake>;
+  /** Takes up to `wanted` (≥ 1) tokens. */
+  take: (wanted: number) => Promise<GateTake>;
   now: () => number;
   /** Called when the queue empties (a per-recipient gate can then be dropped). */
   onIdle?: () => void;
@@ -47,7 +61,7 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-/** Weight of the newest gap in the moving average of the time between grants. */
+/** Weight of the newest grant in the moving average of the time per token. */
 const EMA_WEIGHT = 0.2;
 
 export class PriorityGate {
@@ -55,7 +69,7 @@ export class PriorityGate {
   private readonly normal: Waiter[] = [];
   private pumping = false;
   private wake: { at: number; timer: NodeJS.Timeout; done: () => void } | null = null;
-  /** Moving average of ms between grants while others were waiting: the local pace of this limit. */
+  /** Moving average of ms per token granted while others were waiting: the local pace of this limit. */
   private paceMs = 0;
   private lastGrantAt = 0;
   private busyAtLastGrant = false;
@@ -102,20 +116,18 @@ export class PriorityGate {
         if (this.size === 0) break;
         let r: GateTake;
         try {
-          r = await this.opts.take();
+          r = await this.opts.take(this.size);
         } catch (err) {
           this.failAll(err);
           break;
         }
         if (r.ok) {
           this.grant(r);
+          // The window ran out: nobody else here gets a token before the next one.
+          if (r.nextInMs !== undefined && this.size > 0) await this.refused(r.nextInMs, false);
           continue;
         }
-        // Nobody here can be served before the counter's next window: turn away who cannot wait that long.
-        for (const w of this.urgent) w.waited = true;
-        for (const w of this.normal) w.waited = true;
-        this.expire(this.opts.now() + r.waitMs, r.waitMs);
-        if (this.size > 0) await this.sleep(r.waitMs);
+        await this.refused(r.waitMs, r.penalty === true);
       }
     } finally {
       this.pumping = false;
@@ -123,21 +135,34 @@ export class PriorityGate {
     }
   }
 
+  /** The counter has no token for `waitMs`: turn away who cannot wait that long, sleep for the rest. */
+  private async refused(waitMs: number, penalty: boolean): Promise<void> {
+    for (const w of this.urgent) w.waited = true;
+    for (const w of this.normal) w.waited = true;
+    // A provider pause says nothing about the pace of the limit: do not measure across it.
+    if (penalty) this.busyAtLastGrant = false;
+    this.expire(this.opts.now() + waitMs, waitMs);
+    if (this.size > 0 && !this.closed) await this.sleep(waitMs);
+  }
+
   private grant(r: Extract<GateTake, { ok: true }>): void {
-    const w = this.urgent.shift() ?? this.normal.shift();
-    if (!w) {
-      // The waiter left while the token was on its way: hand it back for others.
-      void r.release().catch(() => {});
-      return;
-    }
     const now = this.opts.now();
+    const count = r.count ?? 1;
+    let granted = 0;
+    for (; granted < count; granted++) {
+      const w = this.urgent.shift() ?? this.normal.shift();
+      if (!w) break;
+      w.resolve({ release: () => r.release(1), waited: w.waited, waitedMs: now - w.since });
+    }
+    // Waiters that left while the tokens were on their way: hand theirs back for others.
+    if (granted < count) void r.release(count - granted).catch(() => {});
+    if (granted === 0) return;
     if (this.busyAtLastGrant) {
-      const gap = now - this.lastGrantAt;
-      this.paceMs = this.paceMs === 0 ? gap : this.paceMs * (1 - EMA_WEIGHT) + gap * EMA_WEIGHT;
+      const perToken = (now - this.lastGrantAt) / granted;
+      this.paceMs = this.paceMs === 0 ? perToken : this.paceMs * (1 - EMA_WEIGHT) + perToken * EMA_WEIGHT;
     }
     this.lastGrantAt = now;
     this.busyAtLastGrant = this.size > 0;
-    w.resolve({ release: r.release, waited: w.waited, waitedMs: now - w.since });
   }
 
   /** Turns away the waiters whose deadline comes before `horizon`. */

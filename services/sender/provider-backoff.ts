@@ -14,23 +14,33 @@
  *   allows (a new number, a lower tier), the fleet settles in a saw-tooth just under the provider's
  *   rate instead of bouncing off it every second. The key expires once the factor is back at 1.
  *
- * The number's state is read at most every 100 ms per replica (one pipelined round trip) and
- * updated at once from this replica's own throttles; the recipient's penalty is read per message.
+ * - **Some recipient paused until** — `penalty:pair-any:<phone number id>` holds the latest deadline
+ *   of any recipient's penalty, so that while no recipient is paused (nearly always) nobody reads a
+ *   recipient's penalty per message.
+ *
+ * The number's state (with the pair marker) is read in one pipelined round trip at most every 100 ms
+ * per replica, in the background while the last read is under a second old (a send does not wait
+ * for it), and updated at once from this replica's own throttles; a recipient's penalty is read per
+ * message only while the marker says some recipient may be paused.
  */
 import type { Redis } from 'ioredis';
-import type { Keyspace } from '../../shared/redis.js';
+import { defineScript, type Keyspace, type RedisScript } from '../../shared/redis.js';
 
 const MIN_FACTOR = 0.1;
 const STEP = 0.1;
 /** At most one decrease per this long: the provider measures throughput per second. */
 const DECREASE_GUARD_MS = 1000;
 const STATE_REFRESH_MS = 100;
+/** Up to this age the state is used as it is while a read refreshes it; older, a send waits for the read. */
+const STATE_MAX_STALE_MS = 1000;
 
 export interface NumberState {
   /** Redis-clock ms before which the number must not send (0 = no penalty). */
   penaltyUntil: number;
   /** AIMD factor applied to the configured rate, 0.1..1. */
   factor: number;
+  /** Redis-clock ms before which some recipient may be paused (0 = none): read recipients' penalties until then. */
+  pairPenaltyUntil: number;
 }
 
 /** The factor `f` set at `at`, after the additive increase since then. */
@@ -48,6 +58,22 @@ if wanted > cur then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', math.max(1, math.ceil(wanted - now)))
   cur = wanted
 end`;
+
+// KEYS: recipient's penalty, the number's pair marker; ARGV: now, until. Keeps the later deadline in
+// both; returns the recipient's.
+const PAUSE_PAIR = `
+local now = tonumber(ARGV[1])
+local wanted = tonumber(ARGV[2])
+local function later(key)
+  local cur = tonumber(redis.call('GET', key) or '0')
+  if wanted > cur then
+    redis.call('SET', key, ARGV[2], 'PX', math.max(1, math.ceil(wanted - now)))
+    return wanted
+  end
+  return cur
+end
+later(KEYS[2])
+return tostring(later(KEYS[1]))`;
 
 // KEYS: penalty, rate; ARGV: now, until, cooldownMs, minFactor, step, guardMs.
 // Penalizes the number and halves its factor (at most once per guard); returns {until, factor}.
@@ -76,15 +102,20 @@ export interface BackoffOptions {
 }
 
 export class ProviderBackoff {
-  private state: NumberState = { penaltyUntil: 0, factor: 1 };
+  private state: NumberState = { penaltyUntil: 0, factor: 1, pairPenaltyUntil: 0 };
   private readAt = -Infinity;
   private reading: Promise<NumberState> | null = null;
+  private readonly slowDownScript: RedisScript;
+  private readonly pausePairScript: RedisScript;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
     private readonly opts: BackoffOptions,
-  ) {}
+  ) {
+    this.slowDownScript = defineScript(redis, 'postmasterSlowNumber', SLOW_DOWN);
+    this.pausePairScript = defineScript(redis, 'postmasterPausePair', PAUSE_PAIR);
+  }
 
   private numberPenaltyKey(): string {
     return this.keys('penalty', 'number', this.opts.phoneNumberId);
@@ -95,15 +126,27 @@ export class ProviderBackoff {
   private rateKey(): string {
     return this.keys('rate', this.opts.phoneNumberId);
   }
+  private pairMarkerKey(): string {
+    return this.keys('penalty', 'pair-any', this.opts.phoneNumberId);
+  }
 
-  /** The number's penalty and factor, at most 100 ms old. */
+  /**
+   * The number's penalty, factor and pair marker: at most 100 ms old, or — while a read refreshes it
+   * in the background — at most a second.
+   */
   async numberState(): Promise<NumberState> {
-    if (this.opts.now() - this.readAt < STATE_REFRESH_MS) return this.state;
-    return (this.reading ??= this.read().finally(() => (this.reading = null)));
+    const age = this.opts.now() - this.readAt;
+    if (age < STATE_REFRESH_MS) return this.state;
+    const reading = (this.reading ??= this.read().finally(() => (this.reading = null)));
+    if (age < STATE_MAX_STALE_MS) {
+      reading.catch(() => {}); // a later send waits for a read, and sees its error, once this state is too old
+      return this.state;
+    }
+    return reading;
   }
 
   private async read(): Promise<NumberState> {
-    const res = await this.redis.pipeline().get(this.numberPenaltyKey()).hmget(this.rateKey(), 'f', 'at').exec();
+    const res = await this.redis.pipeline().get(this.numberPenaltyKey()).hmget(this.rateKey(), 'f', 'at').get(this.pairMarkerKey()).exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw failed?.[0] ?? new Error('redis pipeline returned nothing');
     const now = this.opts.now();
@@ -111,6 +154,7 @@ export class ProviderBackoff {
     this.state = {
       penaltyUntil: Number(res[0][1] ?? 0),
       factor: f === null ? 1 : effectiveFactor(Number(f), Number(at ?? 0), now, this.opts.cooldownMs),
+      pairPenaltyUntil: Number(res[2][1] ?? 0),
     };
     this.readAt = now;
     this.opts.onState?.(this.state);
@@ -126,11 +170,11 @@ export class ProviderBackoff {
   async slowNumber(waitMs: number): Promise<NumberState> {
     const now = this.opts.now();
     waitMs = Math.ceil(waitMs);
-    const [until, factor] = (await this.redis.eval(
-      SLOW_DOWN, 2, this.numberPenaltyKey(), this.rateKey(),
+    const [until, factor] = (await this.slowDownScript(
+      2, this.numberPenaltyKey(), this.rateKey(),
       String(now), String(now + waitMs), String(this.opts.cooldownMs), String(MIN_FACTOR), String(STEP), String(DECREASE_GUARD_MS),
     )) as [string, string];
-    this.state = { penaltyUntil: Number(until), factor: Number(factor) };
+    this.state = { ...this.state, penaltyUntil: Number(until), factor: Number(factor) };
     this.readAt = now;
     this.opts.onState?.(this.state);
     return this.state;
@@ -140,6 +184,8 @@ export class ProviderBackoff {
   async pausePair(user: string, waitMs: number): Promise<number> {
     const now = this.opts.now();
     waitMs = Math.ceil(waitMs);
-    return Number(await this.redis.eval(`${PENALIZE}\nreturn tostring(cur)`, 1, this.pairPenaltyKey(user), String(now), String(now + waitMs)));
+    const until = Number(await this.pausePairScript(2, this.pairPenaltyKey(user), this.pairMarkerKey(), String(now), String(now + waitMs)));
+    this.state = { ...this.state, pairPenaltyUntil: Math.max(this.state.pairPenaltyUntil, until) };
+    return until;
   }
 }

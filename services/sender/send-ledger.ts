@@ -12,8 +12,9 @@
  * again only if none comes (at-least-once: then the user may get it twice — when the webhooks are
  * not flowing, or arrive later than the wait).
  */
+import { defineScript, type RedisScript } from '../../shared/redis.js';
 import type { Runtime } from '../../shared/runtime.js';
-import { StatusStore } from '../../shared/status.js';
+import { RECORD_LUA, StatusStore } from '../../shared/status.js';
 
 // KEYS: sent, sending; ARGV: ttl s, replica. 'sent' | 'ambiguous' | 'fresh'.
 const BEGIN = `
@@ -22,6 +23,17 @@ if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1], 'NX') then return 'fresh' 
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 return 'ambiguous'`;
 
+// KEYS: sending; ARGV: replica. Clears the mark only if this replica set it: after a hand-over the
+// shard's next owner may have marked the message already.
+const REFUSED = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+// KEYS: sent, sending, status record[, wamid mapping]; ARGV: sent value, ttl s, then the status
+// record's arguments (shared/status.ts). The dedup record first: it stands even if the status fails.
+const DONE = `${RECORD_LUA}
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return record(KEYS[3], KEYS[4], unpack(ARGV, 3))`;
+
 /** Statuses that prove the provider accepted the message. */
 const PROVIDER_SAW_IT = new Set(['sent', 'delivered', 'read', 'failed']);
 
@@ -29,9 +41,15 @@ export type BeginResult = 'sent' | 'ambiguous' | 'fresh';
 
 export class SendLedger {
   private readonly status: StatusStore;
+  private readonly beginScript: RedisScript;
+  private readonly doneScript: RedisScript;
+  private readonly refusedScript: RedisScript;
 
   constructor(private readonly rt: Runtime) {
     this.status = new StatusStore(rt);
+    this.beginScript = defineScript(rt.redis, 'postmasterSendBegin', BEGIN);
+    this.doneScript = defineScript(rt.redis, 'postmasterSendDone', DONE);
+    this.refusedScript = defineScript(rt.redis, 'postmasterSendRefused', REFUSED);
   }
 
   private sent(id: string): string {
@@ -42,20 +60,21 @@ export class SendLedger {
   }
 
   begin(id: string): Promise<BeginResult> {
-    return this.rt.redis.eval(BEGIN, 2, this.sent(id), this.sending(id), String(this.rt.cfg.sentIdTtlS), this.rt.replicaId) as Promise<BeginResult>;
+    return this.beginScript(2, this.sent(id), this.sending(id), String(this.rt.cfg.sentIdTtlS), this.rt.replicaId) as Promise<BeginResult>;
   }
 
-  /** After the provider's 2xx: one round trip for the dedup record, one (in parallel) for the status. */
+  /**
+   * After the provider's 2xx: the dedup record (`sent`, `sending` cleared) and the `sent` status
+   * (with the wamid and its mapping), in one script — one round trip.
+   */
   async done(id: string, wamid: string | null): Promise<void> {
-    await Promise.all([
-      this.rt.redis.multi().set(this.sent(id), wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS).del(this.sending(id)).exec(),
-      this.status.record(id, 'sent', wamid ? { wamid } : {}),
-    ]);
+    const { keys, args } = this.status.recordCall(id, 'sent', wamid ? { wamid } : {});
+    await this.doneScript(2 + keys.length, this.sent(id), this.sending(id), ...keys, wamid ?? '1', String(this.rt.cfg.sentIdTtlS), ...args);
   }
 
   /** The provider answered with a refusal: it did not take the message. */
   async refused(id: string): Promise<void> {
-    await this.rt.redis.del(this.sending(id));
+    await this.refusedScript(1, this.sending(id), this.rt.replicaId);
   }
 
   /**

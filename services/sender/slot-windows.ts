@@ -1,22 +1,27 @@
 /**
- * Fleet-wide fixed windows in Redis, counted by rate-limiter-flexible.
+ * Fleet-wide fixed windows in Redis: one counter per window, taken from in bulk.
  *
- * Why windows named by time rather than the library's own windows: `RateLimiterRedis` counts a
- * fixed window that starts at the first consume and expires with a whole-second `EX`, so (a) its
- * shortest window is one second, and a 1 s window lets 2× the limit through across a boundary (a
- * full window ending at t, another starting at t), and (b) a sub-second `duration` floors to 0 s and
- * the key never expires. We want short sub-windows — 100 ms holding a tenth of the per-second limit
- * bounds ANY 1 s span to at most 11 sub-windows, i.e. the limit plus one sub-window's worth (55 at
- * 50/s, 88 at 80/s) — so each sub-window gets its own key, `<key>:<index>` with
- * `index = floor((now + phase) / windowMs)` on the Redis clock, and the library does what it is good
- * at: the atomic increment-and-compare per key (a Lua script: one round trip, no race between
- * replicas), with a whole-second TTL that only cleans the key up after its window is over.
- * (limiter.ts sizes the sub-windows so that even the 11th-of-10 overlap stays within the limit.)
- * The library's `execEvenly` smoothing was not used: it delays *after* counting, per process, and
- * still lets the front of the window burst.
+ * Why windows named by time rather than a library's own windows: rate-limiter-flexible's
+ * `RateLimiterRedis` counts a fixed window that starts at the first consume and expires with a
+ * whole-second `EX`, so (a) its shortest window is one second, and a 1 s window lets 2× the limit
+ * through across a boundary (a full window ending at t, another starting at t), and (b) a sub-second
+ * `duration` floors to 0 s and the key never expires. We want short sub-windows — 50 ms holding a
+ * 21st of the per-second limit bounds ANY 1 s span to the limit (limiter.ts) — so each sub-window
+ * gets its own key, `<key>:<index>` with `index = floor((now + phase) / windowMs)` on the Redis
+ * clock, counted by a small Lua script (atomic: no race between replicas), with a whole-second TTL
+ * that only cleans the key up after its window is over.
+ *
+ * Why our own script rather than the library's `consume`: a consume takes a fixed number of points
+ * or none, so a gate with many waiters had to take one token per round trip — at most 1 / RTT sends
+ * per second. `take(spec, wanted)` grants up to `wanted` tokens in one call: whatever the window
+ * still holds. A refused take does not count (the library's does), so giving a token back is exact.
+ * The counter is the library's format (an integer under `<prefix>:<key>:<index>`), so replicas of
+ * the previous version count in the same keys during a rolling update.
+ * The library's `execEvenly` smoothing is not used either: it delays *after* counting, per process,
+ * and still lets the front of the window burst.
  */
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { defineScript, type RedisScript } from '../../shared/redis.js';
 
 export interface WindowSpec {
   /** Names the counter (e.g. `tp:<phone number id>`); the window index is appended. */
@@ -28,54 +33,65 @@ export interface WindowSpec {
   points: number | ((index: number) => number);
 }
 
-/** A token taken (`slotKey` names its window, for giving it back), or how long until the next window (0: try again now). */
-export type TakeResult = { ok: true; slotKey: string; windowMs: number; points: number } | { ok: false; waitMs: number };
+/**
+ * `count` tokens taken (1..wanted; `slotKey` names their window, for giving some back), with
+ * `nextInMs` when the window ran out before `wanted`: the next window opens in that many ms. Or
+ * none, and how long until the next window.
+ */
+export type TakeResult =
+  | { ok: true; count: number; slotKey: string; nextInMs?: number }
+  | { ok: false; waitMs: number };
+
+// KEYS: window counter. ARGV: tokens in the window, wanted, ttl s. Returns the tokens granted (0..wanted).
+const TAKE = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)
+if n <= 0 then return 0 end
+if used == 0 then redis.call('SET', KEYS[1], n, 'EX', ARGV[3]) else redis.call('INCRBY', KEYS[1], n) end
+return n`;
+
+// KEYS: window counter. ARGV: tokens to give back. Never below 0; never recreates an expired window.
+const GIVE_BACK = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.min(used, tonumber(ARGV[1]))
+if n > 0 then redis.call('DECRBY', KEYS[1], n) end
+return n`;
 
 export class SlotWindows {
-  private readonly limiters = new Map<string, RateLimiterRedis>();
+  private readonly takeScript: RedisScript;
+  private readonly giveBackScript: RedisScript;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keyPrefix: string,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.takeScript = defineScript(redis, 'postmasterSlotTake', TAKE);
+    this.giveBackScript = defineScript(redis, 'postmasterSlotGiveBack', GIVE_BACK);
+  }
 
-  /** Takes one token from the current window of `spec`, or says how long until the next window. */
-  async take(spec: WindowSpec): Promise<TakeResult> {
+  /**
+   * Takes up to `wanted` tokens from the current window of `spec` in one round trip, or says how long
+   * until the next window.
+   */
+  async take(spec: WindowSpec, wanted = 1): Promise<TakeResult> {
     const phase = spec.phaseMs ?? 0;
     const now = this.now();
     const index = Math.floor((now + phase) / spec.windowMs);
     const endsAt = (index + 1) * spec.windowMs - phase;
     const points = typeof spec.points === 'function' ? spec.points(index) : spec.points;
     if (points <= 0) return { ok: false, waitMs: Math.max(1, endsAt - now) };
-    const slotKey = `${spec.key}:${index}`;
-    try {
-      await this.limiter(points, spec.windowMs).consume(slotKey, 1);
-      return { ok: true, slotKey, windowMs: spec.windowMs, points };
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return { ok: false, waitMs: Math.max(1, endsAt - this.now()) };
-      throw err;
-    }
-  }
-
-  /**
-   * Gives a token back (a later limit refused the send). Best-effort: refused takes also count in
-   * the window, so a give-back frees a token only if the window was not overdrawn meanwhile.
-   */
-  async giveBack(t: Extract<TakeResult, { ok: true }>): Promise<void> {
-    await this.limiter(t.points, t.windowMs).reward(t.slotKey, 1);
-  }
-
-  /** One library limiter per (points, TTL): `points` is the limiter's threshold. */
-  private limiter(points: number, windowMs: number): RateLimiterRedis {
+    const slotKey = `${this.keyPrefix}:${spec.key}:${index}`;
     // The key must outlive its window (it is only read during it); one extra second covers clock offsets.
-    const ttlS = Math.ceil(windowMs / 1000) + 1;
-    const id = `${points}/${ttlS}`;
-    let l = this.limiters.get(id);
-    if (!l) {
-      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: this.keyPrefix, points, duration: ttlS });
-      this.limiters.set(id, l);
-    }
-    return l;
+    const ttlS = Math.ceil(spec.windowMs / 1000) + 1;
+    const count = Number(await this.takeScript(1, slotKey, String(points), String(Math.max(1, Math.floor(wanted))), String(ttlS)));
+    const waitMs = Math.max(1, endsAt - this.now());
+    if (count <= 0) return { ok: false, waitMs };
+    return count < wanted ? { ok: true, count, slotKey, nextInMs: waitMs } : { ok: true, count, slotKey };
+  }
+
+  /** Gives `count` tokens back to their window (a later limit refused the send). Best-effort. */
+  async giveBack(slotKey: string, count = 1): Promise<void> {
+    await this.giveBackScript(1, slotKey, String(count));
   }
 }

@@ -60,4 +60,35 @@ describe('urgent lane: priority queues that jump any backlog', function () {
     latencies.sort((a, b) => a - b);
     console.log(`      urgent accept → provider ms (simulator latency 100 ms): p50 ${latencies[4]}, max ${latencies[9]}; backlog delivered meanwhile: ${delivered()}`);
   });
+
+  it('WORKER_LANES splits a stage into an urgent-only and an ordered-only replica, each consuming only its lanes', async () => {
+    // The first test's sender is still running: let it finish the backlog, then stop it, so the two
+    // below are the only senders.
+    const shards = Array.from({ length: 8 }, (_, i) => fleet.ingress.rt.topology.names.shardQueue('send', i));
+    const inShards = async () => Object.values(await queueDepths(iso.amqpUrl, shards)).reduce((a, b) => a + b, 0);
+    await waitFor(async () => (await inShards()) === 0, { timeoutMs: 60_000, intervalMs: 250, what: 'the first backlog drained' });
+    for (const s of fleet.senders.splice(0)) await s.close();
+    const urgentOnly = await startSender({ ...fleet.cfg, replicaId: 'sender-urgent', workerLanes: 'urgent' });
+    fleet.senders.push(urgentOnly);
+    const normalSent = await fleet.send({ to: '15557200001', type: 'text', text: { body: 'normal' } });
+    const urgentSent = await fleet.send({ to: '15557200002', type: 'text', text: { body: 'OTP' }, priority: 'urgent' });
+    expect([normalSent.status, urgentSent.status]).to.deep.equal([202, 202]);
+    await waitFor(() => fleet.sim.accepted().some((e) => e.id === urgentSent.body.id), { timeoutMs: 20_000, what: 'the urgent message via the urgent-only sender' });
+    expect(urgentOnly.worker.ownedShards(), 'an urgent-only replica takes no shards').to.deep.equal([]);
+    // The normal message waits in its shard: no replica consumes the ordered lanes yet.
+    await waitFor(async () => (await inShards()) === 1, {
+      timeoutMs: 20_000, intervalMs: 200, what: 'the normal message waiting in its send shard',
+    });
+    expect(fleet.sim.accepted().some((e) => e.id === normalSent.body.id)).to.equal(false);
+
+    const orderedOnly = await startSender({ ...fleet.cfg, replicaId: 'sender-ordered', workerLanes: 'ordered' });
+    fleet.senders.push(orderedOnly);
+    await waitFor(() => fleet.sim.accepted().some((e) => e.id === normalSent.body.id), { timeoutMs: 20_000, what: 'the normal message via the ordered-only sender' });
+    await waitFor(() => orderedOnly.worker.ownedShards().length === 8, { timeoutMs: 20_000, what: 'the ordered-only sender owning every shard' });
+    // Only the urgent-only replica consumes the urgent lane (the management API's counters lag).
+    const urgentQueue = fleet.ingress.rt.topology.names.urgent('send');
+    await waitFor(async () => (await iso.mgmt.queue(iso.vhost, urgentQueue)).consumers === 1, {
+      timeoutMs: 20_000, intervalMs: 500, what: 'one consumer on the urgent send lane',
+    });
+  });
 });
