@@ -71,8 +71,10 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
     log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
     const urgent = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, log);
     log(`urgent: p99 ${urgent.p99} ms`);
+    const urgentDedicated = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
+    log(`urgent (dedicated replicas): p99 ${urgentDedicated.p99} ms`);
     const burst = await measureBurst(fleet, client, sim, sizes, log);
-    const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, burst, seconds: (Date.now() - startedAt) / 1000 };
+    const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
     process.stdout.write(
       `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +

@@ -46,6 +46,8 @@ export interface BurstResult extends CountAccount {
   deliveredPerSecondDuringAccept: number;
   /** Messages the workers sent to a retry tier while the burst was being accepted. */
   retried: number;
+  /** The same by stage and failure class (`send/throttled`…). */
+  retriedBy: Record<string, number>;
   /** The account by id: `byId.lost` is the figure. */
   byId: Account;
   retried503: number;
@@ -67,7 +69,8 @@ export async function measureBurst(fleet: Fleet, client: IngressClient, sim: Sim
   const acc = await accept(client, s, log);
   const acceptSeconds = (acc.lastAcceptedAt - acc.firstSentAt) / 1000;
   const deliveredDuringAccept = await deliveredCount(sim);
-  const retried = await fleet.counter('postmaster_retried_total');
+  const retriedBy = await fleet.counterBy('postmaster_retried_total', ['stage', 'class']);
+  const retried = Object.values(retriedBy).reduce((a, c) => a + c, 0);
   log(`burst: ${acc.ids.length} accepted in ${acceptSeconds.toFixed(1)} s; stopping the services to count`);
   for (const name of ['ingress', 'dispatcher', 'sender'] as const) await fleet.stop(name);
   const maxRssMb = Object.fromEntries(rss.stop());
@@ -85,6 +88,7 @@ export async function measureBurst(fleet: Fleet, client: IngressClient, sim: Sim
     brokerMaxMemMb,
     deliveredPerSecondDuringAccept: deliveredDuringAccept / acceptSeconds,
     retried,
+    retriedBy,
     ...counted,
     byId,
     retried503: acc.retried503,

@@ -11,7 +11,9 @@ import { topologyFromConfig } from '../../shared/runtime.js';
 import type { BenchSpace } from './isolation.js';
 import { DIST, freePort, spawnChild, spawnService, type Child } from './processes.js';
 
-export type ServiceName = 'ingress' | 'dispatcher' | 'sender';
+/** `…-urgent`: a replica with WORKER_LANES=urgent (the urgent measurement's dedicated deployment). */
+export type ServiceName = 'ingress' | 'dispatcher' | 'sender' | 'dispatcher-urgent' | 'sender-urgent';
+const WORKERS: ServiceName[] = ['dispatcher', 'sender', 'dispatcher-urgent', 'sender-urgent'];
 
 export interface FleetOptions {
   /** A directory turns on `node --cpu-prof` for the three services; profiles land under it. */
@@ -65,7 +67,7 @@ export class Fleet {
     const metricsPort = await freePort();
     const cfg: Config = { ...this.cfg, metricsPort, replicaId: `bench-${name}-${metricsPort}`, ...overrides };
     const nodeArgs = this.opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(this.opts.profileDir, name)}`] : [];
-    const child = await spawnService(name, cfg, nodeArgs);
+    const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, nodeArgs);
     this.procs.set(name, child);
     this.metricsPorts.set(name, name === 'ingress' ? cfg.ingressPort : cfg.metricsPort);
     return child;
@@ -83,18 +85,29 @@ export class Fleet {
    * Sum of a counter's samples (every label set) over the running services' /metrics, e.g.
    * `postmaster_retried_total`: how many messages the workers sent to a retry tier so far.
    */
-  async counter(name: string, services: ServiceName[] = ['dispatcher', 'sender']): Promise<number> {
-    let total = 0;
+  async counter(name: string, services: ServiceName[] = WORKERS): Promise<number> {
+    return Object.values(await this.counterBy(name, [], services)).reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * The same, summed per value of `labels` (joined by '/', e.g. `send/throttled` for
+   * ['stage', 'class']); a label a sample lacks counts as '-'.
+   */
+  async counterBy(name: string, labels: string[], services: ServiceName[] = WORKERS): Promise<Record<string, number>> {
+    const totals: Record<string, number> = {};
     for (const s of services) {
       const port = this.procs.has(s) ? this.metricsPorts.get(s) : undefined;
       if (port === undefined) continue;
       const res = await request(`http://127.0.0.1:${port}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 }).catch(() => null);
       const text = res ? await res.body.text() : '';
       for (const line of text.split('\n')) {
-        if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        const value = Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+        const key = labels.map((l) => new RegExp(`[{,]${l}="([^"]*)"`).exec(line)?.[1] ?? '-').join('/');
+        totals[key] = (totals[key] ?? 0) + value;
       }
     }
-    return total;
+    return totals;
   }
 
   children(names: Array<ServiceName | 'simulator'>): Child[] {
@@ -103,7 +116,7 @@ export class Fleet {
 
   /** Services first (in pipeline order), the simulator last. */
   async close(): Promise<void> {
-    for (const n of ['ingress', 'dispatcher', 'sender', 'simulator'] as const) await this.stop(n).catch(() => {});
+    for (const n of ['ingress', ...WORKERS, 'simulator'] as const) await this.stop(n).catch(() => {});
   }
 
   /**

@@ -46,9 +46,11 @@ export async function createSpace(): Promise<BenchSpace> {
     redisKeyPrefix,
     amqpUrl,
     redis,
+    // The caller's environment tunes the fleet (SHARDS, SHARD_PREFETCH, …: the bench measures the
+    // configuration it is given); where the run's vhost, Redis prefix and limits come from is fixed.
     config: (overrides = {}) =>
       loadConfig(
-        {},
+        process.env,
         {
           env: 'production',
           amqpUrl,

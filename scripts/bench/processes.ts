@@ -4,7 +4,7 @@
  * Every child is registered, so a failing run can stop them all before it cleans up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,12 +58,17 @@ export async function spawnChild(o: SpawnOptions): Promise<Child> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  // PMBENCH_LOG_DIR=<dir>: each child's whole output also goes to <dir>/<name>.log (appended).
+  const logDir = process.env.PMBENCH_LOG_DIR;
+  const file = logDir ? (mkdirSync(logDir, { recursive: true }), createWriteStream(path.join(logDir, `${o.name}.log`), { flags: 'a' })) : null;
   const keep = (b: Buffer) => {
     out = (out + b.toString()).slice(-20_000);
+    file?.write(b);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (file) void exited.then(() => file.end());
   let stopping: Promise<void> | null = null;
   const c: Child = {
     name: o.name,

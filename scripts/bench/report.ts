@@ -20,6 +20,8 @@ export interface Results {
   /** Latency at half the single-POST rate, one message per request. */
   singlesLatency: LatencyResult;
   urgent: UrgentResult;
+  /** The same with WORKER_LANES=urgent replicas beside WORKER_LANES=ordered ones. */
+  urgentDedicated: UrgentResult;
   burst: BurstResult;
   seconds: number;
 }
@@ -46,6 +48,7 @@ export function figures(r: Results): Record<string, number | string> {
     p50_ms: Math.round(r.latency.p50),
     p99_ms: Math.round(r.latency.p99),
     urgent_p99_ms: Math.round(r.urgent.p99),
+    urgent_dedicated_p99_ms: Math.round(r.urgentDedicated.p99),
     burst_accept_per_s: Math.round(r.burst.acceptPerSecond),
     burst_max_rss_mb: round(maxRss, 1),
     lost: r.burst.byId.lost,
@@ -65,9 +68,10 @@ function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | und
   return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(2)}${bench !== undefined ? ` (load generator ${bench.toFixed(2)})` : ''}`;
 }
 
-/** "; 1,234 sent to a retry tier by the workers" when any were. */
-function retried(count: number): string {
-  return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile` : '';
+/** "; 1,234 sent to a retry tier by the workers" when any were (with "(send/throttled 1,200, …)" when known). */
+function retried(count: number, by?: Record<string, number>): string {
+  const parts = Object.entries(by ?? {}).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`);
+  return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile${parts.length ? ` (${parts.join(', ')})` : ''}` : '';
 }
 
 function shape(p: PipelineResult): string {
@@ -105,11 +109,12 @@ export function table(r: Results): string {
       `the same at half the single-POST rate: open loop at ${n(r.singlesLatency.ratePerSecond)}/s, ${n(r.singlesLatency.count)} msgs; p50 ${n(r.singlesLatency.p50)}, max ${n(r.singlesLatency.max)} ms${retried(r.singlesLatency.retried)}`,
     ],
     ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${retried(r.urgent.retried)}`],
+    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${retried(r.urgentDedicated.retried)}`],
     [
       'burst_accept_per_s',
       n(b.acceptPerSecond),
       '',
-      `${n(b.accepted)} of ${n(b.offered)} accepted in ${b.acceptSeconds.toFixed(1)} s (batches of 500, ${n(b.retried503)} items answered 503 and sent again); meanwhile the sender (limit 1,000/s) delivered ${n(b.deliveredPerSecondDuringAccept)}/s${retried(b.retried)}`,
+      `${n(b.accepted)} of ${n(b.offered)} accepted in ${b.acceptSeconds.toFixed(1)} s (batches of 500, ${n(b.retried503)} items answered 503 and sent again); meanwhile the sender (limit 1,000/s) delivered ${n(b.deliveredPerSecondDuringAccept)}/s${retried(b.retried, b.retriedBy)}`,
     ],
     ['burst_max_rss_mb', String(f.burst_max_rss_mb), '≤ 300', `${verdict((f.burst_max_rss_mb as number) <= 300)}; max VmRSS MB: ${rss}; RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`],
     [

@@ -3,6 +3,10 @@
  * dispatch lanes with `backlog` normal messages; then the workers start on it and, while most of
  * the backlog still waits, urgent messages (`priority: "urgent"`) arrive paced (open loop). The
  * figure is their accept → provider receivedAt.
+ *
+ * `dedicated`: the same with the stage split as docs/OPERATIONS.md suggests for an urgent SLO — the
+ * dispatcher and sender consume only the ordered lanes (WORKER_LANES=ordered) and one more of each
+ * only the urgent lanes (WORKER_LANES=urgent), so no backlog shares the urgent replicas' event loop.
  */
 import { deliveredCount, LedgerWatch, waitDelivered } from './delivery.js';
 import type { Fleet, SimClient } from './fleet.js';
@@ -26,10 +30,17 @@ export interface UrgentResult {
 /** Part of the backlog's expected drain time over which the urgent messages are spread. */
 const SPREAD_SHARE = 0.3;
 
-export async function measureUrgent(fleet: Fleet, client: IngressClient, sim: SimClient, s: Sizes, pipelinePerSecond: number, log: Log): Promise<UrgentResult> {
+export async function measureUrgent(
+  fleet: Fleet,
+  client: IngressClient,
+  sim: SimClient,
+  s: Sizes,
+  pipelinePerSecond: number,
+  log: Log,
+  opts: { dedicated?: boolean } = {},
+): Promise<UrgentResult> {
   const u = s.urgent;
-  await fleet.stop('dispatcher');
-  await fleet.stop('sender');
+  for (const n of ['dispatcher', 'sender', 'dispatcher-urgent', 'sender-urgent'] as const) await fleet.stop(n);
   log(`urgent: filling a backlog of ${u.backlog} normal messages`);
   const base = await deliveredCount(sim);
   const deadline = Date.now() + s.drainTimeoutMs;
@@ -39,8 +50,13 @@ export async function measureUrgent(fleet: Fleet, client: IngressClient, sim: Si
     return fleet.shardQueues().reduce((n, q) => n + (depths[q] ?? 0), 0);
   };
 
-  await fleet.start('sender');
-  await fleet.start('dispatcher');
+  if (opts.dedicated) {
+    await fleet.start('sender-urgent', { workerLanes: 'urgent' });
+    await fleet.start('dispatcher-urgent', { workerLanes: 'urgent' });
+  }
+  const lanes = opts.dedicated ? { workerLanes: 'ordered' as const } : {};
+  await fleet.start('sender', lanes);
+  await fleet.start('dispatcher', lanes);
   // Let the backlog flow first, so the urgent messages meet a busy pipeline, not an idle one.
   await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
   const spreadMs = Math.min(10_000, Math.max(500, (SPREAD_SHARE * u.backlog * 1000) / pipelinePerSecond));
@@ -60,5 +76,11 @@ export async function measureUrgent(fleet: Fleet, client: IngressClient, sim: Si
   await watch.waitAll(deadline, 'urgent messages');
   const lat = latencies(watch, acc.ids);
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
+  if (opts.dedicated) {
+    // Back to the default deployment for what follows.
+    for (const n of ['dispatcher-urgent', 'sender-urgent'] as const) await fleet.stop(n);
+    await fleet.start('sender');
+    await fleet.start('dispatcher');
+  }
   return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, ...summarizeLatency(lat) };
 }

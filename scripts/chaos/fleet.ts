@@ -119,7 +119,8 @@ export class ChaosFleet {
     this.procs[index] = p;
     void p.exited.then(() => {
       if (this.closing || p.intended) return;
-      const last = p.output().trim().split('\n').filter((l) => !/^\s+at |^Node\.js|^\s*\^?\s*$/.test(l)).slice(-1)[0] ?? '';
+      const lines = p.output().trim().split('\n');
+      const last = lines.filter((l) => /^\w*Error\b/.test(l)).slice(-1)[0] ?? lines.slice(-1)[0] ?? '';
       this.crashes.push({ replicaId: p.replicaId, at: Date.now(), how: `exit ${p.child.exitCode ?? p.child.signalCode}: ${last.slice(0, 200)}` });
       this.retired.push(p);
       void this.restartCrashed(index, p);

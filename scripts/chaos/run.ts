@@ -72,12 +72,14 @@ async function writeTimeline(dir: string, load: PacedLoad, ledger: LedgerEntry[]
   );
 }
 
-/** "still in queues: send.03 12, retry.30s 4" (ready + unacked, from the management API). */
+/** Where unaccounted messages may sit: "left in queues: send.03 64 (64 unacked), retry.1s 4" (management API). */
 async function queueDepths(fleet: ChaosFleet, node: RabbitNode): Promise<string> {
   const qs = await new Management(node.mgmtUrl).queues(fleet.vhost);
   const prefix = `${fleet.cfg.topologyPrefix}.`;
-  const busy = qs.filter((q) => q.messages > 0 && !q.name.endsWith('.dlq')).map((q) => `${q.name.replace(prefix, '')} ${q.messages}`);
-  return `still in queues: ${busy.join(', ') || 'none'}`;
+  const busy = qs
+    .filter((q) => q.messages > 0 && !q.name.endsWith('.dlq'))
+    .map((q) => `${q.name.replace(prefix, '')} ${q.messages}${q.messages_unacknowledged ? ` (${q.messages_unacknowledged} unacked)` : ''}`);
+  return `left in queues: ${busy.join(', ') || 'none'}`;
 }
 
 /** Runs one scenario on a fleet that is up (load, fault, drain, audit); the fleet stays up. */
@@ -128,11 +130,8 @@ export async function exercise(fleet: ChaosFleet, sc: Scenario, index: number, i
       if (delivered + dead !== last) [last, lastMove] = [delivered + dead, Date.now()];
       await sleep(1000);
     }
-    if (!settled) {
-      notes.push(`not settled after ${((Date.now() - load.endedAt) / 1000).toFixed(0)} s of waiting`);
-      const left = await queueDepths(fleet, auditNode).catch((err: Error) => `queue depths unavailable: ${err.message}`);
-      notes.push(left);
-    }
+    if (!settled) notes.push(`not settled after ${((Date.now() - load.endedAt) / 1000).toFixed(0)} s of waiting`);
+    if (!settled) notes.push(await queueDepths(fleet, auditNode).catch((err: Error) => `queue depths unavailable: ${err.message}`));
     await sleep(3000); // late copies (redeliveries) still count as duplicates
     const ledger = fleet.sim.accepted();
     const dead = await drainDeadLetters(amqpUrl, queues.dlq);
