@@ -70,9 +70,9 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
     const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
     log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
     const urgent = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, log);
-    log(`urgent: p99 ${urgent.p99} ms`);
+    log(`urgent: p99 ${urgent.p99} ms; legs p50/p99 accept→dispatched ${urgent.legs.dispatch.join('/')}, dispatched→provider ${urgent.legs.send.join('/')} ms`);
     const urgentDedicated = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
-    log(`urgent (dedicated replicas): p99 ${urgentDedicated.p99} ms`);
+    log(`urgent (dedicated replicas): p99 ${urgentDedicated.p99} ms; legs p50/p99 accept→dispatched ${urgentDedicated.legs.dispatch.join('/')}, dispatched→provider ${urgentDedicated.legs.send.join('/')} ms`);
     const burst = await measureBurst(fleet, client, sim, sizes, log);
     const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
@@ -96,7 +96,7 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
     log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
     log('stopping the services to write their profiles');
     await fleet.close();
-    for (const s of summarizeDir(profileDir!, ['ingress', 'dispatcher', 'sender'])) process.stdout.write(formatSummary(s) + '\n\n');
+    for (const s of summarizeDir(profileDir!, ['ingress', 'dispatcher', 'sender', 'simulator'])) process.stdout.write(formatSummary(s) + '\n\n');
     process.stdout.write(`profiles: ${profileDir}\n`);
     process.stdout.write(JSON.stringify({ mode: sizes.name, pipeline_per_s: Math.round(pipeline.perSecond) }) + '\n');
   } finally {

@@ -16,7 +16,7 @@ export type ServiceName = 'ingress' | 'dispatcher' | 'sender' | 'dispatcher-urge
 const WORKERS: ServiceName[] = ['dispatcher', 'sender', 'dispatcher-urgent', 'sender-urgent'];
 
 export interface FleetOptions {
-  /** A directory turns on `node --cpu-prof` for the three services; profiles land under it. */
+  /** A directory turns on `node --cpu-prof` for the three services and the simulator; profiles land under it. */
   profileDir?: string;
   /** Faults of the simulator at start (environment of services/simulator/config.ts). */
   simulatorEnv?: Record<string, string>;
@@ -38,6 +38,10 @@ export class Fleet {
     return `http://127.0.0.1:${this.cfg.ingressPort}`;
   }
 
+  private profileArgs(name: ServiceName | 'simulator'): string[] {
+    return this.opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(this.opts.profileDir, name)}`] : [];
+  }
+
   /** Starts the simulator and fixes the configuration every service of the run shares. */
   async init(): Promise<void> {
     const simPort = await freePort();
@@ -55,6 +59,7 @@ export class Fleet {
         ...this.opts.simulatorEnv,
       },
       readyUrl: `http://127.0.0.1:${simPort}/healthz`,
+      nodeArgs: this.profileArgs('simulator'),
     });
     this.procs.set('simulator', sim);
     this.simUrl = `http://127.0.0.1:${simPort}`;
@@ -66,7 +71,7 @@ export class Fleet {
     await this.stop(name);
     const metricsPort = await freePort();
     const cfg: Config = { ...this.cfg, metricsPort, replicaId: `bench-${name}-${metricsPort}`, ...overrides };
-    const nodeArgs = this.opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(this.opts.profileDir, name)}`] : [];
+    const nodeArgs = this.profileArgs(name);
     const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, nodeArgs);
     this.procs.set(name, child);
     this.metricsPorts.set(name, name === 'ingress' ? cfg.ingressPort : cfg.metricsPort);

@@ -69,6 +69,13 @@ function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | und
 }
 
 /** "; 1,234 sent to a retry tier by the workers" when any were (with "(send/throttled 1,200, …)" when known). */
+/** The urgent messages' two legs (status history): accept → dispatched, dispatched → provider. */
+function legs(u: UrgentResult): string {
+  const [d50, d99] = u.legs.dispatch;
+  const [s50, s99] = u.legs.send;
+  return `; p50 / p99 of accept → dispatched ${n(d50)} / ${n(d99)} ms, dispatched → provider ${n(s50)} / ${n(s99)} ms`;
+}
+
 function retried(count: number, by?: Record<string, number>): string {
   const parts = Object.entries(by ?? {}).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`);
   return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile${parts.length ? ` (${parts.join(', ')})` : ''}` : '';
@@ -108,8 +115,8 @@ export function table(r: Results): string {
       '',
       `the same at half the single-POST rate: open loop at ${n(r.singlesLatency.ratePerSecond)}/s, ${n(r.singlesLatency.count)} msgs; p50 ${n(r.singlesLatency.p50)}, max ${n(r.singlesLatency.max)} ms${retried(r.singlesLatency.retried)}`,
     ],
-    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${retried(r.urgent.retried)}`],
-    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${retried(r.urgentDedicated.retried)}`],
+    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${legs(r.urgent)}${retried(r.urgent.retried)}`],
+    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${legs(r.urgentDedicated)}${retried(r.urgentDedicated.retried)}`],
     [
       'burst_accept_per_s',
       n(b.acceptPerSecond),
