@@ -180,6 +180,25 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       });
     }
 
+    it('runs production\'s urgent lanes on dedicated replicas, the shards on the others', async () => {
+      const docs = await kustomize(`${K8S}/overlays/production`);
+      const lanes = (name: string) => {
+        const d = docs.find((x) => x.kind === 'Deployment' && x.metadata.name === `postmaster-${name}`);
+        expect(d, name).to.exist;
+        return { d: d!, value: (containers(d!)[0].env as Doc[]).find((e) => e.name === 'WORKER_LANES')?.value };
+      };
+      for (const svc of ['dispatcher', 'sender']) {
+        const urgent = lanes(`${svc}-urgent`);
+        expect(urgent.value, `${svc}-urgent WORKER_LANES`).to.equal('urgent');
+        expect(urgent.d.spec.replicas, `${svc}-urgent replicas`).to.be.at.least(2);
+        expect(lanes(svc).value, `${svc} WORKER_LANES`).to.equal('ordered');
+        // Neither Deployment's selector may take the other's pods.
+        expect(selects(lanes(svc).d.spec.selector, urgent.d.spec.template.metadata.labels), `${svc} selects ${svc}-urgent pods`).to.equal(false);
+        const pdb = docs.find((x) => x.kind === 'PodDisruptionBudget' && selects(x.spec.selector, urgent.d.spec.template.metadata.labels));
+        expect(pdb?.spec.minAvailable, `${svc}-urgent PDB`).to.equal(1);
+      }
+    });
+
     it('puts production in its namespace with its image tag, replicas and KEDA bounds', async () => {
       const docs = await kustomize(`${K8S}/overlays/production`);
       expect(docs.filter((d) => d.kind !== 'Namespace').every((d) => d.metadata.namespace === 'postmaster')).to.equal(true);
