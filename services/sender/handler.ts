@@ -1,6 +1,7 @@
 /**
- * What the sender does with each message of the send lanes: skip it if it was already sent
- * (dedup by envelope id), wait for its rate-limit tokens, call the provider, remember the id.
+ * What the sender does with each message of the send lanes: wait for its rate-limit tokens and a
+ * provider connection, skip it if it was already sent (dedup by envelope id), call the provider,
+ * remember the id.
  *
  * A provider throttle (130429, 131056, 429…) is not the message's fault: the limiter pauses the
  * number or the recipient for every replica, and the message tries again here after the pause
@@ -14,7 +15,7 @@ import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { ProviderClient } from './provider-client.js';
-import { providerRefused, type SendLedger } from './send-ledger.js';
+import { providerRefused, type BeginResult, type SendLedger } from './send-ledger.js';
 
 /** Provider throttles one message rides out in-process before it is re-tiered. */
 const INLINE_THROTTLE_TRIES = 3;
@@ -27,15 +28,14 @@ export interface SendDeps {
 }
 
 export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
-  /** True when the message must not be sent (again). */
-  async function alreadySent(id: string, ctx: StageContext): Promise<boolean> {
+  /**
+   * A call to the dedup store. Without its record a redelivery could reach the user twice, so a
+   * Redis failure becomes a ThrottledError: wait, do not send, do not count an attempt.
+   */
+  async function dedupStore<T>(call: () => Promise<T>): Promise<T> {
     try {
-      const state = await ledger.begin(id);
-      if (state !== 'ambiguous') return state === 'sent';
-      ctx.log.warn('an earlier attempt may have reached the provider; waiting for its status webhook');
-      return await ledger.resolveAmbiguous(id);
+      return await call();
     } catch (err) {
-      // Without the dedup record a redelivery could reach the user twice: wait, do not send, do not count.
       throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limiter.opts.throttleBackoffMs, cause: err });
     }
   }
@@ -65,39 +65,68 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
   }
 
+  /** Clears this replica's `sending` mark: no provider call was made since it was set. */
+  const unmark = (id: string) => ledger.refused(id).catch(() => {});
+
+  /**
+   * Order of the steps: a rate-limit token, then a provider connection, then — inside the
+   * connection's slot, right before the call — the dedup check that sets the `sending` mark. So a
+   * mark stands only for a call that is about to be made or is being made, and a crash leaves at
+   * most the pool's connections ambiguous (each waits SENDER_AMBIGUOUS_WAIT_MS on redelivery).
+   * The price: a redelivery of a message already sent spends a token before it is dropped.
+   */
   return async function send(env: Envelope, ctx: StageContext): Promise<void> {
     if (env.kind !== 'outbound') {
       ctx.log.warn({ kind: env.kind }, 'non-outbound message on a send lane; dropped');
       return;
     }
-    if (await alreadySent(env.id, ctx)) {
-      rt.metrics.duplicatesDropped.inc({ stage: 'send' });
-      ctx.log.info('already sent; redelivery dropped');
-      return;
-    }
-    for (let tries = 1; ; tries++) {
+    let marked = false;
+    for (let throttles = 0; ; ) {
       try {
         await limiter.acquire(env);
         // A token wait or an inline throttle retry can outlast a shard hand-over's grace period:
         // the broker has then given the message to the shard's next owner, which sends it.
         if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while waiting for a send token');
       } catch (err) {
-        // No provider call was made: clear the `sending` mark, or the next delivery would look
-        // ambiguous and wait for a webhook that cannot come.
-        await ledger.refused(env.id).catch(() => {});
+        if (marked) await unmark(env.id);
         throw err;
       }
+      let outcome: BeginResult | 'delivered';
       try {
-        return await deliver(env, ctx);
+        outcome = await provider.slot(env, async () => {
+          if (!ctx.live()) {
+            if (marked) await unmark(env.id);
+            throw new DeliveryGone('the delivery went back to its queue while waiting for a provider connection');
+          }
+          if (!marked) {
+            // The dedup check; it also sets this replica's `sending` mark unless the id was sent.
+            const state = await dedupStore(() => ledger.begin(env.id));
+            marked = state !== 'sent';
+            if (state !== 'fresh') return state;
+          }
+          await deliver(env, ctx);
+          return 'delivered' as const;
+        });
       } catch (err) {
         if (!isProviderThrottle(err)) throw err;
+        throttles++;
         const { error, paused } = await limiter.onProviderThrottle(env, err);
-        ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries }, 'provider throttled; number or recipient paused');
-        if (!paused || tries >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) {
-          await ledger.refused(env.id).catch(() => {});
+        ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries: throttles }, 'provider throttled; number or recipient paused');
+        if (!paused || throttles >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) {
+          await unmark(env.id);
           throw error;
         }
+        continue; // the mark stays: this delivery tries again in-process
       }
+      if (outcome === 'delivered') return;
+      if (outcome === 'ambiguous') {
+        // Outside the slot: the wait (up to SENDER_AMBIGUOUS_WAIT_MS) must not hold a connection.
+        ctx.log.warn('an earlier attempt may have reached the provider; waiting for its status webhook');
+        if (!(await dedupStore(() => ledger.resolveAmbiguous(env.id)))) continue; // no proof it was sent: send it (the mark is ours now)
+      }
+      rt.metrics.duplicatesDropped.inc({ stage: 'send' });
+      ctx.log.info('already sent; redelivery dropped');
+      return;
     }
   };
 }

@@ -2,6 +2,7 @@
  * The Cloud API client (DESIGN §7): undici keep-alive pool, timeouts, and every non-2xx answer
  * turned into a classified error.
  */
+import pLimit, { type LimitFunction } from 'p-limit';
 import { Pool } from 'undici';
 import type { Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
@@ -20,6 +21,9 @@ export interface SendResult {
   status: number;
 }
 
+/** Connections of the urgent pool. */
+const URGENT_CONNECTIONS = 8;
+
 export class ProviderClient {
   private readonly pool: Pool;
   /**
@@ -27,6 +31,9 @@ export class ProviderClient {
    * request already waiting for a connection, which under a backlog is hundreds.
    */
   private readonly urgentPool: Pool;
+  /** One slot per connection of each pool (see `slot`). */
+  private readonly slots: LimitFunction;
+  private readonly urgentSlots: LimitFunction;
   private readonly path: string;
   private readonly auth: string;
   private closing: Promise<void> | null = null;
@@ -41,8 +48,11 @@ export class ProviderClient {
       bodyTimeout: cfg.timeoutMs,
       connectTimeout: Math.min(cfg.timeoutMs, 5000),
     });
-    this.pool = new Pool(base.origin, poolOptions(cfg.connections ?? 64));
-    this.urgentPool = new Pool(base.origin, poolOptions(8));
+    const connections = cfg.connections ?? 64;
+    this.pool = new Pool(base.origin, poolOptions(connections));
+    this.urgentPool = new Pool(base.origin, poolOptions(URGENT_CONNECTIONS));
+    this.slots = pLimit(connections);
+    this.urgentSlots = pLimit(URGENT_CONNECTIONS);
     const prefix = base.pathname.replace(/\/$/, '');
     this.path = `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
     this.auth = `Bearer ${cfg.accessToken}`;
@@ -65,6 +75,16 @@ export class ProviderClient {
       ...content,
       biz_opaque_callback_data: env.id,
     };
+  }
+
+  /**
+   * Runs `fn` once one of the envelope's pool's connections is free for it (FIFO), at most one `fn`
+   * per connection at a time. The sender marks a message `sending` inside, right before the call:
+   * a crash then leaves at most the calls really in flight ambiguous — not every delivery that was
+   * still waiting for a connection (under a backlog, nearly all of a replica's prefetch).
+   */
+  slot<T>(env: Pick<Envelope, 'priority'>, fn: () => Promise<T>): Promise<T> {
+    return (env.priority === 'urgent' ? this.urgentSlots : this.slots)(fn);
   }
 
   async send(env: Envelope): Promise<SendResult> {
