@@ -14,7 +14,7 @@ import { asClassified, ThrottledError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
-import type { ProviderClient } from './provider-client.js';
+import type { ProviderClient, SendResult } from './provider-client.js';
 import { providerRefused, type BeginResult, type SendLedger } from './send-ledger.js';
 
 /** Provider throttles one message rides out in-process before it is re-tiered. */
@@ -40,10 +40,10 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     }
   }
 
-  async function deliver(env: Envelope, ctx: StageContext): Promise<void> {
+  async function call(env: Envelope): Promise<SendResult> {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-    let result;
+    let result: SendResult;
     try {
       result = await provider.send(env);
     } catch (err) {
@@ -56,8 +56,13 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       throw e;
     }
     rt.metrics.providerLatency.observe({ outcome: 'ok' }, seconds());
-    ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
     rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
+    return result;
+  }
+
+  /** After the provider's 2xx, outside the connection's slot (the mark stays until this is written). */
+  async function recordSent(env: Envelope, ctx: StageContext, result: SendResult): Promise<void> {
+    ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
     // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
     // ambiguous, resolved by the provider's status webhook (send-ledger.ts).
     await ledger.done(env.id, result.wamid).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record sent id'));
@@ -72,7 +77,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
    * Order of the steps: a rate-limit token, then a provider connection, then — inside the
    * connection's slot, right before the call — the dedup check that sets the `sending` mark. So a
    * mark stands only for a call that is about to be made or is being made, and a crash leaves at
-   * most the pool's connections ambiguous (each waits SENDER_AMBIGUOUS_WAIT_MS on redelivery).
+   * most the pool's slots ambiguous (each waits SENDER_AMBIGUOUS_WAIT_MS on redelivery).
    * The price: a redelivery of a message already sent spends a token before it is dropped.
    */
   return async function send(env: Envelope, ctx: StageContext): Promise<void> {
@@ -91,7 +96,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
         if (marked) await unmark(env.id);
         throw err;
       }
-      let outcome: BeginResult | 'delivered';
+      let outcome: BeginResult | SendResult;
       try {
         outcome = await provider.slot(env, async () => {
           if (!ctx.live()) {
@@ -104,8 +109,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
             marked = state !== 'sent';
             if (state !== 'fresh') return state;
           }
-          await deliver(env, ctx);
-          return 'delivered' as const;
+          return call(env);
         });
       } catch (err) {
         if (!isProviderThrottle(err)) throw err;
@@ -118,7 +122,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
         }
         continue; // the mark stays: this delivery tries again in-process
       }
-      if (outcome === 'delivered') return;
+      if (typeof outcome === 'object') return recordSent(env, ctx, outcome);
       if (outcome === 'ambiguous') {
         // Outside the slot: the wait (up to SENDER_AMBIGUOUS_WAIT_MS) must not hold a connection.
         ctx.log.warn('an earlier attempt may have reached the provider; waiting for its status webhook');

@@ -24,6 +24,14 @@ export interface SendResult {
 /** Connections of the urgent pool. */
 const URGENT_CONNECTIONS = 8;
 
+/**
+ * Sends let through to a pool at once (`slot`): a quarter more than its connections, so that the
+ * dedup round trip before each call overlaps the calls in flight instead of leaving a connection idle.
+ */
+export function slotsFor(connections: number): number {
+  return connections + Math.ceil(connections / 4);
+}
+
 export class ProviderClient {
   private readonly pool: Pool;
   /**
@@ -51,8 +59,8 @@ export class ProviderClient {
     const connections = cfg.connections ?? 64;
     this.pool = new Pool(base.origin, poolOptions(connections));
     this.urgentPool = new Pool(base.origin, poolOptions(URGENT_CONNECTIONS));
-    this.slots = pLimit(connections);
-    this.urgentSlots = pLimit(URGENT_CONNECTIONS);
+    this.slots = pLimit(slotsFor(connections));
+    this.urgentSlots = pLimit(slotsFor(URGENT_CONNECTIONS));
     const prefix = base.pathname.replace(/\/$/, '');
     this.path = `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
     this.auth = `Bearer ${cfg.accessToken}`;
@@ -78,8 +86,7 @@ export class ProviderClient {
   }
 
   /**
-   * Runs `fn` once one of the envelope's pool's connections is free for it (FIFO), at most one `fn`
-   * per connection at a time. The sender marks a message `sending` inside, right before the call:
+   * Runs `fn` once the envelope's pool has a slot for it (FIFO; `slotsFor` its connections). The sender marks a message `sending` inside, right before the call:
    * a crash then leaves at most the calls really in flight ambiguous — not every delivery that was
    * still waiting for a connection (under a backlog, nearly all of a replica's prefetch).
    */

@@ -2,18 +2,26 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, scanAll, type Isolation } from '../support/isolation.js';
+import { slotsFor } from '../../services/sender/provider-client.js';
 import { waitFor } from '../support/wait.js';
 import { publishToSenders, recipients, waitForAll } from './traffic.js';
 
 const USERS = 400;
-/** The sender's normal provider pool (services/sender/provider-client.ts). */
-const CONNECTIONS = 64;
+/** Sends let through at once to the sender's normal provider pool of 64 connections. */
+const SLOTS = slotsFor(64);
+/**
+ * A mark is cleared with the `sent` record, written after the slot is handed on: a few more than
+ * the slots can stand at once (one Redis round trip's worth of completions). Before this bound,
+ * the whole prefetch of deliveries was marked (256 here).
+ */
+const MOST_MARKS = SLOTS + 20;
 
 /**
  * The `sending` mark (what makes a redelivery after a crash wait for a status webhook) stands only
- * for provider calls in flight: with a provider that answers in 300 ms and 400 deliveries handed to
- * one sender at once, the marks in Redis never outnumber its connections — before, every delivery
- * waiting for a connection was marked, and a crash left all of them waiting.
+ * for provider calls in flight: with a provider that answers in 300 ms and 400 deliveries handed
+ * to one sender at once, the marks in Redis stay near its provider slots (its connections and a
+ * quarter) — before, every delivery waiting for a connection was marked, and a crash left all of
+ * them waiting.
  */
 describe('sender: sending marks only for calls in flight', function () {
   this.timeout(60_000);
@@ -33,7 +41,7 @@ describe('sender: sending marks only for calls in flight', function () {
     await iso?.cleanup();
   });
 
-  it(`never holds more marks than its ${CONNECTIONS} connections while ${USERS} deliveries wait, and sends each once`, async () => {
+  it(`holds about as many marks as its ${SLOTS} provider slots, not one per delivery, while ${USERS} deliveries wait, and sends each once`, async () => {
     let done = false;
     let max = 0;
     const samples: number[] = [];
@@ -53,9 +61,9 @@ describe('sender: sending marks only for calls in flight', function () {
       await sampler;
     }
     console.log(`      ${samples.length} samples of the marks while sending: max ${max}`);
-    // The sampler saw the sender busy (some marks), never more than one per connection.
+    // The sampler saw the sender busy (some marks), never many more than one per slot.
     expect(max, 'marks seen while sending').to.be.greaterThan(0);
-    expect(max, 'most marks at once').to.be.at.most(CONNECTIONS);
+    expect(max, 'most marks at once').to.be.at.most(MOST_MARKS);
     const accepted = fleet.sim.accepted();
     expect(accepted.map((e) => e.id).sort()).to.deep.equal([...sent.ids].sort());
     // The simulator records a send when it arrives and answers 300 ms later; then the marks go.
