@@ -40,7 +40,8 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     }
   }
 
-  async function call(env: Envelope): Promise<SendResult> {
+  /** The provider call, with its metrics; a definite refusal clears the mark. */
+  async function callProvider(env: Envelope): Promise<SendResult> {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     let result: SendResult;
@@ -109,7 +110,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
             marked = state !== 'sent';
             if (state !== 'fresh') return state;
           }
-          return call(env);
+          return callProvider(env);
         });
       } catch (err) {
         if (!isProviderThrottle(err)) throw err;
