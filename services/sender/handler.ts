@@ -1,6 +1,6 @@
 /**
  * What the sender does with each message of the send lanes: wait for its rate-limit tokens and a
- * provider connection, skip it if it was already sent (dedup by envelope id), call the provider,
+ * provider slot, skip it if it was already sent (dedup by envelope id), call the provider,
  * remember the id.
  *
  * A provider throttle (130429, 131056, 429…) is not the message's fault: the limiter pauses the
@@ -61,7 +61,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     return result;
   }
 
-  /** After the provider's 2xx, outside the connection's slot (the mark stays until this is written). */
+  /** After the provider's 2xx, outside the provider slot (the mark stays until this is written). */
   async function recordSent(env: Envelope, ctx: StageContext, result: SendResult): Promise<void> {
     ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
     // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
@@ -75,8 +75,8 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
   const unmark = (id: string) => ledger.refused(id).catch(() => {});
 
   /**
-   * Order of the steps: a rate-limit token, then a provider connection, then — inside the
-   * connection's slot, right before the call — the dedup check that sets the `sending` mark. So a
+   * Order of the steps: a rate-limit token, then a slot of the provider pool, then — inside the
+   * slot, right before the call — the dedup check that sets the `sending` mark. So a
    * mark stands only for a call that is about to be made or is being made, and a crash leaves at
    * most the pool's slots ambiguous (each waits SENDER_AMBIGUOUS_WAIT_MS on redelivery).
    * The price: a redelivery of a message already sent spends a token before it is dropped.

@@ -39,7 +39,7 @@ export class ProviderClient {
    * request already waiting for a connection, which under a backlog is hundreds.
    */
   private readonly urgentPool: Pool;
-  /** One slot per connection of each pool (see `slot`). */
+  /** The slots of each pool (`slotsFor` its connections; see `slot`). */
   private readonly slots: LimitFunction;
   private readonly urgentSlots: LimitFunction;
   private readonly path: string;
@@ -86,9 +86,10 @@ export class ProviderClient {
   }
 
   /**
-   * Runs `fn` once the envelope's pool has a slot for it (FIFO; `slotsFor` its connections). The sender marks a message `sending` inside, right before the call:
-   * a crash then leaves at most the calls really in flight ambiguous — not every delivery that was
-   * still waiting for a connection (under a backlog, nearly all of a replica's prefetch).
+   * Runs `fn` once the envelope's pool has a slot for it (FIFO; `slotsFor` its connections). The
+   * sender marks a message `sending` inside, right before the call: a crash then leaves about the
+   * calls really in flight ambiguous — not every delivery that was still waiting for a connection
+   * (under a backlog, nearly all of a replica's prefetch).
    */
   slot<T>(env: Pick<Envelope, 'priority'>, fn: () => Promise<T>): Promise<T> {
     return (env.priority === 'urgent' ? this.urgentSlots : this.slots)(fn);
