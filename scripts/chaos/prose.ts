@@ -85,12 +85,11 @@ export const MEANWHILE: Record<string, string> = {
     'the shard consumers go on.',
 };
 
-export const FINDINGS = `**Latest run: every scenario lost 0, duplicated 0 and misordered 0** — including the 3-node cluster
-leader kill, which an earlier run of the same day (before the fixes below) left with 955 of 1,555
+export const FINDINGS = `The 3-node cluster leader kill of a run on 2026-11-23 (before the fixes below) left 955 of 1,555
 accepted messages undelivered, 5 users out of order and every dispatcher and sender crashed.
 "Lost" in the table means *not delivered and not in the DLQ when the wait ended*.
 
-What the earlier runs found, and what was done (commit "Workers survive broker and Redis trouble…"):
+What the earlier runs found, and what was done (commit "Workers: ack on the delivering channel, re-subscribe a channel the broker closed, wait out RabbitMQ/Redis outages in place…"):
 
 1. **Acks dropped after every (re)connect, shards stalled** (\`shared/consumer.ts\`). amqp-connection-manager
    emits \`connect\` only after it has re-created the consumers, so the first deliveries of a new channel —

@@ -65,8 +65,19 @@ export function markdown(results: ScenarioResult[], scenarios: Scenario[], meta:
       md.push(`Measured: ${gap}${[...r.notes, ...(r.error ? [`error: ${r.error}`] : [])].join('; ') || 'nothing unusual'}.`, '');
     }
   }
-  md.push('## Findings', '', prose.findings, '');
+  md.push('## Findings', '', verdict(results), '', prose.findings, '');
   return md.join('\n');
+}
+
+/** The run's own verdict, from its audits (never a fixed sentence). */
+export function verdict(results: ScenarioResult[]): string {
+  const bad = results.filter((r) => !r.audit || r.audit.lost > 0 || r.audit.duplicated > 0 || r.audit.misordered > 0);
+  if (results.length > 0 && bad.length === 0) {
+    return `**This run: every scenario (${results.length}) lost 0, duplicated 0 and misordered 0.**`;
+  }
+  const what = (r: ScenarioResult) =>
+    r.audit ? `${r.name} (lost ${r.audit.lost}, duplicated ${r.audit.duplicated}, misordered ${r.audit.misordered})` : `${r.name} (did not complete)`;
+  return `**This run: ${bad.length} of ${results.length} scenarios lost, duplicated or misordered messages:** ${bad.map(what).join('; ')}.`;
 }
 
 export function notesBlock(results: ScenarioResult[]): string {
