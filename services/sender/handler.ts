@@ -40,6 +40,9 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     }
   }
 
+  /** Clears this replica's `sending` mark: the provider did not take the message (or no call was made). */
+  const unmark = (id: string) => ledger.refused(id).catch(() => {});
+
   /** The provider call, with its metrics; a definite refusal clears the mark. */
   async function callProvider(env: Envelope): Promise<SendResult> {
     const started = process.hrtime.bigint();
@@ -52,7 +55,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       rt.metrics.providerLatency.observe({ outcome: 'error' }, seconds());
       const { failureClass, code } = e;
       // A throttle keeps the mark while this delivery may still try again in-process (send() clears it).
-      if (providerRefused(code) && !isProviderThrottle(e)) await ledger.refused(env.id).catch(() => {});
+      if (providerRefused(code) && !isProviderThrottle(e)) await unmark(env.id);
       rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
       throw e;
     }
@@ -70,9 +73,6 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     const acceptedAt = Number(ctx.msg.properties.headers?.[H.acceptedAt] ?? Date.parse(env.createdAt));
     rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
   }
-
-  /** Clears this replica's `sending` mark: no provider call was made since it was set. */
-  const unmark = (id: string) => ledger.refused(id).catch(() => {});
 
   /**
    * Order of the steps: a rate-limit token, then a slot of the provider pool, then — inside the

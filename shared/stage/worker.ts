@@ -54,6 +54,11 @@ export class DeliveryGone extends Error {
   override readonly name = 'DeliveryGone';
 }
 
+/** Throws DeliveryGone once the delivery's channel is gone: nothing more may be done with it. */
+function assertLive(delivery: Delivery, cause?: unknown): void {
+  if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', cause === undefined ? undefined : { cause });
+}
+
 export class StageWorker {
   private readonly log: Logger;
   private readonly failures: FailureRouter;
@@ -177,7 +182,7 @@ export class StageWorker {
         } catch (err) {
           const dep = outageOf(err);
           if (!dep || this.closing) throw err;
-          if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', { cause: err });
+          assertLive(delivery, err);
           if (waitingFor !== dep) {
             if (waitingFor) this.stopWaiting(waitingFor);
             waitingFor = dep;
@@ -218,14 +223,14 @@ export class StageWorker {
     if (ordered) await this.steady(delivery, () => this.ordering.ensureShard(shard));
     if (ordered && (await this.steady(delivery, () => this.ordering.mustWait(env, msg, shard)))) {
       // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
-      if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel');
+      assertLive(delivery);
       log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
       await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard));
       return;
     }
     // A delivery whose channel is gone (the shard was handed over after a drain timeout, or the
     // connection dropped) is the broker's again: another consumer gets it, so do not act on it.
-    if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel');
+    assertLive(delivery);
     this.rt.metrics.inFlight.inc({ stage: this.stage });
     try {
       try {
@@ -253,7 +258,7 @@ export class StageWorker {
   ): Promise<void> {
     // Routing a copy to a retry tier or the DLQ while the broker has requeued the original would put
     // the message in two places; the redelivery will fail or succeed on its own.
-    if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', { cause: err });
+    assertLive(delivery, err);
     const fate = decideFate(err, attempt, this.tiers());
     log.warn({ class: err.failureClass, code: err.code, err: err.message, fate }, 'message failed');
     if (shard !== undefined && fate.action === 'retry') await this.steady(delivery, () => this.ordering.hold(env, shard, fate.tierMs));
