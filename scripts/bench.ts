@@ -31,6 +31,9 @@ const quick = args.includes('--quick');
 const profileAt = args.indexOf('--profile');
 const profileDir =
   profileAt < 0 ? undefined : args[profileAt + 1] && !args[profileAt + 1].startsWith('--') ? path.resolve(args[profileAt + 1]) : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
+const urgentOnly = args.includes('--urgent-only');
+/** `--urgent-only`: the pipeline rate the urgent messages' spread is computed from (not measured in that mode). */
+const ASSUMED_PIPELINE_PER_S = 1500;
 const sizes: Sizes = quick ? QUICK : FULL;
 const startedAt = Date.now();
 /** Other work on the machine shows here: the 1-minute load average when the run started. */
@@ -104,6 +107,24 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
   }
 }
 
+/** Only the two urgent measurements (a few minutes): for work on the urgent lane. */
+async function urgentOnlyRun(fleet: Fleet): Promise<void> {
+  await startFleet(fleet);
+  const sim = new SimClient(fleet.simUrl);
+  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
+  try {
+    log(`urgent only: the spread assumes a pipeline rate of ${ASSUMED_PIPELINE_PER_S}/s`);
+    const shared = await measureUrgent(fleet, client, sim, sizes, ASSUMED_PIPELINE_PER_S, log);
+    log(`urgent: p50 ${shared.p50}, p99 ${shared.p99} ms; legs p50/p99 accept→dispatched ${shared.legs.dispatch.join('/')}, dispatched→provider ${shared.legs.send.join('/')} ms`);
+    const dedicated = await measureUrgent(fleet, client, sim, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
+    log(`urgent (dedicated replicas): p50 ${dedicated.p50}, p99 ${dedicated.p99} ms; legs p50/p99 accept→dispatched ${dedicated.legs.dispatch.join('/')}, dispatched→provider ${dedicated.legs.send.join('/')} ms`);
+    const pick = (u: typeof shared) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd] });
+    process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
+  } finally {
+    await client.close();
+  }
+}
+
 async function main(): Promise<number> {
   const space = await createSpace();
   log(`vhost ${space.vhost}, Redis prefix ${space.redisKeyPrefix} (${sizes.name}${profileDir ? `, profiling into ${profileDir}` : ''})`);
@@ -130,7 +151,7 @@ async function main(): Promise<number> {
     timer = setTimeout(() => reject(new Error(`run exceeded its bound of ${sizes.runTimeoutMs / 60_000} min`)), sizes.runTimeoutMs);
   });
   try {
-    const work = (profileDir ? profile(space, fleet) : benchmark(space, fleet)).then(() => 0);
+    const work = (profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : benchmark(space, fleet)).then(() => 0);
     return await Promise.race([work, timedOut, interrupted]);
   } catch (err) {
     if (signalled) return 130; // the phase in progress failed because its processes were stopped

@@ -74,6 +74,12 @@ const schema = {
     env: 'WORKER_LANES',
   },
   urgentPrefetch: { doc: 'Unacked messages of the urgent consumer.', format: 'nat', default: 32, env: 'URGENT_PREFETCH' },
+  urgentHoldMs: {
+    doc: 'A replica consuming both lanes holds back new ordered work while an urgent message is in flight, for at most this long, then lets it run for as long before holding again (shared/stage/urgent-first.ts); 0 = never hold.',
+    format: 'nat',
+    default: 100,
+    env: 'URGENT_HOLD_MS',
+  },
   publishTimeoutMs: { doc: 'How long the ingress waits for a broker confirm before answering 503.', format: 'nat', default: 5000, env: 'PUBLISH_TIMEOUT_MS' },
   whatsappThroughputPerSecond: { doc: 'Sends per second per business number across the fleet; 0 = off.', format: 'nat', default: 80, env: 'WHATSAPP_THROUGHPUT_PER_SECOND' },
   whatsappPairIntervalMs: { doc: 'Per-recipient pair rate: one message per this interval; 0 = off.', format: 'nat', default: 6000, env: 'WHATSAPP_PAIR_INTERVAL_MS' },

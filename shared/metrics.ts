@@ -22,6 +22,7 @@ export class Metrics {
   readonly inFlight: Gauge<'stage'>;
   readonly shardsOwned: Gauge<'stage'>;
   readonly heldUsers: Gauge<'stage'>;
+  readonly urgentHoldSeconds: Counter<'stage'>;
   readonly tokensWaited: Counter<'limit'>;
   readonly throttleWaitSeconds: Histogram<'limit'>;
   readonly replayed: Counter<'job'>;
@@ -50,6 +51,7 @@ export class Metrics {
     this.inFlight = new Gauge({ name: 'postmaster_in_flight', help: 'Deliveries being worked on.', labelNames: ['stage'], registers: r });
     this.shardsOwned = new Gauge({ name: 'postmaster_shards_owned', help: 'Shards this replica consumes.', labelNames: ['stage'], registers: r });
     this.heldUsers = new Gauge({ name: 'postmaster_held_users', help: 'Users whose ordered lane waits behind a retrying message (strict mode), on this replica\'s shards.', labelNames: ['stage'], registers: r });
+    this.urgentHoldSeconds = new Counter({ name: 'postmaster_urgent_hold_seconds_total', help: 'Time this replica held back its ordered lanes because an urgent message was in flight (URGENT_HOLD_MS).', labelNames: ['stage'], registers: r });
     this.tokensWaited = new Counter({ name: 'postmaster_rate_limit_waits_total', help: 'Sends that waited for a rate-limit token.', labelNames: ['limit'], registers: r });
     this.throttleWaitSeconds = new Histogram({ name: 'postmaster_rate_limit_wait_seconds', help: 'Time spent waiting for a rate-limit token.', labelNames: ['limit'], buckets: LATENCY_BUCKETS, registers: r });
     this.replayed = new Counter({ name: 'postmaster_replayed_total', help: 'Dead letters republished by replay jobs.', labelNames: ['job'], registers: r });

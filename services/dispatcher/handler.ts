@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { newEnvelope, type Envelope } from '../../shared/envelope.js';
 import { publishToStage } from '../../shared/publish.js';
 import type { Runtime } from '../../shared/runtime.js';
-import type { StageContext } from '../../shared/stage/worker.js';
+import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import type { StatusStore } from '../../shared/status.js';
 import type { BotHandler } from './bot-handler.js';
 import { DispatchDedup } from './dedup.js';
@@ -52,6 +52,12 @@ export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
           return;
         }
         await dispatched(env, ctx);
+        // Ordered work pauses here while an urgent message is in flight in this replica.
+        const hold = ctx.holdForUrgent();
+        if (hold) {
+          await hold;
+          if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while an urgent message went first');
+        }
         await publishToStage(rt, 'send', env);
         return;
       }

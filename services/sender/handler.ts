@@ -100,6 +100,10 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       let outcome: BeginResult | SendResult;
       try {
         outcome = await provider.slot(env, async () => {
+          // Ordered work waits here while an urgent send is in flight in this replica (the slot
+          // holds no connection yet), so the urgent one's steps do not queue behind a pool's worth.
+          const hold = ctx.holdForUrgent();
+          if (hold) await hold;
           if (!ctx.live()) {
             if (marked) await unmark(env.id);
             throw new DeliveryGone('the delivery went back to its queue while waiting for a provider connection');

@@ -40,9 +40,9 @@ export class SimulatorCore {
     this.now = options.clock ?? Date.now;
   }
 
-  /** Runs `answer` after the configured latency and jitter (at once when both are 0). */
-  later(answer: () => void): void {
-    const delay = this.faults.delayMs();
+  /** Runs `answer` after `latencyMs`, by default the configured latency and jitter (at once when 0). */
+  later(answer: () => void, latencyMs?: number): void {
+    const delay = latencyMs ?? this.faults.delayMs();
     if (delay <= 0) {
       answer();
       return;

@@ -23,10 +23,13 @@ export interface FaultRule {
   id?: string;
   /** Answers left; removed at 0; -1 = forever. */
   times: number;
-  status: number;
-  code: number;
+  /** The error to answer with; a rule without `code` accepts the send (with `latencyMs`: a slow answer). */
+  status?: number;
+  code?: number;
   message?: string;
   retryAfterS?: number;
+  /** Answer after this many ms instead of the configured latency and jitter. */
+  latencyMs?: number;
   /**
    * Accept the send (200 with a wamid) and report `code` later as a `failed` status webhook, the way
    * Meta reports e.g. 131026 and 131047 for messages it took. Needs `SimulatorOptions.webhook`.
@@ -85,13 +88,16 @@ const ruleSchema = z
     id: z.string().optional(),
     times: z.number().int().min(-1).default(1),
     status: z.number().int().min(100).max(599).optional(),
-    code: z.number().int(),
+    code: z.number().int().optional(),
     message: z.string().optional(),
     retryAfterS: z.number().min(0).optional(),
+    latencyMs: count.max(600_000).optional(),
     async: z.boolean().optional(),
   })
   .strict()
-  .transform((r) => ({ ...r, status: r.status ?? statusForCode(r.code) }));
+  .refine((r) => r.code !== undefined || r.latencyMs !== undefined, { message: 'a rule needs a code (an error) or a latencyMs (a slow answer)', path: ['code'] })
+  .refine((r) => r.code !== undefined || (r.status === undefined && !r.async), { message: 'status and async need a code', path: ['code'] })
+  .transform((r) => ({ ...r, status: r.status ?? (r.code === undefined ? undefined : statusForCode(r.code)) }));
 const mixSchema = z
   .object({
     status: z.number().int().min(100).max(599).optional(),
@@ -118,10 +124,12 @@ export const faultPatchSchema = z
   .strict()
   .partial();
 
-export type Decision =
+/** `latencyMs`: a rule's own latency, in place of the configured latency and jitter. */
+export type Decision = (
   | { kind: 'accept' }
   | { kind: 'accept-then-fail'; code: number; message?: string }
-  | { kind: 'error'; status: number; code: number; message?: string; retryAfterS?: number };
+  | { kind: 'error'; status: number; code: number; message?: string; retryAfterS?: number }
+) & { latencyMs?: number };
 
 /** Holds the live fault configuration, its random generator and its throttle windows. */
 export class FaultEngine {
@@ -172,11 +180,17 @@ export class FaultEngine {
   /** Decides the answer to a valid send; an accepted send counts against the throttle windows. */
   decide(to: string, id: string | null, now: number): Decision {
     const rule = this.takeRule(to, id);
-    if (rule) {
+    const late = rule?.latencyMs === undefined ? {} : { latencyMs: rule.latencyMs };
+    if (rule?.code !== undefined) {
       return rule.async
-        ? { kind: 'accept-then-fail', code: rule.code, message: rule.message }
-        : { kind: 'error', status: rule.status, code: rule.code, message: rule.message, retryAfterS: rule.retryAfterS };
+        ? { kind: 'accept-then-fail', code: rule.code, message: rule.message, ...late }
+        : { kind: 'error', status: rule.status ?? statusForCode(rule.code), code: rule.code, message: rule.message, retryAfterS: rule.retryAfterS, ...late };
     }
+    const decision = this.decideUnscripted(to, now);
+    return { ...decision, ...late };
+  }
+
+  private decideUnscripted(to: string, now: number): Decision {
     if (this.config.errorRate > 0 && this.random() < this.config.errorRate) {
       const mix = this.config.errorMix.length > 0 ? this.config.errorMix : DEFAULT_ERROR_MIX;
       const item = pickWeighted(mix, this.random);

@@ -52,8 +52,8 @@ export async function handleSend(core: SimulatorCore, req: IncomingMessage, res:
   }
   const decision: Decision = core.faults.decide(checked.to, checked.id, receivedAt);
   if (decision.kind === 'error') {
-    const { status, code, message, retryAfterS } = decision;
-    return reject(core, res, seen, { status, code, error: { message }, retryAfterS });
+    const { status, code, message, retryAfterS, latencyMs } = decision;
+    return reject(core, res, seen, { status, code, error: { message }, retryAfterS }, latencyMs);
   }
   accept(core, res, seen, { to: checked.to, type: checked.type, id: checked.id, phoneNumberId }, decision);
 }
@@ -78,7 +78,7 @@ function accept(
   core.later(() => {
     sendJson(res, 200, answer);
     core.webhooks?.enqueue({ wamid, to: message.to, id: message.id, phoneNumberId: message.phoneNumberId, failure });
-  });
+  }, decision.latencyMs);
 }
 
 /** Bearer token, then phone number id: a wrong token is 401/190, an unknown number 400/100 (subcode 33). */
@@ -106,11 +106,12 @@ function reject(
   res: ServerResponse,
   seen: Seen,
   rejection: Rejection,
+  latencyMs?: number,
 ): void {
   core.ledger.append({ ...seen, status: rejection.status, code: rejection.code });
   const headers: Record<string, string> = rejection.retryAfterS === undefined ? {} : { 'retry-after': String(Math.ceil(rejection.retryAfterS)) };
   const body = metaError(rejection.code, rejection.error);
-  core.later(() => sendJson(res, rejection.status, body, headers));
+  core.later(() => sendJson(res, rejection.status, body, headers), latencyMs);
 }
 
 function callbackData(body: unknown): string | null {

@@ -25,6 +25,7 @@ import { runSteps } from '../shutdown.js';
 import { OrderingGuard } from './ordering.js';
 import { StatusStore } from '../status.js';
 import { StaticAssigner, type ShardAssigner } from './assigner.js';
+import { UrgentFirst } from './urgent-first.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StageContext {
@@ -37,6 +38,11 @@ export interface StageContext {
    * inline throttle retries) checks this before acting and throws DeliveryGone.
    */
   live(): boolean;
+  /**
+   * Null, or a promise to await before the next step of ordered work: an urgent delivery is in
+   * flight in this replica (urgent-first.ts). Always null on the urgent lane.
+   */
+  holdForUrgent(): Promise<void> | null;
 }
 export type StageHandler = (env: Envelope, ctx: StageContext) => Promise<void>;
 
@@ -68,6 +74,8 @@ export class StageWorker {
   private readonly assigner: ShardAssigner;
   readonly ordering: OrderingGuard;
   private readonly status: StatusStore;
+  /** Holds ordered work while an urgent delivery is in flight; only when this replica consumes both lanes. */
+  private readonly urgentFirst: UrgentFirst;
   private closing: Promise<void> | null = null;
   private started = false;
   /** Deliveries currently waiting out an outage, by dependency (logged when the first starts and the last ends). */
@@ -84,6 +92,7 @@ export class StageWorker {
     this.assigner = opts.assigner ?? new StaticAssigner(rt.topology.options.shards);
     this.ordering = new OrderingGuard(rt, stage);
     this.status = new StatusStore(rt);
+    this.urgentFirst = new UrgentFirst(rt.cfg.workerLanes === 'all' ? rt.cfg.urgentHoldMs : 0, (ms) => rt.metrics.urgentHoldSeconds.inc({ stage }, ms / 1000));
   }
 
   /**
@@ -160,7 +169,10 @@ export class StageWorker {
         if (id) this.recordDead(id, poison, { mustExist: true });
       });
     }
-    if (shard === undefined) return this.process(msg, delivery, env, lane);
+    if (shard === undefined) {
+      const end = this.urgentFirst.begin();
+      return this.process(msg, delivery, env, lane).finally(end);
+    }
     return this.sequencer.run(env.user, () => this.process(msg, delivery, env, lane, shard));
   }
 
@@ -198,6 +210,18 @@ export class StageWorker {
     }
   }
 
+  /**
+   * A step of the main path: on a shard (ordered work), first waits while an urgent delivery is in
+   * flight in this replica (urgent-first.ts) — every ordered delivery pauses at its next step.
+   */
+  private async step<T>(delivery: Delivery, shard: number | undefined, fn: () => Promise<T>): Promise<T> {
+    if (shard !== undefined) {
+      const hold = this.urgentFirst.hold();
+      if (hold) await hold;
+    }
+    return this.steady(delivery, fn);
+  }
+
   private stopWaiting(dep: 'broker' | 'redis'): void {
     if (--this.waiting[dep] === 0) this.log.info({ dependency: dep }, 'dependency back; deliveries flow again');
   }
@@ -220,8 +244,8 @@ export class StageWorker {
       await this.fail(msg, delivery, env, lane, poison, attempt, ordered ? shard : undefined, log);
       return;
     }
-    if (ordered) await this.steady(delivery, () => this.ordering.ensureShard(shard));
-    if (ordered && (await this.steady(delivery, () => this.ordering.mustWait(env, msg, shard)))) {
+    if (ordered) await this.step(delivery, shard, () => this.ordering.ensureShard(shard));
+    if (ordered && (await this.step(delivery, shard, () => this.ordering.mustWait(env, msg, shard)))) {
       // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
       assertLive(delivery);
       log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
@@ -234,13 +258,14 @@ export class StageWorker {
     this.rt.metrics.inFlight.inc({ stage: this.stage });
     try {
       try {
-        await this.steady(delivery, () => this.handler({ ...env, attempt }, { lane, msg, log, live: () => delivery.live() }));
+        const holdForUrgent = shard === undefined ? () => null : () => this.urgentFirst.hold();
+        await this.step(delivery, shard, () => this.handler({ ...env, attempt }, { lane, msg, log, live: () => delivery.live(), holdForUrgent }));
       } catch (err) {
         if (err instanceof DeliveryGone) throw err;
         await this.fail(msg, delivery, env, lane, asClassified(err), attempt, ordered ? shard : undefined, log);
         return;
       }
-      if (ordered) await this.steady(delivery, () => this.ordering.done(env, shard));
+      if (ordered) await this.step(delivery, shard, () => this.ordering.done(env, shard));
     } finally {
       this.rt.metrics.inFlight.dec({ stage: this.stage });
     }
@@ -278,6 +303,7 @@ export class StageWorker {
 
   /** Stops intake, finishes in-flight work, releases shards. Idempotent. */
   close(): Promise<void> {
+    this.urgentFirst.stop();
     return (this.closing ??= runSteps(this.log, [
       ['stop urgent consumer', () => this.urgent?.stop(this.rt.cfg.shutdownGraceMs)],
       ['release shards', () => this.assigner.stop()],

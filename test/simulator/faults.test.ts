@@ -54,6 +54,27 @@ describe('simulator: fault injection', () => {
       expect((await send(sim.url, textMessage('1555'))).status).to.equal(400);
     });
 
+    it('a rule without a code is a slow answer: the send is accepted after the rule\'s latencyMs', async () => {
+      const put = await call(sim.url, 'PUT', '/_sim/faults', { rules: [{ to: 'SLOW', latencyMs: 300, times: -1 }] });
+      expect(put.status).to.equal(200);
+      const timed = async (to: string) => {
+        const started = Date.now();
+        const res = await send(sim.url, textMessage(to));
+        return { status: res.status, ms: Date.now() - started, wamid: res.body.messages?.[0]?.id };
+      };
+      const slow = await timed('SLOW');
+      const fast = await timed('FAST');
+      expect(slow.status).to.equal(200);
+      expect(slow.wamid).to.be.a('string');
+      expect(slow.ms).to.be.at.least(290);
+      expect(fast.status).to.equal(200);
+      expect(fast.ms, 'other recipients keep the configured latency (0)').to.be.below(250);
+      expect(codes(sim)).to.deep.equal([null, null]);
+      const bad = await call(sim.url, 'PUT', '/_sim/faults', { rules: [{ to: 'X', times: 1 }] });
+      expect(bad.status).to.equal(400);
+      expect(bad.body.error.message).to.contain('code');
+    });
+
     it('refuses an invalid fault patch and names the field', async () => {
       const res = await call(sim.url, 'PUT', '/_sim/faults', { errorRate: 2, bogus: 1 });
       expect(res.status).to.equal(400);
