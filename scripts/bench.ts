@@ -118,7 +118,7 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
     log(`urgent: p50 ${shared.p50}, p99 ${shared.p99} ms; legs p50/p99 accept→dispatched ${shared.legs.dispatch.join('/')}, dispatched→provider ${shared.legs.send.join('/')} ms`);
     const dedicated = await measureUrgent(fleet, client, sim, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
     log(`urgent (dedicated replicas): p50 ${dedicated.p50}, p99 ${dedicated.p99} ms; legs p50/p99 accept→dispatched ${dedicated.legs.dispatch.join('/')}, dispatched→provider ${dedicated.legs.send.join('/')} ms`);
-    const pick = (u: typeof shared) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd] });
+    const pick = (u: typeof shared) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs });
     process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
   } finally {
     await client.close();

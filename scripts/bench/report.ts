@@ -68,14 +68,20 @@ function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | und
   return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(2)}${bench !== undefined ? ` (load generator ${bench.toFixed(2)})` : ''}`;
 }
 
-/** "; 1,234 sent to a retry tier by the workers" when any were (with "(send/throttled 1,200, …)" when known). */
-/** The urgent messages' two legs (status history): accept → dispatched, dispatched → provider. */
+/**
+ * The urgent messages' two legs (status history): accept → dispatched, dispatched → provider; and
+ * how long the shared replicas held their ordered lanes for them, when they did.
+ */
 function legs(u: UrgentResult): string {
   const [d50, d99] = u.legs.dispatch;
   const [s50, s99] = u.legs.send;
-  return `; p50 / p99 of accept → dispatched ${n(d50)} / ${n(d99)} ms, dispatched → provider ${n(s50)} / ${n(s99)} ms`;
+  const held = u.held.dispatch + u.held.send > 0
+    ? `; ordered lanes held for them ${u.held.dispatch.toFixed(1)} s (dispatcher) and ${u.held.send.toFixed(1)} s (sender) of ${(u.windowMs / 1000).toFixed(1)} s`
+    : '';
+  return `; p50 / p99 of accept → dispatched ${n(d50)} / ${n(d99)} ms, dispatched → provider ${n(s50)} / ${n(s99)} ms${held}`;
 }
 
+/** "; 1,234 sent to a retry tier by the workers" when any were (with "(send/throttled 1,200, …)" when known). */
 function retried(count: number, by?: Record<string, number>): string {
   const parts = Object.entries(by ?? {}).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`);
   return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile${parts.length ? ` (${parts.join(', ')})` : ''}` : '';

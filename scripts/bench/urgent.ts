@@ -35,6 +35,13 @@ export interface UrgentResult {
    * publish, broker, sender, HTTP). p50 / p99 ms of each.
    */
   legs: { dispatch: [number, number]; send: [number, number] };
+  /**
+   * Seconds the shared replicas held back their ordered lanes for urgent messages in flight
+   * (postmaster_urgent_hold_seconds_total, URGENT_HOLD_MS), per stage, over `windowMs`: from the
+   * first urgent message sent to the last one delivered. 0 with dedicated replicas.
+   */
+  held: { dispatch: number; send: number };
+  windowMs: number;
 }
 
 /** The two legs of each delivered id, from its status record's history (`dispatched@<ms>`). */
@@ -103,6 +110,8 @@ export async function measureUrgent(
   const watch = await LedgerWatch.fromNow(sim);
   const backlogAtStart = await backlogDepth();
   const retriedBefore = await fleet.counter('postmaster_retried_total');
+  const heldBefore = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
+  const windowStart = Date.now();
   log(`urgent: ${u.count} urgent messages over ${(spreadMs / 1000).toFixed(1)} s, ${backlogAtStart} normal ones waiting`);
   const acc = await openLoop(client, {
     ratePerSecond: (u.count * 1000) / spreadMs,
@@ -115,7 +124,10 @@ export async function measureUrgent(
   watch.add(acc.ids);
   await watch.waitAll(deadline, 'urgent messages');
   const lat = latencies(watch, acc.ids);
+  const windowMs = Date.now() - windowStart;
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
+  const heldAfter = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
+  const held = { dispatch: (heldAfter.dispatch ?? 0) - (heldBefore.dispatch ?? 0), send: (heldAfter.send ?? 0) - (heldBefore.send ?? 0) };
   const legs = await legsOf(fleet, watch, acc.ids);
   if (opts.dedicated) {
     // Back to the default deployment for what follows.
@@ -123,5 +135,5 @@ export async function measureUrgent(
     await fleet.start('sender');
     await fleet.start('dispatcher');
   }
-  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, ...summarizeLatency(lat) };
+  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, held, windowMs, ...summarizeLatency(lat) };
 }
