@@ -67,6 +67,11 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
   /** After the provider's 2xx, outside the provider slot (the mark stays until this is written). */
   async function recordSent(env: Envelope, ctx: StageContext, result: SendResult): Promise<void> {
     ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
+    // Ordered work also waits here while an urgent send is in flight: the calls already made when
+    // the hold began would otherwise write their records on the urgent one's loop and connection.
+    // The `sending` mark stands meanwhile (a crash in the wait leaves the message ambiguous).
+    const hold = ctx.holdForUrgent();
+    if (hold) await hold;
     // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
     // ambiguous, resolved by the provider's status webhook (send-ledger.ts).
     await ledger.done(env.id, result.wamid).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record sent id'));
