@@ -89,7 +89,11 @@ export class Broker {
     this.manager = amqp.connect(urls, {
       heartbeatIntervalInSeconds: opts.heartbeatS ?? 5,
       reconnectTimeInSeconds: 1,
-      connectionOptions: { clientProperties: { connection_name: opts.name ?? 'postmaster' } },
+      // TCP_NODELAY: amqplib leaves Nagle's algorithm on, so a small frame written while an earlier
+      // one is unacknowledged waits for the peer's delayed ACK — 20–40 ms per hop at a low rate
+      // (measured: one message every 10 ms through a queue, p50 22 ms → 1 ms). The writes are
+      // already gathered per multiplexer pass (batchFrameWrites), so this costs no extra segments.
+      connectionOptions: { noDelay: true, clientProperties: { connection_name: opts.name ?? 'postmaster' } },
     });
     this.manager.on('connect', ({ connection, url }) => {
       // Registered before any channel wrapper's listener: in place before the first channel opens.

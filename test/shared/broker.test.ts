@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { batchFrameWrites, Broker } from '../../shared/broker.js';
 import { silentLogger } from '../../shared/logger.js';
 import { isolate, type Isolation } from '../support/isolation.js';
@@ -73,6 +73,43 @@ describe('shared/broker: frame writes batched per multiplexer pass', function ()
       expect(messageCount).to.equal(n + 1);
     } finally {
       await conn.close();
+    }
+  });
+});
+
+/**
+ * amqplib leaves Nagle's algorithm on unless told: a small frame written while an earlier one is
+ * unacknowledged then waits for the broker's delayed ACK (~20–40 ms per hop at a low rate;
+ * docs/BENCHMARKS.md). The project's connections must turn it off.
+ */
+describe('shared/broker: TCP_NODELAY on the connection', function () {
+  this.timeout(30_000);
+  let iso: Isolation;
+
+  before(async () => {
+    iso = await isolate('broker-nodelay');
+  });
+  after(() => iso?.cleanup());
+
+  it('sets noDelay on its connection socket (reconnects use the same options)', async () => {
+    const calls: Array<{ socket: Socket; on: boolean }> = [];
+    const proto = net.Socket.prototype as unknown as { setNoDelay: (on?: boolean) => Socket };
+    const orig = proto.setNoDelay;
+    proto.setNoDelay = function (this: Socket, on?: boolean) {
+      calls.push({ socket: this, on: on !== false });
+      return orig.call(this, on);
+    };
+    let broker: Broker | undefined;
+    try {
+      broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000 });
+      await broker.waitForConnect(10_000);
+      const socket = (broker.connection() as unknown as { connection: { stream: Socket } }).connection.stream;
+      const mine = calls.filter((c) => c.socket === socket);
+      expect(mine.length, 'setNoDelay called on the broker socket').to.be.at.least(1);
+      expect(mine[mine.length - 1].on, 'the last call turns Nagle off').to.equal(true);
+    } finally {
+      proto.setNoDelay = orig;
+      await broker?.close();
     }
   });
 });
