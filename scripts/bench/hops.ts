@@ -4,6 +4,7 @@
  * at that moment as about the hop.
  */
 import { bullmqHop } from './bullmq-hop.js';
+import { hopLatency, type HopLatency } from './hop-latency.js';
 import type { Pids } from './cpu.js';
 import { httpHop } from './http-hop.js';
 import type { BenchSpace } from './isolation.js';
@@ -16,6 +17,8 @@ export interface Hops {
   raw: HopResult;
   http: HopResult;
   bullmq: HopResult;
+  /** One broker hop's latency at a low rate, Nagle on (amqplib's default) and off. */
+  hopLatency: HopLatency;
 }
 
 function pick(pids: Pids, name: string): Pids {
@@ -40,5 +43,7 @@ export async function measureHops(space: BenchSpace, s: Sizes, infra: Pids, log:
     bullmq.push(await bullmqHop({ redisUrl: REDIS_URL, prefix: `${space.redisKeyPrefix}:bench-bullmq`, ...s.bullmq, timeoutMs, pids: pick(infra, 'redis') }));
     log(`hops trial ${t + 1}: raw ${raw[t].perSecond.toFixed(0)}/s, http ${http[t].perSecond.toFixed(0)}/s, bullmq ${bullmq[t].perSecond.toFixed(0)}/s`);
   }
-  return { raw: median(raw), http: median(http), bullmq: median(bullmq) };
+  const latency = await hopLatency({ amqpUrl: space.amqpUrl, ...s.hopLatency, timeoutMs });
+  log(`hop latency, one message every ${s.hopLatency.intervalMs} ms: p50/p99 ${latency.nagle.join('/')} ms with Nagle, ${latency.noDelay.join('/')} ms with noDelay`);
+  return { raw: median(raw), http: median(http), bullmq: median(bullmq), hopLatency: latency };
 }

@@ -7,12 +7,14 @@ import type { BurstResult } from './burst.js';
 import type { LatencyResult, PipelineResult } from './pipeline.js';
 import type { HopResult } from './raw-hop.js';
 import type { UrgentResult } from './urgent.js';
+import type { HopLatency } from './hop-latency.js';
 
 export interface Results {
   mode: 'full' | 'quick';
   raw: HopResult;
   http: HopResult;
   bullmq: HopResult;
+  hopLatency: HopLatency;
   pipeline: PipelineResult;
   /** The pipeline with one message per request. */
   singles: PipelineResult;
@@ -112,6 +114,12 @@ export function table(r: Results): string {
     ['pipeline CPU', '', '', cpuLine(r.pipeline.cpu)],
     ['single POSTs', n(r.singles.perSecond), '', `the same, ${shape(r.singles)}: ${n(r.singles.count)} msgs in ${r.singles.seconds.toFixed(1)} s${retried(r.singles.retried)}; ${cpuLine(r.singles.cpu)}`],
     ['hop CPU', '', '', `raw ${cpuLine(r.raw.cpu)}; http ${cpuLine(r.http.cpu)}; bullmq ${cpuLine(r.bullmq.cpu)}`],
+    [
+      'hop latency',
+      '',
+      '',
+      `one raw hop at a low rate (${n(r.hopLatency.count)} msgs, one per ${r.hopLatency.intervalMs} ms), p50 / p99: ${r.hopLatency.nagle.join(' / ')} ms with amqplib's default socket (Nagle on), ${r.hopLatency.noDelay.join(' / ')} ms with noDelay (the fleet's)`,
+    ],
     ['ratio_vs_limit', String(f.ratio_vs_limit), '≥ 0.75', verdict((f.ratio_vs_limit as number) >= 0.75)],
     ['p50_ms', n(r.latency.p50), '', `accept → provider, open loop at ${n(r.latency.ratePerSecond)}/s (${r.latency.batchSize === 1 ? 'single POSTs' : `batches of ${r.latency.batchSize}`}), ${n(r.latency.count)} msgs${retried(r.latency.retried)}`],
     ['p99_ms', n(r.latency.p99), '≤ 50', `${verdict(r.latency.p99 <= 50)}; max ${n(r.latency.max)} ms`],

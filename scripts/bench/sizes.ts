@@ -21,6 +21,8 @@ export interface Sizes {
   raw: { count: number; window: number; prefetch: number };
   http: { count: number };
   bullmq: { count: number; window: number; concurrency: number };
+  /** One broker hop at a low rate: `count` messages, one every `intervalMs`, Nagle on and off. */
+  hopLatency: { count: number; intervalMs: number };
   /** The pipeline figure: batches (the ingress's HTTP cost spread over many messages, as in the limit). */
   pipeline: LoadShape;
   /** The same with one message per request, as most callers send. */
@@ -42,6 +44,7 @@ export const FULL: Sizes = {
   raw: { count: 100_000, window: 256, prefetch: 256 },
   http: { count: 50_000 },
   bullmq: { count: 20_000, window: 256, concurrency: 256 },
+  hopLatency: { count: 500, intervalMs: 10 },
   pipeline: { warmup: 5_000, count: 50_000, users: 10_000, concurrency: 8, batchSize: 50 },
   singles: { warmup: 1_000, count: 10_000, users: 10_000, concurrency: 32, batchSize: 1 },
   latency: { durationMs: 30_000, users: 10_000 },
@@ -57,6 +60,7 @@ export const QUICK: Sizes = {
   raw: { count: 20_000, window: 256, prefetch: 256 },
   http: { count: 10_000 },
   bullmq: { count: 5_000, window: 256, concurrency: 256 },
+  hopLatency: { count: 200, intervalMs: 10 },
   pipeline: { warmup: 1_000, count: 10_000, users: 2_000, concurrency: 8, batchSize: 50 },
   singles: { warmup: 500, count: 3_000, users: 2_000, concurrency: 32, batchSize: 1 },
   latency: { durationMs: 10_000, users: 2_000 },
