@@ -5,9 +5,10 @@
  * a backlog that was most of its latency (docs/BENCHMARKS.md, "The urgent lane under a backlog").
  *
  * So while an urgent delivery is in flight the gate is *closed*: ordered work does not start new
- * steps (the stage worker holds new ordered deliveries before their first step, the sender holds
- * them before their provider slot's work); what is already in Redis or on the wire finishes, and
- * the loop is then the urgent message's. The gate opens when no urgent delivery is in flight.
+ * steps (the stage worker holds each ordered delivery before each of its steps; the dispatcher
+ * before its publish; the sender before its provider slot's work and before its `sent` record);
+ * what is already in Redis or on the wire finishes, and the loop is then the urgent message's. The
+ * gate opens when no urgent delivery is in flight, and the held steps go on RELEASE_BATCH per turn.
  *
  * Ordered lanes are never starved: a hold lasts at most `maxHoldMs`; then the gate stays open for
  * as long again, whatever urgent traffic there is, before it may close once more — so a stream of
