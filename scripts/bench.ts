@@ -21,7 +21,7 @@ import { stopAll } from './bench/processes.js';
 import { formatSummary, summarizeDir } from './bench/profile.js';
 import { figures, table, type Results } from './bench/report.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
-import { measureUrgent } from './bench/urgent.js';
+import { measureUrgent, type UrgentResult } from './bench/urgent.js';
 
 /** Connections of the bench's client to the ingress: enough for the open-loop phases' in-flight requests. */
 const CLIENT_CONNECTIONS = 256;
@@ -72,10 +72,7 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
     log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
     const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
     log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
-    const urgent = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, log);
-    log(`urgent: p99 ${urgent.p99} ms; legs p50/p99 accept→dispatched ${urgent.legs.dispatch.join('/')}, dispatched→provider ${urgent.legs.send.join('/')} ms`);
-    const urgentDedicated = await measureUrgent(fleet, client, sim, sizes, pipeline.perSecond, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
-    log(`urgent (dedicated replicas): p99 ${urgentDedicated.p99} ms; legs p50/p99 accept→dispatched ${urgentDedicated.legs.dispatch.join('/')}, dispatched→provider ${urgentDedicated.legs.send.join('/')} ms`);
+    const { shared: urgent, dedicated: urgentDedicated } = await measureBothUrgent(fleet, client, sim, pipeline.perSecond);
     const burst = await measureBurst(fleet, client, sim, sizes, log);
     const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
@@ -107,6 +104,18 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
   }
 }
 
+/** The urgent measurement with shared replicas, then with dedicated ones, each logged. */
+async function measureBothUrgent(fleet: Fleet, client: IngressClient, sim: SimClient, pipelinePerSecond: number): Promise<{ shared: UrgentResult; dedicated: UrgentResult }> {
+  const line = (label: string, u: UrgentResult) =>
+    `${label}: p50 ${u.p50}, p99 ${u.p99} ms; legs p50/p99 accept→dispatched ${u.legs.dispatch.join('/')}, dispatched→provider ${u.legs.send.join('/')} ms`;
+  const shared = await measureUrgent(fleet, client, sim, sizes, pipelinePerSecond, log);
+  log(line('urgent', shared));
+  const label = 'urgent (dedicated replicas)';
+  const dedicated = await measureUrgent(fleet, client, sim, sizes, pipelinePerSecond, (m) => log(m.replace(/^urgent:/, `${label}:`)), { dedicated: true });
+  log(line(label, dedicated));
+  return { shared, dedicated };
+}
+
 /** Only the two urgent measurements (a few minutes): for work on the urgent lane. */
 async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   await startFleet(fleet);
@@ -114,11 +123,8 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
     log(`urgent only: the spread assumes a pipeline rate of ${ASSUMED_PIPELINE_PER_S}/s`);
-    const shared = await measureUrgent(fleet, client, sim, sizes, ASSUMED_PIPELINE_PER_S, log);
-    log(`urgent: p50 ${shared.p50}, p99 ${shared.p99} ms; legs p50/p99 accept→dispatched ${shared.legs.dispatch.join('/')}, dispatched→provider ${shared.legs.send.join('/')} ms`);
-    const dedicated = await measureUrgent(fleet, client, sim, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, 'urgent (dedicated replicas):')), { dedicated: true });
-    log(`urgent (dedicated replicas): p50 ${dedicated.p50}, p99 ${dedicated.p99} ms; legs p50/p99 accept→dispatched ${dedicated.legs.dispatch.join('/')}, dispatched→provider ${dedicated.legs.send.join('/')} ms`);
-    const pick = (u: typeof shared) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs });
+    const { shared, dedicated } = await measureBothUrgent(fleet, client, sim, ASSUMED_PIPELINE_PER_S);
+    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs });
     process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
   } finally {
     await client.close();

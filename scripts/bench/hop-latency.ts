@@ -8,6 +8,8 @@
  * (shared/broker.ts).
  */
 import amqplib from 'amqplib';
+import { performance } from 'node:perf_hooks';
+import { percentile } from './delivery.js';
 import { envelopeBytes } from './message.js';
 
 export interface HopLatency {
@@ -19,10 +21,6 @@ export interface HopLatency {
 }
 
 const QUEUE = 'bench.hop-latency';
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
-}
 
 async function oneRun(amqpUrl: string, count: number, intervalMs: number, noDelay: boolean, timeoutMs: number): Promise<[number, number]> {
   const socketOptions = noDelay ? { noDelay: true } : {};
@@ -40,13 +38,13 @@ async function oneRun(amqpUrl: string, count: number, intervalMs: number, noDela
     await sub.consume(QUEUE, (m) => {
       if (!m) return;
       const at = sentAt.get(Number(m.properties.messageId));
-      if (at !== undefined) latencies.push(Number(process.hrtime.bigint() / 1_000_000n) - at);
+      if (at !== undefined) latencies.push(Math.round(performance.now() - at));
       sub.ack(m);
       if (latencies.length === count) resolveAll();
     });
     const body = envelopeBytes();
     for (let i = 0; i < count; i++) {
-      sentAt.set(i, Number(process.hrtime.bigint() / 1_000_000n));
+      sentAt.set(i, performance.now());
       pub.sendToQueue(QUEUE, body, { persistent: true, messageId: String(i) });
       await new Promise((r) => setTimeout(r, intervalMs));
     }

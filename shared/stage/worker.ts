@@ -60,6 +60,9 @@ export class DeliveryGone extends Error {
   override readonly name = 'DeliveryGone';
 }
 
+/** `StageContext.holdForUrgent` of the urgent lane: urgent work is never held. */
+const NO_HOLD = (): null => null;
+
 /** Throws DeliveryGone once the delivery's channel is gone: nothing more may be done with it. */
 function assertLive(delivery: Delivery, cause?: unknown): void {
   if (!delivery.live()) throw new DeliveryGone('the delivery went back to its queue with its channel', cause === undefined ? undefined : { cause });
@@ -76,6 +79,7 @@ export class StageWorker {
   private readonly status: StatusStore;
   /** Holds ordered work while an urgent delivery is in flight; only when this replica consumes both lanes. */
   private readonly urgentFirst: UrgentFirst;
+  private readonly holdOrdered = (): Promise<void> | null => this.urgentFirst.hold();
   private closing: Promise<void> | null = null;
   private started = false;
   /** Deliveries currently waiting out an outage, by dependency (logged when the first starts and the last ends). */
@@ -258,7 +262,7 @@ export class StageWorker {
     this.rt.metrics.inFlight.inc({ stage: this.stage });
     try {
       try {
-        const holdForUrgent = shard === undefined ? () => null : () => this.urgentFirst.hold();
+        const holdForUrgent = shard === undefined ? NO_HOLD : this.holdOrdered;
         await this.step(delivery, shard, () => this.handler({ ...env, attempt }, { lane, msg, log, live: () => delivery.live(), holdForUrgent }));
       } catch (err) {
         if (err instanceof DeliveryGone) throw err;
