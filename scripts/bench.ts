@@ -3,7 +3,9 @@
  * BullMQ), then the pipeline itself as child processes (throughput, latency at half of it, urgent
  * messages under a backlog, a burst with the sender limited), a table, and as the last line one
  * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
- * pipeline throughput with `node --cpu-prof` on the services and prints their top self time.
+ * pipeline throughput with `node --cpu-prof` on the services and prints their top self time
+ * (`--profile --singles`: the one-message-per-request load instead of batches); `--urgent-only` and
+ * `--topology-sweep` run just those measurements.
  *
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
  * removes them (and stops its processes) even when it fails or is interrupted.
@@ -21,6 +23,7 @@ import { stopAll } from './bench/processes.js';
 import { formatSummary, summarizeDir } from './bench/profile.js';
 import { figures, table, type Results } from './bench/report.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
+import { topologyHop } from './bench/topology-hop.js';
 import { measureUrgent, type UrgentResult } from './bench/urgent.js';
 
 /** Connections of the bench's client to the ingress: enough for the open-loop phases' in-flight requests. */
@@ -32,6 +35,10 @@ const profileAt = args.indexOf('--profile');
 const profileDir =
   profileAt < 0 ? undefined : args[profileAt + 1] && !args[profileAt + 1].startsWith('--') ? path.resolve(args[profileAt + 1]) : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
 const urgentOnly = args.includes('--urgent-only');
+/** `--topology-sweep`: only the topology hop, over shard counts and confirm windows (broker CPU per message). */
+const topologySweep = args.includes('--topology-sweep');
+/** `--profile --singles`: profile the single-POST load (POST /v1/messages) instead of the batches. */
+const profileSingles = args.includes('--singles');
 /** `--urgent-only`: the pipeline rate the urgent messages' spread is computed from (not measured in that mode). */
 const ASSUMED_PIPELINE_PER_S = 1500;
 const sizes: Sizes = quick ? QUICK : FULL;
@@ -92,7 +99,8 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
   await startFleet(fleet);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log);
+    const shape = profileSingles ? sizes.singles : sizes.pipeline;
+    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log, shape);
     log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
     log('stopping the services to write their profiles');
     await fleet.close();
@@ -131,6 +139,30 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   }
 }
 
+/**
+ * The topology hop with 1, 4 and the configured number of shards, each at confirm windows of 16, 50
+ * and the raw hop's: how the broker's cost per message depends on how many messages reach each
+ * queue at a time (the pipeline's stages publish a few at a time, the raw hop 256).
+ */
+async function topologySweepRun(space: BenchSpace): Promise<void> {
+  const infra = await infraPids(MGMT_URL, space.redis);
+  const cfg = space.config();
+  const rows: Array<{ shards: number; window: number; per_s: number; broker_ms_per_msg: number | null }> = [];
+  for (const shards of [...new Set([1, 4, cfg.shards])]) {
+    for (const window of [16, 50, sizes.raw.window]) {
+      const r = await topologyHop({
+        amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg: { ...cfg, shards },
+        count: sizes.raw.count / 2, window, users: sizes.pipeline.users, timeoutMs: sizes.drainTimeoutMs,
+        pids: infra.rabbitmq === undefined ? {} : { rabbitmq: infra.rabbitmq },
+      });
+      const broker = r.cpu?.byProcess.rabbitmq;
+      rows.push({ shards, window, per_s: Math.round(r.perSecond), broker_ms_per_msg: broker === undefined ? null : Math.round(broker * 1000) / 1000 });
+      log(`topology hop, ${shards} shards, window ${window}: ${r.perSecond.toFixed(0)}/s, broker ${broker?.toFixed(3) ?? '?'} CPU ms/msg`);
+    }
+  }
+  process.stdout.write(JSON.stringify({ mode: `${sizes.name}-topology-sweep`, rows }) + '\n');
+}
+
 async function main(): Promise<number> {
   const space = await createSpace();
   log(`vhost ${space.vhost}, Redis prefix ${space.redisKeyPrefix} (${sizes.name}${profileDir ? `, profiling into ${profileDir}` : ''})`);
@@ -157,7 +189,7 @@ async function main(): Promise<number> {
     timer = setTimeout(() => reject(new Error(`run exceeded its bound of ${sizes.runTimeoutMs / 60_000} min`)), sizes.runTimeoutMs);
   });
   try {
-    const work = (profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : benchmark(space, fleet)).then(() => 0);
+    const work = (profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : topologySweep ? topologySweepRun(space) : benchmark(space, fleet)).then(() => 0);
     return await Promise.race([work, timedOut, interrupted]);
   } catch (err) {
     if (signalled) return 130; // the phase in progress failed because its processes were stopped

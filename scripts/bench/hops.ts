@@ -1,5 +1,5 @@
 /**
- * The three bare hops, each run `trials` times, interleaved, and reported by its median trial:
+ * The bare hops (one queue, the shard topology, HTTP, BullMQ), each run `trials` times, interleaved, and reported by its median trial:
  * a hop lasts seconds, so one trial alone says as much about what else the shared machine was doing
  * at that moment as about the hop.
  */
@@ -8,13 +8,16 @@ import { hopLatency, type HopLatency } from './hop-latency.js';
 import type { Pids } from './cpu.js';
 import { httpHop } from './http-hop.js';
 import type { BenchSpace } from './isolation.js';
-import { REDIS_URL } from './isolation.js';
+import { MGMT_URL, REDIS_URL } from './isolation.js';
 import type { Log } from './pipeline.js';
 import { rawHop, type HopResult } from './raw-hop.js';
 import { SENDER_CONNECTIONS, type Sizes } from './sizes.js';
+import { topologyHop } from './topology-hop.js';
 
 export interface Hops {
   raw: HopResult;
+  /** The raw hop's work through a stage's consistent-hash exchange and shard queues. */
+  topology: HopResult;
   http: HopResult;
   bullmq: HopResult;
   /** One broker hop's latency at a low rate, Nagle on (amqplib's default) and off. */
@@ -34,16 +37,21 @@ function median(trials: HopResult[]): HopResult {
 export async function measureHops(space: BenchSpace, s: Sizes, infra: Pids, log: Log): Promise<Hops> {
   const timeoutMs = s.drainTimeoutMs;
   const raw: HopResult[] = [];
+  const topology: HopResult[] = [];
   const http: HopResult[] = [];
   const bullmq: HopResult[] = [];
-  log(`hops, ${s.hopTrials} trials each: raw ${s.raw.count} messages (confirm window ${s.raw.window}), http ${s.http.count} requests (${SENDER_CONNECTIONS} connections), bullmq ${s.bullmq.count} jobs`);
+  const cfg = space.config();
+  log(`hops, ${s.hopTrials} trials each: raw ${s.raw.count} messages (confirm window ${s.raw.window}), the same through ${cfg.shards} shards, http ${s.http.count} requests (${SENDER_CONNECTIONS} connections), bullmq ${s.bullmq.count} jobs`);
   for (let t = 0; t < s.hopTrials; t++) {
     raw.push(await rawHop({ amqpUrl: space.amqpUrl, ...s.raw, timeoutMs, pids: pick(infra, 'rabbitmq') }));
+    topology.push(
+      await topologyHop({ amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg, count: s.raw.count, window: s.raw.window, users: s.pipeline.users, timeoutMs, pids: pick(infra, 'rabbitmq') }),
+    );
     http.push(await httpHop({ count: s.http.count, concurrency: SENDER_CONNECTIONS, timeoutMs }));
     bullmq.push(await bullmqHop({ redisUrl: REDIS_URL, prefix: `${space.redisKeyPrefix}:bench-bullmq`, ...s.bullmq, timeoutMs, pids: pick(infra, 'redis') }));
-    log(`hops trial ${t + 1}: raw ${raw[t].perSecond.toFixed(0)}/s, http ${http[t].perSecond.toFixed(0)}/s, bullmq ${bullmq[t].perSecond.toFixed(0)}/s`);
+    log(`hops trial ${t + 1}: raw ${raw[t].perSecond.toFixed(0)}/s, through the shards ${topology[t].perSecond.toFixed(0)}/s, http ${http[t].perSecond.toFixed(0)}/s, bullmq ${bullmq[t].perSecond.toFixed(0)}/s`);
   }
   const latency = await hopLatency({ amqpUrl: space.amqpUrl, ...s.hopLatency, timeoutMs });
   log(`hop latency, one message every ${s.hopLatency.intervalMs} ms: p50/p99 ${latency.nagle.join('/')} ms with Nagle, ${latency.noDelay.join('/')} ms with noDelay`);
-  return { raw: median(raw), http: median(http), bullmq: median(bullmq), hopLatency: latency };
+  return { raw: median(raw), topology: median(topology), http: median(http), bullmq: median(bullmq), hopLatency: latency };
 }

@@ -3,6 +3,10 @@
  * message delivered, first request to last delivery) and the latency at half that rate under
  * open-loop paced load (accept → provider receivedAt).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { keyspace } from '../../shared/redis.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { deliveredCount, lastEntry, LedgerWatch, percentile, waitDelivered } from './delivery.js';
 import type { Fleet, SimClient } from './fleet.js';
@@ -79,6 +83,35 @@ export function latencies(watch: LedgerWatch, ids: string[]): number[] {
   return ids.flatMap((id) => (watch.receivedAt.has(id) ? [watch.receivedAt.get(id)! - ulidTime(id)] : [])).sort((a, b) => a - b);
 }
 
+/**
+ * PMBENCH_LOG_DIR=<dir>: every message's accept time, latency and the two legs of its status
+ * record's history (accept → the dispatcher's `dispatched`, `dispatched` → the provider) also go to
+ * <dir>/<name>.csv in accept order: to see where the slow ones lost their time, and whether they
+ * came in bursts (a stall of some process) or spread evenly.
+ */
+export async function dumpLatencies(fleet: Fleet, watch: LedgerWatch, ids: string[], name: string): Promise<void> {
+  const dir = process.env.PMBENCH_LOG_DIR;
+  if (!dir) return;
+  const redis = new Redis(fleet.cfg.redisUrl, { maxRetriesPerRequest: 2 });
+  try {
+    const keys = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
+    const got = ids.filter((id) => watch.receivedAt.has(id));
+    const histories = await Promise.all(got.map((id) => redis.hget(keys('status', id), 'history')));
+    const rows = got
+      .map((id, i) => {
+        const accepted = ulidTime(id);
+        const received = watch.receivedAt.get(id)!;
+        const dispatched = Number(/(?:^|,)dispatched@(\d+)/.exec(histories[i] ?? '')?.[1]);
+        return [accepted, received - accepted, dispatched - accepted, received - dispatched, id] as const;
+      })
+      .sort((a, b) => a[0] - b[0]);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `${name}.csv`), 'accepted_ms,latency_ms,to_dispatched_ms,dispatched_to_provider_ms,id\n' + rows.map((r) => r.join(',')).join('\n') + '\n');
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export function summarizeLatency(lat: number[]): { p50: number; p99: number; max: number } {
   return { p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] };
 }
@@ -100,6 +133,7 @@ export async function measureLatency(
   watch.add(acc.ids);
   await watch.waitAll(Date.now() + s.drainTimeoutMs, 'latency run');
   const lat = latencies(watch, acc.ids);
+  await dumpLatencies(fleet, watch, acc.ids, batchSize === 1 ? 'latency-singles' : 'latency-batches');
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
   return { ratePerSecond, batchSize, retried, count: lat.length, ...summarizeLatency(lat) };
 }

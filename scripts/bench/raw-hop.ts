@@ -15,6 +15,8 @@ export interface HopResult {
   cpu?: { byProcess: Record<string, number>; total: number };
   /** Rates of every trial, when this is the median of several. */
   trials?: number[];
+  /** Queues the hop spread over, when more than one. */
+  queues?: number;
 }
 
 export interface RawHopOptions {
@@ -54,7 +56,7 @@ export async function rawHop(o: RawHopOptions): Promise<HopResult> {
     const pub = await pubConn.createConfirmChannel();
     const meter = new CpuMeter(o.pids ?? {}, 'amqplib-client');
     const started = process.hrtime.bigint();
-    await publishWindowed(pub, body, o.count, o.window);
+    await publishWindowed(o.count, o.window, 'raw hop', (_, done) => pub.publish('', QUEUE, body, { persistent: true, contentType: 'application/json' }, done));
     await withTimeout(allConsumed, o.timeoutMs, () => `raw hop: ${consumed} of ${o.count} consumed`);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = perMessage(meter.stop(), o.count);
@@ -67,19 +69,18 @@ export async function rawHop(o: RawHopOptions): Promise<HopResult> {
   }
 }
 
-/** Keeps `window` publishes unconfirmed at a time until `count` are confirmed. */
-function publishWindowed(ch: amqplib.ConfirmChannel, body: Buffer, count: number, window: number): Promise<void> {
+/** Keeps `window` publishes unconfirmed at a time until `count` are confirmed; `publish(i, done)` sends the i-th. */
+export function publishWindowed(count: number, window: number, what: string, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let confirmed = 0;
     let failed = false;
     const pump = () => {
       while (!failed && sent < count && sent - confirmed < window) {
-        sent++;
-        ch.publish('', QUEUE, body, { persistent: true, contentType: 'application/json' }, (err) => {
+        publish(sent++, (err) => {
           if (err) {
             failed = true;
-            reject(new Error(`raw hop: publish nacked: ${String(err)}`));
+            reject(new Error(`${what}: publish nacked: ${String(err)}`));
             return;
           }
           if (++confirmed === count) resolve();

@@ -12,6 +12,8 @@ import type { HopLatency } from './hop-latency.js';
 export interface Results {
   mode: 'full' | 'quick';
   raw: HopResult;
+  /** The raw hop through the shard topology (exchange, shard queues, headers): topology-hop.ts. */
+  topology: HopResult;
   http: HopResult;
   bullmq: HopResult;
   hopLatency: HopLatency;
@@ -38,6 +40,7 @@ export function limitPerSecond(rawPerSecond: number, httpPerSecond: number): num
 
 export function figures(r: Results): Record<string, number | string> {
   const limit = limitPerSecond(r.raw.perSecond, r.http.perSecond);
+  const topologyLimit = limitPerSecond(r.topology.perSecond, r.http.perSecond);
   const maxRss = Math.max(...FLEET.map((s) => r.burst.maxRssMb[s] ?? 0));
   return {
     mode: r.mode,
@@ -47,6 +50,9 @@ export function figures(r: Results): Record<string, number | string> {
     bullmq_hop_per_s: Math.round(r.bullmq.perSecond),
     pipeline_per_s: Math.round(r.pipeline.perSecond),
     ratio_vs_limit: round(r.pipeline.perSecond / limit, 3),
+    topology_hop_per_s: Math.round(r.topology.perSecond),
+    topology_limit_per_s: Math.round(topologyLimit),
+    ratio_vs_topology_limit: round(r.pipeline.perSecond / topologyLimit, 3),
     p50_ms: Math.round(r.latency.p50),
     p99_ms: Math.round(r.latency.p99),
     urgent_p99_ms: Math.round(r.urgent.p99),
@@ -109,6 +115,13 @@ export function table(r: Results): string {
     ['raw_hop_per_s', n(r.raw.perSecond), '', `amqplib confirm-publish → quorum queue → consume+ack, ${n(r.raw.count)} msgs in ${r.raw.seconds.toFixed(1)} s${trials(r.raw)}`],
     ['http_hop_per_s', n(r.http.perSecond), '', `undici keep-alive → bare node:http 200, ${n(r.http.count)} requests in ${r.http.seconds.toFixed(1)} s${trials(r.http)}`],
     ['limit_per_s', n(f.limit_per_s as number), '', '1 / (2 / raw + 1 / http)'],
+    [
+      'topology_hop_per_s',
+      n(r.topology.perSecond),
+      '',
+      `the raw hop through a stage's consistent-hash exchange into its ${r.topology.queues ?? '?'} quorum shard queues (their policy, the lanes' headers, one consumer per shard at the workers' prefetch), bare amqplib, ${n(r.topology.count)} msgs in ${r.topology.seconds.toFixed(1)} s${trials(r.topology)}; ${cpuLine(r.topology.cpu)}`,
+    ],
+    ['topology_limit_per_s', n(f.topology_limit_per_s as number), '', `1 / (2 / topology hop + 1 / http): the limit with the lanes' topology; pipeline / it = ${f.ratio_vs_topology_limit} (what the services' own work leaves of it)`],
     ['bullmq_hop_per_s', n(r.bullmq.perSecond), '', `BullMQ add → worker → completed, ${n(r.bullmq.count)} jobs in ${r.bullmq.seconds.toFixed(1)} s${trials(r.bullmq)}`],
     ['pipeline_per_s', n(r.pipeline.perSecond), '', `${n(r.pipeline.count)} msgs to ${n(r.pipeline.shape.users)} users, ${shape(r.pipeline)}; first request → last delivery ${r.pipeline.seconds.toFixed(1)} s (accepted at ${n(r.pipeline.acceptPerSecond)}/s)${retried(r.pipeline.retried)}`],
     ['pipeline CPU', '', '', cpuLine(r.pipeline.cpu)],

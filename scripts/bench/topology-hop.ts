@@ -1,0 +1,87 @@
+/**
+ * The raw hop again, through the lanes' own topology instead of one queue: bare amqplib publishes
+ * with confirms (the raw hop's window) to a stage's consistent-hash exchange, keyed by the user and
+ * with the headers `publishToStage` sets, into its quorum shard queues with their policy (single
+ * active consumer, delivery limit, at-least-once dead-lettering); one consumer channel per shard
+ * with the workers' prefetch, a per-message ack. No Redis, no HTTP, no service code.
+ *
+ * It separates what the topology costs the broker (many queues, each getting a few messages at a
+ * time, the exchange, the headers) from what the services' own work costs: `limit_per_s` counts two
+ * raw hops through one queue, this counts two hops through the shards.
+ */
+import amqplib from 'amqplib';
+import { assertTopology } from '../../shared/topology/assert.js';
+import type { Config } from '../../shared/config.js';
+import { topologyFromConfig } from '../../shared/runtime.js';
+import { H } from '../../shared/envelope.js';
+import { CpuMeter, perMessage, type Pids } from './cpu.js';
+import { envelopeBytes, users } from './message.js';
+import { publishWindowed, withTimeout, type HopResult } from './raw-hop.js';
+
+export interface TopologyHopOptions {
+  amqpUrl: string;
+  vhost: string;
+  managementUrl: string;
+  /** The fleet's configuration: shards, prefetch, retry tiers, delivery limit. */
+  cfg: Config;
+  count: number;
+  /** Unconfirmed publishes in flight (the raw hop's). */
+  window: number;
+  users: number;
+  timeoutMs: number;
+  pids?: Pids;
+}
+
+/** A prefix of its own: the fleet's topology in the same vhost is left alone. */
+const PREFIX = 'bench-topology-hop';
+
+export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
+  const topology = topologyFromConfig({ ...o.cfg, topologyPrefix: PREFIX });
+  const lane = topology.names.laneExchange('dispatch');
+  const shards = Array.from({ length: o.cfg.shards }, (_, i) => topology.names.shardQueue('dispatch', i));
+  const body = envelopeBytes();
+  const keys = users(o.users);
+  const pubConn = await amqplib.connect(o.amqpUrl);
+  const subConn = await amqplib.connect(o.amqpUrl);
+  try {
+    await assertTopology(pubConn, topology, { mode: 'assert', managementUrl: o.managementUrl, vhost: o.vhost });
+    const admin = await pubConn.createChannel();
+    for (const q of shards) await admin.purgeQueue(q);
+
+    let consumed = 0;
+    let finish!: () => void;
+    const allConsumed = new Promise<void>((resolve) => (finish = resolve));
+    const subs: amqplib.Channel[] = [];
+    for (const q of shards) {
+      const ch = await subConn.createChannel();
+      await ch.prefetch(o.cfg.shardPrefetch);
+      await ch.consume(q, (msg) => {
+        if (!msg) return;
+        ch.ack(msg);
+        if (++consumed === o.count) finish();
+      });
+      subs.push(ch);
+    }
+
+    const pub = await pubConn.createConfirmChannel();
+    const meter = new CpuMeter(o.pids ?? {}, 'amqplib-client');
+    const started = process.hrtime.bigint();
+    await publishWindowed(o.count, o.window, 'topology hop', (i, done) => {
+      const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
+      pub.publish(lane, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `m${i}`, headers }, done);
+    });
+    await withTimeout(allConsumed, o.timeoutMs, () => `topology hop: ${consumed} of ${o.count} consumed`);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = perMessage(meter.stop(), o.count);
+    for (const ch of subs) await ch.close();
+    await pub.close();
+    // Its queues go now, so that the pipeline's measurements do not share the broker with them.
+    for (const q of topology.queues) await admin.deleteQueue(q.name);
+    for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
+    await admin.close();
+    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: shards.length };
+  } finally {
+    await pubConn.close().catch(() => {});
+    await subConn.close().catch(() => {});
+  }
+}
