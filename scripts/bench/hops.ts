@@ -1,7 +1,7 @@
 /**
- * The bare hops (one queue, the shard topology, HTTP, BullMQ), each run `trials` times, interleaved, and reported by its median trial:
- * a hop lasts seconds, so one trial alone says as much about what else the shared machine was doing
- * at that moment as about the hop.
+ * The bare hops (one queue, the shard topology, HTTP, BullMQ), each run `trials` times,
+ * interleaved, and reported by its median trial: a hop lasts seconds, so one trial alone says as
+ * much about what else the shared machine was doing at that moment as about the hop.
  */
 import { bullmqHop } from './bullmq-hop.js';
 import { hopLatency, type HopLatency } from './hop-latency.js';

@@ -108,7 +108,7 @@ const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
 
 export function table(r: Results): string {
   const f = figures(r);
-  const t = new Table({ head: ['figure', 'value', 'target', 'how it was measured'], style: { head: [], border: [] }, wordWrap: true, colWidths: [20, 14, 14, 70] });
+  const t = new Table({ head: ['figure', 'value', 'target', 'how it was measured'], style: { head: [], border: [] }, wordWrap: true, colWidths: [23, 14, 14, 67] });
   const b = r.burst;
   const rss = Object.entries(b.maxRssMb).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
   t.push(
