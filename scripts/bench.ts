@@ -15,7 +15,7 @@ import path from 'node:path';
 import { measureBurst } from './bench/burst.js';
 import { infraPids, type Pids } from './bench/cpu.js';
 import { Fleet, SimClient } from './bench/fleet.js';
-import { measureHops } from './bench/hops.js';
+import { measureHops, pick } from './bench/hops.js';
 import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
@@ -153,7 +153,7 @@ async function topologySweepRun(space: BenchSpace): Promise<void> {
       const r = await topologyHop({
         amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg: { ...cfg, shards },
         count: sizes.raw.count / 2, window, users: sizes.pipeline.users, timeoutMs: sizes.drainTimeoutMs,
-        pids: infra.rabbitmq === undefined ? {} : { rabbitmq: infra.rabbitmq },
+        pids: pick(infra, 'rabbitmq'),
       });
       const broker = r.cpu?.byProcess.rabbitmq;
       rows.push({ shards, window, per_s: Math.round(r.perSecond), broker_ms_per_msg: broker === undefined ? null : Math.round(broker * 1000) / 1000 });

@@ -11,6 +11,7 @@ import amqplib from 'amqplib';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './delivery.js';
 import { envelopeBytes } from './message.js';
+import { withTimeout } from './raw-hop.js';
 
 export interface HopLatency {
   count: number;
@@ -48,9 +49,7 @@ async function oneRun(amqpUrl: string, count: number, intervalMs: number, noDela
       pub.sendToQueue(QUEUE, body, { persistent: true, messageId: String(i) });
       await new Promise((r) => setTimeout(r, intervalMs));
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('hop latency: deliveries timed out')), timeoutMs)))]);
-    clearTimeout(timer);
+    await withTimeout(all, timeoutMs, () => `hop latency: ${latencies.length} of ${count} delivered`);
     await pub.waitForConfirms();
     await pub.deleteQueue(QUEUE);
     latencies.sort((a, b) => a - b);

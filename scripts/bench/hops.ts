@@ -24,7 +24,8 @@ export interface Hops {
   hopLatency: HopLatency;
 }
 
-function pick(pids: Pids, name: string): Pids {
+/** Just `name`'s pid, when known: the process a hop's CPU is charged to. */
+export function pick(pids: Pids, name: string): Pids {
   return pids[name] === undefined ? {} : { [name]: pids[name] };
 }
 

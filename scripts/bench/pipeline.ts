@@ -84,6 +84,21 @@ export function latencies(watch: LedgerWatch, ids: string[]): number[] {
 }
 
 /**
+ * When the dispatcher recorded each id `dispatched`, from its status record's history (ms; NaN
+ * when the record or the entry is missing).
+ */
+export async function dispatchedAt(fleet: Fleet, ids: string[]): Promise<number[]> {
+  const redis = new Redis(fleet.cfg.redisUrl, { maxRetriesPerRequest: 2 });
+  try {
+    const keys = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
+    const histories = await Promise.all(ids.map((id) => redis.hget(keys('status', id), 'history')));
+    return histories.map((h) => Number(/(?:^|,)dispatched@(\d+)/.exec(h ?? '')?.[1]));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
  * PMBENCH_LOG_DIR=<dir>: every message's accept time, latency and the two legs of its status
  * record's history (accept → the dispatcher's `dispatched`, `dispatched` → the provider) also go to
  * <dir>/<name>.csv in accept order: to see where the slow ones lost their time, and whether they
@@ -92,24 +107,17 @@ export function latencies(watch: LedgerWatch, ids: string[]): number[] {
 export async function dumpLatencies(fleet: Fleet, watch: LedgerWatch, ids: string[], name: string): Promise<void> {
   const dir = process.env.PMBENCH_LOG_DIR;
   if (!dir) return;
-  const redis = new Redis(fleet.cfg.redisUrl, { maxRetriesPerRequest: 2 });
-  try {
-    const keys = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
-    const got = ids.filter((id) => watch.receivedAt.has(id));
-    const histories = await Promise.all(got.map((id) => redis.hget(keys('status', id), 'history')));
-    const rows = got
-      .map((id, i) => {
-        const accepted = ulidTime(id);
-        const received = watch.receivedAt.get(id)!;
-        const dispatched = Number(/(?:^|,)dispatched@(\d+)/.exec(histories[i] ?? '')?.[1]);
-        return [accepted, received - accepted, dispatched - accepted, received - dispatched, id] as const;
-      })
-      .sort((a, b) => a[0] - b[0]);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `${name}.csv`), 'accepted_ms,latency_ms,to_dispatched_ms,dispatched_to_provider_ms,id\n' + rows.map((r) => r.join(',')).join('\n') + '\n');
-  } finally {
-    redis.disconnect();
-  }
+  const got = ids.filter((id) => watch.receivedAt.has(id));
+  const dispatched = await dispatchedAt(fleet, got);
+  const rows = got
+    .map((id, i) => {
+      const accepted = ulidTime(id);
+      const received = watch.receivedAt.get(id)!;
+      return [accepted, received - accepted, dispatched[i] - accepted, received - dispatched[i], id] as const;
+    })
+    .sort((a, b) => a[0] - b[0]);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.csv`), 'accepted_ms,latency_ms,to_dispatched_ms,dispatched_to_provider_ms,id\n' + rows.map((r) => r.join(',')).join('\n') + '\n');
 }
 
 export function summarizeLatency(lat: number[]): { p50: number; p99: number; max: number } {

@@ -9,13 +9,11 @@
  * only the urgent lanes (WORKER_LANES=urgent), so no backlog shares the urgent replicas' event loop.
  */
 import os from 'node:os';
-import { Redis } from 'ioredis';
-import { keyspace } from '../../shared/redis.js';
 import { deliveredCount, LedgerWatch, percentile, waitDelivered } from './delivery.js';
 import { ulidTime } from './message.js';
 import type { Fleet, SimClient } from './fleet.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
-import { latencies, summarizeLatency, type Log } from './pipeline.js';
+import { dispatchedAt, latencies, summarizeLatency, type Log } from './pipeline.js';
 import type { Sizes } from './sizes.js';
 
 export interface UrgentResult {
@@ -46,27 +44,20 @@ export interface UrgentResult {
 
 /** The two legs of each delivered id, from its status record's history (`dispatched@<ms>`). */
 async function legsOf(fleet: Fleet, watch: LedgerWatch, ids: string[]): Promise<UrgentResult['legs']> {
-  const redis = new Redis(fleet.cfg.redisUrl, { maxRetriesPerRequest: 2 });
-  try {
-    const keys = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
-    const histories = await Promise.all(ids.map((id) => redis.hget(keys('status', id), 'history')));
-    const dispatch: number[] = [];
-    const send: number[] = [];
-    ids.forEach((id, i) => {
-      const at = Number(/(?:^|,)dispatched@(\d+)/.exec(histories[i] ?? '')?.[1]);
-      const received = watch.receivedAt.get(id);
-      if (!Number.isFinite(at) || received === undefined) return;
-      dispatch.push(at - ulidTime(id));
-      send.push(received - at);
-    });
-    const p = (xs: number[]): [number, number] => {
-      xs.sort((a, b) => a - b);
-      return [percentile(xs, 50), percentile(xs, 99)];
-    };
-    return { dispatch: p(dispatch), send: p(send) };
-  } finally {
-    redis.disconnect();
-  }
+  const at = await dispatchedAt(fleet, ids);
+  const dispatch: number[] = [];
+  const send: number[] = [];
+  ids.forEach((id, i) => {
+    const received = watch.receivedAt.get(id);
+    if (!Number.isFinite(at[i]) || received === undefined) return;
+    dispatch.push(at[i] - ulidTime(id));
+    send.push(received - at[i]);
+  });
+  const p = (xs: number[]): [number, number] => {
+    xs.sort((a, b) => a - b);
+    return [percentile(xs, 50), percentile(xs, 99)];
+  };
+  return { dispatch: p(dispatch), send: p(send) };
 }
 
 /** Nice value of the ordered-lane replicas in the dedicated measurement. */

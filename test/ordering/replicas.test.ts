@@ -1,22 +1,12 @@
 import { expect } from 'chai';
 import { startDispatcher } from '../../services/dispatcher/service.js';
 import { startSender } from '../../services/sender/service.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
+import { ownedShards as owned, shardsSettled, startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { checkDelivery, sendAsUsers } from '../support/load.js';
 
 const SHARDS = 16;
-
-function owned(workers: Array<{ worker: { ownedShards(): number[] } }>): number[][] {
-  return workers.map((w) => w.worker.ownedShards());
-}
-
-/** Settled: every shard owned by exactly one replica. */
-function settled(workers: Array<{ worker: { ownedShards(): number[] } }>): boolean {
-  const all = owned(workers).flat();
-  return all.length === SHARDS && new Set(all).size === SHARDS;
-}
 
 describe('ordering at fleet scale: shards spread over replicas, safe hand-over', function () {
   this.timeout(180_000);
@@ -36,9 +26,9 @@ describe('ordering at fleet scale: shards spread over replicas, safe hand-over',
     // The first replica to start owns everything until the others have joined; then it hands over.
     const limit = Math.ceil(SHARDS / 3) + 1;
     const balanced = () => [...owned(fleet.dispatchers), ...owned(fleet.senders)].every((s) => s.length <= limit);
-    await waitFor(() => settled(fleet.dispatchers) && settled(fleet.senders) && balanced(), { timeoutMs: 20_000, what: 'shards settled and spread' })
+    await waitFor(() => shardsSettled(fleet.dispatchers, SHARDS) && shardsSettled(fleet.senders, SHARDS) && balanced(), { timeoutMs: 20_000, what: 'shards settled and spread' })
       .catch(() => undefined);
-    expect(settled(fleet.dispatchers) && settled(fleet.senders), 'every shard has exactly one owner').to.equal(true);
+    expect(shardsSettled(fleet.dispatchers, SHARDS) && shardsSettled(fleet.senders, SHARDS), 'every shard has exactly one owner').to.equal(true);
     for (const shards of [...owned(fleet.dispatchers), ...owned(fleet.senders)]) {
       expect(shards.length).to.be.at.least(1).and.at.most(limit);
     }
@@ -70,6 +60,6 @@ describe('ordering at fleet scale: shards spread over replicas, safe hand-over',
     expect(report.missing, 'lost').to.equal(0);
     expect(report.duplicates, 'duplicated').to.equal(0);
     expect(report.misordered, 'users out of order').to.deep.equal([]);
-    await waitFor(() => settled(fleet.dispatchers) && settled(fleet.senders), { timeoutMs: 20_000, what: 'shards settled again' });
+    await waitFor(() => shardsSettled(fleet.dispatchers, SHARDS) && shardsSettled(fleet.senders, SHARDS), { timeoutMs: 20_000, what: 'shards settled again' });
   });
 });

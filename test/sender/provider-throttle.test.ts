@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
+import { ownedShards, shardsSettled, startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { maxInWindow, ratePerSecond, recipients, sendToUsers, waitForAll } from './traffic.js';
@@ -33,14 +33,11 @@ describe('sender: provider throttling (130429) with our limit set too high', fun
     // once reordered a user's messages here (CI, 2026-12-02; see docs/ARCHITECTURE.md, "Known
     // limitation") — that case is left open, not hidden.
     const shards = fleet.cfg.shards;
-    const owned = () => fleet.senders.map((s) => s.worker.ownedShards());
-    await waitFor(
-      () => {
-        const all = owned().flat();
-        return all.length === shards && new Set(all).size === shards && owned().every((o) => o.length > 0 && o.length <= Math.ceil(shards / fleet.senders.length) + 1);
-      },
-      { timeoutMs: 20_000, what: 'the shards spread over the three senders' },
-    );
+    const limit = Math.ceil(shards / fleet.senders.length) + 1;
+    await waitFor(() => shardsSettled(fleet.senders, shards) && ownedShards(fleet.senders).every((o) => o.length > 0 && o.length <= limit), {
+      timeoutMs: 20_000,
+      what: 'the shards spread over the three senders',
+    });
     const sent = await sendToUsers(fleet, recipients(USERS), PER_USER, 30);
     await waitForAll(fleet, sent.ids, 45_000);
 

@@ -47,6 +47,17 @@ export interface FleetOptions {
   statusWebhooks?: StatusName[];
 }
 
+/** The shards each stage worker owns now. */
+export function ownedShards(workers: Array<{ worker: { ownedShards(): number[] } }>): number[][] {
+  return workers.map((w) => w.worker.ownedShards());
+}
+
+/** Settled: every one of `shards` shards owned by exactly one of the workers. */
+export function shardsSettled(workers: Array<{ worker: { ownedShards(): number[] } }>, shards: number): boolean {
+  const all = ownedShards(workers).flat();
+  return all.length === shards && new Set(all).size === shards;
+}
+
 export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promise<Fleet> {
   let ingress: Ingress | undefined;
   let sim: Simulator;
