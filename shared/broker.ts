@@ -44,6 +44,11 @@ export interface BrokerOptions {
   publishTimeoutMs: number;
   heartbeatS?: number;
   name?: string;
+  /**
+   * Give the urgent lanes a connection of their own (`<name>:urgent`): the services do; a CLI or a
+   * test that never touches them need not open it.
+   */
+  urgentConnection?: boolean;
 }
 
 /**
@@ -77,53 +82,70 @@ export function batchFrameWrites(model: Connection): boolean {
 
 export class Broker {
   readonly manager: AmqpConnectionManager;
+  /**
+   * The urgent lanes' own connection (BrokerOptions.urgentConnection), else `manager`. On one
+   * connection an urgent delivery or publish is a frame in the same TCP stream as the ordered
+   * lanes' — behind every delivery the broker already wrote to it (up to a full prefetch per shard)
+   * and every publish and ack the service already wrote — and in the same connection process on the
+   * broker's side.
+   */
+  readonly urgentManager: AmqpConnectionManager;
   private readonly log: Logger;
   private publisher: ChannelWrapper | null = null;
   private urgentPublisher: ChannelWrapper | null = null;
-  private isBlocked = false;
+  private readonly blockedBy = new Set<AmqpConnectionManager>();
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: BrokerOptions) {
     this.log = opts.logger.child({ component: 'broker' });
-    const urls = opts.urls.split(',').map((u) => u.trim()).filter(Boolean);
-    this.manager = amqp.connect(urls, {
-      heartbeatIntervalInSeconds: opts.heartbeatS ?? 5,
+    const name = opts.name ?? 'postmaster';
+    this.manager = this.connect(name);
+    this.urgentManager = opts.urgentConnection ? this.connect(`${name}:urgent`) : this.manager;
+  }
+
+  private connect(name: string): AmqpConnectionManager {
+    const urls = this.opts.urls.split(',').map((u) => u.trim()).filter(Boolean);
+    const manager = amqp.connect(urls, {
+      heartbeatIntervalInSeconds: this.opts.heartbeatS ?? 5,
       reconnectTimeInSeconds: 1,
       // TCP_NODELAY: amqplib leaves Nagle's algorithm on, so a small frame written while an earlier
       // one is unacknowledged waits for the peer's delayed ACK — 20–40 ms per hop at a low rate
       // (measured: one message every 10 ms through a queue on one connection, p50 24 ms → 2 ms;
       // `npm run bench`, "hop latency"). The writes are already gathered per multiplexer pass
       // (batchFrameWrites); at full load the raw hop measured the same with and without it.
-      connectionOptions: { noDelay: true, clientProperties: { connection_name: opts.name ?? 'postmaster' } },
+      connectionOptions: { noDelay: true, clientProperties: { connection_name: name } },
     });
-    this.manager.on('connect', ({ connection, url }) => {
+    const log = this.log.child({ connection: name });
+    manager.on('connect', ({ connection, url }) => {
       // Registered before any channel wrapper's listener: in place before the first channel opens.
       batchFrameWrites(connection as unknown as Connection);
-      this.log.info({ url: maskUrl(String(url)) }, 'connected to RabbitMQ');
+      log.info({ url: maskUrl(String(url)) }, 'connected to RabbitMQ');
     });
-    this.manager.on('disconnect', ({ err }) => this.log.warn({ err: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
-    this.manager.on('connectFailed', ({ err, url }) =>
-      this.log.warn({ err: err?.message, url: maskUrl(String(url)) }, 'RabbitMQ connection attempt failed'),
+    manager.on('disconnect', ({ err }) => {
+      this.blockedBy.delete(manager);
+      log.warn({ err: err?.message }, 'disconnected from RabbitMQ; reconnecting');
+    });
+    manager.on('connectFailed', ({ err, url }) =>
+      log.warn({ err: err?.message, url: maskUrl(String(url)) }, 'RabbitMQ connection attempt failed'),
     );
-    this.manager.on('blocked', ({ reason }) => {
-      this.isBlocked = true;
-      this.log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
+    manager.on('blocked', ({ reason }) => {
+      this.blockedBy.add(manager);
+      log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
     });
-    this.manager.on('unblocked', () => {
-      this.isBlocked = false;
-      this.log.info('RabbitMQ unblocked publishing');
+    manager.on('unblocked', () => {
+      this.blockedBy.delete(manager);
+      log.info('RabbitMQ unblocked publishing');
     });
-    this.manager.on('disconnect', () => {
-      this.isBlocked = false;
-    });
+    return manager;
   }
 
   connected(): boolean {
     return this.manager.isConnected();
   }
 
+  /** A resource alarm has blocked publishing (on either connection: the alarm is the broker's). */
   blocked(): boolean {
-    return this.isBlocked;
+    return this.blockedBy.size > 0;
   }
 
   /** The live amqplib connection, for one-off work on throwaway channels (topology assertion). */
@@ -133,12 +155,14 @@ export class Broker {
     return c;
   }
 
+  /** Resolves once every connection of this broker (the urgent one too, when it has its own) is up. */
   async waitForConnect(timeoutMs: number): Promise<void> {
-    if (this.connected()) return;
+    const pending = [...new Set([this.manager, this.urgentManager])].filter((m) => !m.isConnected());
+    if (pending.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        new Promise<void>((resolve) => this.manager.once('connect', () => resolve())),
+        Promise.all(pending.map((m) => new Promise<void>((resolve) => m.once('connect', () => resolve())))),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new BrokerUnavailableError(`could not connect to RabbitMQ at ${maskUrl(this.opts.urls)} within ${timeoutMs} ms`, 'timeout')),
@@ -151,14 +175,15 @@ export class Broker {
     }
   }
 
+
   /**
    * A channel with its own setup (re-run after every reconnect). Every underlying channel gets an
    * `error` listener first: amqplib emits a channel-level error (a 404 on `basic.consume`, a publish
    * to a missing exchange) on the channel, and without a listener the throw tears down the whole
    * connection — every other channel of the process with it.
    */
-  channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true): ChannelWrapper {
-    return this.manager.createChannel({
+  channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true, urgent = false): ChannelWrapper {
+    return (urgent ? this.urgentManager : this.manager).createChannel({
       name,
       confirm,
       json: false,
@@ -176,9 +201,10 @@ export class Broker {
    */
   async publish(a: PublishArgs): Promise<void> {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
-    if (!this.connected()) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
-    if (this.isBlocked) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
-    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent')) : (this.publisher ??= this.openPublisher('publisher'));
+    const manager = a.urgent ? this.urgentManager : this.manager;
+    if (!manager.isConnected()) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
+    if (this.blocked()) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
+    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', true)) : (this.publisher ??= this.openPublisher('publisher'));
     const options: Options.Publish & { timeout: number } = {
       persistent: true,
       contentType: 'application/json',
@@ -204,8 +230,8 @@ export class Broker {
    * the closing channel) must be listened to, or Node throws them and the process exits; the
    * publishes themselves reject and their callers decide.
    */
-  private openPublisher(name: string): ChannelWrapper {
-    const ch = this.channel(name);
+  private openPublisher(name: string, urgent = false): ChannelWrapper {
+    const ch = this.channel(name, undefined, true, urgent);
     ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publisher channel error'));
     return ch;
   }
@@ -216,6 +242,7 @@ export class Broker {
       await this.publisher?.close().catch(() => {});
       await this.urgentPublisher?.close().catch(() => {});
       await this.manager.close().catch(() => {});
+      if (this.urgentManager !== this.manager) await this.urgentManager.close().catch(() => {});
     })());
   }
 }

@@ -36,6 +36,8 @@ export interface QueueConsumerOptions {
   logger: Logger;
   /** How long a channel may stay closed while the connection is up before it is re-created. */
   reviveAfterMs?: number;
+  /** Consume on the broker's urgent connection (Broker.urgentManager). */
+  urgent?: boolean;
 }
 
 const MAX_REVIVE_MS = 30_000;
@@ -95,6 +97,7 @@ export class QueueConsumer {
         await raw.prefetch(this.opts.prefetch, false);
       },
       false,
+      this.opts.urgent,
     );
     this.channel = ch;
     ch.on('error', (err: Error) => {

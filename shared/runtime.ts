@@ -58,7 +58,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
   const metrics = new Metrics(opts.service);
-  const broker = new Broker({ urls: cfg.amqpUrl, logger: log, publishTimeoutMs: cfg.publishTimeoutMs, name: `postmaster-${opts.service}` });
+  const broker = new Broker({ urls: cfg.amqpUrl, logger: log, publishTimeoutMs: cfg.publishTimeoutMs, name: `postmaster-${opts.service}`, urgentConnection: true });
   const redis = createRedis(cfg.redisUrl);
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
   const topology = topologyFromConfig(cfg);

@@ -111,6 +111,7 @@ export class StageWorker {
         queue: names.urgent(this.stage),
         prefetch: this.rt.cfg.urgentPrefetch,
         priority: URGENT_CONSUMER_PRIORITY,
+        urgent: true,
         logger: this.log,
         handler: (msg, d) => this.onDelivery(msg, d, laneOf(this.stage, 'urgent')),
       });

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import amqplib from 'amqplib';
 import net, { type Socket } from 'node:net';
 import { batchFrameWrites, Broker } from '../../shared/broker.js';
+import { QueueConsumer } from '../../shared/consumer.js';
 import { silentLogger } from '../../shared/logger.js';
 import { isolate, type Isolation } from '../support/isolation.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The broker connection batches the frames of one pass of amqplib's multiplexer into one socket
@@ -111,5 +113,79 @@ describe('shared/broker: TCP_NODELAY on the connection', function () {
       proto.setNoDelay = orig;
       await broker?.close();
     }
+  });
+});
+
+/**
+ * The urgent lanes ride a connection of their own (BrokerOptions.urgentConnection), so an urgent
+ * delivery or publish is never a frame behind the ordered lanes' traffic in one TCP stream. Checked
+ * from the broker's side: the management API's connections and channels, and a main connection
+ * closed by the broker while urgent work goes on.
+ */
+describe('shared/broker: the urgent lanes on a connection of their own', function () {
+  this.timeout(60_000);
+  const NAME = 'pmtest-urgent-conn';
+  let iso: Isolation;
+  let broker: Broker;
+
+  before(async () => {
+    iso = await isolate('broker-urgent-conn');
+    broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000, name: NAME, urgentConnection: true });
+    await broker.waitForConnect(10_000);
+    const conn = await amqplib.connect(iso.amqpUrl);
+    const ch = await conn.createChannel();
+    for (const q of ['lane.urgent', 'lane.ordered']) await ch.assertQueue(q, { durable: true });
+    await conn.close();
+  });
+  after(async () => {
+    await broker?.close();
+    await iso?.cleanup();
+  });
+
+  type Conn = { name: string; channels?: number; client_properties?: { connection_name?: string } };
+  /** Our connections by their connection_name, once the management API lists both (its stats lag). */
+  async function ours(): Promise<Map<string, Conn>> {
+    return waitFor(async () => {
+      const conns = await iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`);
+      const byName = new Map(conns.map((c) => [c.client_properties?.connection_name ?? '', c]));
+      return byName.has(NAME) && byName.has(`${NAME}:urgent`) ? byName : null;
+    }, { timeoutMs: 20_000, intervalMs: 250, what: 'both connections in the management API' });
+  }
+
+  it('publishes and consumes urgent work on `<name>:urgent`, ordered work on `<name>`', async () => {
+    const got: string[] = [];
+    const consumer = new QueueConsumer(broker, { queue: 'lane.urgent', prefetch: 4, urgent: true, logger: silentLogger(), handler: async (m) => void got.push(m.content.toString()) });
+    await consumer.start();
+    await broker.publish({ exchange: '', routingKey: 'lane.urgent', body: Buffer.from('u1'), messageId: 'u1', urgent: true });
+    await broker.publish({ exchange: '', routingKey: 'lane.ordered', body: Buffer.from('o1'), messageId: 'o1' });
+    await waitFor(() => got.includes('u1'), { what: 'the urgent message consumed' });
+    // Urgent: the consumer's channel and the urgent publisher; main: the ordered publisher only.
+    const conns = await waitFor(async () => {
+      const c = await ours();
+      return c.get(`${NAME}:urgent`)?.channels === 2 && c.get(NAME)?.channels === 1 ? c : null;
+    }, { timeoutMs: 20_000, intervalMs: 500, what: 'two channels on the urgent connection, one on the main one' });
+    expect(conns.get(`${NAME}:urgent`)?.channels).to.equal(2);
+    await consumer.stop(5000);
+  });
+
+  it('goes on with urgent work while the broker has closed the main connection', async () => {
+    const got: string[] = [];
+    const consumer = new QueueConsumer(broker, { queue: 'lane.urgent', prefetch: 4, urgent: true, logger: silentLogger(), handler: async (m) => void got.push(m.content.toString()) });
+    await consumer.start();
+    const main = (await ours()).get(NAME) as Conn;
+    // Kill the main connection, and check the urgent lane before the main one is back.
+    const dropped = new Promise<void>((resolve) => broker.manager.once('disconnect', () => resolve()));
+    await iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(main.name)}`);
+    await dropped;
+    let urgentWhileDown = false;
+    const publish = broker.publish({ exchange: '', routingKey: 'lane.urgent', body: Buffer.from('u2'), messageId: 'u2', urgent: true });
+    urgentWhileDown = !broker.connected();
+    await publish;
+    await waitFor(() => got.includes('u2'), { what: 'the urgent message consumed' });
+    expect(urgentWhileDown, 'the main connection was still down when the urgent publish went out').to.equal(true);
+    let refused: unknown = null;
+    if (!broker.connected()) refused = await broker.publish({ exchange: '', routingKey: 'lane.ordered', body: Buffer.from('o2'), messageId: 'o2' }).catch((e: unknown) => e);
+    if (refused) expect((refused as Error).name).to.equal('BrokerUnavailableError');
+    await consumer.stop(5000);
   });
 });
