@@ -53,7 +53,9 @@ export interface SpawnOptions {
 }
 
 export async function spawnChild(o: SpawnOptions): Promise<Child> {
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', o.script], {
+  // PMBENCH_NODE_ARGS="--trace-gc …": node flags for every child (those NODE_OPTIONS refuses).
+  const extra = (process.env.PMBENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...extra, ...(o.nodeArgs ?? []), '--enable-source-maps', o.script], {
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
