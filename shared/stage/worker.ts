@@ -17,7 +17,7 @@ import { asClassified, PoisonMessageError, type ClassifiedError } from '../failu
 import { decideFate } from '../failures/fate.js';
 import { FailureRouter } from '../failures/router.js';
 import { outageOf } from '../failures/outage.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import type { Runtime } from '../runtime.js';
 import { KeySequencer } from '../sequencer.js';
 import { laneOf, type Lane, type Stage } from '../topology/names.js';
@@ -241,7 +241,7 @@ export class StageWorker {
   private async process(msg: ConsumeMessage, delivery: Delivery, env: Envelope, lane: Lane, shard?: number): Promise<void> {
     const ordered = shard !== undefined && this.rt.cfg.orderingMode === 'strict';
     const attempt = Number(msg.properties.headers?.[H.attempt] ?? env.attempt ?? 0);
-    const log = this.log.child({ messageId: env.id, correlationId: env.correlationId, lane });
+    const log = lazyChild(this.log, { messageId: env.id, correlationId: env.correlationId, lane });
     if (this.log.isLevelEnabled('debug')) log.debug({ user: env.user, shard, redelivered: msg.fields.redelivered, live: delivery.live() }, 'processing');
     const count = this.overDeliveryLimit(msg);
     if (count !== null) {
