@@ -4,7 +4,8 @@
  * messages under a backlog, a burst with the sender limited), a table, and as the last line one
  * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
  * pipeline throughput with `node --cpu-prof` on the services and prints their top self time
- * (`--profile --singles`: the one-message-per-request load instead of batches); `--urgent-only` and
+ * (`--profile --singles`: the one-message-per-request load instead of batches; `--profile --alloc`:
+ * bytes allocated by site instead of CPU time); `--urgent-only` and
  * `--topology-sweep` run just those measurements.
  *
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
@@ -20,7 +21,7 @@ import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
 import { stopAll } from './bench/processes.js';
-import { formatSummary, summarizeDir } from './bench/profile.js';
+import { formatAlloc, formatSummary, summarizeAllocDir, summarizeDir } from './bench/profile.js';
 import { figures, table, type Results } from './bench/report.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
 import { topologyHop } from './bench/topology-hop.js';
@@ -39,6 +40,8 @@ const urgentOnly = args.includes('--urgent-only');
 const topologySweep = args.includes('--topology-sweep');
 /** `--profile --singles`: profile the single-POST load (POST /v1/messages) instead of the batches. */
 const profileSingles = args.includes('--singles');
+/** `--profile --alloc`: sample the services' allocations (freed ones included) instead of their CPU time. */
+const profileAlloc = args.includes('--alloc');
 /** `--urgent-only`: the pipeline rate the urgent messages' spread is computed from (not measured in that mode). */
 const ASSUMED_PIPELINE_PER_S = 1500;
 const sizes: Sizes = quick ? QUICK : FULL;
@@ -104,7 +107,10 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
     log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
     log('stopping the services to write their profiles');
     await fleet.close();
-    for (const s of summarizeDir(profileDir!, ['ingress', 'dispatcher', 'sender', 'simulator'])) process.stdout.write(formatSummary(s) + '\n\n');
+    const services = ['ingress', 'dispatcher', 'sender', 'simulator'];
+    // Allocations are counted from the services' start: the warm-up's messages are in them too.
+    const summaries = profileAlloc ? summarizeAllocDir(profileDir!, services, shape.count + shape.warmup).map(formatAlloc) : summarizeDir(profileDir!, services).map(formatSummary);
+    for (const s of summaries) process.stdout.write(s + '\n\n');
     process.stdout.write(`profiles: ${profileDir}\n`);
     process.stdout.write(JSON.stringify({ mode: sizes.name, pipeline_per_s: Math.round(pipeline.perSecond) }) + '\n');
   } finally {
@@ -166,7 +172,7 @@ async function topologySweepRun(space: BenchSpace): Promise<void> {
 async function main(): Promise<number> {
   const space = await createSpace();
   log(`vhost ${space.vhost}, Redis prefix ${space.redisKeyPrefix} (${sizes.name}${profileDir ? `, profiling into ${profileDir}` : ''})`);
-  const fleet = new Fleet(space, { profileDir });
+  const fleet = new Fleet(space, { profileDir, profileAlloc });
   let cleaning: Promise<void> | null = null;
   const cleanup = () =>
     (cleaning ??= (async () => {

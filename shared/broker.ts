@@ -139,8 +139,9 @@ export class Broker {
     return manager;
   }
 
-  connected(): boolean {
-    return this.manager.isConnected();
+  /** The main connection is up (or, with `urgent`, the urgent lanes' one). */
+  connected(urgent = false): boolean {
+    return (urgent ? this.urgentManager : this.manager).isConnected();
   }
 
   /** A resource alarm has blocked publishing (on either connection: the alarm is the broker's). */
@@ -201,8 +202,7 @@ export class Broker {
    */
   async publish(a: PublishArgs): Promise<void> {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
-    const manager = a.urgent ? this.urgentManager : this.manager;
-    if (!manager.isConnected()) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
+    if (!this.connected(a.urgent)) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
     if (this.blocked()) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
     const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', true)) : (this.publisher ??= this.openPublisher('publisher'));
     const options: Options.Publish & { timeout: number } = {

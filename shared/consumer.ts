@@ -121,7 +121,7 @@ export class QueueConsumer {
     this.reviveTimer = setTimeout(() => {
       this.reviveTimer = null;
       if (this.stopping || this.raw) return;
-      if (!this.broker.connected()) return this.scheduleRevive(); // the reconnect will re-run the setup
+      if (!this.broker.connected(this.opts.urgent)) return this.scheduleRevive(); // the reconnect will re-run the setup
       const old = this.channel;
       this.revivals++;
       this.opts.logger.warn({ queue: this.opts.queue, afterMs: this.reviveDelay }, 'consumer channel closed while connected; subscribing again');

@@ -4,6 +4,7 @@
  * default prefetch, NODE_ENV=production) except for the rate limits the bench turns off.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
 import { request } from 'undici';
 import type { Config } from '../../shared/config.js';
@@ -18,6 +19,8 @@ const WORKERS: ServiceName[] = ['dispatcher', 'sender', 'dispatcher-urgent', 'se
 export interface FleetOptions {
   /** A directory turns on `node --cpu-prof` for the three services and the simulator; profiles land under it. */
   profileDir?: string;
+  /** With profileDir: sample allocations (alloc-sample.ts) instead of CPU time. */
+  profileAlloc?: boolean;
   /** Faults of the simulator at start (environment of services/simulator/config.ts). */
   simulatorEnv?: Record<string, string>;
 }
@@ -39,7 +42,11 @@ export class Fleet {
   }
 
   private profileArgs(name: ServiceName | 'simulator'): string[] {
-    return this.opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(this.opts.profileDir, name)}`] : [];
+    const dir = this.opts.profileDir;
+    if (!dir) return [];
+    if (!this.opts.profileAlloc) return ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`];
+    process.env.PMBENCH_ALLOC_DIR = dir; // read by the preload in the children, which inherit it
+    return ['--import', fileURLToPath(new URL('./alloc-sample.js', import.meta.url))];
   }
 
   /** Starts the simulator and fixes the configuration every service of the run shares. */

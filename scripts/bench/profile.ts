@@ -144,3 +144,65 @@ export function formatSummary(s: ProfileSummary): string {
     ...s.callers.map(pct),
   ].join('\n');
 }
+
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children?: HeapNode[];
+}
+
+export interface AllocSummary {
+  service: string;
+  file: string;
+  /** Bytes allocated (sampled), freed ones included. */
+  totalBytes: number;
+  perMessageBytes: number;
+  /** By allocating function, and by the nearest frame of our own code up the stack. */
+  sites: Hot[];
+  ours: Hot[];
+}
+
+/** A `.heapprofile` of alloc-sample.ts: bytes allocated by site, over `messages` messages. `Hot.ms` holds bytes here. */
+export function summarizeAlloc(service: string, file: string, messages: number, top = 12): AllocSummary {
+  const head = (JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode }).head;
+  const sites = new Map<string, number>();
+  const ours = new Map<string, number>();
+  let total = 0;
+  const walk = (n: HeapNode, ownFrame: string): void => {
+    const mine = isLibraryOrApp(n.callFrame) && !moduleOf(n.callFrame).startsWith('pkg:') ? frameName(n.callFrame) : ownFrame;
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      sites.set(frameName(n.callFrame), (sites.get(frameName(n.callFrame)) ?? 0) + n.selfSize);
+      ours.set(mine, (ours.get(mine) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children ?? []) walk(c, mine);
+  };
+  walk(head, '(no frame of ours)');
+  return { service, file, totalBytes: total, perMessageBytes: total / messages, sites: rank(sites, total, top), ours: rank(ours, total, top) };
+}
+
+/** The newest allocation profile of each service under `dir/<service>/`. */
+export function summarizeAllocDir(dir: string, services: string[], messages: number): AllocSummary[] {
+  return services.flatMap((s) => {
+    const sub = path.join(dir, s);
+    let files: string[];
+    try {
+      files = readdirSync(sub).filter((f) => f.endsWith('.heapprofile')).sort();
+    } catch {
+      return [];
+    }
+    const last = files[files.length - 1];
+    return last ? [summarizeAlloc(s, path.join(sub, last), messages)] : [];
+  });
+}
+
+export function formatAlloc(s: AllocSummary): string {
+  const pct = (h: Hot) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.name}`;
+  return [
+    `## ${s.service}: ${(s.totalBytes / 1e6).toFixed(0)} MB allocated, ${(s.perMessageBytes / 1024).toFixed(1)} KiB per message (${path.basename(s.file)})`,
+    'bytes by allocating function:',
+    ...s.sites.map(pct),
+    'bytes by nearest frame of ours:',
+    ...s.ours.map(pct),
+  ].join('\n');
+}
