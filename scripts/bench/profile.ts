@@ -117,18 +117,24 @@ export function summarize(service: string, file: string, top = 15): ProfileSumma
   };
 }
 
+/** The newest file ending in `ext` under `dir/<service>/`, or null. */
+function newestProfile(dir: string, service: string, ext: string): string | null {
+  const sub = path.join(dir, service);
+  let files: string[];
+  try {
+    files = readdirSync(sub).filter((f) => f.endsWith(ext)).sort();
+  } catch {
+    return null;
+  }
+  const last = files[files.length - 1];
+  return last ? path.join(sub, last) : null;
+}
+
 /** The newest profile of each service under `dir/<service>/`. */
 export function summarizeDir(dir: string, services: string[], top = 15): ProfileSummary[] {
   return services.flatMap((s) => {
-    const sub = path.join(dir, s);
-    let files: string[];
-    try {
-      files = readdirSync(sub).filter((f) => f.endsWith('.cpuprofile')).sort();
-    } catch {
-      return [];
-    }
-    const last = files[files.length - 1];
-    return last ? [summarize(s, path.join(sub, last), top)] : [];
+    const file = newestProfile(dir, s, '.cpuprofile');
+    return file ? [summarize(s, file, top)] : [];
   });
 }
 
@@ -184,15 +190,8 @@ export function summarizeAlloc(service: string, file: string, messages: number, 
 /** The newest allocation profile of each service under `dir/<service>/`. */
 export function summarizeAllocDir(dir: string, services: string[], messages: number): AllocSummary[] {
   return services.flatMap((s) => {
-    const sub = path.join(dir, s);
-    let files: string[];
-    try {
-      files = readdirSync(sub).filter((f) => f.endsWith('.heapprofile')).sort();
-    } catch {
-      return [];
-    }
-    const last = files[files.length - 1];
-    return last ? [summarizeAlloc(s, path.join(sub, last), messages)] : [];
+    const file = newestProfile(dir, s, '.heapprofile');
+    return file ? [summarizeAlloc(s, file, messages)] : [];
   });
 }
 
