@@ -110,12 +110,6 @@ export class OrderingGuard {
     return this.held.get(shard)?.has(user) ?? false;
   }
 
-  /** The shard's holds are loaded and `user` is not held: the message may go without a look at Redis. */
-  clear(user: string, shard: number): boolean {
-    const set = this.held.get(shard);
-    return set !== undefined && !set.has(user);
-  }
-
   /** True when an earlier message of this user is still waiting in a retry tier. */
   async mustWait(env: Envelope, _msg: ConsumeMessage, shard: number): Promise<boolean> {
     if (!this.isHeld(env.user, shard)) return false;

@@ -249,18 +249,13 @@ export class StageWorker {
       await this.fail(msg, delivery, env, lane, poison, attempt, ordered ? shard : undefined, log);
       return;
     }
-    // The common path — the shard's holds are loaded and the user is not held — needs neither step
-    // of the ordering guard: each would be an async step (and its allocations) per message for
-    // nothing. The handler's step below still waits for an urgent delivery first.
-    if (ordered && !this.ordering.clear(env.user, shard)) {
-      await this.step(delivery, shard, () => this.ordering.ensureShard(shard));
-      if (await this.step(delivery, shard, () => this.ordering.mustWait(env, msg, shard))) {
-        // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
-        assertLive(delivery);
-        log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
-        await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard));
-        return;
-      }
+    if (ordered) await this.step(delivery, shard, () => this.ordering.ensureShard(shard));
+    if (ordered && (await this.step(delivery, shard, () => this.ordering.mustWait(env, msg, shard)))) {
+      // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
+      assertLive(delivery);
+      log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
+      await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard));
+      return;
     }
     // A delivery whose channel is gone (the shard was handed over after a drain timeout, or the
     // connection dropped) is the broker's again: another consumer gets it, so do not act on it.
@@ -275,14 +270,7 @@ export class StageWorker {
         await this.fail(msg, delivery, env, lane, asClassified(err), attempt, ordered ? shard : undefined, log);
         return;
       }
-      if (ordered) {
-        // Only a held user has a hold to release; the ack still waits while an urgent delivery is in flight.
-        if (this.ordering.isHeld(env.user, shard)) await this.step(delivery, shard, () => this.ordering.done(env, shard));
-        else {
-          const hold = this.urgentFirst.hold();
-          if (hold) await hold;
-        }
-      }
+      if (ordered) await this.step(delivery, shard, () => this.ordering.done(env, shard));
     } finally {
       this.rt.metrics.inFlight.dec({ stage: this.stage });
     }
