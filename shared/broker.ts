@@ -176,7 +176,6 @@ export class Broker {
     }
   }
 
-
   /**
    * A channel with its own setup (re-run after every reconnect). Every underlying channel gets an
    * `error` listener first: amqplib emits a channel-level error (a 404 on `basic.consume`, a publish
