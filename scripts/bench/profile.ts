@@ -138,8 +138,10 @@ export function summarizeDir(dir: string, services: string[], top = 15): Profile
   });
 }
 
+/** One ranked line: share, then the name. */
+const pct = (h: Hot): string => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.name}`;
+
 export function formatSummary(s: ProfileSummary): string {
-  const pct = (h: Hot) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.name}`;
   return [
     `## ${s.service}: busy ${(s.busyMs / 1000).toFixed(1)} s of ${(s.wallMs / 1000).toFixed(1)} s profiled (${path.basename(s.file)})`,
     'self time by function:',
@@ -196,7 +198,6 @@ export function summarizeAllocDir(dir: string, services: string[], messages: num
 }
 
 export function formatAlloc(s: AllocSummary): string {
-  const pct = (h: Hot) => `${(h.share * 100).toFixed(1).padStart(5)}%  ${h.name}`;
   return [
     `## ${s.service}: ${(s.totalBytes / 1e6).toFixed(0)} MB allocated, ${(s.perMessageBytes / 1024).toFixed(1)} KiB per message (${path.basename(s.file)})`,
     'bytes by allocating function:',
