@@ -139,9 +139,13 @@ export class Broker {
     return manager;
   }
 
+  private managerFor(urgent: boolean): AmqpConnectionManager {
+    return urgent ? this.urgentManager : this.manager;
+  }
+
   /** The main connection is up (or, with `urgent`, the urgent lanes' one). */
   connected(urgent = false): boolean {
-    return (urgent ? this.urgentManager : this.manager).isConnected();
+    return this.managerFor(urgent).isConnected();
   }
 
   /** A resource alarm has blocked publishing (on either connection: the alarm is the broker's). */
@@ -183,7 +187,7 @@ export class Broker {
    * connection — every other channel of the process with it.
    */
   channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true, urgent = false): ChannelWrapper {
-    return (urgent ? this.urgentManager : this.manager).createChannel({
+    return this.managerFor(urgent).createChannel({
       name,
       confirm,
       json: false,
