@@ -51,6 +51,8 @@ export class QueueConsumer {
   private reviveTimer: NodeJS.Timeout | null = null;
   private reviveDelay: number;
   private revivals = 0;
+  /** Set by a stop without cancel: deliveries from now on are left for the broker to requeue. */
+  private withheld = false;
 
   constructor(
     private readonly broker: Broker,
@@ -142,6 +144,9 @@ export class QueueConsumer {
     if (!msg) return;
     const raw = this.raw;
     if (!raw) return; // cannot happen: deliveries arrive on a channel set up before consume
+    // A stop without cancel keeps the subscription while it drains: what arrives meanwhile is left
+    // unacked and goes back to the head of the queue, in order, when the channel closes.
+    if (this.withheld) return;
     const delivery: Delivery = { live: () => this.raw === raw };
     const work = this.opts
       .handler(msg, delivery)
@@ -185,19 +190,31 @@ export class QueueConsumer {
   }
 
   /**
-   * Cancels the subscription (no new deliveries), lets in-flight work finish and ack within the
-   * grace period, then closes the channel (anything still unacked is requeued by the broker).
-   * Idempotent. Resolves to whether everything in flight was finished.
+   * Stops consuming: no new delivery reaches the handler, in-flight work may finish and ack within
+   * the grace period, then the channel closes (anything still unacked is requeued by the broker).
+   * Idempotent.
+   *
+   * `cancel: true` (the default) cancels the subscription first, so the broker sends nothing more.
+   * But on a single-active-consumer queue the broker then activates the next waiting consumer at
+   * once, while this one still holds unacked deliveries: that consumer would get the messages
+   * behind them. `cancel: false` keeps the subscription (and so the single-active slot) until the
+   * drain is over: deliveries that arrive meanwhile are not handed to the handler and go back to the
+   * head of the queue when the channel closes (each counts one delivery towards x-delivery-count).
    */
-  stop(graceMs: number): Promise<void> {
+  stop(graceMs: number, opts: { cancel?: boolean } = {}): Promise<void> {
+    const cancel = opts.cancel ?? true;
     return (this.stopping ??= (async () => {
       if (this.reviveTimer) clearTimeout(this.reviveTimer);
       this.reviveTimer = null;
       const ch = this.channel;
       if (!ch) return;
-      // One consumer per channel: cancelAll also covers a consumer re-created after a reconnect
-      // (whose tag differs from the first one).
-      await ch.cancelAll().catch(() => {});
+      if (cancel) {
+        // One consumer per channel: cancelAll also covers a consumer re-created after a reconnect
+        // (whose tag differs from the first one).
+        await ch.cancelAll().catch(() => {});
+      } else {
+        this.withheld = true;
+      }
       const drained = await this.drain(graceMs);
       if (!drained) this.opts.logger.warn({ queue: this.opts.queue, left: this.inFlight.size }, 'grace period over; unacked deliveries go back to the queue');
       await ch.close().catch(() => {});

@@ -1,11 +1,12 @@
 /**
  * Which shards this replica consumes. The assigner calls acquire(shard) before this replica may
  * consume a shard and release(shard) when it must let go; release resolves only after everything
- * the shard handed out is finished and acked.
+ * the shard handed out is finished and acked. `leaseLost`: the shard's lease ran out before the
+ * release, so another replica may already be subscribed to it.
  */
 export interface ShardCallbacks {
   acquire(shard: number): Promise<void>;
-  release(shard: number): Promise<void>;
+  release(shard: number, opts?: { leaseLost?: boolean }): Promise<void>;
 }
 
 export interface ShardAssigner {

@@ -10,8 +10,15 @@
  *   the shard before the old one is done. After a crash the lease expires after LEASE_TTL_MS; the
  *   broker has already requeued the dead replica's unacked messages, in order, at the head of the
  *   shard.
- * - Single active consumer stays on as the broker-side safety net: even if two replicas believed
- *   they owned a shard, the broker would deliver to one of them only.
+ * - A lease that runs out while its owner lives (the owner's event loop or Redis stalled for longer
+ *   than LEASE_TTL_MS) lets the next owner subscribe while the old one still works. Single active
+ *   consumer keeps the newcomer waiting as long as the old subscription exists, and the old owner,
+ *   once it sees the lease gone, drains *without* cancelling first (a cancel would activate the
+ *   newcomer at once, with the old owner's deliveries still unacked), then closes its channel: the
+ *   newcomer starts at the first message the old owner did not finish. Leases are renewed on a loop
+ *   of their own, which subscribing and draining never hold up.
+ * - Single active consumer is also the broker-side safety net: even if two replicas believed they
+ *   owned a shard, the broker would deliver to one of them only.
  * - Redis down: a replica keeps consuming the shards it holds (SAC still guarantees one consumer)
  *   and takes no new ones until Redis is back.
  */
@@ -28,13 +35,19 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 
 export class RendezvousAssigner implements ShardAssigner {
   private cb: ShardCallbacks | null = null;
+  /** Shards this replica consumes. */
   private readonly mine = new Set<number>();
+  /** Shards whose lease this replica set and has neither deleted nor seen run out (renewed by the lease loop). */
+  private readonly leases = new Set<number>();
+  /** Shards being taken or handed over right now. */
   private readonly busy = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
+  private renewing: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private leaving = false;
-  private readonly releases = new Set<Promise<void>>();
+  /** Takes and hand-overs running in the background. */
+  private readonly tasks = new Set<Promise<void>>();
   private readonly log: Logger;
   private readonly membersKey: string;
   private lastMembers = '';
@@ -56,12 +69,19 @@ export class RendezvousAssigner implements ShardAssigner {
     return [...this.mine].sort((a, b) => a - b);
   }
 
+  /**
+   * Two loops on one timer that never wait for each other: lease renewal, and the membership tick.
+   * Taking a shard (subscribing) and handing one over (draining) run in the background, so a slow
+   * subscription or drain never delays the renewal of the other leases.
+   */
   async start(cb: ShardCallbacks): Promise<void> {
     this.cb = cb;
     await this.tick();
+    await this.settle();
     const every = this.opts.tickMs ?? Math.max(100, Math.min(500, Math.floor(this.opts.ttlMs / 3)));
     this.timer = setInterval(() => {
-      this.ticking ??= (this.leaving ? this.renewAll() : this.tick()).finally(() => (this.ticking = null));
+      this.renewing ??= this.renewAll().finally(() => (this.renewing = null));
+      if (!this.leaving) this.ticking ??= this.tick().finally(() => (this.ticking = null));
     }, every);
   }
 
@@ -87,72 +107,106 @@ export class RendezvousAssigner implements ShardAssigner {
       this.lastMembers = joined;
     }
     const want = assignShards(members, this.rt.topology.options.shards);
-    const work: Promise<void>[] = [this.renewAll()];
     for (const shard of [...this.mine]) {
-      if (want.get(shard) !== this.rt.replicaId) this.releaseInBackground(shard, `assigned to ${want.get(shard)}`);
+      if (want.get(shard) !== this.rt.replicaId) this.inBackground(shard, () => this.release(shard, `assigned to ${want.get(shard)}`));
     }
     for (const [shard, owner] of want) {
-      if (owner === this.rt.replicaId && !this.mine.has(shard)) work.push(this.acquire(shard));
+      if (owner === this.rt.replicaId && !this.mine.has(shard)) this.inBackground(shard, () => this.acquire(shard));
     }
-    await Promise.all(work);
   }
 
   /**
-   * Renews every lease held, also of shards being released: the lease must outlive the drain, or
-   * the next owner could start before this one has acked what it holds.
+   * Renews every lease held, also of shards being taken or handed over: the lease must outlive the
+   * drain, or the next owner could start before this one has acked what it holds.
    */
   private async renewAll(): Promise<void> {
-    await Promise.all([...this.mine].map((s) => this.renew(s)));
+    await Promise.all([...this.leases].map((s) => this.renew(s)));
   }
 
-  /** A drain can take up to the grace period; ticks (and lease renewals) go on meanwhile. */
-  private releaseInBackground(shard: number, why: string): void {
+  private inBackground(shard: number, task: () => Promise<void>): void {
     if (this.busy.has(shard)) return;
-    const p = this.release(shard, why).catch((err: Error) => this.log.error({ shard, err: err.message }, 'shard release failed'));
-    this.releases.add(p);
-    void p.finally(() => this.releases.delete(p));
+    const p = task().catch((err: Error) => this.log.error({ shard, err: err.message }, 'shard take-over or hand-over failed'));
+    this.tasks.add(p);
+    void p.finally(() => this.tasks.delete(p));
+  }
+
+  /** Waits for every take-over and hand-over running, including those started meanwhile. */
+  private async settle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.all([...this.tasks]);
   }
 
   private async renew(shard: number): Promise<void> {
+    let ok: unknown;
     try {
-      const ok = await this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs));
-      if (Number(ok) === 0 && !this.busy.has(shard)) await this.release(shard, 'lease lost');
+      ok = await this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs));
     } catch (err) {
       this.log.warn({ shard, err: (err as Error).message }, 'lease renewal failed; keeping the shard');
+      return;
     }
+    if (Number(ok) !== 0 || !this.leases.delete(shard)) return;
+    if (this.busy.has(shard)) {
+      // A take-over notices by itself when it is done; a hand-over that cancelled its subscription
+      // already cannot be fenced any more (see release()).
+      this.log.error({ shard }, 'shard lease ran out while the shard was being taken or handed over');
+      return;
+    }
+    this.log.error({ shard, ttlMs: this.opts.ttlMs }, 'shard lease ran out while held (not renewed in time); handing the shard over');
+    if (this.mine.has(shard)) this.inBackground(shard, () => this.release(shard, 'lease lost', true));
   }
 
   private async acquire(shard: number): Promise<void> {
     if (this.busy.has(shard) || !this.cb) return;
     this.busy.add(shard);
+    let lostMeanwhile = false;
     try {
       const got = await this.rt.redis.set(this.leaseKey(shard), this.rt.replicaId, 'PX', this.opts.ttlMs, 'NX');
       if (got !== 'OK') return; // the previous owner is still finishing (or has not expired yet)
+      this.leases.add(shard);
       try {
         await this.cb.acquire(shard);
       } catch (err) {
+        this.leases.delete(shard);
         await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId).catch(() => {});
         throw err;
       }
       this.mine.add(shard);
+      lostMeanwhile = !this.leases.has(shard);
       this.log.info({ stage: this.stage, shard }, 'shard taken over');
     } catch (err) {
       this.log.warn({ shard, err: (err as Error).message }, 'could not take the shard; will retry');
     } finally {
       this.busy.delete(shard);
     }
+    if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', true);
   }
 
-  private async release(shard: number, why: string): Promise<void> {
+  /**
+   * Hands a shard over: stops consuming it once everything it handed out is acked, then deletes the
+   * lease. While the lease is ours no other replica can have subscribed, and the subscription is
+   * cancelled at once; when it is not (it ran out, or Redis cannot tell), another replica may be
+   * subscribed and waiting, and single active consumer would activate it on the cancel while this
+   * one still works on earlier messages of its users — so the subscription is kept until the drain
+   * is over (ShardCallbacks.release, leaseLost).
+   */
+  private async release(shard: number, why: string, leaseLost = false): Promise<void> {
     if (this.busy.has(shard) || !this.cb) return;
     this.busy.add(shard);
     try {
-      await this.cb.release(shard); // resolves after everything it handed out is acked
+      let lost = leaseLost || !this.leases.has(shard);
+      if (!lost) {
+        const ok = await this.rt.redis
+          .eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs))
+          .catch(() => 0);
+        lost = Number(ok) === 0;
+      }
+      await this.cb.release(shard, { leaseLost: lost }); // resolves after everything it handed out is acked
       this.mine.delete(shard);
+      this.leases.delete(shard);
+      // Deletes the lease only if it is still ours (compare-and-delete).
       await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId).catch((err: Error) =>
         this.log.warn({ shard, err: err.message }, 'could not delete the lease; it expires by itself'),
       );
-      this.log.info({ stage: this.stage, shard, why }, 'shard handed over');
+      this.log.info({ stage: this.stage, shard, why, leaseLost: lost }, 'shard handed over');
     } finally {
       this.busy.delete(shard);
     }
@@ -161,11 +215,12 @@ export class RendezvousAssigner implements ShardAssigner {
   /** Leaves the membership first (so the others start taking over), then hands every shard over. */
   stop(): Promise<void> {
     return (this.stopping ??= (async () => {
-      this.leaving = true; // from now on ticks only renew leases
+      this.leaving = true; // from now on only leases are renewed
       await this.ticking;
       await this.rt.redis.zrem(this.membersKey, this.rt.replicaId).catch(() => {});
-      await Promise.all([...this.releases]);
-      await Promise.all([...this.mine].map((s) => this.release(s, 'replica stopping')));
+      await this.settle();
+      for (const s of [...this.mine]) this.inBackground(s, () => this.release(s, 'replica stopping'));
+      await this.settle();
       if (this.timer) clearInterval(this.timer);
     })());
   }

@@ -124,7 +124,7 @@ export class StageWorker {
     if (lanes !== 'urgent') {
       await this.assigner.start({
         acquire: (shard) => this.startShard(shard),
-        release: (shard) => this.stopShard(shard),
+        release: (shard, opts) => this.stopShard(shard, opts?.leaseLost),
       });
     }
     this.started = true;
@@ -151,11 +151,15 @@ export class StageWorker {
     this.rt.metrics.shardsOwned.set({ stage: this.stage }, this.shardConsumers.size);
   }
 
-  /** Stops consuming a shard after everything it handed out is finished and acked (the fence). */
-  private async stopShard(shard: number): Promise<void> {
+  /**
+   * Stops consuming a shard after everything it handed out is finished and acked (the fence).
+   * `leaseLost`: another replica may already be subscribed and waiting (single active consumer), so
+   * the subscription is kept until the drain is over rather than cancelled first (consumer.ts).
+   */
+  private async stopShard(shard: number, leaseLost = false): Promise<void> {
     const c = this.shardConsumers.get(shard);
     if (!c) return;
-    await c.stop(this.rt.cfg.shutdownGraceMs);
+    await c.stop(this.rt.cfg.shutdownGraceMs, { cancel: !leaseLost });
     this.shardConsumers.delete(shard);
     this.ordering.unloadShard(shard);
     this.rt.metrics.shardsOwned.set({ stage: this.stage }, this.shardConsumers.size);

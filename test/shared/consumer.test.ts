@@ -12,8 +12,9 @@ import { waitFor } from '../support/wait.js';
  * runs: a connection lost with a backlog larger than the prefetch (acks of the new channel's first
  * deliveries were dropped as stale, leaving the prefetch full of unacked messages for good), and a
  * subscription the broker refuses while the connection stays up (a classic queue whose node is down).
+ * And the stop a shard hand-over needs when another consumer may be waiting on the queue.
  */
-describe('shared/consumer: QueueConsumer across a reconnect and a refused subscription', function () {
+describe('shared/consumer: QueueConsumer across a reconnect, a refused subscription and a hand-over', function () {
   this.timeout(90_000);
   let iso: Isolation;
   let broker: Broker;
@@ -29,10 +30,10 @@ describe('shared/consumer: QueueConsumer across a reconnect and a refused subscr
     await iso?.cleanup();
   });
 
-  async function declareAndFill(queue: string, n: number): Promise<string[]> {
+  async function declareAndFill(queue: string, n: number, args: Record<string, unknown> = {}): Promise<string[]> {
     const conn = await amqplib.connect(iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
-    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', ...args } });
     const ids = Array.from({ length: n }, (_, i) => `m-${String(i).padStart(4, '0')}`);
     for (const id of ids) ch.sendToQueue(queue, Buffer.from(id), { persistent: true, messageId: id });
     await ch.waitForConfirms();
@@ -112,5 +113,66 @@ describe('shared/consumer: QueueConsumer across a reconnect and a refused subscr
     expect(handled).to.deep.equal(ids);
     await consumer.stop(5000);
     expect(consumer.subscribed()).to.equal(false);
+  });
+
+  /**
+   * A shard queue has single active consumer on: the first subscriber is active, later ones wait.
+   * `old` holds five deliveries (prefetch 5), each taking HOLD_MS; `next` subscribes; then `old`
+   * stops. Returns the order the messages were handled in, and whether `next` saw a message
+   * before `old` had settled all of its own.
+   */
+  async function handOver(queue: string, cancel: boolean): Promise<{ ids: string[]; handled: string[]; nextBeforeOldDone: boolean; withheldAgain: number }> {
+    const HOLD_MS = 150;
+    const ids = await declareAndFill(queue, 30, { 'x-single-active-consumer': true });
+    const handled: string[] = [];
+    const seen = new Map<string, number>();
+    let oldSettled = 0;
+    let oldHandedOut = 0;
+    let nextBeforeOldDone = false;
+    const old = new QueueConsumer(broker, {
+      queue,
+      prefetch: 5,
+      logger: silentLogger(),
+      handler: async (msg) => {
+        oldHandedOut++;
+        const id = msg.properties.messageId as string;
+        await sleep(HOLD_MS); // one at a time would be the shards' per-user chain; these run side by side
+        handled.push(id);
+        oldSettled++;
+      },
+    });
+    const next = new QueueConsumer(broker, {
+      queue,
+      prefetch: 5,
+      logger: silentLogger(),
+      handler: async (msg) => {
+        const id = msg.properties.messageId as string;
+        seen.set(id, Number(msg.properties.headers?.['x-delivery-count'] ?? 0));
+        if (oldSettled < oldHandedOut) nextBeforeOldDone = true;
+        handled.push(id);
+      },
+    });
+    await old.start();
+    await waitFor(() => oldHandedOut === 5, { timeoutMs: 10_000, what: 'five deliveries in the first consumer' });
+    await next.start(); // resolves on consume-ok: the quorum queue has registered it, waiting
+    await old.stop(10_000, { cancel });
+    await waitFor(() => handled.length >= ids.length, { timeoutMs: 20_000, what: 'every message handled' });
+    await next.stop(5000);
+    // Deliveries the first consumer received after its stop began and gave back unhandled.
+    const withheldAgain = [...seen.values()].filter((n) => n > 0).length;
+    return { ids, handled, nextBeforeOldDone, withheldAgain };
+  }
+
+  it('a stop without cancel keeps a waiting single-active consumer idle until every delivery in hand is settled', async () => {
+    const r = await handOver('sac-keep', false);
+    expect(r.nextBeforeOldDone, 'the next consumer got a message while the first still worked').to.equal(false);
+    expect(r.handled, 'every message once, in queue order').to.deep.equal(r.ids);
+    // The first consumer's refills after the stop go back to the head, in order, counted as a delivery.
+    expect(r.withheldAgain).to.be.at.most(5);
+  });
+
+  it('(why) a cancel hands a single-active queue to the waiting consumer at once, with deliveries still unacked', async () => {
+    const r = await handOver('sac-cancel', true);
+    expect(r.nextBeforeOldDone, 'RabbitMQ activates the waiting consumer on basic.cancel').to.equal(true);
   });
 });

@@ -30,6 +30,10 @@ export interface ServiceProcess {
   stop(): Promise<void>;
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void>;
+  /** SIGSTOP: the process freezes with its connections open (a long GC pause, a throttled container). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export async function spawnService(service: string, cfg: Config, overrides: Partial<Config> = {}): Promise<ServiceProcess> {
@@ -58,5 +62,17 @@ export async function spawnService(service: string, cfg: Config, overrides: Part
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     await exited;
   };
-  return { child, metricsPort, output: () => out, stop: () => signal('SIGTERM'), kill: () => signal('SIGKILL') };
+  return {
+    child,
+    metricsPort,
+    output: () => out,
+    // A stopped process handles SIGTERM only once it runs again: continue it first.
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+      await signal('SIGTERM');
+    },
+    kill: () => signal('SIGKILL'),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
+  };
 }
