@@ -41,6 +41,8 @@ export interface QueueConsumerOptions {
 }
 
 const MAX_REVIVE_MS = 30_000;
+/** How long a stop waits, after closing the channel, for handlers that outlived the grace period. */
+export const AFTER_CLOSE_MS = 5000;
 
 export class QueueConsumer {
   private channel: ChannelWrapper | null = null;
@@ -200,6 +202,8 @@ export class QueueConsumer {
    * behind them. `cancel: false` keeps the subscription (and so the single-active slot) until the
    * drain is over: deliveries that arrive meanwhile are not handed to the handler and go back to the
    * head of the queue when the channel closes (each counts one delivery towards x-delivery-count).
+   *
+   * Resolves once every handler has returned, or AFTER_CLOSE_MS after the close at the latest.
    */
   stop(graceMs: number, opts: { cancel?: boolean } = {}): Promise<void> {
     const cancel = opts.cancel ?? true;
@@ -218,6 +222,13 @@ export class QueueConsumer {
       const drained = await this.drain(graceMs);
       if (!drained) this.opts.logger.warn({ queue: this.opts.queue, left: this.inFlight.size }, 'grace period over; unacked deliveries go back to the queue');
       await ch.close().catch(() => {});
+      if (drained) return;
+      // The handlers still running see their delivery gone at their next step and stop; one already
+      // past that check may still write (a copy into a retry tier, a user's hold). Whoever waits for
+      // this stop (a shard hand-over, before it deletes the lease) must come after those writes.
+      if (!(await this.drain(AFTER_CLOSE_MS))) {
+        this.opts.logger.error({ queue: this.opts.queue, left: this.inFlight.size }, 'handlers still running after their channel closed');
+      }
     })());
   }
 }

@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PLUGINS } from '../../scripts/ensure-services.js';
 import { loadConfig } from '../../shared/config.js';
+import { AFTER_CLOSE_MS } from '../../shared/consumer.js';
 import { names, STAGES } from '../../shared/topology/names.js';
 import { envFile, exists, imageServices, knownEnvNames, kubectlAvailable, kustomize, read, repoPath, ROOT, yamlDocs, yamlFile, type Doc } from './repo.js';
 
@@ -41,7 +42,8 @@ const grace = Number(envFile(`${K8S}/base/config.env`).SHUTDOWN_GRACE_MS ?? load
 function checkDeployment(d: Doc, where: string): void {
   const name = `${where}: ${d.metadata.name}`;
   const pod = d.spec.template.spec;
-  expect(pod.terminationGracePeriodSeconds * 1000, `${name} grace period vs SHUTDOWN_GRACE_MS`).to.be.greaterThan(grace);
+  // A stop waits SHUTDOWN_GRACE_MS for in-flight work, then up to AFTER_CLOSE_MS for handlers that outlived it.
+  expect(pod.terminationGracePeriodSeconds * 1000, `${name} grace period vs SHUTDOWN_GRACE_MS + AFTER_CLOSE_MS`).to.be.greaterThan(grace + AFTER_CLOSE_MS);
   expect(pod.securityContext?.runAsNonRoot, `${name} runAsNonRoot`).to.equal(true);
   expect(selects(d.spec.selector, d.spec.template.metadata.labels), `${name} selector matches its pods`).to.equal(true);
   for (const c of containers(d)) {

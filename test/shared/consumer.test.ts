@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Broker } from '../../shared/broker.js';
 import { QueueConsumer } from '../../shared/consumer.js';
 import { silentLogger } from '../../shared/logger.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -174,5 +174,28 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
   it('(why) a cancel hands a single-active queue to the waiting consumer at once, with deliveries still unacked', async () => {
     const r = await handOver('sac-cancel', true);
     expect(r.nextBeforeOldDone, 'RabbitMQ activates the waiting consumer on basic.cancel').to.equal(true);
+  });
+
+  it('a stop past its grace period resolves only once the handlers still running have returned', async () => {
+    const queue = 'outlives-grace';
+    await declareAndFill(queue, 1);
+    let started = false;
+    let returned = false;
+    const consumer = new QueueConsumer(broker, {
+      queue,
+      prefetch: 1,
+      logger: silentLogger(),
+      handler: async () => {
+        started = true;
+        await sleep(800); // a provider call that outlives the grace period
+        returned = true;
+      },
+    });
+    await consumer.start();
+    await waitFor(() => started, { timeoutMs: 10_000, what: 'the delivery in the handler' });
+    await consumer.stop(100);
+    expect(returned, 'the handler had returned when stop() resolved').to.equal(true);
+    expect(consumer.inFlightCount).to.equal(0);
+    expect(await queueDepths(iso.amqpUrl, [queue]), 'the unsettled delivery went back to the queue').to.deep.equal({ [queue]: 1 });
   });
 });
