@@ -108,6 +108,9 @@ export class QueueConsumer {
       this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'consumer channel error');
       this.scheduleRevive();
     });
+    // Subscribing on a channel that is not open yet would only queue the subscription (a refusal
+    // would then go unseen): wait for it, so that a refused first basic.consume rejects start().
+    await ch.waitForConnect();
     await ch.consume(this.opts.queue, (msg) => this.onDelivery(msg), {
       noAck: false,
       ...(this.opts.priority !== undefined ? { arguments: { 'x-priority': this.opts.priority } } : {}),

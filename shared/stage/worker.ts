@@ -147,7 +147,15 @@ export class StageWorker {
       handler: (msg, d) => this.onDelivery(msg, d, laneOf(this.stage, 'ordered'), shard),
     });
     this.shardConsumers.set(shard, c);
-    await c.start();
+    try {
+      await c.start();
+    } catch (err) {
+      // The assigner gives the lease back: the consumer must not go on subscribing by itself (its
+      // revive timer would) on a shard this replica no longer holds.
+      this.shardConsumers.delete(shard);
+      await c.stop(0).catch(() => {});
+      throw err;
+    }
     this.rt.metrics.shardsOwned.set({ stage: this.stage }, this.shardConsumers.size);
   }
 
