@@ -182,6 +182,19 @@ export class ChaosFleet {
     return { killedAt, readyAt: Date.now(), replicaId };
   }
 
+  /** Freezes process `index` (SIGSTOP) for `ms`, then lets it run again (SIGCONT). */
+  async freeze(index: number, ms: number): Promise<{ frozenAt: number; resumedAt: number; replicaId: string }> {
+    const p = this.procs[index];
+    p.pause();
+    const frozenAt = Date.now();
+    try {
+      await sleep(ms);
+    } finally {
+      p.resume();
+    }
+    return { frozenAt, resumedAt: Date.now(), replicaId: p.replicaId };
+  }
+
   /** Keeps every process's last output lines (warn and above) under `dir`. */
   async saveLogs(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });

@@ -40,6 +40,10 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void>;
+  /** SIGSTOP: frozen with its connections open (a long GC pause, a CPU-throttled container). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 /**
@@ -80,12 +84,15 @@ export async function spawnService(service: ServiceName, cfg: Config, replicaId:
     },
     stop: (graceMs) => {
       intended = true;
+      if (!gone()) child.kill('SIGCONT'); // a frozen process handles SIGTERM only once it runs
       return signal('SIGTERM', graceMs);
     },
     kill: () => {
       intended = true;
       return signal('SIGKILL');
     },
+    pause: () => void (gone() || child.kill('SIGSTOP')),
+    resume: () => void (gone() || child.kill('SIGCONT')),
   };
   try {
     await waitFor(

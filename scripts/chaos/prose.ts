@@ -50,6 +50,14 @@ export const MEANWHILE: Record<string, string> = {
     'Meanwhile: as for the dispatcher; in addition, a message the dead sender had already handed to the ' +
     'provider is redelivered with its `sending` mark set, so the new owner waits (up to ' +
     'SENDER_AMBIGUOUS_WAIT_MS) for the provider\'s status webhook instead of sending it again.',
+  'freeze sender 8 s':
+    'Meanwhile: the frozen sender\'s connections stay open, so the broker keeps it as the active consumer ' +
+    'of its shards (single active consumer) with the deliveries it holds. Its leases and membership expire; ' +
+    'the other sender takes the leases and subscribes, waiting. When the frozen one runs again, it finds ' +
+    'its leases gone and drains without cancelling first — a cancel would let the broker activate the ' +
+    'waiting consumer at once, with earlier messages of the same users still in hand — then closes its ' +
+    'channels; the other sender starts at the first message it did not finish. The affected users wait ' +
+    'for the freeze.',
   'kill -9 dlq-replayer':
     'Meanwhile: nothing on the message path depends on the replayer (the DLQ was empty); the replacement ' +
     'takes over replay jobs through BullMQ\'s lock. The scenario shows the kill does not disturb the rest.',

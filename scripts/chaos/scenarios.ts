@@ -70,11 +70,27 @@ export async function shardLeader(fleet: ChaosFleet, nodes: RabbitNode[]): Promi
   return { node, leads, of: queues.length };
 }
 
+/** Longer than the fleet's LEASE_TTL_MS (5 s), shorter than the broker's heartbeat timeout. */
+const FREEZE_MS = 8_000;
+
 export const SCENARIOS: Scenario[] = [
   killService('ingress'),
   killService('dispatcher'),
   killService('sender'),
   killService('dlq-replayer'),
+  {
+    name: 'freeze sender 8 s',
+    does: `SIGSTOP of one sender replica for ${s(FREEZE_MS)} (longer than LEASE_TTL_MS, as a long GC pause or a CPU-throttled container would), then SIGCONT: its leases and membership run out while it holds deliveries, and the other sender takes its shards.`,
+    async inject({ fleet }) {
+      const i = fleet.find('sender');
+      const before = fleet.procs[i].output().split('shard lease ran out').length;
+      const r = await fleet.freeze(i, FREEZE_MS);
+      // Its first renewal after the resume finds the leases gone (one line per shard).
+      await sleep(3_000);
+      const lost = fleet.procs[i].output().split('shard lease ran out').length - before;
+      return { faultStart: r.frozenAt, faultEnd: r.resumedAt, notes: [`${r.replicaId} found ${lost} shard lease(s) gone when it ran again`] };
+    },
+  },
   {
     name: 'RabbitMQ restart',
     does: '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node: every connection drops, queues stay on disk.',
