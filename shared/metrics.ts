@@ -21,6 +21,7 @@ export class Metrics {
   readonly handlerLatency: Histogram<'outcome'>;
   readonly inFlight: Gauge<'stage'>;
   readonly shardsOwned: Gauge<'stage'>;
+  readonly shardLeasesLost: Counter<'stage'>;
   readonly heldUsers: Gauge<'stage'>;
   readonly urgentHoldSeconds: Counter<'stage'>;
   readonly tokensWaited: Counter<'limit'>;
@@ -50,6 +51,7 @@ export class Metrics {
     this.handlerLatency = new Histogram({ name: 'postmaster_handler_latency_seconds', help: 'Bot handler call latency.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: r });
     this.inFlight = new Gauge({ name: 'postmaster_in_flight', help: 'Deliveries being worked on.', labelNames: ['stage'], registers: r });
     this.shardsOwned = new Gauge({ name: 'postmaster_shards_owned', help: 'Shards this replica consumes.', labelNames: ['stage'], registers: r });
+    this.shardLeasesLost = new Counter({ name: 'postmaster_shard_leases_lost_total', help: 'Shard leases that ran out while this replica held them (it stalled for longer than LEASE_TTL_MS, or Redis did).', labelNames: ['stage'], registers: r });
     this.heldUsers = new Gauge({ name: 'postmaster_held_users', help: 'Users whose ordered lane waits behind a retrying message (strict mode), on this replica\'s shards.', labelNames: ['stage'], registers: r });
     this.urgentHoldSeconds = new Counter({ name: 'postmaster_urgent_hold_seconds_total', help: 'Time this replica held back its ordered lanes because an urgent message was in flight (URGENT_HOLD_MS).', labelNames: ['stage'], registers: r });
     this.tokensWaited = new Counter({ name: 'postmaster_rate_limit_waits_total', help: 'Sends that waited for a rate-limit token.', labelNames: ['limit'], registers: r });

@@ -144,6 +144,7 @@ export class RendezvousAssigner implements ShardAssigner {
       return;
     }
     if (Number(ok) !== 0 || !this.leases.delete(shard)) return;
+    this.rt.metrics.shardLeasesLost.inc({ stage: this.stage });
     if (this.busy.has(shard)) {
       // A take-over notices by itself when it is done; a hand-over that cancelled its subscription
       // already cannot be fenced any more (see release()).

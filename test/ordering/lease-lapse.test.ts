@@ -69,7 +69,10 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     expect(report.missing, 'lost').to.equal(0);
     expect(report.duplicates, 'duplicated').to.equal(0);
     expect(report.misordered, 'users out of order').to.deep.equal([]);
-    // The scenario happened: the frozen sender found its leases gone when it ran again.
+    // The scenario happened: the frozen sender found its leases gone when it ran again, and says so.
     expect(frozen.output(), 'the frozen sender saw its leases run out').to.contain('shard lease ran out');
+    const metrics = await (await fetch(`http://127.0.0.1:${frozen.metricsPort}/metrics`)).text();
+    const lost = Number(/^postmaster_shard_leases_lost_total\{[^}]*stage="send"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    expect(lost, 'postmaster_shard_leases_lost_total of the frozen sender').to.be.at.least(1);
   });
 });
