@@ -5,7 +5,7 @@
  * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
  * pipeline throughput with `node --cpu-prof` on the services and prints their top self time
  * (`--profile --singles`: the one-message-per-request load instead of batches; `--profile --alloc`:
- * bytes allocated by site instead of CPU time); `--urgent-only` and
+ * bytes allocated by site instead of CPU time); `--urgent-only`, `--latency-only` and
  * `--topology-sweep` run just those measurements.
  *
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
@@ -36,6 +36,8 @@ const profileAt = args.indexOf('--profile');
 const profileDir =
   profileAt < 0 ? undefined : args[profileAt + 1] && !args[profileAt + 1].startsWith('--') ? path.resolve(args[profileAt + 1]) : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
 const urgentOnly = args.includes('--urgent-only');
+/** `--latency-only`: the pipeline throughput (its rate sets the load), then the batches' latency at half of it. */
+const latencyOnly = args.includes('--latency-only');
 /** `--topology-sweep`: only the topology hop, over shard counts and confirm windows (broker CPU per message). */
 const topologySweep = args.includes('--topology-sweep');
 /** `--profile --singles`: profile the single-POST load (POST /v1/messages) instead of the batches. */
@@ -145,6 +147,26 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   }
 }
 
+/** Only `p50_ms` / `p99_ms` and the throughput they are measured at half of (a few minutes): for work on the latency tail. */
+async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
+  const infra = await infraPids(MGMT_URL, space.redis);
+  await startFleet(fleet);
+  const sim = new SimClient(fleet.simUrl);
+  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
+  try {
+    const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
+    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+    const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
+    log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
+    const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
+    process.stdout.write(
+      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, rss_mb_at_end: rss }) + '\n',
+    );
+  } finally {
+    await client.close();
+  }
+}
+
 /**
  * The topology hop with 1, 4 and the configured number of shards, each at confirm windows of 16, 50
  * and the raw hop's: how the broker's cost per message depends on how many messages reach each
@@ -195,7 +217,9 @@ async function main(): Promise<number> {
     timer = setTimeout(() => reject(new Error(`run exceeded its bound of ${sizes.runTimeoutMs / 60_000} min`)), sizes.runTimeoutMs);
   });
   try {
-    const work = (profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : topologySweep ? topologySweepRun(space) : benchmark(space, fleet)).then(() => 0);
+    const work = (
+      profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : latencyOnly ? latencyOnlyRun(space, fleet) : topologySweep ? topologySweepRun(space) : benchmark(space, fleet)
+    ).then(() => 0);
     return await Promise.race([work, timedOut, interrupted]);
   } catch (err) {
     if (signalled) return 130; // the phase in progress failed because its processes were stopped
