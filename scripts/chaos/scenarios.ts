@@ -83,11 +83,13 @@ export const SCENARIOS: Scenario[] = [
     does: `SIGSTOP of one sender replica for ${s(FREEZE_MS)} (longer than LEASE_TTL_MS, as a long GC pause or a CPU-throttled container would), then SIGCONT: its leases and membership run out while it holds deliveries, and the other sender takes its shards.`,
     async inject({ fleet }) {
       const i = fleet.find('sender');
-      const before = fleet.procs[i].output().split('shard lease ran out').length;
+      const seen = () => fleet.procs[i].output().split('shard lease ran out').length - 1;
+      const before = seen();
       const r = await fleet.freeze(i, FREEZE_MS);
       // Its first renewal after the resume finds the leases gone (one line per shard).
-      await sleep(3_000);
-      const lost = fleet.procs[i].output().split('shard lease ran out').length - before;
+      await waitFor(() => seen() > before, { timeoutMs: 10_000, intervalMs: 100, what: 'the frozen sender to notice' }).catch(() => {});
+      await sleep(1_000); // the rest of that renewal round (every lease is renewed at once) logs meanwhile
+      const lost = seen() - before;
       return { faultStart: r.frozenAt, faultEnd: r.resumedAt, notes: [`${r.replicaId} found ${lost} shard lease(s) gone when it ran again`] };
     },
   },
