@@ -41,6 +41,12 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     await iso?.cleanup();
   });
 
+  /** A send-stage series of a sender's /metrics (0 when absent). */
+  const metric = async (p: ServiceProcess, name: string): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
+    return Number(new RegExp(`^${name}\\{[^}]*stage="send"[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  };
+
   const leaseOwners = async (): Promise<Array<string | null>> => {
     const keys = keyspace(iso.redisKeyPrefix, fleet.cfg.topologyPrefix);
     return Promise.all(Array.from({ length: SHARDS }, (_, s) => iso.redis.get(keys('lease', 'send', s))));
@@ -58,10 +64,12 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     await waitFor(() => fleet.sim.accepted().length >= 200, { timeoutMs: 60_000, what: '200 messages at the provider' });
 
     frozen.pause();
-    // Its membership and leases run out; the other sender takes every shard and subscribes, waiting
-    // behind the frozen one's subscriptions.
-    await waitFor(async () => (await leaseOwners()).every((o) => o === 'sender-other'), { timeoutMs: 15_000, what: 'the other sender holding every lease' })
-      .finally(() => frozen.resume());
+    // Its membership and leases run out; the other sender takes every lease and subscribes to every
+    // shard (consume-ok: registered, waiting behind the frozen one's subscriptions).
+    await waitFor(
+      async () => (await leaseOwners()).every((o) => o === 'sender-other') && (await metric(other, 'postmaster_shards_owned')) === SHARDS,
+      { timeoutMs: 15_000, what: 'the other sender holding every lease and subscribed to every shard' },
+    ).finally(() => frozen.resume());
 
     const accepted = await load;
     const report = await checkDelivery(fleet, accepted, { timeoutMs: 90_000 });
@@ -71,8 +79,6 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     expect(report.misordered, 'users out of order').to.deep.equal([]);
     // The scenario happened: the frozen sender found its leases gone when it ran again, and says so.
     expect(frozen.output(), 'the frozen sender saw its leases run out').to.contain('shard lease ran out');
-    const metrics = await (await fetch(`http://127.0.0.1:${frozen.metricsPort}/metrics`)).text();
-    const lost = Number(/^postmaster_shard_leases_lost_total\{[^}]*stage="send"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-    expect(lost, 'postmaster_shard_leases_lost_total of the frozen sender').to.be.at.least(1);
+    expect(await metric(frozen, 'postmaster_shard_leases_lost_total'), 'leases lost, counted by the frozen sender').to.be.at.least(1);
   });
 });
