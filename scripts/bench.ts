@@ -69,6 +69,15 @@ async function startFleet(fleet: Fleet): Promise<void> {
   }
 }
 
+/** The pipeline's throughput (batches), then the batches' latency at half of it: `p50_ms` / `p99_ms`. */
+async function pipelineAndLatency(fleet: Fleet, client: IngressClient, sim: SimClient, infra: Pids) {
+  const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
+  log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+  const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
+  log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
+  return { pipeline, latency };
+}
+
 async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   const hop = await measureHops(space, sizes, infra, log);
@@ -76,10 +85,7 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
-    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
-    const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
-    log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
+    const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
     const singles = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log, sizes.singles);
     log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
     const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
@@ -154,10 +160,7 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
   const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
-    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
-    const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
-    log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
+    const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
     const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
     process.stdout.write(
       JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, rss_mb_at_end: rss }) + '\n',

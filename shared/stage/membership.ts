@@ -135,15 +135,25 @@ export class RendezvousAssigner implements ShardAssigner {
     while (this.tasks.size > 0) await Promise.all([...this.tasks]);
   }
 
+  /** Extends the shard's lease if it is still this replica's: true if it was, false if not (rejects when Redis does). */
+  private async extend(shard: number): Promise<boolean> {
+    return Number(await this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs))) !== 0;
+  }
+
+  /** Deletes the shard's lease if it is still this replica's (compare-and-delete). */
+  private async deleteLease(shard: number): Promise<void> {
+    await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId);
+  }
+
   private async renew(shard: number): Promise<void> {
-    let ok: unknown;
+    let ok: boolean;
     try {
-      ok = await this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs));
+      ok = await this.extend(shard);
     } catch (err) {
       this.log.warn({ shard, err: (err as Error).message }, 'lease renewal failed; keeping the shard');
       return;
     }
-    if (Number(ok) !== 0 || !this.leases.delete(shard)) return;
+    if (ok || !this.leases.delete(shard)) return;
     this.rt.metrics.shardLeasesLost.inc({ stage: this.stage });
     if (this.busy.has(shard)) {
       // A take-over notices by itself when it is done; a hand-over that cancelled its subscription
@@ -167,7 +177,7 @@ export class RendezvousAssigner implements ShardAssigner {
         await this.cb.acquire(shard);
       } catch (err) {
         this.leases.delete(shard);
-        await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId).catch(() => {});
+        await this.deleteLease(shard).catch(() => {});
         throw err;
       }
       this.mine.add(shard);
@@ -193,18 +203,12 @@ export class RendezvousAssigner implements ShardAssigner {
     if (this.busy.has(shard) || !this.cb) return;
     this.busy.add(shard);
     try {
-      let lost = leaseLost || !this.leases.has(shard);
-      if (!lost) {
-        const ok = await this.rt.redis
-          .eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs))
-          .catch(() => 0);
-        lost = Number(ok) === 0;
-      }
+      // Redis unreachable counts as lost: nothing then says no one else holds it.
+      const lost = leaseLost || !this.leases.has(shard) || !(await this.extend(shard).catch(() => false));
       await this.cb.release(shard, { leaseLost: lost }); // resolves after everything it handed out is acked
       this.mine.delete(shard);
       this.leases.delete(shard);
-      // Deletes the lease only if it is still ours (compare-and-delete).
-      await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId).catch((err: Error) =>
+      await this.deleteLease(shard).catch((err: Error) =>
         this.log.warn({ shard, err: err.message }, 'could not delete the lease; it expires by itself'),
       );
       this.log.info({ stage: this.stage, shard, why, leaseLost: lost }, 'shard handed over');
