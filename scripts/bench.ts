@@ -163,7 +163,7 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
     const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
     const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
     process.stdout.write(
-      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, rss_mb_at_end: rss }) + '\n',
+      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, pipeline_cpu_ms_per_msg: pipeline.cpu, rss_mb_at_end: rss }) + '\n',
     );
   } finally {
     await client.close();

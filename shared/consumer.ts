@@ -71,6 +71,11 @@ export class QueueConsumer {
     return this.inFlight.size;
   }
 
+  /** `basic.ack` / `basic.nack` frames sent, and the deliveries they settled (a channel's own, summed). */
+  get settleCounts(): { frames: number; deliveries: number } {
+    return { frames: this.frames + (this.acks?.frames ?? 0), deliveries: this.settledBefore + (this.acks?.deliveries ?? 0) };
+  }
+
   /** Times the channel was re-created by this consumer (not by a reconnect). */
   get revivedCount(): number {
     return this.revivals;
@@ -89,11 +94,21 @@ export class QueueConsumer {
     await this.open();
   }
 
+  private acks: Acks | null = null;
+  /** settleCounts of the channels before this one. */
+  private frames = 0;
+  private settledBefore = 0;
+
   private async open(): Promise<void> {
     const ch = this.broker.channel(
       `consumer:${this.opts.queue}`,
       async (raw) => {
         this.raw = raw;
+        if (this.acks) {
+          this.frames += this.acks.frames;
+          this.settledBefore += this.acks.deliveries;
+        }
+        this.acks = new Acks(raw, () => this.raw === raw, this.opts.logger, this.opts.queue);
         raw.once('close', () => {
           if (this.raw === raw) this.raw = null;
           this.scheduleRevive();
@@ -152,30 +167,27 @@ export class QueueConsumer {
     // A stop without cancel keeps the subscription while it drains: what arrives meanwhile is left
     // unacked and goes back to the head of the queue, in order, when the channel closes.
     if (this.withheld) return;
+    const acks = this.acks!;
+    acks.track(msg);
     const delivery: Delivery = { live: () => this.raw === raw };
     const work = this.opts
       .handler(msg, delivery)
       .then(
-        () => this.settle(raw, msg, true),
+        () => this.settle(raw, acks, msg, true),
         (err: Error) => {
           const gone = this.raw !== raw; // the broker has requeued it already
           this.opts.logger[gone ? 'debug' : 'error']({ err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId }, 'handler failed; requeueing');
-          this.settle(raw, msg, false);
+          this.settle(raw, acks, msg, false);
         },
       )
       .finally(() => this.inFlight.delete(work));
     this.inFlight.add(work);
   }
 
-  private settle(raw: Channel, msg: ConsumeMessage, ok: boolean): void {
+  private settle(raw: Channel, acks: Acks, msg: ConsumeMessage, ok: boolean): void {
     if (this.raw !== raw) return; // the broker requeued it with its channel
-    try {
-      if (ok) raw.ack(msg);
-      else raw.nack(msg, false, true);
-    } catch (err) {
-      // The channel closed between the check and the call: the broker requeues the message.
-      this.opts.logger.warn({ err: (err as Error).message, queue: this.opts.queue }, 'could not settle a delivery; the broker requeues it');
-    }
+    if (ok) acks.ack(msg);
+    else acks.nack(msg);
   }
 
   /** Resolves when every delivery handed out so far has been acked or nacked. */
@@ -224,6 +236,7 @@ export class QueueConsumer {
       }
       const drained = await this.drain(graceMs);
       if (!drained) this.opts.logger.warn({ queue: this.opts.queue, left: this.inFlight.size }, 'grace period over; unacked deliveries go back to the queue');
+      this.acks?.flush();
       await ch.close().catch(() => {});
       if (drained) return;
       // The handlers still running see their delivery gone at their next step and stop; one already
@@ -233,5 +246,82 @@ export class QueueConsumer {
         this.opts.logger.error({ queue: this.opts.queue, left: this.inFlight.size }, 'handlers still running after their channel closed');
       }
     })());
+  }
+}
+
+/**
+ * The acks of one channel, in as few frames as the order of completion allows. Handlers finish out
+ * of order (users of one shard run side by side); each finished delivery is acked on the next turn
+ * of the event loop, and the longest run of finished ones from the oldest delivery still open goes
+ * as one `basic.ack` with `multiple`, which the quorum queue settles as one command of its log
+ * instead of one per message. A finished delivery behind one still at work is acked on its own at
+ * the same time, so that a slow handler never holds the prefetch window.
+ */
+class Acks {
+  /** Deliveries handed to the handler and not yet settled, oldest first. */
+  private open: ConsumeMessage[] = [];
+  private readonly finished = new Set<number>();
+  private scheduled = false;
+  frames = 0;
+  deliveries = 0;
+
+  constructor(
+    private readonly raw: Channel,
+    /** False once the channel is gone: the broker has requeued everything still unacked. */
+    private readonly live: () => boolean,
+    private readonly logger: Logger,
+    private readonly queue: string,
+  ) {}
+
+  track(msg: ConsumeMessage): void {
+    this.open.push(msg);
+  }
+
+  ack(msg: ConsumeMessage): void {
+    this.finished.add(msg.fields.deliveryTag);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  nack(msg: ConsumeMessage): void {
+    this.open = this.open.filter((m) => m !== msg);
+    this.send(() => this.raw.nack(msg, false, true), 1);
+  }
+
+  /** Sends every ack owed now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.finished.size === 0) return;
+    if (!this.live()) {
+      this.finished.clear();
+      this.open = [];
+      return;
+    }
+    let run = 0;
+    while (run < this.open.length && this.finished.delete(this.open[run].fields.deliveryTag)) run++;
+    if (run > 0) {
+      const last = this.open[run - 1];
+      this.open = this.open.slice(run);
+      this.send(() => this.raw.ack(last, true), run);
+    }
+    if (this.finished.size === 0) return;
+    const still: ConsumeMessage[] = [];
+    for (const m of this.open) {
+      if (this.finished.delete(m.fields.deliveryTag)) this.send(() => this.raw.ack(m), 1);
+      else still.push(m);
+    }
+    this.open = still;
+  }
+
+  private send(frame: () => void, deliveries: number): void {
+    try {
+      frame();
+      this.frames++;
+      this.deliveries += deliveries;
+    } catch (err) {
+      // The channel closed meanwhile: the broker requeues what it had not been told about.
+      this.logger.warn({ err: (err as Error).message, queue: this.queue }, 'could not settle a delivery; the broker requeues it');
+    }
   }
 }

@@ -3,7 +3,9 @@
  * with confirms (the raw hop's window) to a stage's consistent-hash exchange, keyed by the user and
  * with the headers `publishToStage` sets, into its quorum shard queues with their policy (single
  * active consumer, delivery limit, at-least-once dead-lettering); one consumer channel per shard
- * with the workers' prefetch, a per-message ack. No Redis, no HTTP, no service code.
+ * with the workers' prefetch, acked as the workers ack (what was delivered by the next turn of the
+ * event loop, in one `basic.ack` with `multiple`: shared/consumer.ts). No Redis, no HTTP, no
+ * service code.
  *
  * It separates what the topology costs the broker (many queues, each getting a few messages at a
  * time, the exchange, the headers) from what the services' own work costs: `limit_per_s` counts two
@@ -55,9 +57,11 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     for (const q of shards) {
       const ch = await subConn.createChannel();
       await ch.prefetch(o.cfg.shardPrefetch);
+      let last: amqplib.ConsumeMessage | null = null;
       await ch.consume(q, (msg) => {
         if (!msg) return;
-        ch.ack(msg);
+        if (!last) setImmediate(() => (ch.ack(last!, true), (last = null)));
+        last = msg;
         if (++consumed === o.count) finish();
       });
       subs.push(ch);

@@ -198,4 +198,45 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     expect(consumer.inFlightCount).to.equal(0);
     expect(await queueDepths(iso.amqpUrl, [queue]), 'the unsettled delivery went back to the queue').to.deep.equal({ [queue]: 1 });
   });
+  it('acks a run of finished deliveries in one frame, and one still at work does not hold the prefetch window', async () => {
+    const queue = 'ack-runs';
+    const ids = await declareAndFill(queue, 200);
+    const handled = new Map<string, number>();
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((r) => (releaseFirst = r));
+    let releaseWave!: () => void;
+    const wave = new Promise<void>((r) => (releaseWave = r));
+    const consumer = new QueueConsumer(broker, {
+      queue,
+      prefetch: 16,
+      logger: silentLogger(),
+      handler: async (msg) => {
+        const id = msg.properties.messageId as string;
+        if (id === ids[0]) await firstHeld; // a slow provider call at the head of the window
+        else if (id < ids[100]) await sleep(Math.random() * 4); // finish out of order
+        else await wave; // the second half: 16 at a time, all finishing in one turn
+        handled.set(id, (handled.get(id) ?? 0) + 1);
+      },
+    });
+    await consumer.start();
+    // Had the finished ones waited for the first, the window would hold 15 of them and no more.
+    await waitFor(() => handled.size >= 99, { timeoutMs: 20_000, what: '99 messages past the held one' });
+    expect(handled.has(ids[0]), 'the first is still held').to.equal(false);
+    releaseFirst();
+    await waitFor(() => handled.size >= 100, { timeoutMs: 10_000, what: 'the held one' });
+    // Wait until the second half fills the window, then let each window finish at once.
+    await waitFor(() => consumer.inFlightCount === 16, { timeoutMs: 10_000, what: 'a full window of the second half' });
+    const before = consumer.settleCounts;
+    releaseWave();
+    await waitFor(async () => {
+      const q = await left(queue);
+      return handled.size === ids.length && q.ready + q.unacked === 0;
+    }, { timeoutMs: 20_000, intervalMs: 100, what: 'every message handled and acked' });
+    const after = consumer.settleCounts;
+    await consumer.stop(1000);
+    expect([...handled.values()].every((n) => n === 1), 'each handled once (no ack was lost to a redelivery)').to.equal(true);
+    expect(after.deliveries, 'every delivery settled').to.equal(ids.length);
+    // 100 messages finishing a window (16) at a time: a few frames per window, not one per message.
+    expect(after.frames - before.frames, 'frames for the second half').to.be.at.most(50);
+  });
 });
