@@ -13,7 +13,7 @@ import { deliveredCount, LedgerWatch, percentile, waitDelivered } from './delive
 import { ulidTime } from './message.js';
 import type { Fleet, SimClient } from './fleet.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
-import { dispatchedAt, latencies, summarizeLatency, type Log } from './pipeline.js';
+import { dispatchedAt, dumpLatencies, latencies, summarizeLatency, type Log } from './pipeline.js';
 import type { Sizes } from './sizes.js';
 
 export interface UrgentResult {
@@ -120,6 +120,7 @@ export async function measureUrgent(
   const heldAfter = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
   const held = { dispatch: (heldAfter.dispatch ?? 0) - (heldBefore.dispatch ?? 0), send: (heldAfter.send ?? 0) - (heldBefore.send ?? 0) };
   const legs = await legsOf(fleet, watch, acc.ids);
+  await dumpLatencies(fleet, watch, acc.ids, opts.dedicated ? 'urgent-dedicated' : 'urgent-shared');
   if (opts.dedicated) {
     // Back to the default deployment for what follows.
     for (const n of ['dispatcher-urgent', 'sender-urgent'] as const) await fleet.stop(n);
