@@ -55,6 +55,11 @@ export class QueueConsumer {
   private revivals = 0;
   /** Set by a stop without cancel: deliveries from now on are left for the broker to requeue. */
   private withheld = false;
+  /** The acks of the current channel (a new channel, a new one). */
+  private acks: Acks | null = null;
+  /** settleCounts of the channels before the current one. */
+  private frames = 0;
+  private settledBefore = 0;
 
   constructor(
     private readonly broker: Broker,
@@ -93,11 +98,6 @@ export class QueueConsumer {
   async start(): Promise<void> {
     await this.open();
   }
-
-  private acks: Acks | null = null;
-  /** settleCounts of the channels before this one. */
-  private frames = 0;
-  private settledBefore = 0;
 
   private async open(): Promise<void> {
     const ch = this.broker.channel(

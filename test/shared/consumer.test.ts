@@ -198,6 +198,7 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     expect(consumer.inFlightCount).to.equal(0);
     expect(await queueDepths(iso.amqpUrl, [queue]), 'the unsettled delivery went back to the queue').to.deep.equal({ [queue]: 1 });
   });
+
   it('acks a run of finished deliveries in one frame, and one still at work does not hold the prefetch window', async () => {
     const queue = 'ack-runs';
     const ids = await declareAndFill(queue, 200);
