@@ -40,6 +40,12 @@ export interface QueueConsumerOptions {
   urgent?: boolean;
 }
 
+/** `basic.ack` / `basic.nack` frames sent, and the deliveries they settled. */
+export interface SettleCounts {
+  frames: number;
+  deliveries: number;
+}
+
 const MAX_REVIVE_MS = 30_000;
 /** How long a stop waits, after closing the channel, for handlers that outlived the grace period. */
 export const AFTER_CLOSE_MS = 5000;
@@ -57,9 +63,8 @@ export class QueueConsumer {
   private withheld = false;
   /** The acks of the current channel (a new channel, a new one). */
   private acks: Acks | null = null;
-  /** settleCounts of the channels before the current one. */
-  private frames = 0;
-  private settledBefore = 0;
+  /** Settle frames sent and deliveries they settled, over every channel (the channels' Acks add to it). */
+  private readonly counts: SettleCounts = { frames: 0, deliveries: 0 };
 
   constructor(
     private readonly broker: Broker,
@@ -76,9 +81,9 @@ export class QueueConsumer {
     return this.inFlight.size;
   }
 
-  /** `basic.ack` / `basic.nack` frames sent, and the deliveries they settled (a channel's own, summed). */
-  get settleCounts(): { frames: number; deliveries: number } {
-    return { frames: this.frames + (this.acks?.frames ?? 0), deliveries: this.settledBefore + (this.acks?.deliveries ?? 0) };
+  /** `basic.ack` / `basic.nack` frames sent, and the deliveries they settled, over every channel so far. */
+  get settleCounts(): SettleCounts {
+    return { ...this.counts };
   }
 
   /** Times the channel was re-created by this consumer (not by a reconnect). */
@@ -104,11 +109,7 @@ export class QueueConsumer {
       `consumer:${this.opts.queue}`,
       async (raw) => {
         this.raw = raw;
-        if (this.acks) {
-          this.frames += this.acks.frames;
-          this.settledBefore += this.acks.deliveries;
-        }
-        this.acks = new Acks(raw, () => this.raw === raw, this.opts.logger, this.opts.queue);
+        this.acks = new Acks(raw, () => this.raw === raw, this.counts, this.opts.logger, this.opts.queue);
         raw.once('close', () => {
           if (this.raw === raw) this.raw = null;
           this.scheduleRevive();
@@ -262,13 +263,12 @@ class Acks {
   private open: ConsumeMessage[] = [];
   private readonly finished = new Set<number>();
   private scheduled = false;
-  frames = 0;
-  deliveries = 0;
 
   constructor(
     private readonly raw: Channel,
     /** False once the channel is gone: the broker has requeued everything still unacked. */
     private readonly live: () => boolean,
+    private readonly counts: SettleCounts,
     private readonly logger: Logger,
     private readonly queue: string,
   ) {}
@@ -317,8 +317,8 @@ class Acks {
   private send(frame: () => void, deliveries: number): void {
     try {
       frame();
-      this.frames++;
-      this.deliveries += deliveries;
+      this.counts.frames++;
+      this.counts.deliveries += deliveries;
     } catch (err) {
       // The channel closed meanwhile: the broker requeues what it had not been told about.
       this.logger.warn({ err: (err as Error).message, queue: this.queue }, 'could not settle a delivery; the broker requeues it');

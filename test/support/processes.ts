@@ -58,8 +58,9 @@ export async function spawnService(service: string, cfg: Config, overrides: Part
     },
     { timeoutMs: 30_000, intervalMs: 100, what: `${service} ready` },
   );
+  const running = () => child.exitCode === null && child.signalCode === null;
   const signal = async (sig: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    if (running()) child.kill(sig);
     await exited;
   };
   return {
@@ -68,7 +69,7 @@ export async function spawnService(service: string, cfg: Config, overrides: Part
     output: () => out,
     // A stopped process handles SIGTERM only once it runs again: continue it first.
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+      if (running()) child.kill('SIGCONT');
       await signal('SIGTERM');
     },
     kill: () => signal('SIGKILL'),
