@@ -88,6 +88,12 @@ const schema = {
   sentIdTtlS: { doc: 'How long the sender remembers a sent envelope id (dedup of redeliveries).', format: 'nat', default: 7 * 24 * 3600, env: 'SENT_ID_TTL_S' },
   shutdownGraceMs: { doc: 'How long SIGTERM waits for in-flight work before closing.', format: 'nat', default: 20000, env: 'SHUTDOWN_GRACE_MS' },
   leaseTtlMs: { doc: 'Shard lease and membership heartbeat TTL; a crashed replica\'s shards move after it.', format: 'nat', default: 5000, env: 'LEASE_TTL_MS' },
+  shardTakeSpacingMs: {
+    doc: 'Least time between two shard subscriptions of one replica (a replica starting, or taking over a gone one\'s shards, onto full shards takes them one by one instead of a full prefetch of each at once); 0 = all at once.',
+    format: 'nat',
+    default: 100,
+    env: 'SHARD_TAKE_SPACING_MS',
+  },
   replicaId: { doc: 'Name of this replica in shard membership; empty: hostname-pid-random.', format: String, default: '', env: 'REPLICA_ID' },
   whatsappMaxTokenWaitMs: { doc: 'Longest a send waits in-process for a rate-limit token; a longer wait re-tiers the message as throttled (no attempt counted).', format: 'nat', default: 3000, env: 'WHATSAPP_MAX_TOKEN_WAIT_MS' },
   whatsappThrottleBackoffMs: { doc: 'Pause of the whole number after a provider throttle (130429/429) without Retry-After; a 131056 pauses the recipient for the larger of this and WHATSAPP_PAIR_INTERVAL_MS.', format: 'nat', default: 1000, env: 'WHATSAPP_THROTTLE_BACKOFF_MS' },

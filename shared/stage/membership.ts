@@ -27,6 +27,7 @@ import type { Stage } from '../topology/names.js';
 import type { Logger } from '../logger.js';
 import type { ShardAssigner, ShardCallbacks } from './assigner.js';
 import { assignShards } from './rendezvous.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // KEYS: lease; ARGV: me, ttl. Renews the lease if it is ours.
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -51,11 +52,15 @@ export class RendezvousAssigner implements ShardAssigner {
   private readonly log: Logger;
   private readonly membersKey: string;
   private lastMembers = '';
+  /** When the next take-over may subscribe (take-over pacing, SHARD_TAKE_SPACING_MS). */
+  private nextTakeAt = 0;
+  /** Aborted on stop: take-overs waiting their turn give up at once. */
+  private readonly quit = new AbortController();
 
   constructor(
     private readonly rt: Runtime,
     private readonly stage: Stage,
-    private readonly opts: { ttlMs: number; tickMs?: number } = { ttlMs: rt.cfg.leaseTtlMs },
+    private readonly opts: { ttlMs: number; tickMs?: number; takeSpacingMs?: number } = { ttlMs: rt.cfg.leaseTtlMs },
   ) {
     this.log = rt.log.child({ component: `${stage}-shards` });
     this.membersKey = rt.keys('members', stage);
@@ -78,6 +83,7 @@ export class RendezvousAssigner implements ShardAssigner {
     this.cb = cb;
     await this.tick();
     await this.settle();
+    if (this.leaving) return; // stopped while starting
     const every = this.opts.tickMs ?? Math.max(100, Math.min(500, Math.floor(this.opts.ttlMs / 3)));
     this.timer = setInterval(() => {
       this.renewing ??= this.renewAll().finally(() => (this.renewing = null));
@@ -173,6 +179,12 @@ export class RendezvousAssigner implements ShardAssigner {
       const got = await this.rt.redis.set(this.leaseKey(shard), this.rt.replicaId, 'PX', this.opts.ttlMs, 'NX');
       if (got !== 'OK') return; // the previous owner is still finishing (or has not expired yet)
       this.leases.add(shard);
+      await this.takeTurn();
+      if (this.leaving) {
+        this.leases.delete(shard);
+        await this.deleteLease(shard).catch(() => {});
+        return;
+      }
       try {
         await this.cb.acquire(shard);
       } catch (err) {
@@ -189,6 +201,22 @@ export class RendezvousAssigner implements ShardAssigner {
       this.busy.delete(shard);
     }
     if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', true);
+  }
+
+  /**
+   * Take-over pacing: subscriptions start at least `takeSpacingMs` apart. A replica starting onto
+   * full shards would otherwise get a full prefetch of every shard at once (16 × 64 deliveries) on
+   * code not yet optimised, and its event loop would stall for hundreds of ms — urgent deliveries
+   * included, as they share it (docs/BENCHMARKS.md, "Paced take-overs"). The lease is held (and
+   * renewed) while a take-over waits its turn; a single take-over after a quiet spell goes at once.
+   */
+  private async takeTurn(): Promise<void> {
+    const spacing = this.opts.takeSpacingMs ?? 0;
+    if (spacing <= 0) return;
+    const now = Date.now();
+    const at = Math.max(now, this.nextTakeAt);
+    this.nextTakeAt = at + spacing;
+    if (at > now) await sleep(at - now, undefined, { signal: this.quit.signal }).catch(() => {});
   }
 
   /**
@@ -221,6 +249,7 @@ export class RendezvousAssigner implements ShardAssigner {
   stop(): Promise<void> {
     return (this.stopping ??= (async () => {
       this.leaving = true; // from now on only leases are renewed
+      this.quit.abort();
       await this.ticking;
       await this.rt.redis.zrem(this.membersKey, this.rt.replicaId).catch(() => {});
       await this.settle();
@@ -232,5 +261,5 @@ export class RendezvousAssigner implements ShardAssigner {
 }
 
 export function createAssigner(rt: Runtime, stage: Stage): ShardAssigner {
-  return new RendezvousAssigner(rt, stage, { ttlMs: rt.cfg.leaseTtlMs });
+  return new RendezvousAssigner(rt, stage, { ttlMs: rt.cfg.leaseTtlMs, takeSpacingMs: rt.cfg.shardTakeSpacingMs });
 }

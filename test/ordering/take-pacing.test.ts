@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { RendezvousAssigner } from '../../shared/stage/membership.js';
+import { silentLogger } from '../../shared/logger.js';
+import { isolate, type Isolation } from '../support/isolation.js';
+
+/**
+ * A replica that starts (or takes over a gone replica's shards) onto full shards subscribes them
+ * SHARD_TAKE_SPACING_MS apart, not all at once — and holds each lease while the take-over waits its
+ * turn, so no other replica can take the shard meanwhile. Real Redis; the subscriptions are
+ * callbacks that note when they ran.
+ */
+describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function () {
+  this.timeout(60_000);
+  const SHARDS = 4;
+  let iso: Isolation;
+  const runtimes: Runtime[] = [];
+  const assigners: RendezvousAssigner[] = [];
+
+  before(async () => {
+    iso = await isolate('take-pacing');
+  });
+  // Each test's assigner gives its leases back, also when the test failed half-way.
+  afterEach(async () => {
+    for (const a of assigners.splice(0)) await a.stop();
+  });
+  after(async () => {
+    for (const rt of runtimes) await rt.close();
+    await iso?.cleanup();
+  });
+
+  async function runtime(replicaId: string): Promise<Runtime> {
+    const rt = await createRuntime(iso.config({ shards: SHARDS, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
+    runtimes.push(rt);
+    return rt;
+  }
+
+  /** Starts an assigner whose subscriptions record when they ran. */
+  async function assigner(rt: Runtime, takeSpacingMs: number) {
+    const taken: Array<{ shard: number; at: number }> = [];
+    const a = new RendezvousAssigner(rt, 'dispatch', { ttlMs: 3000, tickMs: 100, takeSpacingMs });
+    assigners.push(a);
+    const started = Date.now();
+    const ready = a.start({
+      acquire: async (shard) => void taken.push({ shard, at: Date.now() - started }),
+      release: async () => {},
+    });
+    return { a, taken, ready };
+  }
+
+  it('subscribes its shards at least the spacing apart, holding every lease meanwhile', async () => {
+    const rt = await runtime('paced');
+    const { a, taken, ready } = await assigner(rt, 300);
+    // While the take-overs wait their turn, every lease is already this replica's.
+    await new Promise((r) => setTimeout(r, 100));
+    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    expect(leases, 'leases held while waiting to subscribe').to.deep.equal(Array(SHARDS).fill('paced'));
+    expect(taken.length, 'subscribed so far').to.be.below(SHARDS);
+
+    await ready;
+    expect(taken.map((t) => t.shard).sort()).to.deep.equal([0, 1, 2, 3]);
+    const gaps = taken.slice(1).map((t, i) => t.at - taken[i].at);
+    for (const g of gaps) expect(g, `gaps between subscriptions ${gaps.join(', ')} ms`).to.be.at.least(290);
+    expect(a.owned()).to.deep.equal([0, 1, 2, 3]);
+    await a.stop();
+  });
+
+  it('with a spacing of 0 subscribes them all at once', async () => {
+    const rt = await runtime('unpaced');
+    const { a, taken, ready } = await assigner(rt, 0);
+    await ready;
+    expect(taken).to.have.length(SHARDS);
+    expect(taken[SHARDS - 1].at - taken[0].at, 'spread of the subscriptions (ms)').to.be.below(200);
+    await a.stop();
+  });
+
+  it('a replica stopping while take-overs wait gives their leases back without subscribing', async () => {
+    const rt = await runtime('leaving');
+    const { a, taken, ready } = await assigner(rt, 2000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(taken, 'only the first take-over went at once').to.have.length(1);
+    const t0 = Date.now();
+    await a.stop();
+    await ready;
+    expect(Date.now() - t0, 'the stop did not wait out the spacing (ms)').to.be.below(1500);
+    expect(taken, 'no subscription after the stop').to.have.length(1);
+    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    expect(leases, 'no lease left behind').to.deep.equal(Array(SHARDS).fill(null));
+  });
+});
