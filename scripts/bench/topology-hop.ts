@@ -77,6 +77,9 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     await withTimeout(allConsumed, o.timeoutMs, () => `topology hop: ${consumed} of ${o.count} consumed`);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = perMessage(meter.stop(), o.count);
+    // The last run's ack is still waiting for its turn of the event loop (queued before this one):
+    // it goes out before the channels close, or amqplib throws it at a closing channel.
+    await new Promise((resolve) => setImmediate(resolve));
     for (const ch of subs) await ch.close();
     await pub.close();
     // Its queues go now, so that the pipeline's measurements do not share the broker with them.

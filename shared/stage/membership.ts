@@ -77,18 +77,20 @@ export class RendezvousAssigner implements ShardAssigner {
   /**
    * Two loops on one timer that never wait for each other: lease renewal, and the membership tick.
    * Taking a shard (subscribing) and handing one over (draining) run in the background, so a slow
-   * subscription or drain never delays the renewal of the other leases.
+   * subscription or drain never delays the renewal of the other leases. Resolves once the shards
+   * of the first tick are taken.
    */
   async start(cb: ShardCallbacks): Promise<void> {
     this.cb = cb;
     await this.tick();
-    await this.settle();
     if (this.leaving) return; // stopped while starting
+    // The loops run while the first take-overs do: paced (takeTurn), those can outlast the TTL.
     const every = this.opts.tickMs ?? Math.max(100, Math.min(500, Math.floor(this.opts.ttlMs / 3)));
     this.timer = setInterval(() => {
       this.renewing ??= this.renewAll().finally(() => (this.renewing = null));
       if (!this.leaving) this.ticking ??= this.tick().finally(() => (this.ticking = null));
     }, every);
+    await this.settle();
   }
 
   /** Heartbeat, then move towards the assignment computed from the live members. */

@@ -36,9 +36,9 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
   }
 
   /** Starts an assigner whose subscriptions record when they ran. */
-  async function assigner(rt: Runtime, takeSpacingMs: number) {
+  async function assigner(rt: Runtime, takeSpacingMs: number, ttlMs = 3000) {
     const taken: Array<{ shard: number; at: number }> = [];
-    const a = new RendezvousAssigner(rt, 'dispatch', { ttlMs: 3000, tickMs: 100, takeSpacingMs });
+    const a = new RendezvousAssigner(rt, 'dispatch', { ttlMs, tickMs: 100, takeSpacingMs });
     assigners.push(a);
     const started = Date.now();
     const ready = a.start({
@@ -63,6 +63,20 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     for (const g of gaps) expect(g, `gaps between subscriptions ${gaps.join(', ')} ms`).to.be.at.least(290);
     expect(a.owned()).to.deep.equal([0, 1, 2, 3]);
     await a.stop();
+  });
+
+  it('keeps its leases and its membership while a start-up takes longer than the lease TTL', async () => {
+    const rt = await runtime('slow-start');
+    // 4 shards 500 ms apart: the last is subscribed 1.5 s after the first lease was set, with a
+    // TTL of 1 s — renewals and heartbeats must run during the start.
+    const { a, ready } = await assigner(rt, 500, 1000);
+    await ready;
+    await new Promise((r) => setTimeout(r, 300));
+    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    expect(leases, 'leases after the start').to.deep.equal(Array(SHARDS).fill('slow-start'));
+    expect(a.owned()).to.deep.equal([0, 1, 2, 3]);
+    const expiry = Number(await rt.redis.zscore(rt.keys('members', 'dispatch'), 'slow-start'));
+    expect(expiry, 'membership heartbeat still current').to.be.above(Date.now());
   });
 
   it('with a spacing of 0 subscribes them all at once', async () => {
