@@ -9,6 +9,7 @@
  * only the urgent lanes (WORKER_LANES=urgent), so no backlog shares the urgent replicas' event loop.
  */
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deliveredCount, LedgerWatch, percentile, waitDelivered } from './delivery.js';
 import { ulidTime } from './message.js';
 import type { Fleet, SimClient } from './fleet.js';
@@ -19,7 +20,7 @@ import type { Sizes } from './sizes.js';
 export interface UrgentResult {
   count: number;
   backlog: number;
-  /** Normal messages waiting in the shard queues when the first and after the last urgent message was sent. */
+  /** Normal messages waiting in the shard queues before the first urgent message was sent and after the last was delivered. */
   backlogAtStart: number;
   backlogAtEnd: number;
   p50: number;
@@ -36,7 +37,8 @@ export interface UrgentResult {
   /**
    * Seconds the shared replicas held back their ordered lanes for urgent messages in flight
    * (postmaster_urgent_hold_seconds_total, URGENT_HOLD_MS), per stage, over `windowMs`: from the
-   * first urgent message sent to the last one delivered. 0 with dedicated replicas.
+   * counters' read (PROBE_SETTLE_MS before the first urgent message was sent; no hold can begin
+   * then) to the last one delivered. 0 with dedicated replicas.
    */
   held: { dispatch: number; send: number };
   windowMs: number;
@@ -62,6 +64,9 @@ async function legsOf(fleet: Fleet, watch: LedgerWatch, ids: string[]): Promise<
 
 /** Nice value of the ordered-lane replicas in the dedicated measurement. */
 const BULK_NICE = 10;
+
+/** Pause between the bench's reads of the fleet (queue depths, metrics) and the first urgent message. */
+const PROBE_SETTLE_MS = Number(process.env.PMBENCH_PROBE_SETTLE_MS ?? 500);
 
 /** Part of the backlog's expected drain time over which the urgent messages are spread. */
 const SPREAD_SHARE = 0.3;
@@ -103,6 +108,10 @@ export async function measureUrgent(
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const heldBefore = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
   const windowStart = Date.now();
+  // The reads above are the bench's, not the load's (a channel and a passive declare per queue on
+  // the broker, two /metrics scrapes of each worker): the first urgent message leaves after they
+  // have passed through the fleet, not into them.
+  await sleep(PROBE_SETTLE_MS);
   log(`urgent: ${u.count} urgent messages over ${(spreadMs / 1000).toFixed(1)} s, ${backlogAtStart} normal ones waiting`);
   const acc = await openLoop(client, {
     ratePerSecond: (u.count * 1000) / spreadMs,
@@ -111,9 +120,9 @@ export async function measureUrgent(
     priority: 'urgent',
     deadline,
   });
-  const backlogAtEnd = await backlogDepth();
   watch.add(acc.ids);
   await watch.waitAll(deadline, 'urgent messages');
+  const backlogAtEnd = await backlogDepth();
   const lat = latencies(watch, acc.ids);
   const windowMs = Date.now() - windowStart;
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
