@@ -182,9 +182,9 @@ export class RendezvousAssigner implements ShardAssigner {
       if (got !== 'OK') return; // the previous owner is still finishing (or has not expired yet)
       this.leases.add(shard);
       await this.takeTurn();
-      if (this.leaving) {
-        this.leases.delete(shard);
-        await this.deleteLease(shard).catch(() => {});
+      if (this.leaving || !this.leases.has(shard)) {
+        // Stopping, or the lease ran out while waiting (renew() noticed): no subscription.
+        if (this.leases.delete(shard)) await this.deleteLease(shard).catch(() => {});
         return;
       }
       try {

@@ -88,6 +88,24 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     await a.stop();
   });
 
+  it('does not subscribe a shard whose lease ran out while its take-over waited', async () => {
+    const rt = await runtime('overtaken');
+    const { taken } = await assigner(rt, 1500);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(taken.map((t) => t.shard), 'only the first take-over went at once').to.have.length(1);
+    // Another replica's lease on a shard still waiting its turn (as after a stall past the TTL).
+    const waiting = [0, 1, 2, 3].find((s) => !taken.some((t) => t.shard === s))!;
+    const key = rt.keys('lease', 'dispatch', waiting);
+    await rt.redis.set(key, 'intruder', 'PX', 20_000);
+    try {
+      await new Promise((r) => setTimeout(r, 5000)); // every other take-over's turn has come by now
+      expect(taken.map((t) => t.shard).sort(), 'subscribed').to.deep.equal([0, 1, 2, 3].filter((s) => s !== waiting));
+      expect(await rt.redis.get(key), "the other replica's lease").to.equal('intruder');
+    } finally {
+      await rt.redis.del(key);
+    }
+  });
+
   it('a replica stopping while take-overs wait gives their leases back without subscribing', async () => {
     const rt = await runtime('leaving');
     const { a, taken, ready } = await assigner(rt, 2000);
