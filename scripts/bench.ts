@@ -146,7 +146,7 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   try {
     log(`urgent only: the spread assumes a pipeline rate of ${ASSUMED_PIPELINE_PER_S}/s`);
     const { shared, dedicated } = await measureBothUrgent(fleet, client, sim, ASSUMED_PIPELINE_PER_S);
-    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs });
+    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup });
     process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
   } finally {
     await client.close();

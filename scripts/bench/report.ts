@@ -57,6 +57,7 @@ export function figures(r: Results): Record<string, number | string> {
     p99_ms: Math.round(r.latency.p99),
     urgent_p99_ms: Math.round(r.urgent.p99),
     urgent_dedicated_p99_ms: Math.round(r.urgentDedicated.p99),
+    urgent_startup_max_ms: Math.round(r.urgent.startup.max),
     burst_accept_per_s: Math.round(r.burst.acceptPerSecond),
     burst_max_rss_mb: round(maxRss, 1),
     lost: r.burst.byId.lost,
@@ -74,6 +75,12 @@ function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | und
   const parts = Object.entries(cpu.byProcess).filter(([k]) => k !== 'bench').map(([k, v]) => `${k} ${v.toFixed(2)}`);
   const bench = cpu.byProcess.bench;
   return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(2)}${bench !== undefined ? ` (load generator ${bench.toFixed(2)})` : ''}`;
+}
+
+/** The urgent messages of the workers' first seconds, measured apart (UrgentResult.startup). */
+function startup(u: UrgentResult): string {
+  const s = u.startup;
+  return `; before that, in the workers' first seconds on the backlog: ${s.count} urgent msgs, p50 ${n(s.p50)}, max ${n(s.max)} ms (not in the p99)`;
 }
 
 /**
@@ -142,8 +149,8 @@ export function table(r: Results): string {
       '',
       `the same at half the single-POST rate: open loop at ${n(r.singlesLatency.ratePerSecond)}/s, ${n(r.singlesLatency.count)} msgs; p50 ${n(r.singlesLatency.p50)}, max ${n(r.singlesLatency.max)} ms${retried(r.singlesLatency.retried)}`,
     ],
-    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${legs(r.urgent)}${retried(r.urgent.retried)}`],
-    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${legs(r.urgentDedicated)}${retried(r.urgentDedicated.retried)}`],
+    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${legs(r.urgent)}${retried(r.urgent.retried)}${startup(r.urgent)}`],
+    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${legs(r.urgentDedicated)}${retried(r.urgentDedicated.retried)}${startup(r.urgentDedicated)}`],
     [
       'burst_accept_per_s',
       n(b.acceptPerSecond),

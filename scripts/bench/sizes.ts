@@ -64,7 +64,7 @@ export const QUICK: Sizes = {
   pipeline: { warmup: 1_000, count: 10_000, users: 2_000, concurrency: 8, batchSize: 50 },
   singles: { warmup: 500, count: 3_000, users: 2_000, concurrency: 32, batchSize: 1 },
   latency: { durationMs: 10_000, users: 2_000 },
-  urgent: { backlog: 5_000, count: 50, users: 50 },
+  urgent: { backlog: 15_000, count: 50, users: 50 },
   burst: { count: 20_000, batchSize: 500, concurrency: 2, users: 10_000, maxAcceptMs: 2 * 60_000, throughputPerSecond: 1000 },
   drainTimeoutMs: 3 * 60_000,
 };

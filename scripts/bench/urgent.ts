@@ -1,8 +1,9 @@
 /**
  * Urgent messages under a normal backlog: with the workers stopped, the ingress fills the ordered
- * dispatch lanes with `backlog` normal messages; then the workers start on it and, while most of
- * the backlog still waits, urgent messages (`priority: "urgent"`) arrive paced (open loop). The
- * figure is their accept → provider receivedAt.
+ * dispatch lanes with `backlog` normal messages; then the workers start on it. Urgent messages
+ * (`priority: "urgent"`) of their first seconds are measured apart (`startup`: what a restart onto
+ * a backlog costs); then, while most of the backlog still waits, urgent messages arrive paced
+ * (open loop). The figure is their accept → provider receivedAt.
  *
  * `dedicated`: the same with the stage split as docs/OPERATIONS.md suggests for an urgent SLO — the
  * dispatcher and sender consume only the ordered lanes (WORKER_LANES=ordered) and one more of each
@@ -42,6 +43,12 @@ export interface UrgentResult {
    */
   held: { dispatch: number; send: number };
   windowMs: number;
+  /**
+   * The urgent messages of the workers' first seconds (STARTUP_MS after they are ready, 10 a
+   * second), before the measured window: what a restart onto a full backlog costs them (JIT
+   * warm-up, a full prefetch arriving, fresh connections). Not part of p50 / p99.
+   */
+  startup: { count: number; p50: number; max: number };
 }
 
 /** The two legs of each delivered id, from its status record's history (`dispatched@<ms>`). */
@@ -67,6 +74,10 @@ const BULK_NICE = 10;
 
 /** Pause between the bench's reads of the fleet (queue depths, metrics) and the first urgent message. */
 const PROBE_SETTLE_MS = Number(process.env.PMBENCH_PROBE_SETTLE_MS ?? 500);
+
+/** How long after the workers are ready urgent messages are measured as the start-up set, and at what rate. */
+const STARTUP_MS = 2000;
+const STARTUP_PER_S = 10;
 
 /** Part of the backlog's expected drain time over which the urgent messages are spread. */
 const SPREAD_SHARE = 0.3;
@@ -100,9 +111,18 @@ export async function measureUrgent(
   // The urgent replicas' own CPU: on a Kubernetes node, their pods' CPU requests (cgroup CPU
   // weight); on this one machine, the bulk replicas run at a lower CPU priority instead.
   if (opts.dedicated) for (const c of bulk) os.setPriority(c.pid, BULK_NICE);
-  // Let the backlog flow first, so the urgent messages meet a busy pipeline, not an idle one.
-  await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
   const spreadMs = Math.min(10_000, Math.max(500, (SPREAD_SHARE * u.backlog * 1000) / pipelinePerSecond));
+  // The workers' first seconds on the backlog, with urgent messages of their own (reported apart):
+  // the window below measures workers that have warmed up, as in a campaign that is under way.
+  const startupMs = Math.min(STARTUP_MS, spreadMs);
+  const startWatch = await LedgerWatch.fromNow(sim);
+  const early = await openLoop(client, { ratePerSecond: STARTUP_PER_S, durationMs: startupMs, users: u.users, priority: 'urgent', deadline });
+  startWatch.add(early.ids);
+  await startWatch.waitAll(deadline, 'urgent messages of the start-up');
+  const earlyLat = latencies(startWatch, early.ids);
+  const startup = { count: earlyLat.length, ...summarizeLatency(earlyLat) };
+  // Let the backlog flow, so the urgent messages meet a busy pipeline, not an idle one.
+  await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
   const watch = await LedgerWatch.fromNow(sim);
   const backlogAtStart = await backlogDepth();
   const retriedBefore = await fleet.counter('postmaster_retried_total');
@@ -136,5 +156,5 @@ export async function measureUrgent(
     await fleet.start('sender');
     await fleet.start('dispatcher');
   }
-  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, held, windowMs, ...summarizeLatency(lat) };
+  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, held, windowMs, startup, ...summarizeLatency(lat) };
 }
