@@ -35,6 +35,11 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     return rt;
   }
 
+  /** Who holds each shard's lease (null: nobody). */
+  function leasesOf(rt: Runtime): Promise<Array<string | null>> {
+    return Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+  }
+
   /** Starts an assigner whose subscriptions record when they ran. */
   async function assigner(rt: Runtime, takeSpacingMs: number, ttlMs = 3000) {
     const taken: Array<{ shard: number; at: number }> = [];
@@ -53,7 +58,7 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     const { a, taken, ready } = await assigner(rt, 300);
     // While the take-overs wait their turn, every lease is already this replica's.
     await new Promise((r) => setTimeout(r, 100));
-    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    const leases = await leasesOf(rt);
     expect(leases, 'leases held while waiting to subscribe').to.deep.equal(Array(SHARDS).fill('paced'));
     expect(taken.length, 'subscribed so far').to.be.below(SHARDS);
 
@@ -74,7 +79,7 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     const { a, ready } = await assigner(rt, 500, 1000);
     await ready;
     await new Promise((r) => setTimeout(r, 300));
-    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    const leases = await leasesOf(rt);
     expect(leases, 'leases after the start').to.deep.equal(Array(SHARDS).fill('slow-start'));
     expect(a.owned()).to.deep.equal([0, 1, 2, 3]);
     const expiry = Number(await rt.redis.zscore(rt.keys('members', 'dispatch'), 'slow-start'));
@@ -118,7 +123,7 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     await ready;
     expect(Date.now() - t0, 'the stop did not wait out the spacing (ms)').to.be.below(1500);
     expect(taken, 'no subscription after the stop').to.have.length(1);
-    const leases = await Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
+    const leases = await leasesOf(rt);
     expect(leases, 'no lease left behind').to.deep.equal(Array(SHARDS).fill(null));
   });
 });
