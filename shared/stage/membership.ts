@@ -27,6 +27,7 @@ import type { Stage } from '../topology/names.js';
 import type { Logger } from '../logger.js';
 import type { ShardAssigner, ShardCallbacks } from './assigner.js';
 import { assignShards } from './rendezvous.js';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // KEYS: lease; ARGV: me, ttl. Renews the lease if it is ours.
@@ -64,6 +65,9 @@ export class RendezvousAssigner implements ShardAssigner {
   ) {
     this.log = rt.log.child({ component: `${stage}-shards` });
     this.membersKey = rt.keys('members', stage);
+    // Each take-over waiting its turn listens on `quit` until its wait ends: at most one per shard
+    // at once (16 by default, over Node's warning threshold of 10 listeners).
+    setMaxListeners(rt.topology.options.shards + 1, this.quit.signal);
   }
 
   private leaseKey(shard: number): string {

@@ -29,8 +29,8 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     await iso?.cleanup();
   });
 
-  async function runtime(replicaId: string): Promise<Runtime> {
-    const rt = await createRuntime(iso.config({ shards: SHARDS, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
+  async function runtime(replicaId: string, shards = SHARDS): Promise<Runtime> {
+    const rt = await createRuntime(iso.config({ shards, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
     runtimes.push(rt);
     return rt;
   }
@@ -125,5 +125,24 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     expect(taken, 'no subscription after the stop').to.have.length(1);
     const leases = await leasesOf(rt);
     expect(leases, 'no lease left behind').to.deep.equal(Array(SHARDS).fill(null));
+  });
+
+  it('waits for 16 shards at once without a listener-leak warning', async () => {
+    // Every waiting take-over listens on the stop signal until its turn: 15 at once here, over
+    // Node's default threshold of 10, which printed a MaxListenersExceededWarning at each start.
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const rt = await runtime('sixteen', 16);
+      const { a, taken, ready } = await assigner(rt, 20);
+      await ready;
+      expect(taken, 'every shard subscribed').to.have.length(16);
+      await a.stop();
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).to.deep.equal([]);
   });
 });
