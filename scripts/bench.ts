@@ -146,7 +146,7 @@ async function urgentOnlyRun(fleet: Fleet): Promise<void> {
   try {
     log(`urgent only: the spread assumes a pipeline rate of ${ASSUMED_PIPELINE_PER_S}/s`);
     const { shared, dedicated } = await measureBothUrgent(fleet, client, sim, ASSUMED_PIPELINE_PER_S);
-    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup });
+    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup, wal: u.wal });
     process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
   } finally {
     await client.close();
@@ -163,7 +163,7 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
     const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
     const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
     process.stdout.write(
-      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, pipeline_cpu_ms_per_msg: pipeline.cpu, rss_mb_at_end: rss }) + '\n',
+      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, wal: latency.wal, pipeline_cpu_ms_per_msg: pipeline.cpu, rss_mb_at_end: rss }) + '\n',
     );
   } finally {
     await client.close();

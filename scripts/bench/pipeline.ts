@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { keyspace } from '../../shared/redis.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
+import { walReport, WalWatch, type WalReport } from './broker-wal.js';
 import { deliveredCount, lastEntry, LedgerWatch, percentile, waitDelivered } from './delivery.js';
 import type { Fleet, SimClient } from './fleet.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
@@ -76,6 +77,13 @@ export interface LatencyResult {
   p50: number;
   p99: number;
   max: number;
+  /** Whether the broker flushed its quorum WAL meanwhile (broker-wal.ts); null: not watched. */
+  wal: WalReport | null;
+}
+
+/** [accept, provider receivedAt] of each delivered id (epoch ms). */
+export function spansOf(watch: LedgerWatch, ids: string[]): Array<[number, number]> {
+  return ids.flatMap((id): Array<[number, number]> => (watch.receivedAt.has(id) ? [[ulidTime(id), watch.receivedAt.get(id)!]] : []));
 }
 
 /** accept (the envelope id's ULID time, set by the ingress) → provider receivedAt, sorted. */
@@ -137,11 +145,13 @@ export async function measureLatency(
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const batchSize = shape.batchSize;
   log(`latency: open loop at ${ratePerSecond.toFixed(0)}/s for ${s.latency.durationMs / 1000} s, ${batchSize === 1 ? 'single POSTs' : `batches of ${batchSize}`}`);
+  const walWatch = await WalWatch.start();
   const acc = await openLoop(client, { ratePerSecond, batchSize, durationMs: s.latency.durationMs, users: s.latency.users, deadline: Date.now() + s.drainTimeoutMs });
   watch.add(acc.ids);
   await watch.waitAll(Date.now() + s.drainTimeoutMs, 'latency run');
+  const wal = walReport(walWatch?.stop() ?? null, spansOf(watch, acc.ids), percentile);
   const lat = latencies(watch, acc.ids);
   await dumpLatencies(fleet, watch, acc.ids, batchSize === 1 ? 'latency-singles' : 'latency-batches');
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
-  return { ratePerSecond, batchSize, retried, count: lat.length, ...summarizeLatency(lat) };
+  return { ratePerSecond, batchSize, retried, count: lat.length, ...summarizeLatency(lat), wal };
 }

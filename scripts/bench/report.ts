@@ -8,6 +8,7 @@ import type { LatencyResult, PipelineResult } from './pipeline.js';
 import type { HopResult } from './raw-hop.js';
 import type { UrgentResult } from './urgent.js';
 import type { HopLatency } from './hop-latency.js';
+import { walWords } from './broker-wal.js';
 
 export interface Results {
   mode: 'full' | 'quick';
@@ -61,6 +62,8 @@ export function figures(r: Results): Record<string, number | string> {
     burst_accept_per_s: Math.round(r.burst.acceptPerSecond),
     burst_max_rss_mb: round(maxRss, 1),
     lost: r.burst.byId.lost,
+    // Broker WAL flushes (broker-wal.ts) in the p99_ms, urgent_p99_ms and dedicated windows; -1: not watched.
+    wal_flushes: [r.latency.wal, r.urgent.wal, r.urgentDedicated.wal].map((w) => (w ? w.flushes : -1)).join('/'),
   };
 }
 
@@ -142,15 +145,15 @@ export function table(r: Results): string {
     ],
     ['ratio_vs_limit', String(f.ratio_vs_limit), '≥ 0.75', verdict((f.ratio_vs_limit as number) >= 0.75)],
     ['p50_ms', n(r.latency.p50), '', `accept → provider, open loop at ${n(r.latency.ratePerSecond)}/s (${r.latency.batchSize === 1 ? 'single POSTs' : `batches of ${r.latency.batchSize}`}), ${n(r.latency.count)} msgs${retried(r.latency.retried)}`],
-    ['p99_ms', n(r.latency.p99), '≤ 50', `${verdict(r.latency.p99 <= 50)}; max ${n(r.latency.max)} ms`],
+    ['p99_ms', n(r.latency.p99), '≤ 50', `${verdict(r.latency.p99 <= 50)}; max ${n(r.latency.max)} ms${walWords(r.latency.wal)}`],
     [
       'single POSTs p99',
       n(r.singlesLatency.p99),
       '',
       `the same at half the single-POST rate: open loop at ${n(r.singlesLatency.ratePerSecond)}/s, ${n(r.singlesLatency.count)} msgs; p50 ${n(r.singlesLatency.p50)}, max ${n(r.singlesLatency.max)} ms${retried(r.singlesLatency.retried)}`,
     ],
-    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${legs(r.urgent)}${retried(r.urgent.retried)}${startup(r.urgent)}`],
-    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${legs(r.urgentDedicated)}${retried(r.urgentDedicated.retried)}${startup(r.urgentDedicated)}`],
+    ['urgent_p99_ms', n(r.urgent.p99), '≤ 100', `${verdict(r.urgent.p99 <= 100)}; ${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}); p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${legs(r.urgent)}${retried(r.urgent.retried)}${startup(r.urgent)}${walWords(r.urgent.wal)}`],
+    ['urgent, dedicated', n(r.urgentDedicated.p99), '', `p99 with one WORKER_LANES=urgent dispatcher and sender beside WORKER_LANES=ordered ones; ${r.urgentDedicated.count} urgent msgs while ${n(r.urgentDedicated.backlogAtStart)} → ${n(r.urgentDedicated.backlogAtEnd)} normal ones waited; p50 ${n(r.urgentDedicated.p50)}, max ${n(r.urgentDedicated.max)} ms${legs(r.urgentDedicated)}${retried(r.urgentDedicated.retried)}${startup(r.urgentDedicated)}${walWords(r.urgentDedicated.wal)}`],
     [
       'burst_accept_per_s',
       n(b.acceptPerSecond),

@@ -15,7 +15,8 @@ import { deliveredCount, LedgerWatch, percentile, waitDelivered } from './delive
 import { ulidTime } from './message.js';
 import type { Fleet, SimClient } from './fleet.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
-import { dispatchedAt, dumpLatencies, latencies, summarizeLatency, type Log } from './pipeline.js';
+import { walReport, WalWatch, type WalReport } from './broker-wal.js';
+import { dispatchedAt, dumpLatencies, latencies, spansOf, summarizeLatency, type Log } from './pipeline.js';
 import type { Sizes } from './sizes.js';
 
 export interface UrgentResult {
@@ -49,6 +50,8 @@ export interface UrgentResult {
    * warm-up, a full prefetch arriving, fresh connections). Not part of p50 / p99.
    */
   startup: { count: number; p50: number; max: number };
+  /** Whether the broker flushed its quorum WAL during the window (broker-wal.ts); null: not watched. */
+  wal: WalReport | null;
 }
 
 /** The two legs of each delivered id, from its status record's history (`dispatched@<ms>`). */
@@ -124,6 +127,7 @@ export async function measureUrgent(
   // Let the backlog flow, so the urgent messages meet a busy pipeline, not an idle one.
   await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
   const watch = await LedgerWatch.fromNow(sim);
+  const walWatch = await WalWatch.start();
   const backlogAtStart = await backlogDepth();
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const heldBefore = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
@@ -142,6 +146,7 @@ export async function measureUrgent(
   });
   watch.add(acc.ids);
   await watch.waitAll(deadline, 'urgent messages');
+  const wal = walReport(walWatch?.stop() ?? null, spansOf(watch, acc.ids), percentile);
   const backlogAtEnd = await backlogDepth();
   const lat = latencies(watch, acc.ids);
   const windowMs = Date.now() - windowStart;
@@ -156,5 +161,5 @@ export async function measureUrgent(
     await fleet.start('sender');
     await fleet.start('dispatcher');
   }
-  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, held, windowMs, startup, ...summarizeLatency(lat) };
+  return { count: lat.length, backlog: u.backlog, backlogAtStart, backlogAtEnd, retried, legs, held, windowMs, startup, wal, ...summarizeLatency(lat) };
 }
