@@ -38,6 +38,8 @@ export interface ScenarioResult {
   longestGapMs: number | null;
   load: LoadCounts | null;
   notes: string[];
+  /** From the fault (FaultWindow.ringMoved): buckets of the consistent-hash rings that moved. */
+  ringMoved?: { moved: number; buckets: number } | null;
   error?: string;
   tookMs: number;
 }
@@ -145,7 +147,7 @@ export async function exercise(fleet: ChaosFleet, sc: Scenario, index: number, i
     const rec = recoveryMs(ledger, { loadStart: load.startedAt, faultStart: w.faultStart, faultEnd: w.faultEnd, nominalRate: o.ratePerS });
     const gap = longestGapMs(ledger, w.faultStart, load.endedAt);
     if (o.logDir) await writeTimeline(path.join(o.logDir, slug(sc.name)), load, ledger, w, a).catch(() => undefined);
-    return { name: sc.name, audit: a, recoveryMs: rec, longestGapMs: gap, load: load.counts, notes, tookMs: Date.now() - began };
+    return { name: sc.name, audit: a, recoveryMs: rec, longestGapMs: gap, load: load.counts, notes, ringMoved: w.ringMoved, tookMs: Date.now() - began };
   } catch (err) {
     o.log(`  FAILED: ${(err as Error).stack ?? String(err)}`);
     return { name: sc.name, audit: null, recoveryMs: null, longestGapMs: null, load: null, notes, error: (err as Error).message, tookMs: Date.now() - began };

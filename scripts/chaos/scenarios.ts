@@ -13,6 +13,22 @@ export interface FaultWindow {
   faultStart: number;
   faultEnd: number;
   notes: string[];
+  /** Buckets of the consistent-hash rings that point at another shard queue after the fault (null: not read). */
+  ringMoved?: { moved: number; buckets: number } | null;
+}
+
+/** Buckets whose queue differs between two readings of the rings (hashRings). */
+export function ringChanges(before: Map<string, string[]>, after: Map<string, string[]>): { moved: number; buckets: number } {
+  let moved = 0;
+  let buckets = 0;
+  for (const [x, ring] of before) {
+    const now = after.get(x) ?? [];
+    ring.forEach((q, b) => {
+      buckets++;
+      if (now[b] !== q) moved++;
+    });
+  }
+  return { moved, buckets };
 }
 
 export interface ScenarioContext {
@@ -98,6 +114,7 @@ export const SCENARIOS: Scenario[] = [
     does: '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node: every connection drops, queues stay on disk.',
     async inject({ infra, fleet }) {
       const node = infra.nodes[0];
+      const before = await node.hashRings(fleet.vhost).catch(() => null);
       const issued = Date.now();
       const lost = untilIngress(fleet, (r) => r.broker === false, 120_000);
       await node.stopApp();
@@ -109,8 +126,18 @@ export const SCENARIOS: Scenario[] = [
       const l = await lost;
       const notes = [`stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`];
       notes.push(`the broker listened again ${s(faultEnd - stopped)} after start_app`);
+      // The node rebuilt its consistent-hash rings from the bindings as it started (docs/RELIABILITY.md).
+      const after = before ? await node.hashRings(fleet.vhost).catch(() => null) : null;
+      const ringMoved = before && after ? ringChanges(before, after) : null;
+      notes.push(
+        ringMoved === null
+          ? 'consistent-hash rings not read'
+          : ringMoved.moved === 0
+            ? `the consistent-hash rings held (${ringMoved.buckets} buckets)`
+            : `the node rebuilt its consistent-hash rings with ${ringMoved.moved} of ${ringMoved.buckets} buckets on another shard queue: users with messages still in their old shard may be delivered out of order`,
+      );
       // The outage begins when the broker stops serving (stop_app first drains for a while).
-      return { faultStart: l ?? issued, faultEnd, notes };
+      return { faultStart: l ?? issued, faultEnd, notes, ringMoved };
     },
   },
   {
