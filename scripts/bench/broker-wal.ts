@@ -115,8 +115,8 @@ export class WalWatch {
 }
 
 /**
- * The report for a window whose messages were in flight over [acceptedAt, receivedAt] (epoch ms);
- * `watch` null: the WAL was not watched.
+ * The report for a window whose messages were in flight over [acceptedAt, receivedAt] (epoch ms),
+ * from the flushes a WalWatch saw (`flushes` null: the WAL was not watched).
  */
 export function walReport(
   flushes: WalFlush[] | null,
