@@ -14,12 +14,10 @@
  * and in CI; where it has none (the broker in a container, on another host) `start()` gives null
  * and the report says "not watched".
  */
-import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { run } from '../chaos/infra.js';
 
-const run = promisify(execFile);
 const SAMPLE_MS = 100;
 
 /** A flush seen in the window: epoch ms from the first sample with two WAL files to the first with one again. */
@@ -44,7 +42,9 @@ let walDir: Promise<string | null> | null = null;
 function findWalDir(): Promise<string | null> {
   walDir ??= (async () => {
     try {
-      const { stdout } = await run('rabbitmqctl', ['eval', 'application:get_env(ra, data_dir).'], { timeout: 30_000 });
+      // The machine's broker: the rabbitmqctl on PATH (Debian's wrapper runs it with the broker's cookie),
+      // not the bare tool the chaos script uses for its private nodes.
+      const { stdout } = await run('rabbitmqctl', ['eval', 'application:get_env(ra, data_dir).'], { timeoutMs: 30_000 });
       const base = /"([^"]+)"/.exec(stdout)?.[1];
       if (!base) return null;
       // One sub-folder per node name (rabbit@localhost); it holds the WAL files.

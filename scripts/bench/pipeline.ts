@@ -88,7 +88,9 @@ export function spansOf(watch: LedgerWatch, ids: string[]): Array<[number, numbe
 
 /** accept (the envelope id's ULID time, set by the ingress) → provider receivedAt, sorted. */
 export function latencies(watch: LedgerWatch, ids: string[]): number[] {
-  return ids.flatMap((id) => (watch.receivedAt.has(id) ? [watch.receivedAt.get(id)! - ulidTime(id)] : [])).sort((a, b) => a - b);
+  return spansOf(watch, ids)
+    .map(([accepted, received]) => received - accepted)
+    .sort((a, b) => a - b);
 }
 
 /**

@@ -105,6 +105,9 @@ export async function measureUrgent(
     return fleet.shardQueues().reduce((n, q) => n + (depths[q] ?? 0), 0);
   };
 
+  // Started before the workers: its first start looks up the WAL folder (rabbitmqctl, seconds on a
+  // busy machine), which must not eat into the backlog. Only flushes overlapping the window count.
+  const walWatch = await WalWatch.start();
   if (opts.dedicated) {
     await fleet.start('sender-urgent', { workerLanes: 'urgent' });
     await fleet.start('dispatcher-urgent', { workerLanes: 'urgent' });
@@ -127,7 +130,6 @@ export async function measureUrgent(
   // Let the backlog flow, so the urgent messages meet a busy pipeline, not an idle one.
   await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
   const watch = await LedgerWatch.fromNow(sim);
-  const walWatch = await WalWatch.start();
   const backlogAtStart = await backlogDepth();
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const heldBefore = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);
