@@ -16,7 +16,7 @@ import path from 'node:path';
 import { measureBurst } from './bench/burst.js';
 import { infraPids, type Pids } from './bench/cpu.js';
 import { Fleet, SimClient } from './bench/fleet.js';
-import { measureHops, pick } from './bench/hops.js';
+import { measureHops, measurePacedHop, pick } from './bench/hops.js';
 import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
@@ -86,13 +86,14 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
     const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
+    const pacedTopology = await measurePacedHop(space, sizes, infra, pipeline.perSecond, log);
     const singles = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log, sizes.singles);
     log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
     const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
     log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
     const { shared: urgent, dedicated: urgentDedicated } = await measureBothUrgent(fleet, client, sim, pipeline.perSecond);
     const burst = await measureBurst(fleet, client, sim, sizes, log);
-    const results: Results = { mode: sizes.name, ...hop, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
+    const results: Results = { mode: sizes.name, ...hop, pacedTopology, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
     process.stdout.write(
       `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +

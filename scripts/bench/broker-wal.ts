@@ -41,6 +41,8 @@ let walDir: Promise<string | null> | null = null;
 /** The folder holding this node's `.wal` files, or null when it cannot be read from here. */
 function findWalDir(): Promise<string | null> {
   walDir ??= (async () => {
+    // PMBENCH_WAL_DIR: the folder itself, for a node that the PATH's rabbitmqctl does not reach.
+    if (process.env.PMBENCH_WAL_DIR) return process.env.PMBENCH_WAL_DIR;
     try {
       // The machine's broker: the rabbitmqctl on PATH (Debian's wrapper runs it with the broker's cookie),
       // not the bare tool the chaos script uses for its private nodes.

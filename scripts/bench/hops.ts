@@ -56,3 +56,22 @@ export async function measureHops(space: BenchSpace, s: Sizes, infra: Pids, log:
   log(`hop latency, one message every ${s.hopLatency.intervalMs} ms: p50/p99 ${latency.nagle.join('/')} ms with Nagle, ${latency.noDelay.join('/')} ms with noDelay`);
   return { raw: median(raw), topology: median(topology), http: median(http), bullmq: median(bullmq), hopLatency: latency };
 }
+
+/** Seconds of the paced topology hop. */
+const PACED_SECONDS = 8;
+
+/**
+ * The topology hop again, paced at `rate` (the pipeline's) in the pipeline's batches: what one hop
+ * costs the broker when it is not saturated, against the saturated hop's cost that `limit_per_s`
+ * assumes.
+ */
+export async function measurePacedHop(space: BenchSpace, s: Sizes, infra: Pids, rate: number, log: Log): Promise<HopResult> {
+  const cfg = space.config();
+  const count = Math.max(s.pipeline.batchSize, Math.round(rate * PACED_SECONDS));
+  const r = await topologyHop({
+    amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg, count, window: s.raw.window, users: s.pipeline.users,
+    timeoutMs: s.drainTimeoutMs, pids: pick(infra, 'rabbitmq'), rate, batch: s.pipeline.batchSize,
+  });
+  log(`topology hop paced at ${rate.toFixed(0)}/s: ${count} messages; CPU ms/msg ${JSON.stringify(r.cpu?.byProcess)}`);
+  return { ...r, rate };
+}

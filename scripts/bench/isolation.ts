@@ -8,9 +8,11 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { Management } from '../../shared/management.js';
 
-export const AMQP_BASE = 'amqp://guest:guest@127.0.0.1:5672';
+// PMBENCH_AMQP_URL / PMBENCH_MANAGEMENT_URL: bench another node on this machine (one configured
+// differently, e.g. a private node started with its own rabbitmq.conf) instead of the machine's own.
+export const AMQP_BASE = process.env.PMBENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
-export const MGMT_URL = Management.urlFromAmqp(AMQP_BASE);
+export const MGMT_URL = process.env.PMBENCH_MANAGEMENT_URL || Management.urlFromAmqp(AMQP_BASE);
 
 export interface BenchSpace {
   vhost: string;

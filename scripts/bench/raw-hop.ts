@@ -17,6 +17,8 @@ export interface HopResult {
   trials?: number[];
   /** Queues the hop spread over, when more than one. */
   queues?: number;
+  /** The rate it was paced at (messages/s), when paced. */
+  rate?: number;
 }
 
 export interface RawHopOptions {

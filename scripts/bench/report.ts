@@ -15,6 +15,8 @@ export interface Results {
   raw: HopResult;
   /** The raw hop through the shard topology (exchange, shard queues, headers): topology-hop.ts. */
   topology: HopResult;
+  /** The topology hop paced at the pipeline's rate (full and quick runs). */
+  pacedTopology?: HopResult;
   http: HopResult;
   bullmq: HopResult;
   hopLatency: HopLatency;
@@ -64,7 +66,15 @@ export function figures(r: Results): Record<string, number | string> {
     lost: r.burst.byId.lost,
     // Broker WAL flushes (broker-wal.ts) in the p99_ms, urgent_p99_ms and dedicated windows; -1: not watched.
     wal_flushes: [r.latency.wal, r.urgent.wal, r.urgentDedicated.wal].map((w) => (w ? w.flushes : -1)).join('/'),
+    // The broker's CPU per message for one topology hop, saturated (what the limit assumes) and paced
+    // at the pipeline's rate (what the pipeline gets); -1 where the broker's pid is unknown.
+    broker_cpu_ms_per_hop: brokerMs(r.topology),
+    broker_cpu_ms_per_hop_paced: r.pacedTopology ? brokerMs(r.pacedTopology) : -1,
   };
+}
+
+function brokerMs(h: HopResult): number {
+  return h.cpu?.byProcess.rabbitmq ?? -1;
 }
 
 function round(x: number, digits: number): number {
@@ -131,6 +141,16 @@ export function table(r: Results): string {
       '',
       `the raw hop through a stage's consistent-hash exchange into its ${r.topology.queues ?? '?'} quorum shard queues (their policy, the lanes' headers, one consumer per shard at the workers' prefetch), bare amqplib, ${n(r.topology.count)} msgs in ${r.topology.seconds.toFixed(1)} s${trials(r.topology)}; ${cpuLine(r.topology.cpu)}`,
     ],
+    ...(r.pacedTopology
+      ? [
+          [
+            'topology hop, paced',
+            '',
+            '',
+            `the same hop at the pipeline's rate (${n(r.pacedTopology.rate ?? 0)}/s, batches of ${r.pipeline.shape.batchSize}), ${n(r.pacedTopology.count)} msgs: ${cpuLine(r.pacedTopology.cpu)}; the broker's CPU per message per hop ${brokerMs(r.pacedTopology).toFixed(3)} ms against ${brokerMs(r.topology).toFixed(3)} saturated`,
+          ],
+        ]
+      : []),
     ['topology_limit_per_s', n(f.topology_limit_per_s as number), '', `1 / (2 / topology hop + 1 / http): the limit with the lanes' topology; pipeline / it = ${f.ratio_vs_topology_limit} (what the services' own work leaves of it)`],
     ['bullmq_hop_per_s', n(r.bullmq.perSecond), '', `BullMQ add → worker → completed, ${n(r.bullmq.count)} jobs in ${r.bullmq.seconds.toFixed(1)} s${trials(r.bullmq)}`],
     ['pipeline_per_s', n(r.pipeline.perSecond), '', `${n(r.pipeline.count)} msgs to ${n(r.pipeline.shape.users)} users, ${shape(r.pipeline)}; first request → last delivery ${r.pipeline.seconds.toFixed(1)} s (accepted at ${n(r.pipeline.acceptPerSecond)}/s)${retried(r.pipeline.retried)}`],

@@ -10,6 +10,10 @@
  * It separates what the topology costs the broker (many queues, each getting a few messages at a
  * time, the exchange, the headers) from what the services' own work costs: `limit_per_s` counts two
  * raw hops through one queue, this counts two hops through the shards.
+ *
+ * With `rate`, the same hop is paced instead: batches of `batch` messages on schedule (the
+ * pipeline's load shape), to read what one hop costs the broker at the rate the pipeline reached —
+ * a broker batches less, and spends more per message, when it is not saturated.
  */
 import amqplib from 'amqplib';
 import { assertTopology } from '../../shared/topology/assert.js';
@@ -32,6 +36,9 @@ export interface TopologyHopOptions {
   users: number;
   timeoutMs: number;
   pids?: Pids;
+  /** Messages per second, sent `batch` at a time on schedule; unset: as fast as `window` allows. */
+  rate?: number;
+  batch?: number;
 }
 
 /** A prefix of its own: the fleet's topology in the same vhost is left alone. */
@@ -70,10 +77,12 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     const pub = await pubConn.createConfirmChannel();
     const meter = new CpuMeter(o.pids ?? {}, 'amqplib-client');
     const started = process.hrtime.bigint();
-    await publishWindowed(o.count, o.window, 'topology hop', (i, done) => {
+    const publish = (i: number, done: (err: unknown) => void) => {
       const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
       pub.publish(lane, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `m${i}`, headers }, done);
-    });
+    };
+    if (o.rate) await publishPaced(o.count, o.rate, o.batch ?? 50, publish);
+    else await publishWindowed(o.count, o.window, 'topology hop', publish);
     await withTimeout(allConsumed, o.timeoutMs, () => `topology hop: ${consumed} of ${o.count} consumed`);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = perMessage(meter.stop(), o.count);
@@ -91,4 +100,20 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     await pubConn.close().catch(() => {});
     await subConn.close().catch(() => {});
   }
+}
+
+/** `count` publishes, `batch` at a time every batch / rate seconds (on schedule, not after the confirms), then every confirm. */
+async function publishPaced(count: number, rate: number, batch: number, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
+  const started = Date.now();
+  const everyMs = (batch * 1000) / rate;
+  const confirms: Promise<void>[] = [];
+  for (let sent = 0; sent < count; ) {
+    const wait = started + (sent / batch) * everyMs - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    for (let k = 0; k < batch && sent < count; k++, sent++) {
+      const i = sent;
+      confirms.push(new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`topology hop: message ${i} nacked`)) : resolve()))));
+    }
+  }
+  await Promise.all(confirms);
 }

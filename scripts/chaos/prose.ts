@@ -149,7 +149,13 @@ What the earlier runs found, and what was done (commit "Workers: ack on the deli
    again (3 of 16 at a second restart of the test's node). docs/OPERATIONS.md, "Broker restarts":
    drain the lanes before a planned restart (docs/ARCHITECTURE.md, "A broker restart re-deals the
    shards"). The small CI chaos test still fails on a misorder when the rings held, and
-   reports one as this limitation when they moved.
+   reports one as this limitation when they moved. **In a cluster a node restart does not move
+   them** (measured 2026-12-04 on the 3-node cluster of \`npm run cluster\`, RabbitMQ 3.10.8, a
+   16-queue exchange): after \`stop_app\` / \`start_app\` of one node, of another, and a \`kill -9\`
+   and start of the third, every node's ring was the one before (0 of 16 moved); the restarted node
+   takes it from the nodes that kept running. Only a **whole-cluster** stop and start rebuilt it
+   (15 of 16 moved, the same on all three nodes). The cluster scenario (\`kill -9\` of the shard
+   leader) now reads every node's rings as well.
 
 **Flaky or noisy**: on this 2-core machine shared with other runs, \`rabbitmqctl\` takes 2–35 s to
 start, so fault windows are measured from what the fleet saw; rates and recovery times vary run to run by
