@@ -108,8 +108,8 @@ async function publishPaced(count: number, rate: number, batch: number, publish:
   const everyMs = (batch * 1000) / rate;
   const confirms: Promise<void>[] = [];
   for (let sent = 0; sent < count; ) {
-    const wait = started + (sent / batch) * everyMs - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    // Yields even when behind schedule, so that confirms and deliveries are taken in meanwhile (openLoop in load.ts).
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (sent / batch) * everyMs - Date.now())));
     for (let k = 0; k < batch && sent < count; k++, sent++) {
       const i = sent;
       confirms.push(new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`topology hop: message ${i} nacked`)) : resolve()))));
