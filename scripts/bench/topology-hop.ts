@@ -112,7 +112,9 @@ async function publishPaced(count: number, rate: number, batch: number, publish:
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (sent / batch) * everyMs - Date.now())));
     for (let k = 0; k < batch && sent < count; k++, sent++) {
       const i = sent;
-      confirms.push(new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`topology hop: message ${i} nacked`)) : resolve()))));
+      const confirmed = new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`topology hop: message ${i} nacked`)) : resolve())));
+      confirmed.catch(() => {}); // a nack before the loop ends is reported by Promise.all below, not as an unhandled rejection
+      confirms.push(confirmed);
     }
   }
   await Promise.all(confirms);
