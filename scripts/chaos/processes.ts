@@ -1,6 +1,7 @@
 /**
  * Services as real child processes (`node dist/services/<name>/main.js` with the environment of a
- * configuration), so a scenario can SIGKILL them; the same pattern as test/support/processes.ts.
+ * configuration), so a scenario can SIGKILL them. The tests' SIGKILL cases start theirs through
+ * this too (test/support/processes.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, symlink } from 'node:fs/promises';
@@ -31,6 +32,8 @@ export interface ServiceProcess {
   service: ServiceName;
   replicaId: string;
   child: ChildProcess;
+  /** Where it serves /metrics (and, but for the ingress, /readyz). */
+  metricsPort: number;
   /** The last 20 kB of its stdout and stderr. */
   output: () => string;
   exited: Promise<void>;
@@ -77,6 +80,7 @@ export async function spawnService(service: ServiceName, cfg: Config, replicaId:
     service,
     replicaId,
     child,
+    metricsPort,
     output: () => out,
     exited,
     get intended() {
