@@ -17,6 +17,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../chaos/infra.js';
+import { percentile } from './delivery.js';
 
 const SAMPLE_MS = 100;
 
@@ -120,11 +121,7 @@ export class WalWatch {
  * The report for a window whose messages were in flight over [acceptedAt, receivedAt] (epoch ms),
  * from the flushes a WalWatch saw (`flushes` null: the WAL was not watched).
  */
-export function walReport(
-  flushes: WalFlush[] | null,
-  spans: Array<[acceptedAt: number, receivedAt: number]>,
-  percentile: (sorted: number[], p: number) => number,
-): WalReport | null {
+export function walReport(flushes: WalFlush[] | null, spans: Array<[acceptedAt: number, receivedAt: number]>): WalReport | null {
   if (!flushes) return null;
   if (spans.length === 0) return { flushes: 0, flushMs: 0, p99Clear: null };
   const from = Math.min(...spans.map((s) => s[0]));

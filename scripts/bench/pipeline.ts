@@ -87,10 +87,8 @@ export function spansOf(watch: LedgerWatch, ids: string[]): Array<[number, numbe
 }
 
 /** accept (the envelope id's ULID time, set by the ingress) → provider receivedAt, sorted. */
-export function latencies(watch: LedgerWatch, ids: string[]): number[] {
-  return spansOf(watch, ids)
-    .map(([accepted, received]) => received - accepted)
-    .sort((a, b) => a - b);
+export function latencies(spans: Array<[number, number]>): number[] {
+  return spans.map(([accepted, received]) => received - accepted).sort((a, b) => a - b);
 }
 
 /**
@@ -151,8 +149,9 @@ export async function measureLatency(
   const acc = await openLoop(client, { ratePerSecond, batchSize, durationMs: s.latency.durationMs, users: s.latency.users, deadline: Date.now() + s.drainTimeoutMs });
   watch.add(acc.ids);
   await watch.waitAll(Date.now() + s.drainTimeoutMs, 'latency run');
-  const wal = walReport(walWatch?.stop() ?? null, spansOf(watch, acc.ids), percentile);
-  const lat = latencies(watch, acc.ids);
+  const spans = spansOf(watch, acc.ids);
+  const wal = walReport(walWatch?.stop() ?? null, spans);
+  const lat = latencies(spans);
   await dumpLatencies(fleet, watch, acc.ids, batchSize === 1 ? 'latency-singles' : 'latency-batches');
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
   return { ratePerSecond, batchSize, retried, count: lat.length, ...summarizeLatency(lat), wal };

@@ -125,7 +125,7 @@ export async function measureUrgent(
   const early = await openLoop(client, { ratePerSecond: STARTUP_PER_S, durationMs: startupMs, users: u.users, priority: 'urgent', deadline });
   startWatch.add(early.ids);
   await startWatch.waitAll(deadline, 'urgent messages of the start-up');
-  const earlyLat = latencies(startWatch, early.ids);
+  const earlyLat = latencies(spansOf(startWatch, early.ids));
   const startup = { count: earlyLat.length, ...summarizeLatency(earlyLat) };
   // Let the backlog flow, so the urgent messages meet a busy pipeline, not an idle one.
   await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
@@ -148,9 +148,10 @@ export async function measureUrgent(
   });
   watch.add(acc.ids);
   await watch.waitAll(deadline, 'urgent messages');
-  const wal = walReport(walWatch?.stop() ?? null, spansOf(watch, acc.ids), percentile);
+  const spans = spansOf(watch, acc.ids);
+  const wal = walReport(walWatch?.stop() ?? null, spans);
   const backlogAtEnd = await backlogDepth();
-  const lat = latencies(watch, acc.ids);
+  const lat = latencies(spans);
   const windowMs = Date.now() - windowStart;
   const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
   const heldAfter = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { walReport, WalWatch, walWords } from '../../scripts/bench/broker-wal.js';
-import { percentile } from '../../scripts/bench/delivery.js';
 
 /**
  * The bench's account of the broker's WAL flushes: which messages of a window were in flight during
@@ -24,16 +23,16 @@ describe('bench: broker WAL flushes in a measured window', () => {
       { from: 2000, to: 2500 },
       { from: 9000, to: 9100 }, // after the window: not counted
     ];
-    const w = walReport(flushes, spans, percentile);
+    const w = walReport(flushes, spans);
     expect(w).to.deep.equal({ flushes: 1, flushMs: 500, p99Clear: 20 });
     expect(walWords(w)).to.equal('; broker WAL flush in the window, 0.5 s: p99 of the messages not in flight during it 20 ms');
   });
 
   it('says so when there was no flush, or when the WAL was not watched', () => {
     const spans: Array<[number, number]> = [[0, 10]];
-    expect(walReport([{ from: 50, to: 60 }], spans, percentile)).to.deep.equal({ flushes: 0, flushMs: 0, p99Clear: null });
-    expect(walWords(walReport([], spans, percentile))).to.equal('; no broker WAL flush in the window');
-    expect(walReport(null, spans, percentile)).to.equal(null);
+    expect(walReport([{ from: 50, to: 60 }], spans)).to.deep.equal({ flushes: 0, flushMs: 0, p99Clear: null });
+    expect(walWords(walReport([], spans))).to.equal('; no broker WAL flush in the window');
+    expect(walReport(null, spans)).to.equal(null);
     expect(walWords(null)).to.equal('; broker WAL not watched');
   });
 });
