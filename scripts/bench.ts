@@ -5,8 +5,8 @@
  * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
  * pipeline throughput with `node --cpu-prof` on the services and prints their top self time
  * (`--profile --singles`: the one-message-per-request load instead of batches; `--profile --alloc`:
- * bytes allocated by site instead of CPU time); `--urgent-only`, `--latency-only` and
- * `--topology-sweep` run just those measurements.
+ * bytes allocated by site instead of CPU time); `--urgent-only`, `--latency-only`, `--chain-only`
+ * and `--topology-sweep` run just those measurements.
  *
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
  * removes them (and stops its processes) even when it fails or is interrupted.
@@ -16,13 +16,13 @@ import path from 'node:path';
 import { measureBurst } from './bench/burst.js';
 import { infraPids, type Pids } from './bench/cpu.js';
 import { Fleet, SimClient } from './bench/fleet.js';
-import { measureHops, measurePacedHop, pick } from './bench/hops.js';
+import { measureBareChain, measureHops, measurePacedHop, pick } from './bench/hops.js';
 import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
 import { stopAll } from './bench/processes.js';
 import { formatAlloc, formatSummary, summarizeAllocDir, summarizeDir } from './bench/profile.js';
-import { figures, table, type Results } from './bench/report.js';
+import { chainFigures, figures, limitPerSecond, table, type Results } from './bench/report.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
 import { topologyHop } from './bench/topology-hop.js';
 import { measureUrgent, type UrgentResult } from './bench/urgent.js';
@@ -38,6 +38,8 @@ const profileDir =
 const urgentOnly = args.includes('--urgent-only');
 /** `--latency-only`: the pipeline throughput (its rate sets the load), then the batches' latency at half of it. */
 const latencyOnly = args.includes('--latency-only');
+/** `--chain-only`: the hops, the bare chain and the pipeline throughput: the three ratios of `ratio_vs_limit`'s gap. */
+const chainOnly = args.includes('--chain-only');
 /** `--topology-sweep`: only the topology hop, over shard counts and confirm windows (broker CPU per message). */
 const topologySweep = args.includes('--topology-sweep');
 /** `--profile --singles`: profile the single-POST load (POST /v1/messages) instead of the batches. */
@@ -81,6 +83,7 @@ async function pipelineAndLatency(fleet: Fleet, client: IngressClient, sim: SimC
 async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   const hop = await measureHops(space, sizes, infra, log);
+  const bareChain = await measureBareChain(space, sizes, infra, log);
   await startFleet(fleet);
   const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
@@ -93,7 +96,7 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
     log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
     const { shared: urgent, dedicated: urgentDedicated } = await measureBothUrgent(fleet, client, sim, pipeline.perSecond);
     const burst = await measureBurst(fleet, client, sim, sizes, log);
-    const results: Results = { mode: sizes.name, ...hop, pacedTopology, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
+    const results: Results = { mode: sizes.name, ...hop, bareChain, pacedTopology, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
     process.stdout.write(
       `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +
@@ -172,6 +175,32 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
 }
 
 /**
+ * The limit, the bare chain (the limit's legs as the fleet's processes, nothing else) and the
+ * pipeline, in one run: how much of `ratio_vs_limit`'s gap the legs' composition explains and how
+ * much the services' own logic.
+ */
+async function chainOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
+  const infra = await infraPids(MGMT_URL, space.redis);
+  const hop = await measureHops(space, sizes, infra, log);
+  const chain = await measureBareChain(space, sizes, infra, log);
+  await startFleet(fleet);
+  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
+  try {
+    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log);
+    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+    const limit = limitPerSecond(hop.raw.perSecond, hop.http.perSecond);
+    process.stdout.write(
+      JSON.stringify({
+        mode: `${sizes.name}-chain-only`, limit_per_s: Math.round(limit), pipeline_per_s: Math.round(pipeline.perSecond), ratio_vs_limit: Math.round((pipeline.perSecond / limit) * 1000) / 1000,
+        ...chainFigures(chain.perSecond, pipeline.perSecond, limit), bare_chain_cpu_ms_per_msg: chain.cpu, pipeline_cpu_ms_per_msg: pipeline.cpu,
+      }) + '\n',
+    );
+  } finally {
+    await client.close();
+  }
+}
+
+/**
  * The topology hop with 1, 4 and the configured number of shards, each at confirm windows of 16, 50
  * and the raw hop's: how the broker's cost per message depends on how many messages reach each
  * queue at a time (the pipeline's stages publish a few at a time, the raw hop 256).
@@ -222,7 +251,7 @@ async function main(): Promise<number> {
   });
   try {
     const work = (
-      profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : latencyOnly ? latencyOnlyRun(space, fleet) : topologySweep ? topologySweepRun(space) : benchmark(space, fleet)
+      profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : latencyOnly ? latencyOnlyRun(space, fleet) : topologySweep ? topologySweepRun(space) : chainOnly ? chainOnlyRun(space, fleet) : benchmark(space, fleet)
     ).then(() => 0);
     return await Promise.race([work, timedOut, interrupted]);
   } catch (err) {

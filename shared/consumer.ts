@@ -257,8 +257,9 @@ export class QueueConsumer {
  * as one `basic.ack` with `multiple`, which the quorum queue settles as one command of its log
  * instead of one per message. A finished delivery behind one still at work is acked on its own at
  * the same time, so that a slow handler never holds the prefetch window.
+ * Exported for the bench's bare chain (scripts/bench/chain-worker.ts), which acks as the workers do.
  */
-class Acks {
+export class Acks {
   /** Deliveries handed to the handler and not yet settled, oldest first. */
   private open: ConsumeMessage[] = [];
   private readonly finished = new Set<number>();

@@ -3,6 +3,7 @@
  * interleaved, and reported by its median trial: a hop lasts seconds, so one trial alone says as
  * much about what else the shared machine was doing at that moment as about the hop.
  */
+import { bareChain } from './bare-chain.js';
 import { bullmqHop } from './bullmq-hop.js';
 import { hopLatency, type HopLatency } from './hop-latency.js';
 import type { Pids } from './cpu.js';
@@ -74,4 +75,18 @@ export async function measurePacedHop(space: BenchSpace, s: Sizes, infra: Pids, 
   });
   log(`topology hop paced at ${rate.toFixed(0)}/s: ${count} messages; CPU ms/msg ${JSON.stringify(r.cpu?.byProcess)}`);
   return { ...r, rate };
+}
+
+/**
+ * The bare chain (bare-chain.ts) under the pipeline's load: the limit's legs as the fleet's
+ * processes on the lanes' topology, with nothing else. Measured before the fleet starts.
+ */
+export async function measureBareChain(space: BenchSpace, s: Sizes, infra: Pids, log: Log): Promise<HopResult> {
+  const p = s.pipeline;
+  const r = await bareChain({
+    amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg: space.config(), warmup: p.warmup, count: p.count, users: p.users,
+    window: p.concurrency * p.batchSize, timeoutMs: s.drainTimeoutMs, pids: pick(infra, 'rabbitmq'),
+  });
+  log(`bare chain: ${r.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(r.cpu?.byProcess)}`);
+  return r;
 }

@@ -19,6 +19,8 @@ export interface Results {
   pacedTopology?: HopResult;
   http: HopResult;
   bullmq: HopResult;
+  /** The limit's legs as the fleet's processes, nothing else (bare-chain.ts; full and quick runs). */
+  bareChain?: HopResult;
   hopLatency: HopLatency;
   pipeline: PipelineResult;
   /** The pipeline with one message per request. */
@@ -70,6 +72,19 @@ export function figures(r: Results): Record<string, number | string> {
     // at the pipeline's rate (what the pipeline gets); -1 where the broker's pid is unknown.
     broker_cpu_ms_per_hop: brokerMs(r.topology),
     broker_cpu_ms_per_hop_paced: r.pacedTopology ? brokerMs(r.pacedTopology) : -1,
+    ...(r.bareChain ? chainFigures(r.bareChain.perSecond, r.pipeline.perSecond, limit) : {}),
+  };
+}
+
+/**
+ * The bare chain's rate, what it reaches of the limit (the legs composed on the shared cores), and
+ * the pipeline against it (what the services' own logic leaves of the legs).
+ */
+export function chainFigures(chainPerSecond: number, pipelinePerSecond: number, limit: number): Record<string, number> {
+  return {
+    bare_chain_per_s: Math.round(chainPerSecond),
+    ratio_bare_chain_vs_limit: round(chainPerSecond / limit, 3),
+    ratio_vs_bare_chain: round(pipelinePerSecond / chainPerSecond, 3),
   };
 }
 
@@ -155,6 +170,16 @@ export function table(r: Results): string {
     ['bullmq_hop_per_s', n(r.bullmq.perSecond), '', `BullMQ add → worker → completed, ${n(r.bullmq.count)} jobs in ${r.bullmq.seconds.toFixed(1)} s${trials(r.bullmq)}`],
     ['pipeline_per_s', n(r.pipeline.perSecond), '', `${n(r.pipeline.count)} msgs to ${n(r.pipeline.shape.users)} users, ${shape(r.pipeline)}; first request → last delivery ${r.pipeline.seconds.toFixed(1)} s (accepted at ${n(r.pipeline.acceptPerSecond)}/s)${retried(r.pipeline.retried)}`],
     ['pipeline CPU', '', '', cpuLine(r.pipeline.cpu)],
+    ...(r.bareChain
+      ? [
+          [
+            'bare_chain_per_s',
+            n(r.bareChain.perSecond),
+            '',
+            `the limit's legs as the fleet runs them, nothing else: the bench publishes to the dispatch lane (${n(r.bareChain.count)} msgs, the pipeline's ${r.pipeline.shape.concurrency * r.pipeline.shape.batchSize} in flight), a relay process moves them to the send lane, a forward process posts each to the bare HTTP server; ${r.bareChain.seconds.toFixed(1)} s; ${cpuLine(r.bareChain.cpu)}; bare chain / limit = ${f.ratio_bare_chain_vs_limit}, pipeline / bare chain = ${f.ratio_vs_bare_chain} (what the services' own logic leaves of the legs)`,
+          ],
+        ]
+      : []),
     ['single POSTs', n(r.singles.perSecond), '', `the same, ${shape(r.singles)}: ${n(r.singles.count)} msgs in ${r.singles.seconds.toFixed(1)} s${retried(r.singles.retried)}; ${cpuLine(r.singles.cpu)}`],
     ['hop CPU', '', '', `raw ${cpuLine(r.raw.cpu)}; http ${cpuLine(r.http.cpu)}; bullmq ${cpuLine(r.bullmq.cpu)}`],
     [

@@ -1,0 +1,104 @@
+/**
+ * The bare chain: the limit's three legs run the way the fleet has to run them — as separate
+ * processes on the lanes' topology — with nothing else. The bench process publishes (the ingress's
+ * publish, with the pipeline's load in flight) to a dispatch lane's consistent-hash exchange; a
+ * relay process (chain-worker.ts) moves each message from the dispatch shards to the send lane; a
+ * forward process posts its Cloud API request to the bare HTTP server (http-server.ts) and acks.
+ * No HTTP ingress, parsing, validation, Redis, dedup, ordering, rate limiting, metrics or logging.
+ *
+ * `limit_per_s` prices each leg alone and saturated; this composes them on the shared cores at the
+ * rate they reach together, so pipeline / bare chain is what the pipeline's own logic costs on top
+ * of the legs — the part of the gap that cheaper service code could close.
+ */
+import path from 'node:path';
+import amqplib from 'amqplib';
+import type { Config } from '../../shared/config.js';
+import { H } from '../../shared/envelope.js';
+import { topologyFromConfig } from '../../shared/runtime.js';
+import { assertTopology } from '../../shared/topology/assert.js';
+import { CpuMeter, perMessage, type Pids } from './cpu.js';
+import { envelopeBytes, users } from './message.js';
+import { DIST, freePort, sleep, spawnChild, type Child } from './processes.js';
+import { publishWindowed, type HopResult } from './raw-hop.js';
+
+export interface BareChainOptions {
+  amqpUrl: string;
+  vhost: string;
+  managementUrl: string;
+  /** The fleet's configuration: shards, prefetch, retry tiers, delivery limit. */
+  cfg: Config;
+  warmup: number;
+  count: number;
+  users: number;
+  /** Publishes unconfirmed at a time: the pipeline's requests in flight × their batch size. */
+  window: number;
+  timeoutMs: number;
+  /** The broker's pid (its CPU is counted). */
+  pids?: Pids;
+}
+
+/** A prefix of its own: the fleet's topology in the same vhost is left alone. */
+const PREFIX = 'bench-bare-chain';
+
+export async function bareChain(o: BareChainOptions): Promise<HopResult> {
+  const topology = topologyFromConfig({ ...o.cfg, topologyPrefix: PREFIX });
+  const conn = await amqplib.connect(o.amqpUrl, { noDelay: true });
+  const children: Child[] = [];
+  try {
+    await assertTopology(conn, topology, { mode: 'assert', managementUrl: o.managementUrl, vhost: o.vhost });
+    const serverPort = await freePort();
+    children.push(
+      await spawnChild({ name: 'bare-http', script: path.join(DIST, 'scripts', 'bench', 'http-server.js'), env: { PORT: String(serverPort) }, readyUrl: `http://127.0.0.1:${serverPort}/` }),
+    );
+    const worker = async (role: 'relay' | 'forward'): Promise<{ child: Child; done: () => Promise<number> }> => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/`;
+      const child = await spawnChild({
+        name: `chain-${role}`,
+        script: path.join(DIST, 'scripts', 'bench', 'chain-worker.js'),
+        env: { ROLE: role, PORT: String(port), AMQP_URL: o.amqpUrl, PREFIX, SHARDS: String(o.cfg.shards), PREFETCH: String(o.cfg.shardPrefetch), BASE_URL: `http://127.0.0.1:${serverPort}` },
+        readyUrl: url,
+      });
+      children.push(child);
+      return { child, done: async () => ((await (await fetch(url)).json()) as { done: number }).done };
+    };
+    const relay = await worker('relay');
+    const forward = await worker('forward');
+
+    const pub = await conn.createConfirmChannel();
+    const exchange = topology.names.laneExchange('dispatch');
+    const body = envelopeBytes();
+    const keys = users(o.users);
+    const publish = (i: number, done: (err: unknown) => void) => {
+      const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
+      pub.publish(exchange, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `c${i}`, headers }, done);
+    };
+    /** Waits until the forwarder has handled `n` messages in all (polled every 50 ms). */
+    const forwarded = async (n: number) => {
+      const deadline = Date.now() + o.timeoutMs;
+      for (let got = 0; (got = await forward.done()) < n; await sleep(50)) {
+        if (Date.now() > deadline) throw new Error(`bare chain: ${got} of ${n} forwarded after ${o.timeoutMs} ms`);
+      }
+    };
+
+    await publishWindowed(o.warmup, o.window, 'bare chain warm-up', publish);
+    await forwarded(o.warmup);
+    const meter = new CpuMeter({ ...(o.pids ?? {}), relay: relay.child.pid, forward: forward.child.pid, server: children[0].pid }, 'publisher');
+    const started = process.hrtime.bigint();
+    await publishWindowed(o.count, o.window, 'bare chain', (i, done) => publish(o.warmup + i, done));
+    await forwarded(o.warmup + o.count);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = perMessage(meter.stop(), o.count);
+    await pub.close();
+    await Promise.all(children.splice(0).map((c) => c.stop(5000)));
+    // Its queues go now, so that the later measurements do not share the broker with them.
+    const admin = await conn.createChannel();
+    for (const q of topology.queues) await admin.deleteQueue(q.name);
+    for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
+    await admin.close();
+    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards };
+  } finally {
+    await Promise.all(children.map((c) => c.stop(5000)));
+    await conn.close().catch(() => {});
+  }
+}
