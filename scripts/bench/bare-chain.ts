@@ -89,6 +89,7 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
     await forwarded(o.warmup + o.count);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = perMessage(meter.stop(), o.count);
+    const handled = await forward.done();
     await pub.close();
     await Promise.all(children.splice(0).map((c) => c.stop(5000)));
     // Its queues go now, so that the later measurements do not share the broker with them.
@@ -96,7 +97,7 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
     for (const q of topology.queues) await admin.deleteQueue(q.name);
     for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
     await admin.close();
-    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards };
+    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards, handled };
   } finally {
     await Promise.all(children.map((c) => c.stop(5000)));
     await conn.close().catch(() => {});
