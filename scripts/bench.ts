@@ -83,13 +83,13 @@ async function pipelineAndLatency(fleet: Fleet, client: IngressClient, sim: SimC
 async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   const hop = await measureHops(space, sizes, infra, log);
-  const bareChain = await measureBareChain(space, sizes, infra, log);
   await startFleet(fleet);
   const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
     const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
     const pacedTopology = await measurePacedHop(space, sizes, infra, pipeline.perSecond, log);
+    const bareChain = await measureBareChain(space, sizes, infra, pipeline.perSecond / 2, log);
     const singles = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log, sizes.singles);
     log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
     const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
@@ -182,17 +182,17 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
 async function chainOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   const hop = await measureHops(space, sizes, infra, log);
-  const chain = await measureBareChain(space, sizes, infra, log);
   await startFleet(fleet);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log);
-    log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
+    const { pipeline, latency } = await pipelineAndLatency(fleet, client, new SimClient(fleet.simUrl), infra);
+    const chain = await measureBareChain(space, sizes, infra, pipeline.perSecond / 2, log);
     const limit = limitPerSecond(hop.raw.perSecond, hop.http.perSecond);
     process.stdout.write(
       JSON.stringify({
         mode: `${sizes.name}-chain-only`, limit_per_s: Math.round(limit), pipeline_per_s: Math.round(pipeline.perSecond), ratio_vs_limit: Math.round((pipeline.perSecond / limit) * 1000) / 1000,
-        ...chainFigures(chain.perSecond, pipeline.perSecond, limit), bare_chain_cpu_ms_per_msg: chain.cpu, pipeline_cpu_ms_per_msg: pipeline.cpu,
+        ...chainFigures(chain, pipeline.perSecond, limit), p50_ms: latency.p50, p99_ms: latency.p99, wal_flushes: latency.wal?.flushes ?? -1,
+        bare_chain_cpu_ms_per_msg: chain.cpu, pipeline_cpu_ms_per_msg: pipeline.cpu,
       }) + '\n',
     );
   } finally {

@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import amqplib from 'amqplib';
+import { batchFrameWrites } from '../../shared/broker.js';
 import type { Config } from '../../shared/config.js';
 import { H } from '../../shared/envelope.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
@@ -19,7 +20,9 @@ import { assertTopology } from '../../shared/topology/assert.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { envelopeBytes, users } from './message.js';
 import { DIST, freePort, sleep, spawnChild, type Child } from './processes.js';
+import { percentile } from './delivery.js';
 import { publishWindowed, type HopResult } from './raw-hop.js';
+import { publishPaced } from './topology-hop.js';
 
 export interface BareChainOptions {
   amqpUrl: string;
@@ -35,14 +38,26 @@ export interface BareChainOptions {
   timeoutMs: number;
   /** The broker's pid (its CPU is counted). */
   pids?: Pids;
+  /**
+   * Then the latency at `rate` messages/s, `batch` at a time on schedule (the pipeline's latency
+   * load), for `durationMs`: publish → the server's answer, per message.
+   */
+  latency?: { rate: number; batch: number; durationMs: number };
+}
+
+export interface BareChainResult extends HopResult {
+  /** The latency phase, when asked for: its load and publish → answer percentiles (ms). */
+  latency?: { rate: number; batch: number; count: number; p50: number; p99: number; max: number };
 }
 
 /** A prefix of its own: the fleet's topology in the same vhost is left alone. */
 const PREFIX = 'bench-bare-chain';
 
-export async function bareChain(o: BareChainOptions): Promise<HopResult> {
+export async function bareChain(o: BareChainOptions): Promise<BareChainResult> {
   const topology = topologyFromConfig({ ...o.cfg, topologyPrefix: PREFIX });
+  // The publisher connects as the ingress does (noDelay, one socket write per multiplexer pass).
   const conn = await amqplib.connect(o.amqpUrl, { noDelay: true });
+  batchFrameWrites(conn);
   const children: Child[] = [];
   try {
     await assertTopology(conn, topology, { mode: 'assert', managementUrl: o.managementUrl, vhost: o.vhost });
@@ -50,7 +65,7 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
     children.push(
       await spawnChild({ name: 'bare-http', script: path.join(DIST, 'scripts', 'bench', 'http-server.js'), env: { PORT: String(serverPort) }, readyUrl: `http://127.0.0.1:${serverPort}/` }),
     );
-    const worker = async (role: 'relay' | 'forward'): Promise<{ child: Child; done: () => Promise<number> }> => {
+    const worker = async (role: 'relay' | 'forward') => {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}/`;
       const child = await spawnChild({
@@ -60,7 +75,11 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
         readyUrl: url,
       });
       children.push(child);
-      return { child, done: async () => ((await (await fetch(url)).json()) as { done: number }).done };
+      return {
+        child,
+        done: async () => ((await (await fetch(url)).json()) as { done: number }).done,
+        latencies: async (from: number) => (await (await fetch(`${url}latencies?from=${from}`)).json()) as number[],
+      };
     };
     const relay = await worker('relay');
     const forward = await worker('forward');
@@ -90,6 +109,15 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = perMessage(meter.stop(), o.count);
     const handled = await forward.done();
+    let latency: BareChainResult['latency'];
+    if (o.latency) {
+      const { rate, batch, durationMs } = o.latency;
+      const n = Math.max(batch, Math.round((rate * durationMs) / 1000));
+      await publishPaced(n, rate, batch, (i, done) => publish(o.warmup + o.count + i, done));
+      await forwarded(o.warmup + o.count + n);
+      const lat = (await forward.latencies(o.warmup + o.count)).sort((a, b) => a - b);
+      latency = { rate, batch, count: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] };
+    }
     await pub.close();
     await Promise.all(children.splice(0).map((c) => c.stop(5000)));
     // Its queues go now, so that the later measurements do not share the broker with them.
@@ -97,7 +125,7 @@ export async function bareChain(o: BareChainOptions): Promise<HopResult> {
     for (const q of topology.queues) await admin.deleteQueue(q.name);
     for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
     await admin.close();
-    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards, handled };
+    return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards, handled, latency };
   } finally {
     await Promise.all(children.map((c) => c.stop(5000)));
     await conn.close().catch(() => {});

@@ -10,13 +10,17 @@
  *
  * Both connect as the services do (noDelay, one socket write per pass of amqplib's multiplexer) and
  * ack as the workers do (shared/consumer.ts `Acks`). No parsing, validation, Redis, ordering,
- * metrics or logging. `GET /` on `PORT` answers `{"done": n}`: readiness, then progress.
+ * metrics or logging. `GET /` on `PORT` answers `{"done": n}`: readiness, then progress; the
+ * forwarder also keeps each message's latency (publish → answer, from the `x-postmaster-accepted-at`
+ * header the relay carries over), in the order answered: `GET /latencies?from=K` gives them from the
+ * K-th answer on.
  */
 import http from 'node:http';
 import amqplib from 'amqplib';
 import { Pool } from 'undici';
 import { batchFrameWrites } from '../../shared/broker.js';
 import { Acks, type SettleCounts } from '../../shared/consumer.js';
+import { H } from '../../shared/envelope.js';
 import { silentLogger } from '../../shared/logger.js';
 import { names, type Stage } from '../../shared/topology/names.js';
 import { cloudApiBody } from './message.js';
@@ -38,6 +42,8 @@ batchFrameWrites(conn);
 const counts: SettleCounts = { frames: 0, deliveries: 0 };
 const logger = silentLogger();
 let done = 0;
+/** Publish → answer (ms) of every message the forwarder handled, in the order answered. */
+const latencies: number[] = [];
 
 type Handle = (msg: amqplib.ConsumeMessage, finished: () => void) => void;
 
@@ -73,12 +79,13 @@ if (role === 'relay') {
   pool = new Pool(env('BASE_URL'), { connections: SENDER_CONNECTIONS, pipelining: 1, keepAliveTimeout: 30_000 });
   const body = cloudApiBody();
   const headers = { authorization: 'Bearer bench', 'content-type': 'application/json' };
-  await consumeStage('send', (_msg, finished) => {
+  await consumeStage('send', (msg, finished) => {
     pool!
       .request({ method: 'POST', path: '/v21.0/100000000000001/messages', headers, body })
       .then(async (res) => {
         await res.body.json();
         if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+        latencies.push(Date.now() - Number(msg.properties.headers?.[H.acceptedAt]));
         finished();
       })
       .catch((err: Error) => {
@@ -88,7 +95,10 @@ if (role === 'relay') {
   });
 }
 
-const server = http.createServer((_req, res) => res.end(JSON.stringify({ done })));
+const server = http.createServer((req, res) => {
+  const from = /^\/latencies\?from=(\d+)$/.exec(req.url ?? '');
+  res.end(JSON.stringify(from ? latencies.slice(Number(from[1])) : { done }));
+});
 server.listen(Number(env('PORT')), '127.0.0.1');
 process.once('SIGTERM', () => {
   server.close();

@@ -3,7 +3,7 @@
  * interleaved, and reported by its median trial: a hop lasts seconds, so one trial alone says as
  * much about what else the shared machine was doing at that moment as about the hop.
  */
-import { bareChain } from './bare-chain.js';
+import { bareChain, type BareChainResult } from './bare-chain.js';
 import { bullmqHop } from './bullmq-hop.js';
 import { hopLatency, type HopLatency } from './hop-latency.js';
 import type { Pids } from './cpu.js';
@@ -79,14 +79,16 @@ export async function measurePacedHop(space: BenchSpace, s: Sizes, infra: Pids, 
 
 /**
  * The bare chain (bare-chain.ts) under the pipeline's load: the limit's legs as the fleet's
- * processes on the lanes' topology, with nothing else. Measured before the fleet starts.
+ * processes on the lanes' topology, with nothing else; then its latency at `latencyRate` (the
+ * pipeline's latency load: half the pipeline's rate, in its batches).
  */
-export async function measureBareChain(space: BenchSpace, s: Sizes, infra: Pids, log: Log): Promise<HopResult> {
+export async function measureBareChain(space: BenchSpace, s: Sizes, infra: Pids, latencyRate: number, log: Log): Promise<BareChainResult> {
   const p = s.pipeline;
   const r = await bareChain({
     amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg: space.config(), warmup: p.warmup, count: p.count, users: p.users,
     window: p.concurrency * p.batchSize, timeoutMs: s.drainTimeoutMs, pids: pick(infra, 'rabbitmq'),
+    latency: { rate: latencyRate, batch: p.batchSize, durationMs: s.latency.durationMs },
   });
-  log(`bare chain: ${r.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(r.cpu?.byProcess)}`);
+  log(`bare chain: ${r.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(r.cpu?.byProcess)}; at ${latencyRate.toFixed(0)}/s p50 ${r.latency?.p50} ms, p99 ${r.latency?.p99} ms`);
   return r;
 }

@@ -3,6 +3,7 @@
  * the targets of this machine next to the figures that have one.
  */
 import Table from 'cli-table3';
+import type { BareChainResult } from './bare-chain.js';
 import type { BurstResult } from './burst.js';
 import type { LatencyResult, PipelineResult } from './pipeline.js';
 import type { HopResult } from './raw-hop.js';
@@ -19,8 +20,8 @@ export interface Results {
   pacedTopology?: HopResult;
   http: HopResult;
   bullmq: HopResult;
-  /** The limit's legs as the fleet's processes, nothing else (bare-chain.ts; full and quick runs). */
-  bareChain?: HopResult;
+  /** The limit's legs as the fleet's processes, nothing else, and their latency (bare-chain.ts; full and quick runs). */
+  bareChain?: BareChainResult;
   hopLatency: HopLatency;
   pipeline: PipelineResult;
   /** The pipeline with one message per request. */
@@ -72,7 +73,7 @@ export function figures(r: Results): Record<string, number | string> {
     // at the pipeline's rate (what the pipeline gets); -1 where the broker's pid is unknown.
     broker_cpu_ms_per_hop: brokerMs(r.topology),
     broker_cpu_ms_per_hop_paced: r.pacedTopology ? brokerMs(r.pacedTopology) : -1,
-    ...(r.bareChain ? chainFigures(r.bareChain.perSecond, r.pipeline.perSecond, limit) : {}),
+    ...(r.bareChain ? chainFigures(r.bareChain, r.pipeline.perSecond, limit) : {}),
   };
 }
 
@@ -80,11 +81,13 @@ export function figures(r: Results): Record<string, number | string> {
  * The bare chain's rate, what it reaches of the limit (the legs composed on the shared cores), and
  * the pipeline against it (what the services' own logic leaves of the legs).
  */
-export function chainFigures(chainPerSecond: number, pipelinePerSecond: number, limit: number): Record<string, number> {
+export function chainFigures(chain: BareChainResult, pipelinePerSecond: number, limit: number): Record<string, number> {
   return {
-    bare_chain_per_s: Math.round(chainPerSecond),
-    ratio_bare_chain_vs_limit: round(chainPerSecond / limit, 3),
-    ratio_vs_bare_chain: round(pipelinePerSecond / chainPerSecond, 3),
+    bare_chain_per_s: Math.round(chain.perSecond),
+    ratio_bare_chain_vs_limit: round(chain.perSecond / limit, 3),
+    ratio_vs_bare_chain: round(pipelinePerSecond / chain.perSecond, 3),
+    // The chain's p99 at the pipeline's latency load (-1: not measured): the legs' own share of p99_ms.
+    bare_chain_p99_ms: chain.latency ? Math.round(chain.latency.p99) : -1,
   };
 }
 
@@ -103,6 +106,12 @@ function cpuLine(cpu: { byProcess: Record<string, number>; total: number } | und
   const parts = Object.entries(cpu.byProcess).filter(([k]) => k !== 'bench').map(([k, v]) => `${k} ${v.toFixed(2)}`);
   const bench = cpu.byProcess.bench;
   return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(2)}${bench !== undefined ? ` (load generator ${bench.toFixed(2)})` : ''}`;
+}
+
+/** "; at 650/s in batches of 50 (p99_ms's load), publish → answer p50 … p99 … ms" when measured. */
+function chainLatency(c: BareChainResult): string {
+  const l = c.latency;
+  return l ? `; at ${n(l.rate)}/s in batches of ${l.batch} (the p99_ms load), ${n(l.count)} msgs, publish → answer p50 ${n(l.p50)}, p99 ${n(l.p99)}, max ${n(l.max)} ms` : '';
 }
 
 /** The urgent messages of the workers' first seconds, measured apart (UrgentResult.startup). */
@@ -176,7 +185,7 @@ export function table(r: Results): string {
             'bare_chain_per_s',
             n(r.bareChain.perSecond),
             '',
-            `the limit's legs as the fleet runs them, nothing else: the bench publishes to the dispatch lane (${n(r.bareChain.count)} msgs, the pipeline's ${r.pipeline.shape.concurrency * r.pipeline.shape.batchSize} in flight), a relay process moves them to the send lane, a forward process posts each to the bare HTTP server; ${r.bareChain.seconds.toFixed(1)} s; ${cpuLine(r.bareChain.cpu)}; bare chain / limit = ${f.ratio_bare_chain_vs_limit}, pipeline / bare chain = ${f.ratio_vs_bare_chain} (what the services' own logic leaves of the legs)`,
+            `the limit's legs as the fleet runs them, nothing else: the bench publishes to the dispatch lane (${n(r.bareChain.count)} msgs, the pipeline's ${r.pipeline.shape.concurrency * r.pipeline.shape.batchSize} in flight), a relay process moves them to the send lane, a forward process posts each to the bare HTTP server; ${r.bareChain.seconds.toFixed(1)} s; ${cpuLine(r.bareChain.cpu)}; bare chain / limit = ${f.ratio_bare_chain_vs_limit}, pipeline / bare chain = ${f.ratio_vs_bare_chain} (what the services' own logic leaves of the legs)${chainLatency(r.bareChain)}`,
           ],
         ]
       : []),

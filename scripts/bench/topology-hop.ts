@@ -103,7 +103,7 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
 }
 
 /** `count` publishes, `batch` at a time every batch / rate seconds (on schedule, not after the confirms), then every confirm. */
-async function publishPaced(count: number, rate: number, batch: number, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
+export async function publishPaced(count: number, rate: number, batch: number, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
   const started = Date.now();
   const everyMs = (batch * 1000) / rate;
   const confirms: Promise<void>[] = [];

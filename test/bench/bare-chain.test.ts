@@ -17,11 +17,16 @@ describe('bench: the bare chain', () => {
     await iso.cleanup();
   });
 
-  it('carries every message once through the dispatch and send lanes to the HTTP server, then removes its topology', async function () {
+  it('carries every message once through the dispatch and send lanes to the HTTP server, times a paced load, then removes its topology', async function () {
     this.timeout(120_000);
-    const r = await bareChain({ amqpUrl: iso.amqpUrl, vhost: iso.vhost, managementUrl: MGMT_URL, cfg: iso.config(), warmup: 100, count: 1000, users: 50, window: 100, timeoutMs: 60_000 });
+    const r = await bareChain({ amqpUrl: iso.amqpUrl, vhost: iso.vhost, managementUrl: MGMT_URL, cfg: iso.config(), warmup: 100, count: 1000, users: 50, window: 100, timeoutMs: 60_000, latency: { rate: 500, batch: 50, durationMs: 1000 } });
     expect(r.count).to.equal(1000);
-    expect(r.handled, 'posted to the server: each warm-up and measured message once').to.equal(1100);
+    expect(r.handled, 'posted to the server: each warm-up and measured message once (before the latency phase)').to.equal(1100);
+    // The latency phase: 500/s in batches of 50 for 1 s, every message's publish → answer.
+    expect(r.latency!.count).to.equal(500);
+    expect(r.latency!.p50).to.be.greaterThan(0);
+    expect(r.latency!.p50).to.be.at.most(r.latency!.p99);
+    expect(r.latency!.p99).to.be.at.most(r.latency!.max).and.below(10_000);
     expect(r.queues).to.equal(2 * iso.config().shards);
     expect(Object.keys(r.cpu!.byProcess)).to.include.members(['publisher', 'relay', 'forward', 'server']);
 
