@@ -38,7 +38,7 @@ const profileDir =
 const urgentOnly = args.includes('--urgent-only');
 /** `--latency-only`: the pipeline throughput (its rate sets the load), then the batches' latency at half of it. */
 const latencyOnly = args.includes('--latency-only');
-/** `--chain-only`: the hops, the bare chain and the pipeline throughput: the three ratios of `ratio_vs_limit`'s gap. */
+/** `--chain-only`: the hops, the pipeline's throughput and latency, then the bare chain at the same latency load: where `ratio_vs_limit`'s and `p99_ms`'s gaps are. */
 const chainOnly = args.includes('--chain-only');
 /** `--topology-sweep`: only the topology hop, over shard counts and confirm windows (broker CPU per message). */
 const topologySweep = args.includes('--topology-sweep');
