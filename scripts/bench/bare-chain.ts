@@ -92,10 +92,12 @@ export async function bareChain(o: BareChainOptions): Promise<BareChainResult> {
       const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
       pub.publish(exchange, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `c${i}`, headers }, done);
     };
-    /** Waits until the forwarder has handled `n` messages in all (polled every 50 ms). */
+    /** Waits until the forwarder has handled `n` messages in all (polled every 50 ms); fails at once if a worker died. */
     const forwarded = async (n: number) => {
       const deadline = Date.now() + o.timeoutMs;
       for (let got = 0; (got = await forward.done()) < n; await sleep(50)) {
+        const dead = [relay, forward].find((w) => w.child.child.exitCode !== null);
+        if (dead) throw new Error(`bare chain: ${dead.child.name} exited: ${dead.child.output().slice(-1000)}`);
         if (Date.now() > deadline) throw new Error(`bare chain: ${got} of ${n} forwarded after ${o.timeoutMs} ms`);
       }
     };
