@@ -42,9 +42,11 @@ describe('bench: the open-loop load keeps its schedule', () => {
     }
     expect(arrivals).to.have.length(2000);
     const byHalf = arrivals.filter((t) => t - started <= 500).length;
-    // On schedule: ~1,000 by then (none early; some late on a busy machine). Queued and sent at the
-    // end, as before the fix: at most the 8 that the connections took first.
-    expect(byHalf, 'requests arrived in the first half second').to.be.within(500, 1100);
+    // On schedule: ~1,000 by then (none early). Late ones on a slow machine, where this one process
+    // is both the client and the server of 2,000 requests a second: 473 on the instance of
+    // 2026-12-05. Queued and sent at the end, as before the fix: at most the 8 that the connections
+    // took first.
+    expect(byHalf, 'requests arrived in the first half second').to.be.within(100, 1100);
     expect(Math.max(...arrivals) - started, 'the last request left near the end of the second').to.be.at.least(900);
   });
 });
