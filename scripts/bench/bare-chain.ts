@@ -14,15 +14,14 @@ import path from 'node:path';
 import amqplib from 'amqplib';
 import { batchFrameWrites } from '../../shared/broker.js';
 import type { Config } from '../../shared/config.js';
-import { H } from '../../shared/envelope.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
 import { assertTopology } from '../../shared/topology/assert.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { envelopeBytes, users } from './message.js';
 import { DIST, freePort, sleep, spawnChild, type Child } from './processes.js';
-import { percentile } from './delivery.js';
-import { publishWindowed, type HopResult } from './raw-hop.js';
-import { publishPaced } from './topology-hop.js';
+import { summarizeLatency } from './pipeline.js';
+import { publishPaced, publishWindowed, type HopResult } from './raw-hop.js';
+import { lanePublisher, removeTopology } from './topology-hop.js';
 
 export interface BareChainOptions {
   amqpUrl: string;
@@ -86,12 +85,7 @@ export async function bareChain(o: BareChainOptions): Promise<BareChainResult> {
 
     const pub = await conn.createConfirmChannel();
     const exchange = topology.names.laneExchange('dispatch');
-    const body = envelopeBytes();
-    const keys = users(o.users);
-    const publish = (i: number, done: (err: unknown) => void) => {
-      const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
-      pub.publish(exchange, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `c${i}`, headers }, done);
-    };
+    const publish = lanePublisher(pub, exchange, users(o.users), envelopeBytes(), 'c');
     /** Waits until the forwarder has handled `n` messages in all (polled every 50 ms); fails at once if a worker died. */
     const forwarded = async (n: number) => {
       const deadline = Date.now() + o.timeoutMs;
@@ -115,17 +109,16 @@ export async function bareChain(o: BareChainOptions): Promise<BareChainResult> {
     if (o.latency) {
       const { rate, batch, durationMs } = o.latency;
       const n = Math.max(batch, Math.round((rate * durationMs) / 1000));
-      await publishPaced(n, rate, batch, (i, done) => publish(o.warmup + o.count + i, done));
+      await publishPaced(n, rate, batch, 'bare chain latency', (i, done) => publish(o.warmup + o.count + i, done));
       await forwarded(o.warmup + o.count + n);
       const lat = (await forward.latencies(o.warmup + o.count)).sort((a, b) => a - b);
-      latency = { rate, batch, count: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] };
+      latency = { rate, batch, count: lat.length, ...summarizeLatency(lat) };
     }
     await pub.close();
     await Promise.all(children.splice(0).map((c) => c.stop(5000)));
     // Its queues go now, so that the later measurements do not share the broker with them.
     const admin = await conn.createChannel();
-    for (const q of topology.queues) await admin.deleteQueue(q.name);
-    for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
+    await removeTopology(admin, topology);
     await admin.close();
     return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: 2 * o.cfg.shards, handled, latency };
   } finally {

@@ -18,11 +18,12 @@
 import amqplib from 'amqplib';
 import { assertTopology } from '../../shared/topology/assert.js';
 import type { Config } from '../../shared/config.js';
+import type { Topology } from '../../shared/topology/declaration.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
 import { H } from '../../shared/envelope.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { envelopeBytes, users } from './message.js';
-import { publishWindowed, withTimeout, type HopResult } from './raw-hop.js';
+import { publishPaced, publishWindowed, withTimeout, type HopResult } from './raw-hop.js';
 
 export interface TopologyHopOptions {
   amqpUrl: string;
@@ -77,11 +78,8 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     const pub = await pubConn.createConfirmChannel();
     const meter = new CpuMeter(o.pids ?? {}, 'amqplib-client');
     const started = process.hrtime.bigint();
-    const publish = (i: number, done: (err: unknown) => void) => {
-      const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
-      pub.publish(lane, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `m${i}`, headers }, done);
-    };
-    if (o.rate) await publishPaced(o.count, o.rate, o.batch ?? 50, publish);
+    const publish = lanePublisher(pub, lane, keys, body, 'm');
+    if (o.rate) await publishPaced(o.count, o.rate, o.batch ?? 50, 'topology hop', publish);
     else await publishWindowed(o.count, o.window, 'topology hop', publish);
     await withTimeout(allConsumed, o.timeoutMs, () => `topology hop: ${consumed} of ${o.count} consumed`);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -92,8 +90,7 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
     for (const ch of subs) await ch.close();
     await pub.close();
     // Its queues go now, so that the pipeline's measurements do not share the broker with them.
-    for (const q of topology.queues) await admin.deleteQueue(q.name);
-    for (const ex of topology.exchanges) await admin.deleteExchange(ex.name);
+    await removeTopology(admin, topology);
     await admin.close();
     return { count: o.count, seconds, perSecond: o.count / seconds, cpu, queues: shards.length };
   } finally {
@@ -102,20 +99,19 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
   }
 }
 
-/** `count` publishes, `batch` at a time every batch / rate seconds (on schedule, not after the confirms), then every confirm. */
-export async function publishPaced(count: number, rate: number, batch: number, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
-  const started = Date.now();
-  const everyMs = (batch * 1000) / rate;
-  const confirms: Promise<void>[] = [];
-  for (let sent = 0; sent < count; ) {
-    // Yields even when behind schedule, so that confirms and deliveries are taken in meanwhile (openLoop in load.ts).
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (sent / batch) * everyMs - Date.now())));
-    for (let k = 0; k < batch && sent < count; k++, sent++) {
-      const i = sent;
-      const confirmed = new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`topology hop: message ${i} nacked`)) : resolve())));
-      confirmed.catch(() => {}); // a nack before the loop ends is reported by Promise.all below, not as an unhandled rejection
-      confirms.push(confirmed);
-    }
-  }
-  await Promise.all(confirms);
+/**
+ * Publishes the i-th message to a stage's lane exchange as `publishToStage` does: keyed by one of
+ * `keys` (the users), with the lanes' headers, persistent, message id `<idPrefix><i>`.
+ */
+export function lanePublisher(pub: amqplib.ConfirmChannel, exchange: string, keys: string[], body: Buffer, idPrefix: string): (i: number, done: (err: unknown) => void) => void {
+  return (i, done) => {
+    const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
+    pub.publish(exchange, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `${idPrefix}${i}`, headers }, done);
+  };
+}
+
+/** Deletes a bench topology's queues and exchanges, so that later measurements do not share the broker with them. */
+export async function removeTopology(ch: amqplib.Channel, topology: Topology): Promise<void> {
+  for (const q of topology.queues) await ch.deleteQueue(q.name);
+  for (const ex of topology.exchanges) await ch.deleteExchange(ex.name);
 }
