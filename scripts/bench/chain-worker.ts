@@ -70,7 +70,7 @@ if (role === 'relay') {
   const exchange = topology.laneExchange('send');
   await consumeStage('dispatch', (msg, finished) => {
     const p = msg.properties;
-    pub.publish(exchange, msg.fields.routingKey, msg.content, { persistent: true, contentType: p.contentType, messageId: p.messageId, headers: { ...p.headers, 'x-postmaster-stage': 'send', 'x-postmaster-lane': 'send' } }, (err) => {
+    pub.publish(exchange, msg.fields.routingKey, msg.content, { persistent: true, contentType: p.contentType, messageId: p.messageId, headers: { ...p.headers, [H.stage]: 'send', [H.lane]: 'send' } }, (err) => {
       if (err) throw new Error(`chain-worker: publish nacked: ${String(err)}`);
       finished();
     });
