@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { freePort, privateInfraAvailable, Teardown } from './chaos/infra.js';
-import { FINDINGS, INTRO, MEANWHILE } from './chaos/prose.js';
+import { FINDINGS, INTRO, MEANWHILE, PROMISES } from './chaos/prose.js';
 import { allocateNodes, startCluster, type RabbitNode } from './chaos/rabbit.js';
 import { snapshotServices } from './chaos/processes.js';
 import { PrivateRedis } from './chaos/redis.js';
@@ -38,7 +38,7 @@ const opts = new Command('chaos')
 const log = (line: string) => console.error(line);
 const docPath = path.join(root, 'docs', 'RELIABILITY.md');
 const writeDoc = (results: ScenarioResult[], meta: RunMeta) =>
-  writeFile(docPath, markdown(results, SCENARIOS, meta, { intro: INTRO, findings: FINDINGS, meanwhile: MEANWHILE }));
+  writeFile(docPath, markdown(results, SCENARIOS, meta, { intro: INTRO, findings: FINDINGS, meanwhile: MEANWHILE, promises: PROMISES }));
 if (opts.render) {
   const saved = JSON.parse(await readFile(opts.render, 'utf8')) as { results: ScenarioResult[]; meta: RunMeta };
   await writeDoc(saved.results, saved.meta);

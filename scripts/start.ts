@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole fleet in the foreground — the provider simulator (when PROVIDER_BASE_URL is
  * unset), ingress, dispatcher, sender and dlq-replayer as child processes, REPLICAS of each worker.
- * Ctrl-C / SIGTERM stops them gracefully (each drains its in-flight work).
+ * Ctrl-C / SIGTERM stops them gracefully (each drains its in-flight work); a service that crashes
+ * is restarted (launch).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,17 +28,35 @@ const replicas = Math.max(1, Number(process.env.REPLICAS ?? 1));
 const children: ChildProcess[] = [];
 const baseEnv: Record<string, string> = { ...(process.env as Record<string, string>) };
 let providerUrl = cfg.providerBaseUrl;
+/** An exit this soon after a service's first start is a start-up failure, not a crash. */
+const FIRST_START_MS = 5000;
 
-function launch(name: string, main: string, env: Record<string, string>): ChildProcess {
+/**
+ * Starts a service and supervises it like Kubernetes would: a service that exits on its own (a
+ * crash, an unhandled rejection, a liveness failure of its own making) is restarted after a backoff
+ * of 1 s doubling to 30 s. One that fails at its very first start (bad config, broker unreachable)
+ * stops the fleet instead, since restarting cannot fix it.
+ */
+function launch(name: string, main: string, env: Record<string, string>, restarts = 0): ChildProcess {
+  const startedAt = Date.now();
   const child = spawn(process.execPath, ['--enable-source-maps', path.join(dist, main)], {
     env: { ...baseEnv, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`postmaster: ${name} exited (${signal ?? code}); stopping the fleet`);
-      void stop(1);
+    children.splice(children.indexOf(child), 1);
+    if (stopping) return;
+    if (restarts === 0 && Date.now() - startedAt < FIRST_START_MS) {
+      console.error(`postmaster: ${name} failed to start (${signal ?? code}); stopping the fleet`);
+      return void stop(1);
     }
+    const stable = Date.now() - startedAt > 60_000;
+    const next = stable ? 1 : restarts + 1;
+    const delay = Math.min(30_000, 1000 * 2 ** (next - 1));
+    console.error(`postmaster: ${name} exited (${signal ?? code}); restarting in ${delay / 1000} s`);
+    setTimeout(() => {
+      if (!stopping) launch(name, main, env, next);
+    }, delay);
   });
   children.push(child);
   return child;

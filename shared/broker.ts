@@ -5,21 +5,13 @@
  * blocked us (memory/disk alarm).
  */
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
-import type { ConfirmChannel, ChannelModel as Connection, Options } from 'amqplib';
+import type { ConfirmChannel, ChannelModel as Connection } from 'amqplib';
 import type { Writable } from 'node:stream';
 import type { Logger } from './logger.js';
 import { maskUrl } from './config.js';
+import { BrokerUnavailableError, PublisherChannel } from './publisher-channel.js';
 
-export class BrokerUnavailableError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'disconnected' | 'blocked' | 'timeout' | 'nack' | 'closed',
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'BrokerUnavailableError';
-  }
-}
+export { BrokerUnavailableError, UnroutableError, UnencodableMessageError } from './publisher-channel.js';
 
 export interface PublishArgs {
   exchange: string;
@@ -49,6 +41,8 @@ export interface BrokerOptions {
    * test that never touches them need not open it.
    */
   urgentConnection?: boolean;
+  /** Called for every publish that reached no queue (a metric). */
+  onReturned?(exchange: string, routingKey: string): void;
 }
 
 /**
@@ -91,8 +85,8 @@ export class Broker {
    */
   readonly urgentManager: AmqpConnectionManager;
   private readonly log: Logger;
-  private publisher: ChannelWrapper | null = null;
-  private urgentPublisher: ChannelWrapper | null = null;
+  private publisher: PublisherChannel | null = null;
+  private urgentPublisher: PublisherChannel | null = null;
   private readonly blockedBy = new Set<AmqpConnectionManager>();
   private closing: Promise<void> | null = null;
 
@@ -187,7 +181,7 @@ export class Broker {
    * connection — every other channel of the process with it.
    */
   channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true, urgent = false): ChannelWrapper {
-    return this.managerFor(urgent).createChannel({
+    const wrapper = this.managerFor(urgent).createChannel({
       name,
       confirm,
       json: false,
@@ -196,47 +190,77 @@ export class Broker {
         await setup?.(ch);
       },
     });
+    // The wrapper emits 'error' when a channel cannot be opened or set up after a reconnect (it
+    // retries at the next one); unheard, the emit throws inside its async handler and becomes an
+    // unhandled rejection, which ends the process.
+    wrapper.on('error', (err: Error) => this.log.warn({ channel: name, err: err.message }, 'channel setup failed; retried at the next reconnect'));
+    return wrapper;
   }
 
   /**
-   * Publishes persistently on a confirm channel and resolves only when the broker has confirmed.
-   * Fails at once when disconnected or blocked, and after publishTimeoutMs otherwise, so callers
-   * never pile up work in memory while the broker is away.
+   * Publishes persistently and `mandatory` on a confirm channel and resolves only when the broker
+   * has confirmed this very message and routed it to a queue. Fails at once when disconnected or
+   * blocked, or when the message cannot be encoded (UnencodableMessageError); after
+   * publishTimeoutMs otherwise (outcome unknown), so callers never pile up work in memory while
+   * the broker is away.
    */
   async publish(a: PublishArgs): Promise<void> {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
     if (!this.connected(a.urgent)) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
     if (this.blocked()) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
     const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', true)) : (this.publisher ??= this.openPublisher('publisher'));
-    const options: Options.Publish & { timeout: number } = {
-      persistent: true,
-      contentType: 'application/json',
-      messageId: a.messageId,
-      correlationId: a.correlationId,
-      timestamp: Math.floor((a.timestamp ?? Date.now()) / 1000),
-      headers: a.headers,
-      priority: a.priority,
-      mandatory: false,
-      timeout: this.opts.publishTimeoutMs,
-    };
     try {
-      await channel.publish(a.exchange, a.routingKey, a.body, options);
+      await channel.publish({
+        exchange: a.exchange,
+        routingKey: a.routingKey,
+        body: a.body,
+        options: {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: a.messageId,
+          correlationId: a.correlationId,
+          timestamp: Math.floor((a.timestamp ?? Date.now()) / 1000),
+          headers: a.headers,
+          priority: a.priority,
+        },
+      });
     } catch (err) {
-      const msg = (err as Error).message ?? String(err);
-      const reason = /timeout/i.test(msg) ? 'timeout' : /nack|rejected/i.test(msg) ? 'nack' : 'disconnected';
-      throw new BrokerUnavailableError(`publish to ${a.exchange} not confirmed: ${msg}`, reason, { cause: err });
+      if (err instanceof BrokerUnavailableError) {
+        err.message = `publish to ${a.exchange} not confirmed: ${err.message}`;
+      }
+      throw err;
     }
   }
 
   /**
-   * The shared confirm channel. Its `error` events (a publish queued across a reconnect that hits
-   * the closing channel) must be listened to, or Node throws them and the process exits; the
-   * publishes themselves reject and their callers decide.
+   * Since when publishing has been failing with no confirm in between (timeouts, lost channels,
+   * channels that cannot be opened), on either publishing channel; null while it works.
    */
-  private openPublisher(name: string, urgent = false): ChannelWrapper {
-    const ch = this.channel(name, undefined, true, urgent);
-    ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publisher channel error'));
-    return ch;
+  publishFailingSince(): number | null {
+    const since = [this.publisher?.failingSince, this.urgentPublisher?.failingSince].filter((t): t is number => typeof t === 'number');
+    return since.length ? Math.min(...since) : null;
+  }
+
+  /** What the last failed publish said, for the health report. */
+  lastPublishFailure(): string | null {
+    return this.publisher?.lastFailure ?? this.urgentPublisher?.lastFailure ?? null;
+  }
+
+  /** Sends a probe on each publishing channel that is failing, so that one confirm can heal it. */
+  probePublishing(): void {
+    for (const p of [this.publisher, this.urgentPublisher]) {
+      if (p?.failingSince != null && !this.closing) p.probe().catch(() => {});
+    }
+  }
+
+  private openPublisher(name: string, urgent = false): PublisherChannel {
+    return new PublisherChannel({
+      manager: this.managerFor(urgent),
+      name,
+      logger: this.log,
+      timeoutMs: this.opts.publishTimeoutMs,
+      onReturned: this.opts.onReturned,
+    });
   }
 
   /** Idempotent: the same promise when called twice. */

@@ -8,6 +8,71 @@ import { monotonicFactory, type PRNG } from 'ulid';
 
 const waId = z.string().regex(/^\+?\d{6,20}$/, 'must be a phone number in international format, digits only');
 
+/**
+ * AMQP 0-9-1 short strings (routing key, message-id, correlation-id, header names) hold at most
+ * 255 bytes. amqplib throws while encoding a longer one (issue #25), so whatever becomes one is
+ * bounded in bytes, not characters, before it reaches a publish.
+ */
+export const AMQP_SHORT_STRING_BYTES = 255;
+
+export const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/**
+ * Objects and arrays may nest at most this deep inside a message's content (in
+ * `{"template": {"components": [{…}]}}` the template is level 1, a component level 3). The Cloud
+ * API's deepest documented shape, a carousel card's parameter, reaches 10, which leaves a flow's own
+ * `flow_action_data` at least 9 levels. Anything deeper is refused: JSON.stringify at publish time
+ * overflows the stack a few thousand levels down, and that was a 503 inviting endless retries.
+ */
+export const MAX_CONTENT_DEPTH = 16;
+
+/**
+ * The content serialized as JSON, at most. The largest the Cloud API takes, a body-only template's
+ * 32,768-character text parameter in a 3-byte script, is 96 KiB.
+ */
+export const MAX_CONTENT_BYTES = 128 * 1024;
+
+type Path = Array<string | number>;
+
+/**
+ * The path of the first object or array nested deeper than `max` levels inside `value` (its own
+ * entries are level 1), in document order; null if there is none. Iterative on purpose: JSON.parse
+ * builds structures far deeper than any recursive walk (JSON.stringify, zod) survives.
+ */
+export function tooDeep(value: unknown, max: number): Path | null {
+  type Node = { v: object; key: string | number; up: Node | null; depth: number };
+  const isNode = (v: unknown): v is object => v !== null && typeof v === 'object';
+  if (!isNode(value)) return null;
+  const stack: Node[] = [{ v: value, key: '', up: null, depth: 0 }];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n.depth > max) {
+      const path: Path = [];
+      for (let at: Node | null = n; at?.up; at = at.up) path.unshift(at.key);
+      return path;
+    }
+    const keys: Array<string | number> = Array.isArray(n.v) ? n.v.map((_, i) => i) : Object.keys(n.v);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const child = (n.v as Record<string | number, unknown>)[keys[i]];
+      if (isNode(child)) stack.push({ v: child, key: keys[i], up: n, depth: n.depth + 1 });
+    }
+  }
+  return null;
+}
+
+/** Bounds on any content, whatever its type: the bot handler's replies pass through them too. */
+function boundContent(c: { type: string }, ctx: z.RefinementCtx): void {
+  const deep = tooDeep(c, MAX_CONTENT_DEPTH);
+  if (deep) {
+    ctx.addIssue({ code: 'custom', path: deep, message: `nested deeper than ${MAX_CONTENT_DEPTH} levels` });
+    return;
+  }
+  const n = utf8Bytes(JSON.stringify(c));
+  if (n > MAX_CONTENT_BYTES) {
+    ctx.addIssue({ code: 'custom', path: [c.type], message: `the message content must be at most ${MAX_CONTENT_BYTES} bytes as JSON (got ${n})` });
+  }
+}
+
 const mediaObject = z
   .object({ link: z.url().optional(), id: z.string().min(1).optional(), caption: z.string().max(1024).optional(), filename: z.string().optional() })
   .strict()
@@ -43,7 +108,7 @@ export const outboundContent = z.discriminatedUnion('type', [
       })
       .strict(),
   }).strict(),
-]);
+]).superRefine(boundContent);
 export type OutboundContent = z.infer<typeof outboundContent>;
 
 export const PRIORITIES = ['normal', 'urgent'] as const;
@@ -60,7 +125,12 @@ export const envelopeSchema = z
     payload: z.record(z.string(), z.unknown()),
     idempotencyKey: z.string().min(1).max(200).optional(),
     sendAt: z.iso.datetime({ offset: true }).optional(),
-    correlationId: z.string().max(200).optional(),
+    // 255, not the ingress's 200: an envelope already in a queue got through amqplib's encoder.
+    correlationId: z
+      .string()
+      .max(200)
+      .refine((s) => utf8Bytes(s) <= AMQP_SHORT_STRING_BYTES, `must be at most ${AMQP_SHORT_STRING_BYTES} bytes in UTF-8`)
+      .optional(),
     /** Envelope id of the inbound message an outbound reply answers. */
     replyTo: z.string().optional(),
     attempt: z.number().int().min(0),

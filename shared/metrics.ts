@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Health } from './health.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
@@ -12,6 +13,8 @@ export class Metrics {
   readonly accepted: Counter<'kind' | 'lane'>;
   readonly published: Counter<'exchange'>;
   readonly publishFailures: Counter<'reason'>;
+  readonly unroutable: Counter<'exchange'>;
+  readonly unhealthy: Gauge<'check'>;
   readonly consumed: Counter<'stage' | 'lane'>;
   readonly sent: Counter<'outcome' | 'code'>;
   readonly retried: Counter<'stage' | 'tier' | 'class'>;
@@ -23,6 +26,8 @@ export class Metrics {
   readonly shardsOwned: Gauge<'stage'>;
   readonly shardLeasesLost: Counter<'stage'>;
   readonly heldUsers: Gauge<'stage'>;
+  readonly oldestHoldAge: Gauge<'stage'>;
+  readonly holdsHealed: Counter<'stage' | 'reason'>;
   readonly urgentHoldSeconds: Counter<'stage'>;
   readonly tokensWaited: Counter<'limit'>;
   readonly throttleWaitSeconds: Histogram<'limit'>;
@@ -42,6 +47,8 @@ export class Metrics {
     this.accepted = new Counter({ name: 'postmaster_accepted_total', help: 'Messages accepted by the ingress (broker-confirmed).', labelNames: ['kind', 'lane'], registers: r });
     this.published = new Counter({ name: 'postmaster_published_total', help: 'Messages published and confirmed, by exchange.', labelNames: ['exchange'], registers: r });
     this.publishFailures = new Counter({ name: 'postmaster_publish_failures_total', help: 'Publishes that were not confirmed.', labelNames: ['reason'], registers: r });
+    this.unroutable = new Counter({ name: 'postmaster_unroutable_total', help: 'Publishes that reached no queue (a binding or queue is missing) and were refused, by exchange.', labelNames: ['exchange'], registers: r });
+    this.unhealthy = new Gauge({ name: 'postmaster_unhealthy_seconds', help: 'How long a health check has been failing (0 while it passes): publish, consume, event-loop.', labelNames: ['check'], registers: r });
     this.consumed = new Counter({ name: 'postmaster_consumed_total', help: 'Deliveries taken from a lane.', labelNames: ['stage', 'lane'], registers: r });
     this.sent = new Counter({ name: 'postmaster_sent_total', help: 'Provider calls by outcome and Cloud API code.', labelNames: ['outcome', 'code'], registers: r });
     this.retried = new Counter({ name: 'postmaster_retried_total', help: 'Messages sent to a retry tier.', labelNames: ['stage', 'tier', 'class'], registers: r });
@@ -53,6 +60,8 @@ export class Metrics {
     this.shardsOwned = new Gauge({ name: 'postmaster_shards_owned', help: 'Shards this replica consumes.', labelNames: ['stage'], registers: r });
     this.shardLeasesLost = new Counter({ name: 'postmaster_shard_leases_lost_total', help: 'Shard leases that ran out while this replica held them (it stalled for longer than LEASE_TTL_MS, or Redis did).', labelNames: ['stage'], registers: r });
     this.heldUsers = new Gauge({ name: 'postmaster_held_users', help: 'Users whose ordered lane waits behind a retrying message (strict mode), on this replica\'s shards.', labelNames: ['stage'], registers: r });
+    this.oldestHoldAge = new Gauge({ name: 'postmaster_oldest_hold_age_seconds', help: 'How long the longest-waiting held user (strict mode) of this replica\'s shards has waited for its current head; 0 without holds.', labelNames: ['stage'], registers: r });
+    this.holdsHealed = new Counter({ name: 'postmaster_holds_healed_total', help: 'Messages a held user stopped waiting for: lost (its retry copy never came back), sent, dead-lettered, unknown (no status record), expired (the whole hold\'s TTL ran out).', labelNames: ['stage', 'reason'], registers: r });
     this.urgentHoldSeconds = new Counter({ name: 'postmaster_urgent_hold_seconds_total', help: 'Time this replica held back its ordered lanes because an urgent message was in flight (URGENT_HOLD_MS).', labelNames: ['stage'], registers: r });
     this.tokensWaited = new Counter({ name: 'postmaster_rate_limit_waits_total', help: 'Sends that waited for a rate-limit token.', labelNames: ['limit'], registers: r });
     this.throttleWaitSeconds = new Histogram({ name: 'postmaster_rate_limit_wait_seconds', help: 'Time spent waiting for a rate-limit token.', labelNames: ['limit'], buckets: LATENCY_BUCKETS, registers: r });
@@ -72,13 +81,14 @@ export class Metrics {
 }
 
 /**
- * A tiny HTTP server for worker services: /metrics, /healthz, /readyz.
+ * A tiny HTTP server for worker services: /metrics, /healthz (liveness), /readyz (readiness), the
+ * last two with the failing checks in the body (shared/health.ts).
  * Plain node:http rather than express: three fixed routes need no framework.
  */
 export async function serveMetrics(
   metrics: Metrics,
   port: number,
-  ready: () => boolean,
+  health: Pick<Health, 'readiness' | 'liveness'>,
   host = '0.0.0.0',
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
@@ -88,11 +98,10 @@ export async function serveMetrics(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
         (err: Error) => res.writeHead(500).end(err.message),
       );
-    } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else if (path === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok }));
+    } else if (path === '/healthz' || path === '/readyz') {
+      const r = path === '/healthz' ? health.liveness() : health.readiness();
+      const body = path === '/healthz' ? { status: r.ok ? 'ok' : 'stuck', failing: r.failing } : { ready: r.ok, failing: r.failing };
+      res.writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } else {
       res.writeHead(404).end();
     }

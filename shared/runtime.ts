@@ -9,11 +9,12 @@ import { Broker } from './broker.js';
 import { describeConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
-import { createRedis, keyspace, type Keyspace } from './redis.js';
+import { createRedis, keyspace, redisDeadlines, type Keyspace } from './redis.js';
 import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
 import { parseTiers } from './topology/names.js';
 import { Management } from './management.js';
+import { brokerChecks, Health } from './health.js';
 
 export interface Runtime {
   cfg: Config;
@@ -27,6 +28,8 @@ export interface Runtime {
   topology: Topology;
   vhost: string;
   managementUrl: string;
+  /** Readiness and liveness; the broker's checks are in, services add their own. */
+  health: Health;
   close(): Promise<void>;
 }
 
@@ -58,9 +61,17 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
   const metrics = new Metrics(opts.service);
-  const broker = new Broker({ urls: cfg.amqpUrl, logger: log, publishTimeoutMs: cfg.publishTimeoutMs, name: `postmaster-${opts.service}`, urgentConnection: true });
-  const redis = createRedis(cfg.redisUrl);
+  const broker = new Broker({
+    urls: cfg.amqpUrl,
+    logger: log,
+    publishTimeoutMs: cfg.publishTimeoutMs,
+    name: `postmaster-${opts.service}`,
+    urgentConnection: true,
+    onReturned: (exchange) => metrics.unroutable.inc({ exchange }),
+  });
+  const redis = createRedis(cfg.redisUrl, redisDeadlines(cfg));
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  const health = brokerChecks(new Health(metrics, { stuckAfterMs: cfg.healthStuckAfterMs, loopBlockedMs: cfg.eventLoopBlockedMs }), broker).start();
   const topology = topologyFromConfig(cfg);
   const vhost = vhostOf(cfg.amqpUrl);
   const managementUrl = cfg.managementUrl || Management.urlFromAmqp(cfg.amqpUrl);
@@ -77,8 +88,10 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
     topology,
     vhost,
     managementUrl,
+    health,
     close: () =>
       (closing ??= (async () => {
+        health.close();
         await broker.close().catch(() => {});
         await redis.quit().catch(() => redis.disconnect());
       })()),

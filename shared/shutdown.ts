@@ -48,11 +48,13 @@ export async function runMain(start: () => Promise<{ close(): Promise<void>; log
   try {
     const svc = await start();
     onSignals(svc.log, () => svc.close());
-    // amqp-connection-manager 5 leaves some promises of a channel torn down mid-setup unhandled
-    // ("Channel ended, no reply will be forthcoming"); Node would exit on them. The connection
-    // manager and the consumers recover by themselves, so these are logged, not fatal.
+    // A rejection nobody handled means some work's outcome was lost: the process may now be in a
+    // state no code path expects. Say so and exit; the supervisor (Kubernetes, npm start) restarts
+    // it, and the broker redelivers whatever it had not acked.
     process.on('unhandledRejection', (reason) => {
-      svc.log.error({ err: (reason as Error)?.message ?? String(reason) }, 'unhandled rejection (logged, not fatal)');
+      const err = reason as Error;
+      svc.log.fatal({ err: err?.message ?? String(reason), stack: err?.stack }, 'unhandled rejection: exiting');
+      process.exit(70);
     });
   } catch (err) {
     console.error(`postmaster: ${(err as Error)?.message ?? String(err)}`);

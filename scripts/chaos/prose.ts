@@ -74,6 +74,12 @@ export const MEANWHILE: Record<string, string> = {
     'single active consumer still holds). Redis comes back **empty**: leases, membership, holds, rate-limit ' +
     'state, sent-ids and idempotency keys are rebuilt or lost — a redelivery after the flush of a message ' +
     'already sent is the duplicate risk.',
+  'Redis frozen 10 s':
+    'Meanwhile: every Redis command times out after REDIS_COMMAND_TIMEOUT_MS instead of waiting for an ' +
+    'answer that does not come, so the ingress answers 503 + Retry-After to requests with an idempotency key ' +
+    'within PUBLISH_TIMEOUT_MS (never a hung request); workers treat the timeouts as a Redis outage (the ' +
+    'deliveries they hold wait and retry, nothing is re-tiered) and lease renewal fails fast instead of ' +
+    'freezing. When Redis runs again its state is intact: no lease, hold or sent-id is lost.',
   'simulator down 30 s':
     'Meanwhile: the ingress and dispatchers go on (no 503s); every send fails with a connection reset, a ' +
     'transient error, and goes through the retry tiers (1 s, 5 s, 30 s) while strict ordering parks each ' +
@@ -161,3 +167,27 @@ What the earlier runs found, and what was done (commit "Workers: ack on the deli
 start, so fault windows are measured from what the fleet saw; rates and recovery times vary run to run by
 several seconds. One run of each scenario is a sample, not a proof: the scenarios are bounded (about
 1,000–2,000 messages each).`;
+
+/** Each promise of issue-level reliability, with the test that fails if it breaks (docs/RELIABILITY.md). */
+export const PROMISES = `## Promises and the tests that prove them
+
+Besides the scenarios below, each of these holds on every \`npm test\`; the test named fails if it breaks.
+
+| promise | proved by |
+|---|---|
+| A 202 means the broker confirmed that very message: a value AMQP cannot encode (a property over 255 bytes) is refused before a confirm is counted, and the confirms of the next publishes each answer their own message | \`test/shared/publisher-channel.test.ts\` |
+| Every value that becomes an AMQP property or header is checked in bytes at the door, with a 400 naming the field (body \`correlationId\`, \`X-Correlation-Id\`, \`idempotencyKey\`, webhook ids); the ingress keeps answering 202 after | \`test/ingress/byte-limits.test.ts\` |
+| Generated requests, valid by the schema but extreme in length, script, nesting and header values, single and in batches, among ordinary traffic: only 202/200/400, every 202 delivered exactly once and in order per user, nothing published for a 4xx | \`test/ingress/property.test.ts\` (fast-check) |
+| A 503 after a confirm timeout says \`"outcome": "unknown"\`; a retry with the same idempotency key is published under the same id and reaches the user once | \`test/ingress/unknown-outcome.test.ts\` |
+| A channel the broker closes fails only the publishes in flight on it; the next publish opens a new one | \`test/shared/publisher-channel.test.ts\` |
+| Nothing is confirmed into the void: a publish that reaches no queue (a binding deleted under load) is answered 503, never 202, and a worker's is retried until the route is back; every 202 reaches the provider once | \`test/ingress/unroutable.test.ts\` |
+| \`/readyz\` goes red while publishing fails or a lane is not consumed; \`/healthz\` fails once that lasts \`HEALTH_STUCK_AFTER_MS\`; both recover by themselves (a probe publish heals an idle publisher) | \`test/shared/publisher-channel.test.ts\`, \`test/shared/health.test.ts\` |
+| No user is stuck forever: a held user whose head's retry copy is lost flows again, in order, within \`HOLD_GRACE_MS\` + 2 × the shortest tier | \`test/ordering/hold-heal.test.ts\`, \`test/ordering/hold-rules.test.ts\` |
+| Every wait has a deadline: a Redis that accepts connections and never answers gives 503 within \`PUBLISH_TIMEOUT_MS\` and does not freeze lease renewal; provider and bot-handler calls have an overall deadline and a response-size cap | \`test/shared/redis-deadlines.test.ts\`, \`test/sender/http-deadlines.test.ts\`; scenario "Redis frozen 10 s" |
+| Poison on the urgent lane (a classic priority queue keeps no delivery count) reaches the DLQ after \`DELIVERY_LIMIT\` deliveries | \`test/urgent/poison.test.ts\` |
+| Content the Cloud API can never take (nesting over 16 levels, over 128 KiB, over its field limits) is a 400, never a 503 | \`test/ingress/content-bounds.test.ts\` |
+
+A binding deleted under load is proved by \`test/ingress/unroutable.test.ts\` rather than by a scenario
+below: the scenarios' load uses the ordered lanes only, whose consistent-hash exchange re-deals its ring
+when a binding is removed and added back, which would itself misorder users (see "Broker restarts").
+`;

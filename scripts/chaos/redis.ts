@@ -45,6 +45,13 @@ export class PrivateRedis {
     await waitFor(async () => !(await portOpen(this.port)), { timeoutMs: 15_000, intervalMs: 100, what: `Redis on port ${this.port} to stop` });
   }
 
+  /** Sends a signal to the server process (SIGSTOP freezes it with every connection open; SIGCONT thaws it). */
+  async signal(sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+    const pid = Number((await readFile(this.pidFile, 'utf8')).trim());
+    if (!(pid > 0)) throw new Error(`no pid in ${this.pidFile}`);
+    process.kill(pid, sig);
+  }
+
   /** Stops it (by pid if the CLI cannot) and removes its folder. */
   async destroy(): Promise<void> {
     await this.shutdown().catch(async () => {

@@ -37,7 +37,7 @@ export function failed(results: ScenarioResult[]): boolean {
   return results.some((r) => !r.audit || r.audit.lost > 0);
 }
 
-export function markdown(results: ScenarioResult[], scenarios: Scenario[], meta: RunMeta, prose: { intro: string; findings: string; meanwhile: Record<string, string> }): string {
+export function markdown(results: ScenarioResult[], scenarios: Scenario[], meta: RunMeta, prose: { intro: string; findings: string; meanwhile: Record<string, string>; promises?: string }): string {
   const md: string[] = [];
   md.push('# Reliability: chaos scenarios', '');
   md.push(prose.intro, '');
@@ -55,6 +55,7 @@ export function markdown(results: ScenarioResult[], scenarios: Scenario[], meta:
     'included) until deliveries run at 80 % of the pre-fault rate over a 2-second window; 0 when they never dropped below it.',
     '',
   );
+  if (prose.promises) md.push(prose.promises, '');
   md.push('## Scenarios', '');
   for (const sc of scenarios) {
     const r = results.find((x) => x.name === sc.name);

@@ -153,6 +153,20 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'Redis frozen 10 s',
+    does: '`SIGSTOP` of the private Redis for 10 s, then `SIGCONT`: connections stay open and every command waits with no answer (a hung node, a network partition without resets). Nothing is lost from Redis.',
+    async inject({ infra }) {
+      const faultStart = Date.now();
+      await infra.redis.signal('SIGSTOP');
+      try {
+        await sleep(10_000);
+      } finally {
+        await infra.redis.signal('SIGCONT');
+      }
+      return { faultStart, faultEnd: Date.now(), notes: [] };
+    },
+  },
+  {
     name: 'simulator down 30 s',
     does: "The provider simulator's `down` fault for 30 s: every send gets its connection reset, no answer.",
     async inject({ fleet }) {

@@ -7,7 +7,8 @@ import { request } from 'undici';
 import { z } from 'zod';
 import { describeIssue, outboundContent, type Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
-import { PermanentError, PoisonMessageError, TransientError } from '../../shared/failures/errors.js';
+import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
+import { readCapped, ResponseTooLargeError } from '../../shared/http-body.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
@@ -45,41 +46,38 @@ export function handlerRequest(env: Envelope): Record<string, unknown> {
   };
 }
 
-/** Calls the bot's endpoint; its failures follow the failure classes like the provider's. */
+const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * Calls the bot's endpoint; its failures follow the failure classes like the provider's. One
+ * deadline covers the whole call (BOT_HANDLER_TIMEOUT_MS: connect, headers and body together), and
+ * an answer over `maxResponseBytes` (0: no cap) is not read.
+ */
 export class HttpBotHandler implements BotHandler {
   constructor(
     private readonly url: string,
     private readonly timeoutMs: number,
     private readonly metrics: Metrics,
     private readonly token = '',
+    private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
   ) {}
 
   async handle(env: Envelope, ctx: StageContext): Promise<Reply[]> {
     const started = process.hrtime.bigint();
     let outcome = 'error';
     try {
-      const res = await request(this.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-postmaster-message-id': env.id,
-          'x-correlation-id': env.correlationId ?? env.id,
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-        },
-        body: JSON.stringify(handlerRequest(env)),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      }).catch((err) => {
-        throw classifyNetworkError(err);
-      });
-      const text = await res.body.text();
-      outcome = String(res.statusCode);
-      if (res.statusCode >= 500 || res.statusCode === 429 || res.statusCode === 408) {
-        const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-        throw new TransientError(`bot handler answered ${res.statusCode}`, { code: `handler-${res.statusCode}`, retryAfterMs });
+      const { status, headers, text } = await this.call(env);
+      outcome = String(status);
+      if (status >= 500 || status === 429 || status === 408) {
+        const retryAfterMs = parseRetryAfter(headers['retry-after']);
+        throw new TransientError(`bot handler answered ${status}`, { code: `handler-${status}`, retryAfterMs });
       }
-      if (res.statusCode >= 400) throw new PermanentError(`bot handler answered ${res.statusCode}: ${text.slice(0, 200)}`, { code: `handler-${res.statusCode}` });
-      if (res.statusCode === 204 || text.trim() === '') return [];
+      if (status >= 400) throw new PermanentError(`bot handler answered ${status}: ${(text ?? '(answer too large)').slice(0, 200)}`, { code: `handler-${status}` });
+      if (text === null) {
+        // A deterministic handler answers the same again: retrying would not help.
+        throw new PoisonMessageError(`bot handler answer larger than BOT_HANDLER_MAX_RESPONSE_BYTES (${this.maxResponseBytes} bytes)`, { code: 'handler-answer-too-large' });
+      }
+      if (status === 204 || text.trim() === '') return [];
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -95,5 +93,42 @@ export class HttpBotHandler implements BotHandler {
     } finally {
       this.metrics.handlerLatency.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     }
+  }
+
+  /** The call and its whole body; `text` null: the body was over the cap (what the status means decides). */
+  private async call(env: Envelope): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string | null }> {
+    // undici's headersTimeout and bodyTimeout are per phase (and per chunk): a trickled body would
+    // never trip them. This ends the whole call (cleared at once after it, unlike AbortSignal.timeout).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
+    try {
+      const res = await request(this.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-postmaster-message-id': env.id,
+          'x-correlation-id': env.correlationId ?? env.id,
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        body: JSON.stringify(handlerRequest(env)),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: deadline.signal,
+      });
+      const text = await readCapped(res.body, this.maxResponseBytes, res.headers['content-length']).catch((err: unknown) => {
+        if (err instanceof ResponseTooLargeError) return null;
+        throw err;
+      });
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      throw this.failed(err, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private failed(err: unknown, signal: AbortSignal): ClassifiedError {
+    if (signal.aborted) return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err });
+    return classifyNetworkError(err);
   }
 }

@@ -24,7 +24,7 @@ export interface Dispatcher {
 
 export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {}): Promise<Dispatcher> {
   const rt = await createRuntime(cfg, { service: 'dispatcher', logger: opts.logger });
-  const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken) : new EchoHandler();
+  const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken, cfg.botHandlerMaxResponseBytes) : new EchoHandler();
   const status = new StatusStore(rt);
   const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status }), { assigner: createAssigner(rt, 'dispatch') });
   const scheduler = new Scheduler(rt);
@@ -39,7 +39,7 @@ export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {
     ]);
     throw err;
   }
-  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => worker.ready());
+  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()));
   let closing: Promise<void> | null = null;
   return {
     rt,

@@ -72,7 +72,7 @@ export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {})
   try {
     await worker.waitUntilReady();
     await applyAutoPolicy(queue, cfg, log);
-    metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => !closing && worker.isRunning() && rt.broker.connected());
+    metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (!closing && worker.isRunning() ? null : 'replay worker not running, or shutting down')));
   } catch (err) {
     await close();
     throw err;

@@ -4,7 +4,9 @@
  * only what the broker (or Redis, for scheduled sends) confirmed is answered 202.
  */
 import { newEnvelope, type Envelope, type Priority } from '../../shared/envelope.js';
+import { UnencodableMessageError } from '../../shared/broker.js';
 import { publishToStage } from '../../shared/publish.js';
+import { DeadlineError, withDeadline } from '../../shared/redis.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { MessageStatus, StatusStore } from '../../shared/status.js';
@@ -18,7 +20,9 @@ export type Outcome =
   | { status: 202; state: 'accepted'; id: string; lane: Lane; priority: Priority }
   | { status: 202; state: 'scheduled'; id: string; sendAt: string; priority: Priority }
   | { status: 200; state: 'duplicate'; id: string; current: MessageStatus | null }
-  | { status: 503; error: string };
+  | { status: 503; error: string; /** The broker may have stored it (a confirm timed out). */ outcomeUnknown?: boolean }
+  /** A value the request validation let through but AMQP cannot carry: nothing was sent, a retry cannot help. */
+  | { status: 400; error: string };
 
 export interface AcceptDeps {
   rt: Runtime;
@@ -49,6 +53,8 @@ interface Plan {
   /** Index of an earlier item of the same batch with the same idempotency key. */
   dupOf?: number;
   token?: string;
+  /** The key's earlier publish may have got in: this one reuses its id and never frees the key. */
+  reclaimed?: boolean;
 }
 
 export class Acceptor {
@@ -109,9 +115,13 @@ export class Acceptor {
         const key = p.env.idempotencyKey;
         if (key === undefined || p.dupOf !== undefined) return;
         try {
-          const c = await this.d.idempotency.claim(this.idemKey(key), p.env.id);
-          if (c.kind === 'claimed') p.token = c.token;
-          else out[i] = { status: 200, state: 'duplicate', id: c.value, current: null };
+          const c = await this.d.idempotency.claim(this.idemKey(key), p.env.id, p.env.id);
+          if (c.kind === 'done') out[i] = { status: 200, state: 'duplicate', id: c.value, current: null };
+          else p.token = c.token;
+          if (c.kind === 'reclaimed') {
+            p.env.id = c.id;
+            p.reclaimed = true;
+          }
         } catch (err) {
           this.log.warn({ err: (err as Error).message }, 'idempotency claim failed');
           out[i] = { status: 503, error: 'idempotency keys unavailable (Redis)' };
@@ -146,14 +156,14 @@ export class Acceptor {
     const [sched, published] = await Promise.all([
       scheduled.length === 0
         ? Promise.resolve<Error | null>(null)
-        : this.d.schedule.add(scheduled.map((i) => plans[i].env)).then(() => null, (err: Error) => err),
+        : this.schedule(scheduled.map((i) => plans[i].env)).then(() => null, (err: Error) => err),
       Promise.allSettled(immediate.map((i) => publishToStage(this.d.rt, 'dispatch', plans[i].env))),
     ]);
     for (const i of scheduled) {
       const env = plans[i].env;
       if (sched) {
         this.log.warn({ err: sched.message }, 'could not schedule');
-        out[i] = { status: 503, error: 'scheduled-send queue unavailable (Redis)' };
+        out[i] = { status: 503, error: 'scheduled-send queue unavailable (Redis)', ...(timedOut(sched) ? { outcomeUnknown: true } : {}) };
       } else {
         this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: 'scheduled' });
         out[i] = { status: 202, state: 'scheduled', id: env.id, sendAt: env.sendAt!, priority: env.priority };
@@ -166,23 +176,46 @@ export class Acceptor {
         this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: r.value });
         out[i] = { status: 202, state: 'accepted', id: env.id, lane: r.value, priority: env.priority };
       } else {
-        const err = r.reason as Error & { reason?: string };
+        const err = r.reason as Error & { reason?: string; outcomeUnknown?: boolean };
+        if (err instanceof UnencodableMessageError) {
+          this.log.error({ err: err.message, messageId: env.id }, 'a validated request could not be encoded for AMQP');
+          out[i] = { status: 400, error: err.message };
+          return;
+        }
         this.d.rt.metrics.publishFailures.inc({ reason: err.reason ?? 'unknown' });
-        out[i] = { status: 503, error: err.message };
+        out[i] = { status: 503, error: err.message, ...(err.outcomeUnknown ? { outcomeUnknown: true } : {}) };
       }
     });
   }
 
-  /** Confirms the claims of accepted messages; releases the others and forgets their records. */
+  /**
+   * BullMQ waits for its connection to be ready before it sends anything, and a Redis that accepts
+   * connections but never answers never gets ready: no command timeout covers that wait, this does.
+   */
+  private schedule(envs: Envelope[]): Promise<void> {
+    return withDeadline(this.d.schedule.add(envs), this.d.rt.cfg.redisCommandTimeoutMs, 'scheduled-send queue');
+  }
+
+  /**
+   * Confirms the claims of accepted messages and releases the others — but a claim whose message may
+   * be in the broker (outcome unknown, or an earlier attempt's was) stays tied to its id, and its
+   * status record stays.
+   */
   private async settleClaims(go: number[], plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
     const ok = go.filter((i) => out[i]?.status === 202);
     const failed = go.filter((i) => out[i]?.status !== 202);
-    const claim = (i: number) => ({ key: this.idemKey(plans[i].env.idempotencyKey ?? ''), token: plans[i].token ?? '', value: plans[i].env.id });
+    const unknown = (i: number) => (out[i] as { outcomeUnknown?: boolean }).outcomeUnknown === true;
+    const claim = (i: number) => ({
+      key: this.idemKey(plans[i].env.idempotencyKey ?? ''),
+      token: plans[i].token ?? '',
+      value: plans[i].env.id,
+      ...(unknown(i) || plans[i].reclaimed ? { uncertainId: plans[i].env.id } : {}),
+    });
     const warn = (what: string) => (err: Error) => this.log.warn({ err: err.message }, what);
     await Promise.all([
       this.d.idempotency.confirm(ok.filter((i) => plans[i].token).map(claim)).catch(warn('could not confirm idempotency keys')),
       this.d.idempotency.release(failed.filter((i) => plans[i].token).map(claim)).catch(warn('could not release idempotency keys')),
-      ...failed.map((i) => this.d.status.forget(plans[i].env.id).catch(warn('could not drop status record'))),
+      ...failed.filter((i) => !unknown(i)).map((i) => this.d.status.forget(plans[i].env.id).catch(warn('could not drop status record'))),
     ]);
   }
 
@@ -195,6 +228,11 @@ export class Acceptor {
       }),
     );
   }
+}
+
+/** A Redis write that timed out may still land (the add was sent, or BullMQ sends it once ready). */
+function timedOut(err: Error): boolean {
+  return err instanceof DeadlineError || err.message === 'Command timed out';
 }
 
 function copyAsDuplicate(first: Outcome): Outcome {

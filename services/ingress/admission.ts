@@ -10,11 +10,15 @@ export class UnavailableError extends Error {
   constructor(
     message: string,
     readonly reason: 'disconnected' | 'blocked' | 'capacity' | 'redis' | 'timeout' | 'nack' | 'closed',
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; outcomeUnknown?: boolean },
   ) {
     super(message, options);
     this.name = 'UnavailableError';
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
+
+  /** The message may have been stored after all (a confirm timed out): retry with the same idempotency key. */
+  readonly outcomeUnknown: boolean;
 }
 
 /** Slots held by one request; release() is idempotent. */

@@ -23,10 +23,16 @@ export function createApp({ rt, ready, acceptor, intake, status }: IngressDeps):
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  rt.health.add('service', () => (ready() ? null : 'shutting down'));
+  app.get('/healthz', (_req, res) => {
+    const r = rt.health.liveness();
+    res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ok' : 'stuck', failing: r.failing });
+  });
   app.get('/readyz', (_req, res) => {
-    const ok = ready();
-    res.status(ok ? 200 : 503).json({ ready: ok, broker: rt.broker.connected(), blocked: rt.broker.blocked() });
+    const r = rt.health.readiness();
+    // A resource alarm is the whole broker's: every replica is equally blocked, so it is reported
+    // (and answered with 503 + Retry-After) but does not take the pod out of the Service.
+    res.status(r.ok ? 200 : 503).json({ ready: r.ok, broker: rt.broker.connected(), blocked: rt.broker.blocked(), failing: r.failing });
   });
   app.get('/metrics', async (_req, res) => {
     const { contentType, body } = await rt.metrics.render();

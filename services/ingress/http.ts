@@ -68,11 +68,20 @@ export const jsonBody = express.json({ limit: MAX_BODY, strict: false, type: () 
 /** The raw bytes, for signature checks (Meta signs exactly what it sent). */
 export const rawBody = express.raw({ limit: MAX_BODY, type: () => true });
 
-/** Answers 503 with Retry-After: the client (or Meta) should come back later. */
-export function unavailable(rt: Runtime, req: Request, res: Response, message: string): void {
+/**
+ * Answers 503 with Retry-After: the client (or Meta) should come back later. With `outcomeUnknown`
+ * (a confirm timed out) the message may be stored after all: the body says so, and a retry with the
+ * same idempotency key is delivered at most once.
+ */
+export function unavailable(rt: Runtime, req: Request, res: Response, message: string, outcomeUnknown = false): void {
   reject(rt, req, 503);
   res.set('Retry-After', String(rt.cfg.ingressRetryAfterS));
-  problem(res, 503, 'unavailable', `not accepted: ${message}; retry later`);
+  if (!outcomeUnknown) return problem(res, 503, 'unavailable', `not accepted: ${message}; retry later`);
+  res.status(503).json({
+    error: 'unavailable',
+    outcome: 'unknown',
+    message: `not confirmed: ${message}; the message may have been stored: retry with the same idempotencyKey to have it delivered at most once`,
+  });
 }
 
 type HttpError = Error & { status?: number; type?: string };
@@ -85,7 +94,7 @@ export function errorHandler(rt: Runtime) {
       res.destroy();
       return;
     }
-    if (err instanceof UnavailableError || err instanceof BrokerUnavailableError) return unavailable(rt, req, res, err.message);
+    if (err instanceof UnavailableError || err instanceof BrokerUnavailableError) return unavailable(rt, req, res, err.message, err.outcomeUnknown);
     if (err instanceof RequestError) {
       reject(rt, req, 400);
       return problem(res, 400, 'invalid_request', err.message, err.field);

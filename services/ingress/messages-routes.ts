@@ -8,17 +8,33 @@ import type { StatusStore } from '../../shared/status.js';
 import type { Acceptor, Outcome } from './accept.js';
 import { UnavailableError } from './admission.js';
 import { bearerAuth, jsonBody, problem, reject, requireJson } from './http.js';
-import { parseBatchRequest, parseSendRequest, type ParseOptions } from './request.js';
+import { CORRELATION_ID_MAX_BYTES, parseBatchRequest, parseSendRequest, RequestError, type ParseOptions } from './request.js';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
+const CORRELATION_HEADER = 'X-Correlation-Id';
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * The X-Correlation-Id header, as the body's correlationId would be: it becomes the AMQP
+ * correlation-id. Header bytes carry no charset (Node reads them as Latin-1, so "€" sent as UTF-8
+ * arrives as three other characters), hence printable ASCII only; Unicode ids go in the body. A bad
+ * header is a 400, not dropped: a client that sets one expects to find it in the logs.
+ */
 function correlationOf(req: Request): string | undefined {
   const c = req.get('x-correlation-id');
-  return c && c.length <= 200 ? c : undefined;
+  if (!c) return undefined;
+  if (c.length > CORRELATION_ID_MAX_BYTES) {
+    throw new RequestError(CORRELATION_HEADER, `${CORRELATION_HEADER}: must be at most ${CORRELATION_ID_MAX_BYTES} bytes (got ${c.length})`);
+  }
+  if (!PRINTABLE_ASCII.test(c)) {
+    throw new RequestError(CORRELATION_HEADER, `${CORRELATION_HEADER}: must be printable ASCII (space to ~); send other characters in the body's correlationId`);
+  }
+  return c;
 }
 
 /** The body of a single send's answer. */
-function single(o: Exclude<Outcome, { status: 503 }>): Record<string, unknown> {
+function single(o: Exclude<Outcome, { status: 503 | 400 }>): Record<string, unknown> {
   switch (o.state) {
     case 'accepted':
       return { id: o.id, status: 'accepted', lane: o.lane, priority: o.priority };
@@ -36,21 +52,25 @@ export function messagesRouter(rt: Runtime, acceptor: Acceptor, status: StatusSt
   const opts = (): ParseOptions => ({ maxAheadS: rt.cfg.scheduleMaxAheadS });
 
   router.post('/v1/messages', auth, json, jsonBody, async (req: Request, res: Response) => {
+    const correlationId = correlationOf(req);
     const request = parseSendRequest(req.body, '', opts());
-    const [o] = await acceptor.accept([{ request, correlationId: correlationOf(req) }]);
-    if (o.status === 503) throw new UnavailableError(o.error, 'nack');
+    const [o] = await acceptor.accept([{ request, correlationId }]);
+    if (o.status === 503) throw new UnavailableError(o.error, 'nack', { outcomeUnknown: o.outcomeUnknown });
+    if (o.status === 400) throw new RequestError('(body)', o.error);
     res.status(o.status).json(single(o));
   });
 
   router.post('/v1/messages/batch', auth, json, jsonBody, async (req: Request, res: Response) => {
+    const correlationId = correlationOf(req);
     const items = parseBatchRequest(req.body, opts());
     const valid = items.flatMap((it) => ('request' in it ? [it] : []));
-    const outcomes = await acceptor.accept(valid.map((it) => ({ request: it.request, correlationId: correlationOf(req) })));
+    const outcomes = await acceptor.accept(valid.map((it) => ({ request: it.request, correlationId })));
     const byIndex = new Map(valid.map((it, n) => [it.index, outcomes[n]]));
     const results = items.map((it) => {
       if ('error' in it) return { index: it.index, status: 400, error: it.error.message, field: it.error.field };
       const o = byIndex.get(it.index)!;
-      if (o.status === 503) return { index: it.index, status: 503, error: o.error };
+      if (o.status === 503) return { index: it.index, status: 503, error: o.error, ...(o.outcomeUnknown ? { outcome: 'unknown' } : {}) };
+      if (o.status === 400) return { index: it.index, status: 400, error: o.error, field: `messages.${it.index}` };
       return { index: it.index, status: o.status, id: o.id, state: o.state, ...(o.status === 202 && o.state === 'scheduled' ? { sendAt: o.sendAt } : {}) };
     });
     const count = (s: number) => results.filter((r) => r.status === s).length;

@@ -4,22 +4,46 @@
  * `messages.3.text.body`.
  */
 import { z } from 'zod';
-import { outboundContent, PRIORITIES, type OutboundContent, type Priority } from '../../shared/envelope.js';
-import { checkInteractive } from './interactive.js';
+import { outboundContent, PRIORITIES, utf8Bytes, type OutboundContent, type Priority } from '../../shared/envelope.js';
+import { checkContent } from './interactive.js';
 import { join, RequestError, requestErrorOf } from './request-error.js';
 
 export { RequestError } from './request-error.js';
 
 export const MAX_BATCH = 500;
 
+/**
+ * In bytes, not characters: the correlation id becomes the AMQP correlation-id, a short string of at
+ * most 255 bytes (issue #25: 100 × "€" is 100 characters but 300 bytes). 200 leaves room below it.
+ */
+export const CORRELATION_ID_MAX_BYTES = 200;
+/** Part of a Redis key, not of any AMQP property; bounded in bytes all the same, like its sibling. */
+export const IDEMPOTENCY_KEY_MAX_BYTES = 200;
+
+/**
+ * A string of at most `maxBytes` bytes in UTF-8. An unpaired surrogate has no UTF-8 form: it would
+ * reach Redis and the broker as U+FFFD, so two different keys would become one.
+ */
+function utf8Text(maxBytes: number) {
+  return z.string().superRefine((s, ctx) => {
+    const lone = /\p{Cs}/u.exec(s);
+    if (lone) return ctx.addIssue({ code: 'custom', message: `must be well-formed Unicode (unpaired surrogate at index ${lone.index})` });
+    const n = utf8Bytes(s);
+    if (n > maxBytes) ctx.addIssue({ code: 'custom', message: `must be at most ${maxBytes} bytes in UTF-8 (got ${n})` });
+  });
+}
+
 const meta = z
   .object({
+    // ASCII digits only (`\d` without the u flag), so at most 21 bytes: the user, and routing key, is at most 20.
     to: z.string().regex(/^\+?\d{6,20}$/, 'must be a phone number in international format, digits only'),
     priority: z.enum(PRIORITIES, { message: `must be one of ${PRIORITIES.join(', ')}` }).default('normal'),
     urgency: z.number().int().min(0).max(9).optional(),
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: utf8Text(IDEMPOTENCY_KEY_MAX_BYTES).min(1).optional(),
     sendAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone offset (Z or ±hh:mm)' }).optional(),
-    correlationId: z.string().max(200).optional(),
+    // An id for logs and tracing: control characters have no place in it, and DEL and C1 (which JSON
+    // does not escape) reach terminals and plain-text log viewers as they are.
+    correlationId: utf8Text(CORRELATION_ID_MAX_BYTES).regex(/^\P{Cc}*$/u, 'must not contain control characters').optional(),
   })
   .strict();
 
@@ -72,7 +96,7 @@ export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = 
   }
   const c = outboundContent.safeParse(contentPart);
   if (!c.success) throw requestErrorOf(c.error, path);
-  checkInteractive(c.data, path);
+  checkContent(c.data, path);
   return { ...m.data, content: c.data };
 }
 

@@ -37,7 +37,7 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   const schedule = new ScheduledSends(rt);
   const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs) });
   const intake = new WebhookIntake({ rt, admission, status, claims: new Claims(rt.redis, cfg.webhookDedupTtlS, staleMs) });
-  const app = createApp({ rt, acceptor, intake, status, ready: () => !closing && rt.broker.connected() });
+  const app = createApp({ rt, acceptor, intake, status, ready: () => !closing });
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -2,10 +2,13 @@
  * Splits one Meta webhook body into the events the fleet carries: each `entry[].changes[].value`
  * holds `messages[]` (a user wrote to us: an `inbound` event keyed by the sender's wa_id) and
  * `statuses[]` (news about a message we sent: a `status` event keyed by the recipient). Meta adds
- * fields over time, so only what is used is checked; an event that cannot be carried (no wa_id) is
- * skipped with a reason rather than failing the whole delivery, which Meta would retry for days.
+ * fields over time, so only what is used is checked; an event that cannot be carried (no wa_id, an
+ * id that does not fit an AMQP short string, a payload nested too deep to serialize) is skipped
+ * with a reason rather than failing the whole delivery: Meta retries a non-2xx for up to 7 days and
+ * the same event would fail every time, holding up the good events beside it. Skipped parts are
+ * logged, counted in the answer's `skipped`, and never reach the publisher.
  */
-import { envelopeSchema, newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { envelopeSchema, MAX_CONTENT_DEPTH, newEnvelope, tooDeep, type Envelope } from '../../shared/envelope.js';
 
 export interface WebhookEvent {
   env: Envelope;
@@ -22,7 +25,14 @@ type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+/** ASCII digits (no u flag), so a user, and routing key, is at most 20 bytes. */
 const WA_ID = /^\d{6,20}$/;
+/**
+ * A wamid becomes the AMQP correlation-id (255 bytes at most) and, for inbound messages, the
+ * X-Correlation-Id header of the bot handler call: Meta's are ASCII and well under 200 bytes.
+ */
+const WAMID = /^[\x21-\x7e]{1,200}$/;
+const BAD_WAMID = 'must be 1 to 200 printable ASCII characters (it becomes the AMQP correlation-id)';
 
 /** The contact (profile name) of each wa_id in a change. */
 function contactsOf(value: Obj): Map<string, Obj> {
@@ -37,7 +47,9 @@ function contactsOf(value: Obj): Map<string, Obj> {
 }
 
 function event(kind: 'inbound' | 'status', user: string, payload: Obj, dedupKey: string, correlationId: string): WebhookEvent | string {
-  const env = newEnvelope({ kind, user, priority: 'normal', payload, correlationId: correlationId.slice(0, 200) });
+  const deep = tooDeep(payload, MAX_CONTENT_DEPTH);
+  if (deep) return `${deep.join('.')}: nested deeper than ${MAX_CONTENT_DEPTH} levels`;
+  const env = newEnvelope({ kind, user, priority: 'normal', payload, correlationId });
   const r = envelopeSchema.safeParse(env);
   return r.success ? { env: r.data, dedupKey } : `not a valid envelope: ${r.error.issues[0].message}`;
 }
@@ -45,6 +57,7 @@ function event(kind: 'inbound' | 'status', user: string, payload: Obj, dedupKey:
 function inbound(m: unknown, value: Obj, contacts: Map<string, Obj>): WebhookEvent | string {
   if (!isObj(m)) return 'message is not an object';
   if (typeof m.id !== 'string' || m.id === '') return 'message has no id (wamid)';
+  if (!WAMID.test(m.id)) return `id: ${BAD_WAMID}`;
   if (typeof m.from !== 'string' || !WA_ID.test(m.from)) return 'message has no wa_id in from';
   const contact = contacts.get(m.from);
   const payload: Obj = { ...m, ...(contact ? { contact } : {}), ...(isObj(value.metadata) ? { metadata: value.metadata } : {}) };
@@ -54,6 +67,7 @@ function inbound(m: unknown, value: Obj, contacts: Map<string, Obj>): WebhookEve
 function status(s: unknown): WebhookEvent | string {
   if (!isObj(s)) return 'status is not an object';
   if (typeof s.id !== 'string' || s.id === '' || typeof s.status !== 'string') return 'status has no id or status';
+  if (!WAMID.test(s.id)) return `id: ${BAD_WAMID}`;
   if (typeof s.recipient_id !== 'string' || !WA_ID.test(s.recipient_id)) return 'status has no wa_id in recipient_id';
   return event('status', s.recipient_id, s, `status:${s.id}:${s.status}`, s.id);
 }

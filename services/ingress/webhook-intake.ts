@@ -54,12 +54,15 @@ export class WebhookIntake {
       const duplicates = results.filter((r) => r.kind === 'done').length;
       const busy = results.filter((r) => r.kind === 'busy').length;
       rt.metrics.duplicatesDropped.inc({ stage: 'ingress' }, duplicates);
-      await Promise.all(
+      // Beside the publishes, as for sends (accept.ts recordAccepted): a Redis that stopped answering
+      // after the claims costs its command timeout while the publishes are under way, not before.
+      const recorded = Promise.all(
         fresh
           .filter((i) => events[i].env.kind === 'inbound')
           .map((i) => status.record(events[i].env.id, 'accepted').catch((err: Error) => this.log.warn({ err: err.message }, 'could not record status'))),
       );
       const settled = await Promise.allSettled(fresh.map((i) => publishToStage(rt, 'dispatch', events[i].env)));
+      await recorded;
       const claimOf = (i: number, n: number) => {
         const r = results[i];
         return { key: keys[i], token: r.kind === 'claimed' ? r.token : '', value: DONE, n };

@@ -1,20 +1,28 @@
 /**
- * The Cloud API client (DESIGN §7): undici keep-alive pool, timeouts, and every non-2xx answer
- * turned into a classified error.
+ * The Cloud API client (DESIGN §7): undici keep-alive pool, one deadline for the whole call
+ * (PROVIDER_TIMEOUT_MS: connect, headers and body together), a cap on the answer's size
+ * (PROVIDER_MAX_RESPONSE_BYTES), and every non-2xx answer turned into a classified error.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { Pool } from 'undici';
 import type { Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
+import { TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
+import { readCapped, ResponseTooLargeError } from '../../shared/http-body.js';
 
 export interface ProviderConfig {
   baseUrl: string;
   graphApiVersion: string;
   phoneNumberId: string;
   accessToken: string;
+  /** Deadline of one call, from the request to the end of the answer's body. */
   timeoutMs: number;
+  /** Largest answer read (0: no cap); default 64 KiB. */
+  maxResponseBytes?: number;
   connections?: number;
 }
+
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface SendResult {
   wamid: string | null;
@@ -95,21 +103,36 @@ export class ProviderClient {
     return (env.priority === 'urgent' ? this.urgentSlots : this.slots)(fn);
   }
 
+  /**
+   * A timeout or an oversized answer is transient and not a refusal (send-ledger.ts
+   * providerRefused): a 2xx whose body never ended may have sent the message, so a redelivery waits
+   * for its status webhook before sending again.
+   */
   async send(env: Envelope): Promise<SendResult> {
+    // undici's headersTimeout and bodyTimeout are per phase (and per chunk): a body trickled byte by
+    // byte would never trip them. This ends the whole call; cleared at once after it (unlike
+    // AbortSignal.timeout's timer, which would live on for the full timeout after every send).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.cfg.timeoutMs);
     let res;
+    let text: string;
     try {
       res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
         method: 'POST',
         path: this.path,
         headers: { authorization: this.auth, 'content-type': 'application/json' },
         body: JSON.stringify(ProviderClient.body(env)),
+        signal: deadline.signal,
       });
+      text = await readCapped(res.body, this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, res.headers['content-length']);
     } catch (err) {
-      throw classifyNetworkError(err);
+      throw this.failed(err, deadline.signal);
+    } finally {
+      clearTimeout(timer);
     }
     let parsed: unknown = undefined;
     try {
-      parsed = await res.body.json();
+      parsed = JSON.parse(text);
     } catch {
       // A body that is not JSON still has a status to classify.
     }
@@ -118,6 +141,16 @@ export class ProviderClient {
       return { wamid, status: res.statusCode };
     }
     throw classifyProviderError(res.statusCode, parsed, res.headers['retry-after']);
+  }
+
+  private failed(err: unknown, signal: AbortSignal): ClassifiedError {
+    if (err instanceof ResponseTooLargeError) {
+      return new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${err.limit} bytes); not read`, { code: 'response-too-large', cause: err });
+    }
+    if (signal.aborted) {
+      return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err });
+    }
+    return classifyNetworkError(err);
   }
 
   close(): Promise<void> {

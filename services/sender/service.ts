@@ -31,12 +31,13 @@ export async function startSender(cfg: Config, opts: { logger?: Logger } = {}): 
     phoneNumberId: cfg.whatsappPhoneNumberId,
     accessToken: cfg.whatsappAccessToken,
     timeoutMs: cfg.providerTimeoutMs,
+    maxResponseBytes: cfg.providerMaxResponseBytes,
   });
   const limiter = new SendLimiter(rt, limiterOptions(cfg));
   await limiter.start();
   const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, limiter, ledger: new SendLedger(rt) }), { assigner: createAssigner(rt, 'send') });
   await worker.start();
-  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, () => worker.ready());
+  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()));
   let closing: Promise<void> | null = null;
   return {
     rt,

@@ -29,6 +29,7 @@ import type { ShardAssigner, ShardCallbacks } from './assigner.js';
 import { assignShards } from './rendezvous.js';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withDeadline } from '../redis.js';
 
 // KEYS: lease; ARGV: me, ttl. Renews the lease if it is ours.
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -57,6 +58,8 @@ export class RendezvousAssigner implements ShardAssigner {
   private nextTakeAt = 0;
   /** Aborted on stop: take-overs waiting their turn give up at once. */
   private readonly quit = new AbortController();
+  /** Longest wait for one renewal (a quarter of the TTL, whatever REDIS_COMMAND_TIMEOUT_MS says). */
+  readonly renewDeadlineMs: number;
 
   constructor(
     private readonly rt: Runtime,
@@ -65,6 +68,7 @@ export class RendezvousAssigner implements ShardAssigner {
   ) {
     this.log = rt.log.child({ component: `${stage}-shards` });
     this.membersKey = rt.keys('members', stage);
+    this.renewDeadlineMs = Math.max(50, Math.floor(opts.ttlMs / 4));
     // Each take-over waiting its turn listens on `quit` until its wait ends: at most one per shard
     // at once (16 by default, over Node's warning threshold of 10 listeners).
     setMaxListeners(rt.topology.options.shards + 1, this.quit.signal);
@@ -147,9 +151,14 @@ export class RendezvousAssigner implements ShardAssigner {
     while (this.tasks.size > 0) await Promise.all([...this.tasks]);
   }
 
-  /** Extends the shard's lease if it is still this replica's: true if it was, false if not (rejects when Redis does). */
+  /**
+   * Extends the shard's lease if it is still this replica's: true if it was, false if not. Rejects
+   * when Redis does or does not answer within `renewDeadlineMs` ("cannot tell"): a round of renewals
+   * then ends in time for the next one to run well before the lease can run out.
+   */
   private async extend(shard: number): Promise<boolean> {
-    return Number(await this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs))) !== 0;
+    const reply = this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs));
+    return Number(await withDeadline(reply, this.renewDeadlineMs, 'lease renewal')) !== 0;
   }
 
   /** Deletes the shard's lease if it is still this replica's (compare-and-delete). */

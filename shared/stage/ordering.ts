@@ -16,9 +16,18 @@
  * gone, so holds that owner wrote while finishing its last deliveries (even past an expired lease)
  * are in the set.
  *
- * Parked messages wait in the longest tier that ends before the head is due back (the head's due
- * time is stored beside the list), then in shorter ones, so a 10-minute hold costs a handful of
- * round trips per parked message rather than one per second.
+ * Parked messages wait in the longest tier that ends before the head is due back, then in shorter
+ * ones, so a 10-minute hold costs a handful of round trips per parked message rather than one per
+ * second.
+ *
+ * **Holds heal themselves** (no user is stuck forever): every listed id has the time its copy is due
+ * back (hold-scripts.ts). A held user's deliveries come in queue order, so a head that was due back
+ * more than HOLD_GRACE_MS before a later delivery of the user entered the shard would have been
+ * delivered first: its copy is lost (a purged or deleted retry queue) and it is dropped. A head past
+ * its due time whose status record says it was sent or dead-lettered (since it took the head), or
+ * that has no record at all, is dropped too. A hold no copy has touched for the longest tier + the
+ * grace expires (TTL). Dropping only ends the wait: a dropped head that shows up after all is
+ * processed then (out of order), never discarded.
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Envelope } from '../envelope.js';
@@ -27,46 +36,61 @@ import { ThrottledError } from '../failures/errors.js';
 import type { FailureRouter } from '../failures/router.js';
 import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../runtime.js';
+import { StatusStore } from '../status.js';
 import type { Lane, Stage } from '../topology/names.js';
+import { CHECK, DONE, ENQUEUE, EXPIRED, SINCE } from './hold-scripts.js';
 
-// KEYS: list, shardSet, due; ARGV: id, user. Removes `id` — the head when it was sent or failed
-// for good, or a parked message the worker dead-lettered — and clears the hold when empty.
-const DONE = `
-redis.call('LREM', KEYS[1], 0, ARGV[1])
-if redis.call('LLEN', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 0
-end
-return 1`;
+export type HealReason = 'lost' | 'sent' | 'dead-lettered' | 'unknown' | 'expired';
 
-// KEYS: list, shardSet, due; ARGV: id, user, dueAtMs (0 = keep). Appends `id` unless present.
-const ENQUEUE = `
-if not redis.call('LPOS', KEYS[1], ARGV[1]) then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-redis.call('SADD', KEYS[2], ARGV[2])
-if ARGV[3] ~= '0' then redis.call('SET', KEYS[3], ARGV[3]) end
-local head = redis.call('LINDEX', KEYS[1], 0)
-local due = redis.call('GET', KEYS[3])
-return {head, due or '0'}`;
+/** A delivery that must wait, and when the head it waits for is due back. */
+export interface HoldWait {
+  headBackMs: number;
+}
+
+/** Statuses proving the provider took the message: whichever stage holds it is done with it. */
+const SENT = new Set(['sent', 'delivered', 'read', 'failed']);
+/** Status lookups of heads per check: each one drops a head, so this only bounds a pathological list. */
+const MAX_HEAD_LOOKUPS = 3;
+/** How often the oldest hold's age is measured and expired holds are forgotten. */
+const TICK_MS = 5000;
+/** Holds looked up per tick for expiry (the oldest first). */
+const EXPIRY_CHECKS_PER_TICK = 100;
 
 export class OrderingGuard {
-  private readonly held = new Map<number, Set<string>>();
+  /** Per shard: held user → ms its current head took the head. */
+  private readonly held = new Map<number, Map<string, number>>();
   private readonly loading = new Map<number, Promise<void>>();
   private readonly loadTokens = new Map<number, object>();
+  private readonly status: StatusStore;
+  private readonly graceMs: number;
+  private readonly ttlMs: number;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly rt: Runtime,
     private readonly stage: Stage,
-  ) {}
+  ) {
+    this.status = new StatusStore(rt);
+    this.graceMs = rt.cfg.holdGraceMs;
+    const tiers = rt.topology.options.retryTiersMs;
+    // Every copy is due back within the longest tier of its last write: past that plus the grace,
+    // no copy of the hold can still come.
+    this.ttlMs = tiers[tiers.length - 1] + this.graceMs;
+    this.timer = setInterval(() => void this.tick().catch((err: Error) => this.rt.log.warn({ err: err.message, stage }, 'hold sweep failed')), TICK_MS);
+    this.timer.unref();
+  }
 
   private listKey(user: string): string {
     return this.rt.keys('hold', this.stage, user);
   }
-  private dueKey(user: string): string {
-    return this.rt.keys('hold', this.stage, user, 'due');
+  private backKey(user: string): string {
+    return this.rt.keys('hold', this.stage, user, 'back');
   }
   private shardKey(shard: number): string {
     return this.rt.keys('holds', this.stage, shard);
+  }
+  private keys(user: string, shard: number): [string, string, string] {
+    return [this.listKey(user), this.backKey(user), this.shardKey(shard)];
   }
 
   heldCount(): number {
@@ -75,8 +99,38 @@ export class OrderingGuard {
     return n;
   }
 
+  /** Age (ms) of the oldest hold of this replica's shards, measured from when its head took the head; 0 without holds. */
+  oldestHoldAgeMs(now = Date.now()): number {
+    let oldest = now;
+    for (const users of this.held.values()) for (const since of users.values()) if (since < oldest) oldest = since;
+    return now - oldest;
+  }
+
   private gauge(): void {
     this.rt.metrics.heldUsers.set({ stage: this.stage }, this.heldCount());
+  }
+
+  /**
+   * Only for a loaded shard: a handler that outlived its shard's release must not leave a partial
+   * set behind, which a later take-over of the shard would take for the loaded one (Redis has it all).
+   */
+  private setHeld(shard: number, user: string, since: number): void {
+    const users = this.held.get(shard);
+    if (!users) return;
+    const added = !users.has(user);
+    users.set(user, since);
+    if (added) this.gauge();
+  }
+
+  private forget(shard: number, user: string): void {
+    if (this.held.get(shard)?.delete(user)) this.gauge();
+  }
+
+  /** `ids`: the messages the user no longer waits for; none for a hold that expired as a whole. */
+  private healed(user: string, reason: HealReason, ids: string[]): void {
+    if (ids.length === 0 && reason !== 'expired') return;
+    this.rt.metrics.holdsHealed.inc({ stage: this.stage, reason }, Math.max(1, ids.length));
+    this.rt.log.warn({ stage: this.stage, user, messageIds: ids, reason }, 'strict-order hold healed: its user no longer waits for these messages');
   }
 
   /** Loads the shard's held users once (the first delivery of the shard waits for it). */
@@ -86,17 +140,25 @@ export class OrderingGuard {
     if (!p) {
       const token = {};
       this.loadTokens.set(shard, token);
-      p = (async () => {
-        const users = await this.rt.redis.smembers(this.shardKey(shard));
-        if (this.loadTokens.get(shard) !== token) return; // the shard was released meanwhile
-        this.held.set(shard, new Set(users));
-        this.gauge();
-      })().finally(() => {
+      p = this.load(shard, token).finally(() => {
         if (this.loadTokens.get(shard) === token) this.loading.delete(shard);
       });
       this.loading.set(shard, p);
     }
     await p;
+  }
+
+  private async load(shard: number, token: object): Promise<void> {
+    const users = await this.rt.redis.smembers(this.shardKey(shard));
+    const pipe = this.rt.redis.pipeline();
+    for (const u of users) pipe.hget(this.backKey(u), SINCE);
+    const since = users.length ? ((await pipe.exec()) ?? []) : [];
+    if (this.loadTokens.get(shard) !== token) return; // the shard was released meanwhile
+    const now = Date.now();
+    // A user without a recorded start (an expired hold, or one from before there was one) counts
+    // from now; the sweep forgets it once its hold is found gone.
+    this.held.set(shard, new Map(users.map((u, i) => [u, Number(since[i]?.[1]) || now])));
+    this.gauge();
   }
 
   unloadShard(shard: number): void {
@@ -110,50 +172,110 @@ export class OrderingGuard {
     return this.held.get(shard)?.has(user) ?? false;
   }
 
-  /** True when an earlier message of this user is still waiting in a retry tier. */
-  async mustWait(env: Envelope, _msg: ConsumeMessage, shard: number): Promise<boolean> {
-    if (!this.isHeld(env.user, shard)) return false;
-    const head = await this.rt.redis.lindex(this.listKey(env.user), 0);
-    if (head === null) {
-      this.held.get(shard)?.delete(env.user);
-      this.gauge();
-      return false;
+  /**
+   * Null when the delivery may go now; otherwise it must wait behind an earlier message of its user
+   * that is in a retry tier. Heals the hold on the way (see the file's comment).
+   */
+  async mustWait(env: Envelope, msg: ConsumeMessage, shard: number): Promise<HoldWait | null> {
+    if (!this.isHeld(env.user, shard)) return null;
+    const estimate = String(enteredAt(msg));
+    for (let lookups = 0; ; lookups++) {
+      const args = [env.id, env.user, estimate, String(this.graceMs), String(Date.now())];
+      const r = ((await this.rt.redis.eval(CHECK, 3, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
+      if (r[0] === '0') {
+        // Nothing dropped now: the hold was already gone — it expired (or was deleted by hand).
+        this.healed(env.user, r.length > 1 ? 'lost' : 'expired', r.slice(1));
+        this.forget(shard, env.user);
+        return null;
+      }
+      const [, head, headBack, since, entered, ...lost] = r;
+      this.healed(env.user, 'lost', lost);
+      this.setHeld(shard, env.user, Number(since));
+      if (head === env.id) return null;
+      // The head should have been back before this delivery entered the shard: did it finish elsewhere?
+      const late = Number(entered) > Number(headBack) && lookups < MAX_HEAD_LOOKUPS;
+      const reason = late ? await this.finished(head, Number(since)) : null;
+      if (!reason) return { headBackMs: Number(headBack) };
+      this.healed(env.user, reason, [head]);
+      await this.remove(head, env.user, shard);
     }
-    return head !== env.id;
+  }
+
+  /** Why a head no longer holds its user, judged by its status record; null while it may still come. */
+  private async finished(id: string, since: number): Promise<HealReason | null> {
+    const rec = await this.status.get(id);
+    if (!rec) return 'unknown';
+    if (rec.history.some((h) => SENT.has(h.status))) return 'sent';
+    // Dead-lettered while it was the head; an older record is the DLQ visit a replay brought it back from.
+    const dead = rec.history.filter((h) => h.status === 'dead-lettered').map((h) => Date.parse(h.at));
+    if (rec.status === 'dead-lettered' && dead.some((at) => at >= since)) return 'dead-lettered';
+    return null;
   }
 
   /** The message failed and goes to a retry tier: later messages of the user wait behind it. */
-  async hold(env: Envelope, shard: number, tierMs?: number): Promise<void> {
-    const due = tierMs ? Date.now() + tierMs : 0;
-    await this.rt.redis.eval(ENQUEUE, 3, this.listKey(env.user), this.shardKey(shard), this.dueKey(env.user), env.id, env.user, String(due));
-    let set = this.held.get(shard);
-    if (!set) this.held.set(shard, (set = new Set()));
-    set.add(env.user);
-    this.gauge();
+  async hold(env: Envelope, shard: number, tierMs: number): Promise<void> {
+    await this.enqueue(env, shard, tierMs);
+  }
+
+  private async enqueue(env: Envelope, shard: number, backInMs: number): Promise<void> {
+    const now = Date.now();
+    const since = await this.rt.redis.eval(ENQUEUE, 3, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs));
+    this.setHeld(shard, env.user, Number(since));
   }
 
   /** The message was sent or dead-lettered: the user's next message may go. */
   async done(env: Envelope, shard: number): Promise<void> {
-    if (!this.isHeld(env.user, shard)) return;
-    const left = await this.rt.redis.eval(DONE, 3, this.listKey(env.user), this.shardKey(shard), this.dueKey(env.user), env.id, env.user);
-    if (Number(left) === 0) {
-      this.held.get(shard)?.delete(env.user);
-      this.gauge();
-    }
+    if (this.isHeld(env.user, shard)) await this.remove(env.id, env.user, shard);
+  }
+
+  private async remove(id: string, user: string, shard: number): Promise<void> {
+    const now = Date.now();
+    const r = (await this.rt.redis.eval(DONE, 3, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
+    if (Number(r[0]) === 0) this.forget(shard, user);
+    else this.setHeld(shard, user, Number(r[1]));
   }
 
   /**
    * Puts a message that must wait back into a retry tier without counting an attempt: the longest
    * tier that ends before the head is due back, so it returns about when its turn can come.
    */
-  async park(env: Envelope, msg: ConsumeMessage, lane: Lane, router: FailureRouter, shard: number): Promise<void> {
-    const [, dueRaw] = (await this.rt.redis.eval(
-      ENQUEUE, 3, this.listKey(env.user), this.shardKey(shard), this.dueKey(env.user), env.id, env.user, '0',
-    )) as [string, string];
+  async park(env: Envelope, msg: ConsumeMessage, lane: Lane, router: FailureRouter, shard: number, wait: HoldWait): Promise<void> {
     const tiers = this.rt.topology.options.retryTiersMs;
-    const i = tierAtMost(tiers, Math.max(0, Number(dueRaw) - Date.now()));
+    const i = tierAtMost(tiers, Math.max(0, wait.headBackMs - Date.now()));
+    await this.enqueue(env, shard, tiers[i]);
     const attempt = Number(msg.properties.headers?.[H.attempt] ?? env.attempt ?? 0);
     const err = new ThrottledError('waiting behind an earlier message of the same user in retry', { code: 'ordered-wait' });
     await router.apply({ action: 'retry', tierIndex: i, tierMs: tiers[i], attempt }, { msg, lane, envelope: env }, err, { park: true });
   }
+
+  /** Measures the oldest hold, and forgets held users whose hold has expired (no message of theirs came to find out). */
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    this.rt.metrics.oldestHoldAge.set({ stage: this.stage }, this.oldestHoldAgeMs(now) / 1000);
+    const stale: Array<[number, string, number]> = [];
+    for (const [shard, users] of this.held) for (const [user, since] of users) if (now - since > this.ttlMs) stale.push([shard, user, since]);
+    stale.sort((a, b) => a[2] - b[2]);
+    for (const [shard, user] of stale.slice(0, EXPIRY_CHECKS_PER_TICK)) {
+      if (Number(await this.rt.redis.eval(EXPIRED, 2, this.listKey(user), this.shardKey(shard), user)) === 0) continue;
+      this.healed(user, 'expired', []);
+      this.forget(shard, user);
+    }
+  }
+
+  /** Stops the sweep (the worker is closing). */
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * When a delivery that is not listed in its user's hold entered its queue, at the latest: its
+ * publish time (AMQP timestamp, whole seconds, rounded down), else the ingress's accept time.
+ * Earlier is the safe side: it can only keep a head waited for longer.
+ */
+function enteredAt(msg: ConsumeMessage): number {
+  const ts = msg.properties.timestamp as unknown;
+  if (typeof ts === 'number' && ts > 0) return Math.min(ts * 1000, Date.now());
+  const accepted = Number(msg.properties.headers?.[H.acceptedAt]);
+  return accepted > 0 ? Math.min(accepted, Date.now()) : Date.now();
 }

@@ -9,6 +9,8 @@
  * (earlier holders crashed or lost their channel while on it): that one is dead-lettered by the
  * worker as poison/delivery-limit, which also releases its user's strict-order hold — the broker's
  * own x-delivery-limit stays as the net, but a message it dead-letters would leave the hold behind.
+ * A classic queue (the urgent lane by default) counts no deliveries: its redeliveries are counted in
+ * Redis instead (failures/redeliveries.ts), to the same limit.
  */
 import type { ConsumeMessage } from 'amqplib';
 import { QueueConsumer, type Delivery } from '../consumer.js';
@@ -17,6 +19,7 @@ import { asClassified, PoisonMessageError, type ClassifiedError } from '../failu
 import { decideFate } from '../failures/fate.js';
 import { FailureRouter } from '../failures/router.js';
 import { outageOf } from '../failures/outage.js';
+import { RedeliveryCounter } from '../failures/redeliveries.js';
 import { lazyChild, type Logger } from '../logger.js';
 import type { Runtime } from '../runtime.js';
 import { KeySequencer } from '../sequencer.js';
@@ -77,6 +80,7 @@ export class StageWorker {
   private readonly assigner: ShardAssigner;
   readonly ordering: OrderingGuard;
   private readonly status: StatusStore;
+  private readonly redeliveries: RedeliveryCounter;
   /** Holds ordered work while an urgent delivery is in flight; only when this replica consumes both lanes. */
   private readonly urgentFirst: UrgentFirst;
   private readonly holdOrdered = (): Promise<void> | null => this.urgentFirst.hold();
@@ -96,6 +100,7 @@ export class StageWorker {
     this.assigner = opts.assigner ?? new StaticAssigner(rt.topology.options.shards);
     this.ordering = new OrderingGuard(rt, stage);
     this.status = new StatusStore(rt);
+    this.redeliveries = new RedeliveryCounter(rt, stage);
     this.urgentFirst = new UrgentFirst(rt.cfg.workerLanes === 'all' ? rt.cfg.urgentHoldMs : 0, (ms) => rt.metrics.urgentHoldSeconds.inc({ stage }, ms / 1000));
   }
 
@@ -132,6 +137,13 @@ export class StageWorker {
 
   ready(): boolean {
     return this.started && !this.closing && this.rt.broker.connected();
+  }
+
+  /** Null while every lane this replica should consume has a live subscription; else which do not. */
+  consumeProblem(): string | null {
+    if (!this.started || this.closing) return null;
+    const down = [this.urgent, ...this.shardConsumers.values()].filter((c): c is QueueConsumer => c !== null && !c.subscribed()).map((c) => c.queue);
+    return down.length === 0 ? null : `not consuming ${down.join(', ')}`;
   }
 
   ownedShards(): number[] {
@@ -243,32 +255,38 @@ export class StageWorker {
     if (--this.waiting[dep] === 0) this.log.info({ dependency: dep }, 'dependency back; deliveries flow again');
   }
 
-  /** Deliveries handed out this many times were on a consumer that crashed or lost its channel each time. */
-  private overDeliveryLimit(msg: ConsumeMessage): number | null {
-    const limit = this.rt.cfg.deliveryLimit;
-    const count = Number(msg.properties.headers?.['x-delivery-count'] ?? 0);
-    return limit > 0 && count >= limit ? count : null;
+  /**
+   * Times the broker handed this message out before this delivery: the quorum queue's count, or —
+   * a classic queue (the urgent lane by default) only flags a redelivery — ours, in Redis. Only a
+   * redelivery without the broker's count costs a round trip.
+   */
+  private priorDeliveries(msg: ConsumeMessage, delivery: Delivery, env: Envelope): number | Promise<number> {
+    const header = msg.properties.headers?.['x-delivery-count'];
+    if (header !== undefined || !msg.fields.redelivered) return Number(header ?? 0);
+    return this.steady(delivery, () => this.redeliveries.count(env.id));
   }
 
   private async process(msg: ConsumeMessage, delivery: Delivery, env: Envelope, lane: Lane, shard?: number): Promise<void> {
+    const prior = this.priorDeliveries(msg, delivery, env);
+    if (typeof prior === 'number') return this.handle(msg, delivery, env, lane, shard, prior);
+    await this.handle(msg, delivery, env, lane, shard, await prior);
+    // Settled (a requeue throws past this): a later copy of the message counts from 0 again.
+    this.redeliveries.forget(env.id).catch((err: Error) => this.log.warn({ err: err.message, messageId: env.id }, 'could not clear the redelivery count'));
+  }
+
+  private async handle(msg: ConsumeMessage, delivery: Delivery, env: Envelope, lane: Lane, shard: number | undefined, prior: number): Promise<void> {
     const ordered = shard !== undefined && this.rt.cfg.orderingMode === 'strict';
     const attempt = Number(msg.properties.headers?.[H.attempt] ?? env.attempt ?? 0);
     const log = lazyChild(this.log, { messageId: env.id, correlationId: env.correlationId, lane });
     if (this.log.isLevelEnabled('debug')) log.debug({ user: env.user, shard, redelivered: msg.fields.redelivered, live: delivery.live() }, 'processing');
-    const count = this.overDeliveryLimit(msg);
-    if (count !== null) {
-      const poison = new PoisonMessageError(`handed out ${count + 1} times without being settled: its handler crashed or hung each time`, { code: 'delivery-limit' });
+    const limit = this.rt.cfg.deliveryLimit;
+    if (limit > 0 && prior >= limit) {
+      // Handed out DELIVERY_LIMIT times: earlier holders crashed or lost their channel while on it.
+      const poison = new PoisonMessageError(`handed out ${prior + 1} times without being settled: its handler crashed or hung each time`, { code: 'delivery-limit' });
       await this.fail(msg, delivery, env, lane, poison, attempt, ordered ? shard : undefined, log);
       return;
     }
-    if (ordered) await this.step(delivery, shard, () => this.ordering.ensureShard(shard));
-    if (ordered && (await this.step(delivery, shard, () => this.ordering.mustWait(env, msg, shard)))) {
-      // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
-      assertLive(delivery);
-      log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
-      await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard));
-      return;
-    }
+    if (ordered && (await this.parkedBehind(msg, delivery, env, lane, shard, log))) return;
     // A delivery whose channel is gone (the shard was handed over after a drain timeout, or the
     // connection dropped) is the broker's again: another consumer gets it, so do not act on it.
     assertLive(delivery);
@@ -286,6 +304,18 @@ export class StageWorker {
     } finally {
       this.rt.metrics.inFlight.dec({ stage: this.stage });
     }
+  }
+
+  /** Strict order: parks the delivery when an earlier message of its user is in a retry tier (true). */
+  private async parkedBehind(msg: ConsumeMessage, delivery: Delivery, env: Envelope, lane: Lane, shard: number, log: Logger): Promise<boolean> {
+    await this.step(delivery, shard, () => this.ordering.ensureShard(shard));
+    const wait = await this.step(delivery, shard, () => this.ordering.mustWait(env, msg, shard));
+    if (!wait) return false;
+    // Parking puts a copy in a retry tier: not for a delivery the broker has requeued already.
+    assertLive(delivery);
+    log.debug({ user: env.user, shard }, 'parked behind an earlier message of the user');
+    await this.steady(delivery, () => this.ordering.park(env, msg, lane, this.failures, shard, wait));
+    return true;
   }
 
   private async fail(
@@ -321,6 +351,7 @@ export class StageWorker {
   /** Stops intake, finishes in-flight work, releases shards. Idempotent. */
   close(): Promise<void> {
     this.urgentFirst.stop();
+    this.ordering.stop();
     return (this.closing ??= runSteps(this.log, [
       ['stop urgent consumer', () => this.urgent?.stop(this.rt.cfg.shutdownGraceMs)],
       ['release shards', () => this.assigner.stop()],

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import http from 'node:http';
 import amqplib from 'amqplib';
 import { H, newEnvelope } from '../../shared/envelope.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
+import { startHangingBot, type HangingBot } from '../support/hanging-bot.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { drainQueue } from '../support/dlq.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
@@ -18,31 +18,19 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
   this.timeout(180_000);
   let iso: Isolation;
   let fleet: Fleet;
-  let bot: http.Server;
+  let bot: HangingBot;
   let botUrl: string;
-  const seen: string[] = [];
   const POISON = 'crash me';
 
   before(async () => {
     iso = await isolate('poison');
-    bot = http.createServer((req, res) => {
-      let raw = '';
-      req.on('data', (c) => (raw += c));
-      req.on('end', () => {
-        const event = JSON.parse(raw);
-        seen.push(event.id);
-        if (event.message?.text?.body === POISON) return; // hangs: the consumer dies while handling it
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replies: [{ type: 'text', text: { body: 'ok' } }] }));
-      });
-    });
-    await new Promise<void>((r) => bot.listen(0, '127.0.0.1', () => r()));
-    botUrl = `http://127.0.0.1:${(bot.address() as { port: number }).port}`;
+    bot = await startHangingBot(POISON);
+    botUrl = bot.url;
     fleet = await startFleet(iso, { dispatchers: 0, senders: 1, overrides: { shards: 2, deliveryLimit: 2, botHandlerUrl: botUrl, botHandlerTimeoutMs: 60_000 } });
   });
   after(async () => {
     await fleet?.close();
-    bot.closeAllConnections();
-    await new Promise((r) => bot.close(r));
+    await bot?.close();
     await iso?.cleanup();
   });
 
@@ -62,11 +50,11 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
     const dead: Awaited<ReturnType<typeof drainQueue>> = [];
     // Each round: a dispatcher takes the message, hangs in the handler, and is killed.
     while (dead.length === 0 && kills < 6) {
-      const before = seen.filter((id) => id === inbound.id).length;
+      const before = bot.seen.filter((id) => id === inbound.id).length;
       dispatcher = await spawnService('dispatcher', fleet.cfg, { replicaId: `dispatcher-${kills}`, logLevel: 'warn' });
       const outcome = await waitFor(
         async () => {
-          if (seen.filter((id) => id === inbound.id).length > before) return 'handled';
+          if (bot.seen.filter((id) => id === inbound.id).length > before) return 'handled';
           const d = await drainQueue(iso.amqpUrl, dlq);
           dead.push(...d);
           return d.length ? 'dead' : null;

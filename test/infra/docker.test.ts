@@ -154,7 +154,8 @@ describe('the image health check (infra/docker/healthcheck.mjs)', () => {
 
   it('passes when the service of the container answers /healthz on its port, whichever it is', async () => {
     const metrics = new Metrics('healthcheck-test');
-    const worker = await serveMetrics(metrics, 0, () => true, '127.0.0.1');
+    const ok = () => ({ ok: true, failing: {} });
+    const worker = await serveMetrics(metrics, 0, { readiness: ok, liveness: ok }, '127.0.0.1');
     try {
       const [a, b] = [await closedPort(), await closedPort()];
       const res = await exitCode('node', [script], { INGRESS_PORT: String(a), METRICS_PORT: String(worker.port), SIMULATOR_PORT: String(b) });

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { Broker } from '../../../shared/broker.js';
 import { loadConfig, type Config } from '../../../shared/config.js';
 import type { Logger } from '../../../shared/logger.js';
-import { createRedis, keyspace, type Keyspace } from '../../../shared/redis.js';
+import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../../../shared/redis.js';
 import { topologyFromConfig } from '../../../shared/runtime.js';
 import { runSteps } from '../../../shared/shutdown.js';
 import type { Names } from '../../../shared/topology/names.js';
@@ -47,7 +47,7 @@ export class CliContext {
   ) {
     this.names = topologyFromConfig(cfg).names;
     this.lanes = new LaneIndex(this.names);
-    this.redis = createRedis(cfg.redisUrl);
+    this.redis = createRedis(cfg.redisUrl, redisDeadlines(cfg));
     this.redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
     this.keys = keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix);
     this.queue = openReplayQueue(cfg, this.redis);

@@ -1,0 +1,149 @@
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { request } from 'undici';
+import { ulid } from 'ulid';
+import { sign } from '../../services/ingress/signature.js';
+import { startIngress, type Ingress } from '../../services/ingress/service.js';
+import { createLogger } from '../../shared/logger.js';
+import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { RendezvousAssigner } from '../../shared/stage/membership.js';
+import { freezableRedis, silentRedis, type FakeRedis, type FreezableRedis } from '../support/frozen-redis.js';
+import { isolate, REDIS_URL, type Isolation } from '../support/isolation.js';
+import { waitFor } from '../support/wait.js';
+import { fixture } from '../webhooks/meta.js';
+
+/**
+ * Every wait on Redis has a deadline (issue #25): a Redis that accepts connections but never
+ * answers gets the ingress's 503 within PUBLISH_TIMEOUT_MS, and does not freeze lease renewal.
+ */
+describe('shared: Redis deadlines', function () {
+  this.timeout(30_000);
+  let iso: Isolation;
+
+  before(async () => {
+    iso = await isolate('redis-deadlines');
+  });
+  after(async () => {
+    await iso?.cleanup();
+  });
+
+  describe('ingress against a Redis that never answers', () => {
+    const PUBLISH_TIMEOUT_MS = 2000;
+    /** Scheduling, timers and a loaded test machine; far below what a hang would take. */
+    const MARGIN_MS = 500;
+    let redis: FakeRedis;
+    let ingress: Ingress;
+
+    before(async () => {
+      redis = await silentRedis();
+      ingress = await startIngress(iso.config({ redisUrl: redis.url, publishTimeoutMs: PUBLISH_TIMEOUT_MS, redisCommandTimeoutMs: 800 }));
+      expect(redis.connections(), 'the ingress connected to the silent Redis').to.be.at.least(1);
+    });
+    after(async () => {
+      await ingress?.close();
+      await redis?.close();
+    });
+
+    /** A request that gives up well after the deadline under test, so a hang fails the test instead of the suite. */
+    async function call(method: 'GET' | 'POST', path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+      const started = Date.now();
+      const res = await request(`${ingress.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ingress.rt.cfg.ingressApiToken}`, 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(PUBLISH_TIMEOUT_MS + 5000),
+      });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, body: text ? JSON.parse(text) : null, ms: Date.now() - started };
+    }
+    const send = (msg: Record<string, unknown>) => call('POST', '/v1/messages', JSON.stringify({ to: '15557770001', text: { body: 'hi' }, ...msg }));
+
+    function expect503(res: Awaited<ReturnType<typeof call>>): void {
+      expect(res.status, JSON.stringify(res.body)).to.equal(503);
+      expect(res.headers['retry-after']).to.equal(String(ingress.rt.cfg.ingressRetryAfterS));
+      expect(res.body.error).to.equal('unavailable');
+      expect(res.ms, 'ms to the answer').to.be.below(PUBLISH_TIMEOUT_MS + MARGIN_MS);
+    }
+
+    it('answers a send with an idempotencyKey 503 within the publish timeout', async () => {
+      expect503(await send({ idempotencyKey: `order-${ulid()}` }));
+    });
+
+    it('answers a scheduled send 503 within the publish timeout', async () => {
+      expect503(await send({ sendAt: new Date(Date.now() + 3_600_000).toISOString() }));
+    });
+
+    it('accepts a plain send once the broker confirmed it: its status record is advisory', async () => {
+      const res = await send({});
+      expect(res.status, JSON.stringify(res.body)).to.equal(202);
+      expect(res.body.status).to.equal('accepted');
+      expect(res.ms, 'ms to the answer').to.be.below(PUBLISH_TIMEOUT_MS + MARGIN_MS);
+    });
+
+    it('answers a webhook delivery 503 within the publish timeout (its events could not be claimed)', async () => {
+      const raw = fixture('inbound-text.json');
+      const res = await call('POST', '/webhooks/whatsapp', raw, { 'x-hub-signature-256': sign(raw, ingress.rt.cfg.whatsappAppSecret) });
+      expect503(res);
+    });
+
+    it('answers a status lookup 503 within the publish timeout', async () => {
+      expect503(await call('GET', `/v1/messages/${ulid()}`));
+    });
+  });
+
+  describe('lease renewal while Redis is frozen', () => {
+    const TTL_MS = 2000;
+    const TICK_MS = 100;
+    let proxy: FreezableRedis;
+    let rt: Runtime;
+    let assigner: RendezvousAssigner;
+    const warnings: Array<{ msg: string; shard?: number; err?: string; at: number }> = [];
+
+    before(async () => {
+      proxy = await freezableRedis(REDIS_URL);
+      const lines = new Writable({
+        write(chunk, _enc, done) {
+          for (const line of String(chunk).split('\n').filter(Boolean)) warnings.push({ ...JSON.parse(line), at: Date.now() });
+          done();
+        },
+      });
+      // No command timeout on the connection: the renewal's own deadline must be enough.
+      const cfg = iso.config({ redisUrl: proxy.url, redisCommandTimeoutMs: 0, shards: 2, replicaId: 'frozen-replica', leaseTtlMs: TTL_MS });
+      rt = await createRuntime(cfg, { service: 'dispatcher', logger: createLogger({ level: 'warn', service: 'test' }, lines) });
+    });
+    after(async () => {
+      proxy?.thaw();
+      await assigner?.stop();
+      await rt?.close();
+      await proxy?.close();
+    });
+
+    const renewalFailures = (since: number) => warnings.filter((w) => w.msg.startsWith('lease renewal failed') && w.at >= since);
+
+    it('fails a renewal within its deadline, keeps renewing and keeps the shards; renews again once Redis answers', async () => {
+      assigner = new RendezvousAssigner(rt, 'dispatch', { ttlMs: TTL_MS, tickMs: TICK_MS });
+      await assigner.start({ acquire: async () => {}, release: async () => {} });
+      expect(assigner.owned()).to.deep.equal([0, 1]);
+
+      const frozenAt = Date.now();
+      proxy.freeze();
+      // Two rounds of failures for a shard: the first hanging renewal did not stop the loop.
+      const failed = await waitFor(() => {
+        const f = renewalFailures(frozenAt).filter((w) => w.shard === 0);
+        return f.length >= 2 ? f : null;
+      }, { what: 'two failed renewals of shard 0', timeoutMs: TTL_MS });
+      expect(failed[0].err).to.match(/no answer within \d+ ms/);
+      expect(failed[0].at - frozenAt, 'ms from the freeze to the first failed renewal').to.be.below(TICK_MS + assigner.renewDeadlineMs + 300);
+      expect(assigner.owned(), 'Redis cannot tell: the shards are kept').to.deep.equal([0, 1]);
+
+      proxy.thaw();
+      // Renewed after the thaw: still ours, its TTL back near the full TTL (it was down to about
+      // TTL minus the freeze).
+      const key = rt.keys('lease', 'dispatch', 0);
+      await waitFor(async () => (await iso.redis.pttl(key)) > TTL_MS - 4 * TICK_MS, { what: 'the lease renewed after the thaw', timeoutMs: TTL_MS });
+      expect(await iso.redis.get(key)).to.equal('frozen-replica');
+      expect(warnings.filter((w) => /ran out/.test(w.msg)), 'no lease ran out').to.deep.equal([]);
+      expect(assigner.owned()).to.deep.equal([0, 1]);
+    });
+  });
+});
