@@ -148,8 +148,10 @@ export class PublisherChannel {
   /** Resolves once the broker confirmed this very message; rejects with what went wrong. */
   async publish(m: OutgoingMessage): Promise<void> {
     checkEncodable(m);
-    const live = await this.channel();
+    let live = await this.channel();
     if (!live.room) await this.waitForRoom(live);
+    // The channel may have died while this waited: publish on its successor, not into a closed one.
+    if (this.live !== live) live = await this.channel();
     await new Promise<void>((resolve, reject) => this.send(live, m, resolve, reject));
   }
 

@@ -80,6 +80,12 @@ export const MEANWHILE: Record<string, string> = {
     'within PUBLISH_TIMEOUT_MS (never a hung request); workers treat the timeouts as a Redis outage (the ' +
     'deliveries they hold wait and retry, nothing is re-tiered) and lease renewal fails fast instead of ' +
     'freezing. When Redis runs again its state is intact: no lease, hold or sent-id is lost.',
+  'dispatch bindings deleted 10 s':
+    'Meanwhile: every publish of the ingress is mandatory, so the broker returns it (it reaches no queue) ' +
+    'and the ingress answers 503 + Retry-After — never a 202 for a message stored nowhere; ' +
+    '`postmaster_unroutable_total` counts them and `PostmasterUnroutablePublishes` fires. The load retries ' +
+    'with the same idempotency key and gets in once the bindings are back. Dispatchers and senders drain ' +
+    'what the shards held.',
   'simulator down 30 s':
     'Meanwhile: the ingress and dispatchers go on (no 503s); every send fails with a connection reset, a ' +
     'transient error, and goes through the retry tiers (1 s, 5 s, 30 s) while strict ordering parks each ' +
@@ -187,7 +193,9 @@ Besides the scenarios below, each of these holds on every \`npm test\`; the test
 | Poison on the urgent lane (a classic priority queue keeps no delivery count) reaches the DLQ after \`DELIVERY_LIMIT\` deliveries | \`test/urgent/poison.test.ts\` |
 | Content the Cloud API can never take (nesting over 16 levels, over 128 KiB, over its field limits) is a 400, never a 503 | \`test/ingress/content-bounds.test.ts\` |
 
-A binding deleted under load is proved by \`test/ingress/unroutable.test.ts\` rather than by a scenario
-below: the scenarios' load uses the ordered lanes only, whose consistent-hash exchange re-deals its ring
-when a binding is removed and added back, which would itself misorder users (see "Broker restarts").
+A binding deleted under load: \`test/ingress/unroutable.test.ts\` (the urgent lanes, audited message by
+message) and the scenario "dispatch bindings deleted 10 s" below. The scenario takes all of the shard
+bindings away at once: the consistent-hash exchange deals its ring anew when bindings come back, so
+removing one shard's binding while the others route would move users between shards (see "Broker
+restarts"), a misorder no publisher could prevent.
 `;

@@ -2,7 +2,9 @@
  * The chaos scenarios: each injects one fault into a loaded fleet and undoes it (or lets the
  * "platform" restart what died), returning the fault's window for the recovery measurement.
  */
+import amqplib from 'amqplib';
 import { Management } from '../../shared/management.js';
+import { topologyFromConfig } from '../../shared/runtime.js';
 import type { ChaosFleet, FleetShape, Infra } from './fleet.js';
 import { portOpen, sleep, waitFor } from './infra.js';
 import type { ServiceName } from './processes.js';
@@ -164,6 +166,33 @@ export const SCENARIOS: Scenario[] = [
         await infra.redis.signal('SIGCONT');
       }
       return { faultStart, faultEnd: Date.now(), notes: [] };
+    },
+  },
+  {
+    name: 'dispatch bindings deleted 10 s',
+    does:
+      'Every shard binding of the `dispatch` exchange is deleted (as by hand in the management UI), and put back 10 s later with the same weights: meanwhile no publish of the ingress reaches a queue.',
+    async inject({ infra, fleet }) {
+      const { names, options } = topologyFromConfig(fleet.cfg);
+      const exchange = names.laneExchange('dispatch');
+      const shards = Array.from({ length: options.shards }, (_, i) => names.shardQueue('dispatch', i));
+      const conn = await amqplib.connect(fleet.amqpUrlOf(infra.nodes[0]));
+      try {
+        const ch = await conn.createChannel();
+        const faultStart = Date.now();
+        for (const q of shards) await ch.unbindQueue(q, exchange, '1');
+        await sleep(10_000);
+        // The dispatchers drained the shards meanwhile (nothing new came in), so the ring the exchange
+        // deals anew on rebinding cannot put a user's next message beside an older one elsewhere.
+        let left = 0;
+        for (const q of shards) left += (await ch.checkQueue(q)).messageCount;
+        for (const q of shards) await ch.bindQueue(q, exchange, '1');
+        const faultEnd = Date.now();
+        await ch.close();
+        return { faultStart, faultEnd, notes: [`${left} message(s) were still in the dispatch shards when the bindings came back`] };
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
     },
   },
   {
