@@ -25,7 +25,7 @@ describe('ingress: a confirm that times out is an unknown outcome, and the retry
     proxy = await freezableProxy(iso.amqpUrl.replace(/^amqp:/, 'redis:'));
     const url = new URL(iso.amqpUrl);
     url.port = new URL(proxy.url).port;
-    ingress = await startIngress({ ...fleet.cfg, amqpUrl: url.toString(), publishTimeoutMs: 400 });
+    ingress = await startIngress({ ...fleet.cfg, amqpUrl: url.toString(), publishTimeoutMs: 1500 });
   });
   after(async () => {
     proxy?.thaw();

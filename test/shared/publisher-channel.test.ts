@@ -112,7 +112,7 @@ describe('shared/health: readiness and liveness follow the publishing channel', 
     proxy = await freezableProxy(iso.amqpUrl.replace(/^amqp:/, 'redis:'));
     const url = new URL(iso.amqpUrl);
     url.port = new URL(proxy.url).port;
-    broker = new Broker({ urls: url.toString(), logger: silentLogger(), publishTimeoutMs: 300, heartbeatS: 30 });
+    broker = new Broker({ urls: url.toString(), logger: silentLogger(), publishTimeoutMs: 1000, heartbeatS: 30 });
     await broker.waitForConnect(10_000);
     health = brokerChecks(new Health(new Metrics('health-test'), { stuckAfterMs: 1500, loopBlockedMs: 5000, tickMs: 100 }), broker).start();
   });
