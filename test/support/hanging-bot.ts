@@ -1,8 +1,13 @@
 /**
  * A bot handler (a real HTTP server) that never answers one text, so the dispatcher handling it can
- * be killed mid-delivery as a crash would; every other inbound message gets one "ok" reply.
+ * be killed mid-delivery as a crash would; every other inbound message gets one "ok" reply. And the
+ * crash rounds the poison tests run against it.
  */
 import http from 'node:http';
+import type { Config } from '../../shared/config.js';
+import { drainQueue, type DeadLetter } from './dlq.js';
+import { spawnService, type ServiceProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 export interface HangingBot {
   url: string;
@@ -32,4 +37,40 @@ export async function startHangingBot(poisonText: string): Promise<HangingBot> {
       await new Promise((r) => bot.close(r));
     },
   };
+}
+
+export interface CrashRounds {
+  kills: number;
+  dead: DeadLetter[];
+  /** The dispatcher of the last round (still running when the message was dead-lettered). */
+  dispatcher: ServiceProcess | null;
+}
+
+/**
+ * Rounds of: a dispatcher takes `messageId`, hangs in `bot`, and is killed, as a crash would —
+ * until the message shows up in the DLQ (what the rounds then return) or after `maxKills` kills.
+ */
+export async function crashUntilDeadLettered(
+  o: { bot: HangingBot; messageId: string; cfg: Config; amqpUrl: string; dlq: string; maxKills?: number },
+): Promise<CrashRounds> {
+  const r: CrashRounds = { kills: 0, dead: [], dispatcher: null };
+  const handled = () => o.bot.seen.filter((id) => id === o.messageId).length;
+  while (r.dead.length === 0 && r.kills < (o.maxKills ?? 6)) {
+    const before = handled();
+    r.dispatcher = await spawnService('dispatcher', o.cfg, { replicaId: `dispatcher-${r.kills}`, logLevel: 'warn' });
+    const outcome = await waitFor(
+      async () => {
+        if (handled() > before) return 'handled';
+        const d = await drainQueue(o.amqpUrl, o.dlq);
+        r.dead.push(...d);
+        return d.length ? 'dead' : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the poison at the bot or in the DLQ' },
+    );
+    if (outcome === 'handled') {
+      await r.dispatcher.kill();
+      r.kills++;
+    }
+  }
+  return r;
 }

@@ -2,10 +2,8 @@ import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { H, newEnvelope, type Envelope } from '../../shared/envelope.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
-import { startHangingBot, type HangingBot } from '../support/hanging-bot.js';
+import { crashUntilDeadLettered, startHangingBot, type HangingBot } from '../support/hanging-bot.js';
 import { isolate, type Isolation } from '../support/isolation.js';
-import { drainQueue, type DeadLetter } from '../support/dlq.js';
-import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -49,27 +47,7 @@ describe('urgent lane: a message that crashes its consumer ends in the DLQ at th
   it('dead-letters it after the delivery limit, as poison naming the count, and the lane keeps delivering', async () => {
     const poison = inbound('15558300001', POISON);
     await publishUrgent(poison);
-    let dispatcher: ServiceProcess | null = null;
-    let kills = 0;
-    const dead: DeadLetter[] = [];
-    // Each round: a dispatcher takes the message, hangs in the handler, and is killed.
-    while (dead.length === 0 && kills < 6) {
-      const before = bot.seen.filter((id) => id === poison.id).length;
-      dispatcher = await spawnService('dispatcher', fleet.cfg, { replicaId: `dispatcher-${kills}`, logLevel: 'warn' });
-      const outcome = await waitFor(
-        async () => {
-          if (bot.seen.filter((id) => id === poison.id).length > before) return 'handled';
-          const d = await drainQueue(iso.amqpUrl, fleet.ingress.rt.topology.names.dlq);
-          dead.push(...d);
-          return d.length ? 'dead' : null;
-        },
-        { timeoutMs: 20_000, intervalMs: 100, what: 'the poison at the bot or in the DLQ' },
-      );
-      if (outcome === 'handled') {
-        await dispatcher.kill();
-        kills++;
-      }
-    }
+    const { kills, dead, dispatcher } = await crashUntilDeadLettered({ bot, messageId: poison.id, cfg: fleet.cfg, amqpUrl: iso.amqpUrl, dlq: fleet.ingress.rt.topology.names.dlq });
     expect(kills, 'crashes before the DLQ').to.equal(2); // delivery limit 2: the third delivery is dead-lettered unhandled
     expect(dead.map((d) => d.id)).to.deep.equal([poison.id]);
     expect(dead[0].headers[H.lane]).to.equal('dispatch.urgent');
