@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { describeIssue, outboundContent, type Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
 import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { readCapped, ResponseTooLargeError } from '../../shared/http-body.js';
+import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
@@ -97,38 +97,34 @@ export class HttpBotHandler implements BotHandler {
 
   /** The call and its whole body; `text` null: the body was over the cap (what the status means decides). */
   private async call(env: Envelope): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string | null }> {
-    // undici's headersTimeout and bodyTimeout are per phase (and per chunk): a trickled body would
-    // never trip them. This ends the whole call (cleared at once after it, unlike AbortSignal.timeout).
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
     try {
-      const res = await request(this.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-postmaster-message-id': env.id,
-          'x-correlation-id': env.correlationId ?? env.id,
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-        },
-        body: JSON.stringify(handlerRequest(env)),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-        signal: deadline.signal,
+      return await withCallDeadline(this.timeoutMs, async (signal) => {
+        const res = await request(this.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-postmaster-message-id': env.id,
+            'x-correlation-id': env.correlationId ?? env.id,
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          },
+          body: JSON.stringify(handlerRequest(env)),
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+          signal,
+        });
+        const text = await readCapped(res.body, this.maxResponseBytes, res.headers['content-length']).catch((err: unknown) => {
+          if (err instanceof ResponseTooLargeError) return null;
+          throw err;
+        });
+        return { status: res.statusCode, headers: res.headers, text };
       });
-      const text = await readCapped(res.body, this.maxResponseBytes, res.headers['content-length']).catch((err: unknown) => {
-        if (err instanceof ResponseTooLargeError) return null;
-        throw err;
-      });
-      return { status: res.statusCode, headers: res.headers, text };
     } catch (err) {
-      throw this.failed(err, deadline.signal);
-    } finally {
-      clearTimeout(timer);
+      throw this.failed(err);
     }
   }
 
-  private failed(err: unknown, signal: AbortSignal): ClassifiedError {
-    if (signal.aborted) return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err });
+  private failed(err: unknown): ClassifiedError {
+    if (err instanceof CallDeadlineError) return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
     return classifyNetworkError(err);
   }
 }

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
 import { TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { readCapped, ResponseTooLargeError } from '../../shared/http-body.js';
+import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
 
 export interface ProviderConfig {
   baseUrl: string;
@@ -109,26 +109,21 @@ export class ProviderClient {
    * for its status webhook before sending again.
    */
   async send(env: Envelope): Promise<SendResult> {
-    // undici's headersTimeout and bodyTimeout are per phase (and per chunk): a body trickled byte by
-    // byte would never trip them. This ends the whole call; cleared at once after it (unlike
-    // AbortSignal.timeout's timer, which would live on for the full timeout after every send).
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.cfg.timeoutMs);
     let res;
     let text: string;
     try {
-      res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
-        method: 'POST',
-        path: this.path,
-        headers: { authorization: this.auth, 'content-type': 'application/json' },
-        body: JSON.stringify(ProviderClient.body(env)),
-        signal: deadline.signal,
-      });
-      text = await readCapped(res.body, this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, res.headers['content-length']);
+      ({ res, text } = await withCallDeadline(this.cfg.timeoutMs, async (signal) => {
+        const res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
+          method: 'POST',
+          path: this.path,
+          headers: { authorization: this.auth, 'content-type': 'application/json' },
+          body: JSON.stringify(ProviderClient.body(env)),
+          signal,
+        });
+        return { res, text: await readCapped(res.body, this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, res.headers['content-length']) };
+      }));
     } catch (err) {
-      throw this.failed(err, deadline.signal);
-    } finally {
-      clearTimeout(timer);
+      throw this.failed(err);
     }
     let parsed: unknown = undefined;
     try {
@@ -143,12 +138,12 @@ export class ProviderClient {
     throw classifyProviderError(res.statusCode, parsed, res.headers['retry-after']);
   }
 
-  private failed(err: unknown, signal: AbortSignal): ClassifiedError {
+  private failed(err: unknown): ClassifiedError {
     if (err instanceof ResponseTooLargeError) {
       return new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${err.limit} bytes); not read`, { code: 'response-too-large', cause: err });
     }
-    if (signal.aborted) {
-      return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err });
+    if (err instanceof CallDeadlineError) {
+      return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
     }
     return classifyNetworkError(err);
   }
