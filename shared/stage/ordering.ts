@@ -38,6 +38,7 @@ import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../runtime.js';
 import { StatusStore } from '../status.js';
 import type { Lane, Stage } from '../topology/names.js';
+import { defineScript, type RedisScript } from '../redis.js';
 import { CHECK, DONE, ENQUEUE, EXPIRED, SINCE } from './hold-scripts.js';
 
 export type HealReason = 'lost' | 'sent' | 'dead-lettered' | 'unknown' | 'expired';
@@ -65,12 +66,20 @@ export class OrderingGuard {
   private readonly graceMs: number;
   private readonly ttlMs: number;
   private readonly timer: NodeJS.Timeout;
+  /** The hold scripts, sent once per connection and run by their SHA after that. */
+  private readonly scripts: Record<'check' | 'enqueue' | 'done' | 'expired', RedisScript>;
 
   constructor(
     private readonly rt: Runtime,
     private readonly stage: Stage,
   ) {
     this.status = new StatusStore(rt);
+    this.scripts = {
+      check: defineScript(rt.redis, 'postmasterHoldCheck', CHECK),
+      enqueue: defineScript(rt.redis, 'postmasterHoldEnqueue', ENQUEUE),
+      done: defineScript(rt.redis, 'postmasterHoldDone', DONE),
+      expired: defineScript(rt.redis, 'postmasterHoldExpired', EXPIRED),
+    };
     this.graceMs = rt.cfg.holdGraceMs;
     const tiers = rt.topology.options.retryTiersMs;
     // Every copy is due back within the longest tier of its last write: past that plus the grace,
@@ -181,7 +190,7 @@ export class OrderingGuard {
     const estimate = String(enteredAt(msg));
     for (let lookups = 0; ; lookups++) {
       const args = [env.id, env.user, estimate, String(this.graceMs), String(Date.now())];
-      const r = ((await this.rt.redis.eval(CHECK, 3, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
+      const r = ((await this.scripts.check(3, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
       if (r[0] === '0') {
         // Nothing dropped now: the hold was already gone — it expired (or was deleted by hand).
         this.healed(env.user, r.length > 1 ? 'lost' : 'expired', r.slice(1));
@@ -219,7 +228,7 @@ export class OrderingGuard {
 
   private async enqueue(env: Envelope, shard: number, backInMs: number): Promise<void> {
     const now = Date.now();
-    const since = await this.rt.redis.eval(ENQUEUE, 3, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs));
+    const since = await this.scripts.enqueue(3, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs));
     this.setHeld(shard, env.user, Number(since));
   }
 
@@ -230,7 +239,7 @@ export class OrderingGuard {
 
   private async remove(id: string, user: string, shard: number): Promise<void> {
     const now = Date.now();
-    const r = (await this.rt.redis.eval(DONE, 3, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
+    const r = (await this.scripts.done(3, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
     if (Number(r[0]) === 0) this.forget(shard, user);
     else this.setHeld(shard, user, Number(r[1]));
   }
@@ -256,7 +265,7 @@ export class OrderingGuard {
     for (const [shard, users] of this.held) for (const [user, since] of users) if (now - since > this.ttlMs) stale.push([shard, user, since]);
     stale.sort((a, b) => a[2] - b[2]);
     for (const [shard, user] of stale.slice(0, EXPIRY_CHECKS_PER_TICK)) {
-      if (Number(await this.rt.redis.eval(EXPIRED, 2, this.listKey(user), this.shardKey(shard), user)) === 0) continue;
+      if (Number(await this.scripts.expired(2, this.listKey(user), this.shardKey(shard), user)) === 0) continue;
       this.healed(user, 'expired', []);
       this.forget(shard, user);
     }
