@@ -108,8 +108,7 @@ export class HttpBotHandler implements BotHandler {
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           },
           body: JSON.stringify(handlerRequest(env)),
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
+          // The deadline alone times the call: per-phase timeouts of the same length would race it.
           signal,
         });
         const text = await readCapped(res.body, this.maxResponseBytes, res.headers['content-length']).catch((err: unknown) => {

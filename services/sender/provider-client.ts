@@ -60,8 +60,9 @@ export class ProviderClient {
       connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      headersTimeout: cfg.timeoutMs,
-      bodyTimeout: cfg.timeoutMs,
+      // No per-phase headersTimeout/bodyTimeout of the same length: they raced the whole-call
+      // deadline (send) and, winning, named the failure a network error. The deadline covers every
+      // phase; undici's own (300 s) stay as a backstop only.
       connectTimeout: Math.min(cfg.timeoutMs, 5000),
     });
     const connections = cfg.connections ?? 64;
