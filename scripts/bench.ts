@@ -1,12 +1,14 @@
 /**
- * `npm run bench` — one command, one run: the raw hops that bound the pipeline (broker, HTTP,
- * BullMQ), then the pipeline itself as child processes (throughput, latency at half of it, urgent
- * messages under a backlog, a burst with the sender limited), a table, and as the last line one
- * JSON object. `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the
- * pipeline throughput with `node --cpu-prof` on the services and prints their top self time
- * (`--profile --singles`: the one-message-per-request load instead of batches; `--profile --alloc`:
- * bytes allocated by site instead of CPU time); `--urgent-only`, `--latency-only`, `--chain-only`
- * and `--topology-sweep` run just those measurements.
+ * `npm run bench` — one command, one run: the bare hops that bound the outbound path (broker, HTTP),
+ * the peers (the amqplib and BullMQ pipelines a user would write instead) and Postmaster, all
+ * against one bare Cloud-API-shaped provider, interleaved (peer_amqp, pipeline, peer_bullmq); then
+ * the pipeline's latency at half its rate, the inbound path (signed webhooks), urgent messages under
+ * a backlog and a burst with the sender limited. A table, and as the last line one JSON object.
+ * `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the pipeline
+ * throughput with `node --cpu-prof` on the services and prints their top self time (`--profile
+ * --singles`: the one-message-per-request load instead of batches; `--profile --alloc`: bytes
+ * allocated by site instead of CPU time); `--urgent-only`, `--latency-only` and `--topology-sweep`
+ * run just those measurements.
  *
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
  * removes them (and stops its processes) even when it fails or is interrupted.
@@ -15,19 +17,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { measureBurst } from './bench/burst.js';
 import { infraPids, type Pids } from './bench/cpu.js';
-import { Fleet, SimClient } from './bench/fleet.js';
-import { measureBareChain, measureHops, measurePacedHop, pick } from './bench/hops.js';
+import { Fleet } from './bench/fleet.js';
+import { measureHops, pick } from './bench/hops.js';
+import { measureInbound } from './bench/inbound.js';
 import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
+import { measurePeer, type PeerKind } from './bench/peers/measure.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
-import { stopAll } from './bench/processes.js';
+import { runningChildren, stopAll } from './bench/processes.js';
 import { formatAlloc, formatSummary, summarizeAllocDir, summarizeDir } from './bench/profile.js';
-import { chainFigures, figures, limitPerSecond, table, type Results } from './bench/report.js';
+import { startProvider, type LedgerClient, type Provider } from './bench/provider.js';
+import { figures, table, type Results } from './bench/report.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
 import { topologyHop } from './bench/topology-hop.js';
 import { measureUrgent, type UrgentResult } from './bench/urgent.js';
 
-/** Connections of the bench's client to the ingress: enough for the open-loop phases' in-flight requests. */
+/** Connections of the bench's client to an ingress (Postmaster's or a peer's): enough for the open-loop phases' in-flight requests. */
 const CLIENT_CONNECTIONS = 256;
 
 const args = process.argv.slice(2);
@@ -38,8 +43,6 @@ const profileDir =
 const urgentOnly = args.includes('--urgent-only');
 /** `--latency-only`: the pipeline throughput (its rate sets the load), then the batches' latency at half of it. */
 const latencyOnly = args.includes('--latency-only');
-/** `--chain-only`: the hops, the pipeline's throughput and latency, then the bare chain at the same latency load: where `ratio_vs_limit`'s and `p99_ms`'s gaps are. */
-const chainOnly = args.includes('--chain-only');
 /** `--topology-sweep`: only the topology hop, over shard counts and confirm windows (broker CPU per message). */
 const topologySweep = args.includes('--topology-sweep');
 /** `--profile --singles`: profile the single-POST load (POST /v1/messages) instead of the batches. */
@@ -57,13 +60,12 @@ function log(line: string): void {
   process.stderr.write(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 }
 
-/** Every process a pipeline message costs CPU in. */
-function pipelinePids(fleet: Fleet, infra: Pids): Pids {
-  return { ...infra, ...Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender', 'simulator']).map((c) => [c.name, c.pid])) };
+/** Every process a pipeline message costs CPU in, and the provider (shown apart). */
+function pipelinePids(fleet: Fleet, infra: Pids, provider: Provider): Pids {
+  return { ...infra, provider: provider.child.pid, ...Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, c.pid])) };
 }
 
 async function startFleet(fleet: Fleet): Promise<void> {
-  log('starting the simulator');
   await fleet.init();
   for (const name of ['ingress', 'dispatcher', 'sender'] as const) {
     await fleet.start(name);
@@ -72,31 +74,32 @@ async function startFleet(fleet: Fleet): Promise<void> {
 }
 
 /** The pipeline's throughput (batches), then the batches' latency at half of it: `p50_ms` / `p99_ms`. */
-async function pipelineAndLatency(fleet: Fleet, client: IngressClient, sim: SimClient, infra: Pids) {
-  const pipeline = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log);
+async function pipelineAndLatency(fleet: Fleet, client: IngressClient, ledger: LedgerClient, pids: Pids) {
+  const pipeline = await measurePipeline(fleet, client, ledger, sizes, pids, log);
   log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
-  const latency = await measureLatency(fleet, client, sim, sizes, pipeline.perSecond / 2, log);
+  const latency = await measureLatency(fleet, client, ledger, sizes, pipeline.perSecond / 2, log);
   log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms`);
   return { pipeline, latency };
 }
 
-async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
+async function benchmark(space: BenchSpace, fleet: Fleet, provider: Provider): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
-  const hop = await measureHops(space, sizes, infra, log);
+  const hop = await measureHops(space, provider, sizes, infra, log);
+  const peer = (kind: PeerKind) => measurePeer({ kind, space, provider, sizes, infra, clientConnections: CLIENT_CONNECTIONS, log });
+  const peerAmqp = await peer('amqp');
   await startFleet(fleet);
-  const sim = new SimClient(fleet.simUrl);
+  const ledger = provider.ledger;
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
-    const pacedTopology = await measurePacedHop(space, sizes, infra, pipeline.perSecond, log);
-    const bareChain = await measureBareChain(space, sizes, infra, pipeline.perSecond / 2, log);
-    const singles = await measurePipeline(fleet, client, sim, sizes, pipelinePids(fleet, infra), log, sizes.singles);
-    log(`pipeline, single POSTs: ${singles.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(singles.cpu.byProcess)}`);
-    const singlesLatency = await measureLatency(fleet, client, sim, sizes, singles.perSecond / 2, log, sizes.singles);
-    log(`latency, single POSTs: p50 ${singlesLatency.p50} ms, p99 ${singlesLatency.p99} ms`);
-    const { shared: urgent, dedicated: urgentDedicated } = await measureBothUrgent(fleet, client, sim, pipeline.perSecond);
-    const burst = await measureBurst(fleet, client, sim, sizes, log);
-    const results: Results = { mode: sizes.name, ...hop, bareChain, pacedTopology, pipeline, singles, latency, singlesLatency, urgent, urgentDedicated, burst, seconds: (Date.now() - startedAt) / 1000 };
+    const pids = pipelinePids(fleet, infra, provider);
+    const { pipeline, latency } = await pipelineAndLatency(fleet, client, ledger, pids);
+    const peerBullmq = await peer('bullmq');
+    const inbound = await measureInbound(fleet, ledger, sizes, pids, log);
+    log(`inbound: ${inbound.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(inbound.cpu.byProcess)}`);
+    const urgent = await measureUrgent(fleet, client, ledger, sizes, pipeline.perSecond, log);
+    log(urgentLine('urgent', urgent));
+    const burst = await measureBurst(fleet, client, ledger, sizes, log);
+    const results: Results = { mode: sizes.name, ...hop, peerAmqp, peerBullmq, pipeline, latency, inbound, urgent, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
     process.stdout.write(
       `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +
@@ -109,17 +112,17 @@ async function benchmark(space: BenchSpace, fleet: Fleet): Promise<void> {
   }
 }
 
-async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
+async function profile(space: BenchSpace, fleet: Fleet, provider: Provider): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   await startFleet(fleet);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
     const shape = profileSingles ? sizes.singles : sizes.pipeline;
-    const pipeline = await measurePipeline(fleet, client, new SimClient(fleet.simUrl), sizes, pipelinePids(fleet, infra), log, shape);
+    const pipeline = await measurePipeline(fleet, client, provider.ledger, sizes, pipelinePids(fleet, infra, provider), log, shape);
     log(`pipeline: ${pipeline.perSecond.toFixed(0)}/s; CPU ms/msg ${JSON.stringify(pipeline.cpu.byProcess)}`);
     log('stopping the services to write their profiles');
     await fleet.close();
-    const services = ['ingress', 'dispatcher', 'sender', 'simulator'];
+    const services = ['ingress', 'dispatcher', 'sender'];
     // Allocations are counted from the services' start: the warm-up's messages are in them too.
     const summaries = profileAlloc ? summarizeAllocDir(profileDir!, services, shape.count + shape.warmup).map(formatAlloc) : summarizeDir(profileDir!, services).map(formatSummary);
     for (const s of summaries) process.stdout.write(s + '\n\n');
@@ -130,70 +133,40 @@ async function profile(space: BenchSpace, fleet: Fleet): Promise<void> {
   }
 }
 
-/** The urgent measurement with shared replicas, then with dedicated ones, each logged. */
-async function measureBothUrgent(fleet: Fleet, client: IngressClient, sim: SimClient, pipelinePerSecond: number): Promise<{ shared: UrgentResult; dedicated: UrgentResult }> {
-  const line = (label: string, u: UrgentResult) =>
-    `${label}: p50 ${u.p50}, p99 ${u.p99} ms; legs p50/p99 accept→dispatched ${u.legs.dispatch.join('/')}, dispatched→provider ${u.legs.send.join('/')} ms`;
-  const shared = await measureUrgent(fleet, client, sim, sizes, pipelinePerSecond, log);
-  log(line('urgent', shared));
-  const label = 'urgent (dedicated replicas)';
-  const dedicated = await measureUrgent(fleet, client, sim, sizes, pipelinePerSecond, (m) => log(m.replace(/^urgent:/, `${label}:`)), { dedicated: true });
-  log(line(label, dedicated));
-  return { shared, dedicated };
+/** The urgent figures, with their two legs when the status records have a `dispatched` step (messages through the dispatcher). */
+function urgentLine(label: string, u: UrgentResult): string {
+  const legs = Number.isFinite(u.legs.dispatch[0]) ? `; legs p50/p99 accept→dispatched ${u.legs.dispatch.join('/')}, dispatched→provider ${u.legs.send.join('/')} ms` : '';
+  return `${label}: p50 ${u.p50}, p99 ${u.p99} ms${legs}`;
 }
 
-/** Only the two urgent measurements (a few minutes): for work on the urgent lane. */
-async function urgentOnlyRun(fleet: Fleet): Promise<void> {
+/** Only the urgent measurement with shared replicas, then with dedicated ones (a few minutes): for work on the urgent lane. */
+async function urgentOnlyRun(fleet: Fleet, ledger: LedgerClient): Promise<void> {
   await startFleet(fleet);
-  const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
     log(`urgent only: the spread assumes a pipeline rate of ${ASSUMED_PIPELINE_PER_S}/s`);
-    const { shared, dedicated } = await measureBothUrgent(fleet, client, sim, ASSUMED_PIPELINE_PER_S);
-    const pick = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup, wal: u.wal });
-    process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: pick(shared), urgent_dedicated: pick(dedicated) }) + '\n');
+    const shared = await measureUrgent(fleet, client, ledger, sizes, ASSUMED_PIPELINE_PER_S, log);
+    log(urgentLine('urgent', shared));
+    const label = 'urgent (dedicated replicas)';
+    const dedicated = await measureUrgent(fleet, client, ledger, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, `${label}:`)), { dedicated: true });
+    log(urgentLine(label, dedicated));
+    const brief = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup, wal: u.wal });
+    process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: brief(shared), urgent_dedicated: brief(dedicated) }) + '\n');
   } finally {
     await client.close();
   }
 }
 
 /** Only `p50_ms` / `p99_ms` and the throughput they are measured at half of (a few minutes): for work on the latency tail. */
-async function latencyOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
+async function latencyOnlyRun(space: BenchSpace, fleet: Fleet, provider: Provider): Promise<void> {
   const infra = await infraPids(MGMT_URL, space.redis);
   await startFleet(fleet);
-  const sim = new SimClient(fleet.simUrl);
   const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
   try {
-    const { pipeline, latency } = await pipelineAndLatency(fleet, client, sim, infra);
+    const { pipeline, latency } = await pipelineAndLatency(fleet, client, provider.ledger, pipelinePids(fleet, infra, provider));
     const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
     process.stdout.write(
       JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, wal: latency.wal, pipeline_cpu_ms_per_msg: pipeline.cpu, rss_mb_at_end: rss }) + '\n',
-    );
-  } finally {
-    await client.close();
-  }
-}
-
-/**
- * The limit, the bare chain (the limit's legs as the fleet's processes, nothing else) and the
- * pipeline, in one run: how much of `ratio_vs_limit`'s gap the legs' composition explains and how
- * much the services' own logic.
- */
-async function chainOnlyRun(space: BenchSpace, fleet: Fleet): Promise<void> {
-  const infra = await infraPids(MGMT_URL, space.redis);
-  const hop = await measureHops(space, sizes, infra, log);
-  await startFleet(fleet);
-  const client = new IngressClient(fleet.ingressUrl, fleet.cfg.ingressApiToken, CLIENT_CONNECTIONS);
-  try {
-    const { pipeline, latency } = await pipelineAndLatency(fleet, client, new SimClient(fleet.simUrl), infra);
-    const chain = await measureBareChain(space, sizes, infra, pipeline.perSecond / 2, log);
-    const limit = limitPerSecond(hop.raw.perSecond, hop.http.perSecond);
-    process.stdout.write(
-      JSON.stringify({
-        mode: `${sizes.name}-chain-only`, limit_per_s: Math.round(limit), pipeline_per_s: Math.round(pipeline.perSecond), ratio_vs_limit: Math.round((pipeline.perSecond / limit) * 1000) / 1000,
-        ...chainFigures(chain, pipeline.perSecond, limit), p50_ms: latency.p50, p99_ms: latency.p99, wal_flushes: latency.wal?.flushes ?? -1,
-        bare_chain_cpu_ms_per_msg: chain.cpu, pipeline_cpu_ms_per_msg: pipeline.cpu,
-      }) + '\n',
     );
   } finally {
     await client.close();
@@ -227,11 +200,11 @@ async function topologySweepRun(space: BenchSpace): Promise<void> {
 async function main(): Promise<number> {
   const space = await createSpace();
   log(`vhost ${space.vhost}, Redis prefix ${space.redisKeyPrefix} (${sizes.name}${profileDir ? `, profiling into ${profileDir}` : ''})`);
-  const fleet = new Fleet(space, { profileDir, profileAlloc });
+  let fleet: Fleet | null = null;
   let cleaning: Promise<void> | null = null;
   const cleanup = () =>
     (cleaning ??= (async () => {
-      await fleet.close().catch((err: Error) => log(`clean-up: fleet: ${err.message}`));
+      await fleet?.close().catch((err: Error) => log(`clean-up: fleet: ${err.message}`));
       await stopAll().catch(() => {});
       await space.cleanup().catch((err: Error) => log(`clean-up: ${err.message}`));
     })());
@@ -250,14 +223,20 @@ async function main(): Promise<number> {
     timer = setTimeout(() => reject(new Error(`run exceeded its bound of ${sizes.runTimeoutMs / 60_000} min`)), sizes.runTimeoutMs);
   });
   try {
-    const work = (
-      profileDir ? profile(space, fleet) : urgentOnly ? urgentOnlyRun(fleet) : latencyOnly ? latencyOnlyRun(space, fleet) : topologySweep ? topologySweepRun(space) : chainOnly ? chainOnlyRun(space, fleet) : benchmark(space, fleet)
-    ).then(() => 0);
+    const work = (async () => {
+      if (topologySweep) return topologySweepRun(space);
+      const provider = await startProvider();
+      const f = (fleet = new Fleet(space, provider.url, { profileDir, profileAlloc }));
+      if (profileDir) return profile(space, f, provider);
+      if (urgentOnly) return urgentOnlyRun(f, provider.ledger);
+      if (latencyOnly) return latencyOnlyRun(space, f, provider);
+      return benchmark(space, f, provider);
+    })().then(() => 0);
     return await Promise.race([work, timedOut, interrupted]);
   } catch (err) {
     if (signalled) return 130; // the phase in progress failed because its processes were stopped
     log(`FAILED: ${(err as Error).stack ?? String(err)}`);
-    for (const [name, c] of fleet.procs) log(`${name} output (tail):\n${c.output().slice(-1500)}`);
+    for (const c of runningChildren()) log(`${c.name} output (tail):\n${c.output().slice(-1500)}`);
     return 1;
   } finally {
     clearTimeout(timer);

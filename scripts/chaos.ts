@@ -1,7 +1,8 @@
 /**
  * `npm run chaos`: every scenario of scripts/chaos/scenarios.ts against a fleet under steady load,
  * on PRIVATE infrastructure started here (a RabbitMQ node, then a 3-node cluster, and a Redis, on
- * free ports, in a temporary folder) and torn down at the end, also on failure or Ctrl-C. Prints
+ * free ports, in a temporary folder; a Redis Sentinel set too when a scenario has `sentinel: true`)
+ * and torn down at the end, also on failure or Ctrl-C. Prints
  * the audit table, writes it to docs/RELIABILITY.md (full runs only) and exits 1 if any accepted
  * message was lost (or a scenario could not run).
  *
@@ -18,6 +19,7 @@ import { FINDINGS, INTRO, MEANWHILE, PROMISES } from './chaos/prose.js';
 import { allocateNodes, startCluster, type RabbitNode } from './chaos/rabbit.js';
 import { snapshotServices } from './chaos/processes.js';
 import { PrivateRedis } from './chaos/redis.js';
+import { PrivateSentinelSet } from './chaos/sentinel.js';
 import { consoleTable, failed, markdown, notesBlock, type RunMeta } from './chaos/report.js';
 import { runScenario, type RunOptions, type ScenarioResult } from './chaos/run.js';
 import { SCENARIOS, type Scenario } from './chaos/scenarios.js';
@@ -91,7 +93,7 @@ async function phase(list: Scenario[], size: number): Promise<void> {
   log(`  up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   for (const sc of list) {
     log(`\n[${results.length + 1}/${scenarios.length}] ${sc.name}`);
-    const r = await runScenario(sc, SCENARIOS.indexOf(sc), { nodes, redis }, runOpts);
+    const r = await runScenario(sc, SCENARIOS.indexOf(sc), { nodes, redis, ...(sc.sentinel && sentinel ? { sentinel } : {}) }, runOpts);
     results.push(r);
     log(`  → ${r.audit ? `accepted ${r.audit.accepted}, delivered ${r.audit.delivered}, dead ${r.audit.deadLettered}, lost ${r.audit.lost}, duplicated ${r.audit.duplicated}, misordered ${r.audit.misordered}` : `error: ${r.error}`} (${(r.tookMs / 1000).toFixed(0)} s)`);
   }
@@ -100,12 +102,21 @@ async function phase(list: Scenario[], size: number): Promise<void> {
 }
 
 const redis = new PrivateRedis(base, await freePort());
+/** Started only when a scenario runs the fleet on Redis Sentinel. */
+let sentinel: PrivateSentinelSet | null = null;
 let code = 1;
 try {
   await snapshotServices(path.join(base, 'app'));
   await redis.start();
   teardown.add(`stop Redis :${redis.port}`, () => redis.destroy());
   log(`private Redis on :${redis.port}; services' logs (warn and above) go to ${logDir}`);
+  if (scenarios.some((sc) => sc.sentinel)) {
+    const set = (await PrivateSentinelSet.create(base)).stopOnExit();
+    teardown.add('stop the Redis Sentinel set', () => set.stop());
+    await set.start();
+    sentinel = set;
+    log(`private Redis Sentinel set: servers :${set.redisPorts.join(', :')}, Sentinels ${set.sentinels}`);
+  }
   await phase(scenarios.filter((sc) => !sc.cluster), 1);
   await phase(scenarios.filter((sc) => sc.cluster), 3);
   console.log(consoleTable(results));

@@ -6,13 +6,20 @@
  *
  *   export AMQP_URL=$(npm run --silent cluster -- start)   # the comma-separated URL on stdout
  *   npm run cluster -- stop                                  # stops the nodes and removes their data
+ *
+ * `npm run cluster -- redis start|stop|status`: a private Redis Sentinel set (servers on ports
+ * 6401-6403, Sentinels on 26401-26403; SENTINEL_BASE_PORT moves them), data under
+ * $TMPDIR/postmaster-sentinel; it prints `REDIS_SENTINELS=… REDIS_URL=…` for the fleet.
+ *
+ *   export $(npm run --silent cluster -- redis start)
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { portOpen, privateInfraAvailable, Teardown } from './chaos/infra.js';
+import { onPath, portOpen, privateInfraAvailable, Teardown } from './chaos/infra.js';
 import { clusterUrl, RabbitNode, startCluster } from './chaos/rabbit.js';
+import { PrivateSentinelSet } from './chaos/sentinel.js';
 
 const base = path.join(os.tmpdir(), 'postmaster-cluster');
 const basePort = Number(process.env.CLUSTER_BASE_PORT ?? 5701);
@@ -71,6 +78,65 @@ async function stop(): Promise<void> {
   log('cluster stopped, data removed');
 }
 
+/** The Sentinel set's variables, on stdout. */
+async function printSentinelEnv(set: PrivateSentinelSet): Promise<void> {
+  const p = await set.primary();
+  log(`primary 127.0.0.1:${p.port}; Sentinels ${set.sentinels} (master group ${set.name})`);
+  console.log(`REDIS_SENTINELS=${set.sentinels} REDIS_SENTINEL_NAME=${set.name} REDIS_URL=${set.redisUrl}`);
+}
+
+async function redisCommand(cmd: string | undefined): Promise<number> {
+  const sbase = Number(process.env.SENTINEL_BASE_PORT ?? 6401);
+  const offsets = [0, 1, 2];
+  const dir = path.join(os.tmpdir(), 'postmaster-sentinel');
+  const set = await PrivateSentinelSet.create(dir, {
+    redis: offsets.map((i) => sbase + i),
+    sentinels: offsets.map((i) => sbase + 20_000 + i),
+  });
+  const alive = Object.values(await set.alive());
+  switch (cmd) {
+    case 'start':
+      if (alive.every(Boolean)) {
+        log('Sentinel set already running');
+        await printSentinelEnv(set);
+        return 0;
+      }
+      if (alive.some(Boolean) || existsSync(set.dir)) {
+        log(`a partial Sentinel set is left in ${set.dir}, or ports are taken; run "npm run cluster -- redis stop" first, or set SENTINEL_BASE_PORT`);
+        return 1;
+      }
+      try {
+        await set.start();
+      } catch (err) {
+        log(`redis: ${(err as Error).message}`);
+        await set.stop();
+        return 1;
+      }
+      await printSentinelEnv(set);
+      return 0;
+    case 'stop':
+      await set.stop();
+      await rm(dir, { recursive: true, force: true });
+      log('Sentinel set stopped, data removed');
+      return 0;
+    case 'status':
+      log([...set.redisPorts, ...set.sentinelPorts].map((p, i) => `:${p} ${alive[i] ? 'running' : 'stopped'}`).join(', '));
+      if (!alive.every(Boolean)) return 1;
+      await printSentinelEnv(set);
+      return 0;
+    default:
+      log('usage: npm run cluster -- redis start | stop | status');
+      return 2;
+  }
+}
+
+if (process.argv[2] === 'redis') {
+  if (!onPath('redis-server') || !onPath('redis-cli')) {
+    log('cluster: redis-server / redis-cli are not on PATH');
+    process.exit(1);
+  }
+  process.exit(await redisCommand(process.argv[3]));
+}
 const avail = privateInfraAvailable();
 if (!avail.ok && avail.why.startsWith('rabbitmq')) {
   log(`cluster: ${avail.why}`);
@@ -91,6 +157,6 @@ switch (process.argv[2]) {
     break;
   }
   default:
-    log('usage: npm run cluster -- start | stop | status');
+    log('usage: npm run cluster -- start | stop | status   (or: redis start | stop | status)');
     process.exit(2);
 }

@@ -29,6 +29,16 @@ convict.addFormat({
   },
 });
 
+convict.addFormat({
+  name: 'host-ports',
+  validate(value: unknown) {
+    if (value === '' || value === null) return;
+    for (const hp of String(value).split(',')) {
+      if (!/^[^\s:,]+:\d{1,5}$/.test(hp.trim())) throw new Error(`"${hp.trim()}" is not host:port`);
+    }
+  },
+});
+
 function patternFormat(name: string, re: RegExp, hint: string): void {
   convict.addFormat({
     name,
@@ -50,6 +60,21 @@ const schema = {
   redisKeyPrefix: { doc: 'Prefix of every Redis key and BullMQ queue of this fleet.', format: String, default: 'postmaster', env: 'REDIS_KEY_PREFIX' },
   redisCommandTimeoutMs: { doc: 'Deadline of one Redis command, also while it waits for a connection; a command past it fails (ingress: 503). Keep it at most half of PUBLISH_TIMEOUT_MS. Not applied to BullMQ workers\' blocking connections; 0 = none.', format: 'nat', default: 2000, env: 'REDIS_COMMAND_TIMEOUT_MS' },
   redisConnectTimeoutMs: { doc: 'Deadline of one TCP connect to Redis; ioredis then tries again.', format: 'nat', default: 3000, env: 'REDIS_CONNECT_TIMEOUT_MS' },
+  redisSentinels: {
+    doc: 'Redis Sentinels as comma-separated host:port; empty: no Sentinel (REDIS_URL names the server). With Sentinels, every client asks them for the primary of REDIS_SENTINEL_NAME and follows it after a failover; REDIS_URL then only gives the password, username, db and rediss:// (TLS), not the host.',
+    format: 'host-ports',
+    default: '',
+    env: 'REDIS_SENTINELS',
+  },
+  redisSentinelName: { doc: 'Master group name the Sentinels monitor (the name of `sentinel monitor <name> …`).', format: String, default: 'mymaster', env: 'REDIS_SENTINEL_NAME' },
+  redisSentinelPassword: { doc: 'Password of the Sentinels themselves (requirepass of sentinel.conf); empty: none.', format: String, default: '', env: 'REDIS_SENTINEL_PASSWORD', sensitive: true },
+  redisWaitReplicas: {
+    doc: 'Replicas that must acknowledge (Redis WAIT) a write Postmaster must not lose before it answers or acks: a scheduled send before its 202 (else 503, outcome unknown), idempotency keys, the sender\'s sent record; 0 = off (asynchronous replication: a failover may lose the last writes).',
+    format: 'nat',
+    default: 0,
+    env: 'REDIS_WAIT_REPLICAS',
+  },
+  redisWaitTimeoutMs: { doc: 'How long one WAIT for REDIS_WAIT_REPLICAS acknowledgements may take (at least 1 ms: WAIT 0 would never end); keep it below REDIS_COMMAND_TIMEOUT_MS.', format: 'nat', default: 1000, env: 'REDIS_WAIT_TIMEOUT_MS' },
   ingressPort: { doc: 'HTTP port of the ingress.', format: 'port', default: 8080, env: 'INGRESS_PORT' },
   ingressHost: { doc: 'Interface the ingress listens on.', format: String, default: '0.0.0.0', env: 'INGRESS_HOST' },
   ingressApiToken: { doc: 'Bearer token of POST /v1/messages.', format: String, default: DEV_SECRET, env: 'INGRESS_API_TOKEN', sensitive: true },
@@ -64,11 +89,17 @@ const schema = {
   botHandlerMaxResponseBytes: { doc: 'Largest bot handler answer read; a larger 2xx body is a poison answer (handler-answer-too-large).', format: 'nat', default: 1024 * 1024, env: 'BOT_HANDLER_MAX_RESPONSE_BYTES' },
   topologyPrefix: { doc: 'Prefix of every exchange and queue name.', format: 'topology-prefix', default: 'postmaster', env: 'TOPOLOGY_PREFIX' },
   topologyMode: { doc: 'assert: declare topology and policies at start; check: only verify (infra owns definitions).', format: ['assert', 'check'], default: 'assert', env: 'TOPOLOGY_MODE' },
-  shards: { doc: 'Number of consistent-hash shard queues per stage (changing it remaps users).', format: 'nat', default: 16, env: 'SHARDS' },
+  shards: { doc: 'Number of shard queues per stage; the publisher picks a user\'s shard by jump consistent hash (changing it moves users: a drained operation, docs/OPERATIONS.md "Changing SHARDS").', format: 'nat', default: 16, env: 'SHARDS' },
   retryTiers: { doc: 'Delayed-retry tiers, ascending.', format: 'retry-tiers', default: '1s,5s,30s,2m,10m', env: 'RETRY_TIERS' },
   deliveryLimit: { doc: 'Times a shard message may be handed to a worker that then crashes or loses its channel; the next delivery is dead-lettered by the worker as poison/delivery-limit (the x-delivery-limit policy, one more, is the net).', format: 'nat', default: 5, env: 'DELIVERY_LIMIT' },
   urgentQueueType: { doc: 'Queue type of the urgent lanes: classic (x-max-priority 0-9, not replicated) or quorum (RabbitMQ 4.x: replicated, two levels).', format: ['classic', 'quorum'], default: 'classic', env: 'URGENT_QUEUE_TYPE' },
   orderingMode: { doc: 'strict: a user\'s later messages wait behind one in retry; relaxed: they overtake.', format: ['strict', 'relaxed'], default: 'strict', env: 'ORDERING_MODE' },
+  dlqOrderingMode: {
+    doc: 'Strict ordering: release: a dead-lettered message stops holding its user (its replay arrives after the later messages); strict: the user\'s later messages wait until the dead letter is replayed (and goes first) or purged.',
+    format: ['release', 'strict'],
+    default: 'release',
+    env: 'DLQ_ORDERING_MODE',
+  },
   holdGraceMs: {
     doc: 'Strict mode: a message a user waits for that is this much later than its retry tier said (its copy was lost: a purged or deleted retry queue) no longer holds the user; also the slack of a hold\'s TTL (longest tier + this).',
     format: 'nat',

@@ -27,6 +27,8 @@ export class Metrics {
   readonly shardLeasesLost: Counter<'stage'>;
   readonly heldUsers: Gauge<'stage'>;
   readonly oldestHoldAge: Gauge<'stage'>;
+  readonly dlqWaitingUsers: Gauge<'stage'>;
+  readonly dlqOldestWait: Gauge<'stage'>;
   readonly holdsHealed: Counter<'stage' | 'reason'>;
   readonly urgentHoldSeconds: Counter<'stage'>;
   readonly tokensWaited: Counter<'limit'>;
@@ -61,6 +63,8 @@ export class Metrics {
     this.shardLeasesLost = new Counter({ name: 'postmaster_shard_leases_lost_total', help: 'Shard leases that ran out while this replica held them (it stalled for longer than LEASE_TTL_MS, or Redis did).', labelNames: ['stage'], registers: r });
     this.heldUsers = new Gauge({ name: 'postmaster_held_users', help: 'Users whose ordered lane waits behind a retrying message (strict mode), on this replica\'s shards.', labelNames: ['stage'], registers: r });
     this.oldestHoldAge = new Gauge({ name: 'postmaster_oldest_hold_age_seconds', help: 'How long the longest-waiting held user (strict mode) of this replica\'s shards has waited for its current head; 0 without holds.', labelNames: ['stage'], registers: r });
+    this.dlqWaitingUsers = new Gauge({ name: 'postmaster_dlq_waiting_users', help: 'Users whose later messages wait behind a dead letter until it is replayed or purged (DLQ_ORDERING_MODE=strict), fleet-wide: every worker replica reports the same value (use max).', labelNames: ['stage'], registers: r });
+    this.dlqOldestWait = new Gauge({ name: 'postmaster_dlq_oldest_wait_seconds', help: 'How long the longest-waiting user has waited behind a dead letter (DLQ_ORDERING_MODE=strict), fleet-wide (use max); 0 without.', labelNames: ['stage'], registers: r });
     this.holdsHealed = new Counter({ name: 'postmaster_holds_healed_total', help: 'Messages a held user stopped waiting for: lost (its retry copy never came back), sent, dead-lettered, unknown (no status record), expired (the whole hold\'s TTL ran out).', labelNames: ['stage', 'reason'], registers: r });
     this.urgentHoldSeconds = new Counter({ name: 'postmaster_urgent_hold_seconds_total', help: 'Time this replica held back its ordered lanes because an urgent message was in flight (URGENT_HOLD_MS).', labelNames: ['stage'], registers: r });
     this.tokensWaited = new Counter({ name: 'postmaster_rate_limit_waits_total', help: 'Sends that waited for a rate-limit token.', labelNames: ['limit'], registers: r });

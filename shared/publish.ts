@@ -1,17 +1,27 @@
 /**
  * Publishing an envelope into a stage: urgent messages to the stage's priority queue, the rest to
- * its consistent-hash exchange keyed by the user (so every message of a user lands on one shard).
+ * the user's shard queue, which the publisher picks (topology/shard.ts), so every message of a user
+ * lands on one shard whatever the broker's state.
  */
 import type { Broker } from './broker.js';
 import { H, type Envelope } from './envelope.js';
 import type { Metrics } from './metrics.js';
 import type { Topology } from './topology/declaration.js';
-import { laneOf, type Lane, type Stage } from './topology/names.js';
+import { laneOf, parseLane, type Lane, type Stage } from './topology/names.js';
+import { shardKey, shardOf } from './topology/shard.js';
 
 export const DEFAULT_URGENCY = 5;
 
 export function laneFor(stage: Stage, env: Pick<Envelope, 'priority'>): Lane {
   return laneOf(stage, env.priority === 'urgent' ? 'urgent' : 'ordered');
+}
+
+/**
+ * The routing key of a user's message on a lane: its shard's key on an ordered lane (direct
+ * exchange), the user on an urgent lane (fanout: the key only travels along, into retries).
+ */
+export function routingKeyFor(topology: Pick<Topology, 'options'>, lane: Lane, user: string): string {
+  return parseLane(lane)?.kind === 'ordered' ? shardKey(shardOf(user, topology.options.shards)) : user;
 }
 
 export interface StagePublisher {
@@ -30,7 +40,7 @@ export async function publishToStage(
   const exchange = p.topology.names.exchangeForLane(lane);
   await p.broker.publish({
     exchange,
-    routingKey: env.user,
+    routingKey: routingKeyFor(p.topology, lane, env.user),
     body: Buffer.from(JSON.stringify(env)),
     messageId: env.id,
     correlationId: env.correlationId,
@@ -39,6 +49,7 @@ export async function publishToStage(
     headers: {
       [H.lane]: lane,
       [H.stage]: stage,
+      [H.user]: env.user,
       [H.attempt]: env.attempt,
       [H.acceptedAt]: Date.parse(env.createdAt),
       ...extraHeaders,

@@ -69,7 +69,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
     urgentConnection: true,
     onReturned: (exchange) => metrics.unroutable.inc({ exchange }),
   });
-  const redis = createRedis(cfg.redisUrl, redisDeadlines(cfg));
+  const redis = createRedis(cfg, redisDeadlines(cfg));
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
   const health = brokerChecks(new Health(metrics, { stuckAfterMs: cfg.healthStuckAfterMs, loopBlockedMs: cfg.eventLoopBlockedMs }), broker).start();
   const topology = topologyFromConfig(cfg);

@@ -22,6 +22,7 @@
  */
 import { defineScript, type RedisScript } from './redis.js';
 import type { Runtime } from './runtime.js';
+import { TickBatch } from './tick-batch.js';
 
 export const STATUSES = ['accepted', 'scheduled', 'dispatched', 'sent', 'delivered', 'read', 'failed', 'dead-lettered'] as const;
 export type MessageStatus = (typeof STATUSES)[number];
@@ -112,9 +113,18 @@ local function record(rec, mapKey, status, rank, atMs, ttl, mustExist, replayFro
 end
 `;
 
-// KEYS: record[, wamid mapping]. ARGV: as RECORD_LUA's `record` after its two keys.
-const RECORD = `${RECORD_LUA}
-return record(KEYS[1], KEYS[2], unpack(ARGV))`;
+/** Arguments of one `record` call after its two keys (RecordCall.args). */
+export const RECORD_ARGS = 11;
+
+// KEYS: record, wamid mapping (or the record again), per record. ARGV: RECORD_ARGS per record.
+// One call records the moves of one turn of the event loop (TickBatch): one round trip for them all.
+const RECORD_MANY = `${RECORD_LUA}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * ${RECORD_ARGS}
+  out[i] = record(KEYS[2 * i - 1], KEYS[2 * i], unpack(ARGV, a + 1, a + ${RECORD_ARGS}))
+end
+return out`;
 
 /** The keys and arguments of one `record` call (RECORD_LUA), for this script or one that embeds it. */
 export interface RecordCall {
@@ -129,11 +139,16 @@ export function recordResult(n: unknown): RecordResult {
 
 export class StatusStore {
   private readonly ttlS: number;
-  private readonly script: RedisScript;
+  private readonly batch: TickBatch<RecordCall, RecordResult>;
 
   constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'cfg'>) {
     this.ttlS = rt.cfg.statusTtlS;
-    this.script = defineScript(rt.redis, 'postmasterStatusRecord', RECORD);
+    const script: RedisScript = defineScript(rt.redis, 'postmasterStatusRecordMany', RECORD_MANY);
+    this.batch = new TickBatch(async (calls) => {
+      const keys = calls.flatMap((c) => [c.keys[0], c.keys[1] ?? c.keys[0]]);
+      const out = (await script(keys.length, ...keys, ...calls.flatMap((c) => c.args))) as unknown[];
+      return out.map(recordResult);
+    });
   }
 
   private key(id: string): string {
@@ -149,9 +164,8 @@ export class StatusStore {
    * @returns 'moved', 'stale' (ignored: not forward) or 'missing' (with `mustExist`, no record).
    */
   async record(id: string, status: MessageStatus, fields: StatusFields = {}): Promise<RecordResult> {
-    const { keys, args } = this.recordCall(id, status, fields);
-    // EVALSHA (the script is sent once per connection; ioredis falls back to EVAL on NOSCRIPT).
-    return recordResult(await this.script(keys.length, ...keys, ...args));
+    // With the other records of this turn of the event loop, in one EVALSHA.
+    return this.batch.add(this.recordCall(id, status, fields));
   }
 
   /** What `record` sends: the keys and arguments of RECORD_LUA's `record`. */

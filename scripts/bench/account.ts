@@ -1,12 +1,12 @@
 /**
  * Accounting for every accepted message by id, once the services have stopped: what the provider
- * received (the simulator's ledger), and what waits in the broker — read by consuming every queue of
+ * received (the provider's ledger), and what waits in the broker — read by consuming every queue of
  * the topology with raw amqplib (auto-ack: the run is over and its vhost is deleted next). Counting
  * by id rather than by depth keeps a copy the broker made (at-least-once dead-lettering out of a
  * retry tier can publish twice) from hiding a message that is missing.
  */
 import amqplib from 'amqplib';
-import type { SimClient } from './fleet.js';
+import type { LedgerClient } from './provider.js';
 import { sleep } from './processes.js';
 
 export interface Account {
@@ -59,10 +59,10 @@ export async function drainIds(amqpUrl: string, queues: string[], expected: numb
   }
 }
 
-/** Ids of every accepted (2xx) ledger entry. */
-export async function deliveredIds(sim: SimClient): Promise<Set<string>> {
+/** Ids of every ledger entry. */
+export async function deliveredIds(ledger: LedgerClient): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const e of await sim.entriesAfter(0)) if (e.id && e.status >= 200 && e.status < 300) out.add(e.id);
+  for (const e of await ledger.entriesAfter(0)) if (e.id) out.add(e.id);
   return out;
 }
 

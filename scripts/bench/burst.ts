@@ -9,7 +9,8 @@
 import { Management } from '../../shared/management.js';
 import { account, deliveredIds, drainIds, type Account } from './account.js';
 import { deliveredCount } from './delivery.js';
-import type { Fleet, SimClient } from './fleet.js';
+import type { Fleet } from './fleet.js';
+import type { LedgerClient } from './provider.js';
 import { MGMT_URL } from './isolation.js';
 import { closedLoop, type Accepted, type IngressClient } from './load.js';
 import type { Log } from './pipeline.js';
@@ -53,7 +54,7 @@ export interface BurstResult extends CountAccount {
   retried503: number;
 }
 
-export async function measureBurst(fleet: Fleet, client: IngressClient, sim: SimClient, s: Sizes, log: Log): Promise<BurstResult> {
+export async function measureBurst(fleet: Fleet, client: IngressClient, ledger: LedgerClient, s: Sizes, log: Log): Promise<BurstResult> {
   const b = s.burst;
   // Start from empty lanes and an empty ledger, with the sender limited.
   await fleet.stop('dispatcher');
@@ -61,14 +62,14 @@ export async function measureBurst(fleet: Fleet, client: IngressClient, sim: Sim
   await fleet.purgeQueues();
   await fleet.start('sender', { whatsappThroughputPerSecond: b.throughputPerSecond });
   await fleet.start('dispatcher');
-  await sim.reset();
+  await ledger.reset();
 
-  const rss = new RssSampler(fleet.children(['ingress', 'dispatcher', 'sender', 'simulator']));
+  const rss = new RssSampler(fleet.children(['ingress', 'dispatcher', 'sender']));
   const broker = sampleBrokerMemory();
   log(`burst: ${b.count} messages in batches of ${b.batchSize}, ${b.concurrency} at a time, sender at ${b.throughputPerSecond}/s`);
   const acc = await accept(client, s, log);
   const acceptSeconds = (acc.lastAcceptedAt - acc.firstSentAt) / 1000;
-  const deliveredDuringAccept = await deliveredCount(sim);
+  const deliveredDuringAccept = await deliveredCount(ledger);
   const retriedBy = await fleet.counterBy('postmaster_retried_total', ['stage', 'class']);
   const retried = Object.values(retriedBy).reduce((a, c) => a + c, 0);
   log(`burst: ${acc.ids.length} accepted in ${acceptSeconds.toFixed(1)} s; stopping the services to count`);
@@ -76,9 +77,9 @@ export async function measureBurst(fleet: Fleet, client: IngressClient, sim: Sim
   const maxRssMb = Object.fromEntries(rss.stop());
   const brokerMaxMemMb = await broker.stop();
 
-  const counted = await countAll(fleet, sim, acc.ids.length);
+  const counted = await countAll(fleet, ledger, acc.ids.length);
   log(`burst: counted ${counted.delivered} delivered + ${counted.queued} queued + ${counted.deadLettered} DLQ; reading the queues for the account by id`);
-  const byId = await accountById(fleet, sim, acc.ids, counted);
+  const byId = await accountById(fleet, ledger, acc.ids, counted);
   return {
     offered: b.count,
     accepted: acc.ids.length,
@@ -112,9 +113,9 @@ function accept(client: IngressClient, s: Sizes, log: Log): Promise<Accepted> {
   });
 }
 
-async function countAll(fleet: Fleet, sim: SimClient, accepted: number): Promise<CountAccount> {
-  const { duplicates } = await sim.stats();
-  const delivered = await deliveredCount(sim);
+async function countAll(fleet: Fleet, ledger: LedgerClient, accepted: number): Promise<CountAccount> {
+  const { duplicates } = await ledger.stats();
+  const delivered = await deliveredCount(ledger);
   const { depths, settled } = await fleet.settledDepths(60_000, 4);
   const dlq = fleet.dlqName();
   const tiers = new Set(fleet.retryQueues());
@@ -124,13 +125,13 @@ async function countAll(fleet: Fleet, sim: SimClient, accepted: number): Promise
   return { delivered, duplicates, queued, inRetryTiers: sum((q) => tiers.has(q)), deadLettered, settled, lostByCount: accepted - delivered - queued - deadLettered };
 }
 
-async function accountById(fleet: Fleet, sim: SimClient, ids: string[], counted: CountAccount): Promise<Account> {
+async function accountById(fleet: Fleet, ledger: LedgerClient, ids: string[], counted: CountAccount): Promise<Account> {
   const dlq = fleet.dlqName();
   const queues = (await fleet.queueNames()).filter((q) => q !== dlq);
   const timeoutMs = Math.max(60_000, counted.queued / 2); // at least 2,000 messages/s of reading
   const inQueues = await drainIds(fleet.cfg.amqpUrl, queues, counted.queued, timeoutMs);
   const inDlq = await drainIds(fleet.cfg.amqpUrl, [dlq], counted.deadLettered, 30_000, 500);
-  return account(ids, await deliveredIds(sim), inQueues.ids, inDlq.ids, { ...inQueues.byQueue, ...inDlq.byQueue });
+  return account(ids, await deliveredIds(ledger), inQueues.ids, inDlq.ids, { ...inQueues.byQueue, ...inDlq.byQueue });
 }
 
 /** Polls the broker node's memory use every 2 s; stop() resolves to the largest value seen, in MB. */

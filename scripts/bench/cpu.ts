@@ -62,13 +62,16 @@ export class CpuMeter {
   }
 }
 
-/** "ingress 0.41, dispatcher 0.22, …" ms per message, largest first, with the total. */
+/** Processes measured beside a system but not part of it: the load generator and the bare provider. */
+const OUTSIDE = new Set(['bench', 'provider']);
+
+/** "ingress 0.41, dispatcher 0.22, …" ms per message, largest first, with the total (`OUTSIDE` left out of it). */
 export function perMessage(cpu: Record<string, number>, count: number): { byProcess: Record<string, number>; total: number } {
   const byProcess = Object.fromEntries(
     Object.entries(cpu)
       .sort((a, b) => b[1] - a[1])
       .map(([k, ms]) => [k, Math.round((ms / count) * 1000) / 1000]),
   );
-  const total = Object.entries(byProcess).reduce((n, [k, v]) => (k === 'bench' ? n : n + v), 0);
+  const total = Object.entries(byProcess).reduce((n, [k, v]) => (OUTSIDE.has(k) ? n : n + v), 0);
   return { byProcess, total: Math.round(total * 1000) / 1000 };
 }

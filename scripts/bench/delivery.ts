@@ -1,19 +1,18 @@
 /**
- * Waiting on the provider's ledger: "delivered" is the simulator's count of distinct accepted
- * message ids (accepted − duplicates), read from its own process.
+ * Waiting on the provider's ledger: "delivered" is its count of distinct message ids, read from
+ * its own process.
  */
-import type { SimClient, SimEntry } from './fleet.js';
+import type { LedgerClient, LedgerEntry } from './provider.js';
 import { sleep } from './processes.js';
 
-export async function deliveredCount(sim: SimClient): Promise<number> {
-  const s = await sim.stats();
-  return s.accepted - s.duplicates;
+export async function deliveredCount(ledger: LedgerClient): Promise<number> {
+  return (await ledger.stats()).delivered;
 }
 
 /** Polls until `target` distinct messages were delivered; throws at the deadline saying how far it got. */
-export async function waitDelivered(sim: SimClient, target: number, deadline: number, what: string): Promise<void> {
+export async function waitDelivered(ledger: LedgerClient, target: number, deadline: number, what: string): Promise<void> {
   for (;;) {
-    const n = await deliveredCount(sim);
+    const n = await deliveredCount(ledger);
     if (n >= target) return;
     if (Date.now() > deadline) throw new Error(`${what}: ${n} of ${target} delivered at the deadline`);
     await sleep(100);
@@ -21,15 +20,15 @@ export async function waitDelivered(sim: SimClient, target: number, deadline: nu
 }
 
 /** The latest ledger entry (receivedAt of the last delivery). */
-export async function lastEntry(sim: SimClient): Promise<SimEntry> {
-  const { received } = await sim.stats();
-  const [e] = await sim.page(received - 1, 1);
-  if (!e) throw new Error('the simulator ledger is empty');
+export async function lastEntry(ledger: LedgerClient): Promise<LedgerEntry> {
+  const { received } = await ledger.stats();
+  const [e] = await ledger.page(received - 1, 1);
+  if (!e) throw new Error('the provider ledger is empty');
   return e;
 }
 
 /**
- * Follows the ledger from a sequence number on and keeps the first accepted delivery time of the
+ * Follows the ledger from a sequence number on and keeps the first delivery time of the
  * ids it is told to look for; `poll()` reads only what arrived since the last call.
  */
 export class LedgerWatch {
@@ -37,12 +36,12 @@ export class LedgerWatch {
   private readonly want = new Set<string>();
 
   constructor(
-    private readonly sim: SimClient,
+    private readonly ledger: LedgerClient,
     private cursor: number,
   ) {}
 
-  static async fromNow(sim: SimClient): Promise<LedgerWatch> {
-    return new LedgerWatch(sim, (await sim.stats()).received);
+  static async fromNow(ledger: LedgerClient): Promise<LedgerWatch> {
+    return new LedgerWatch(ledger, (await ledger.stats()).received);
   }
 
   add(ids: Iterable<string>): void {
@@ -50,9 +49,9 @@ export class LedgerWatch {
   }
 
   async poll(): Promise<void> {
-    for (const e of await this.sim.entriesAfter(this.cursor)) {
+    for (const e of await this.ledger.entriesAfter(this.cursor)) {
       this.cursor = e.seq;
-      if (e.id && e.status >= 200 && e.status < 300 && this.want.has(e.id) && !this.receivedAt.has(e.id)) this.receivedAt.set(e.id, e.receivedAt);
+      if (e.id && this.want.has(e.id) && !this.receivedAt.has(e.id)) this.receivedAt.set(e.id, e.receivedAt);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
- * The pipeline under test, every part its own process: the provider simulator (ledger kept without
- * bodies), the ingress, one dispatcher and one sender, configured like production (16 shards,
- * default prefetch, NODE_ENV=production) except for the rate limits the bench turns off.
+ * The pipeline under test, every part its own process: the ingress, one dispatcher and one sender,
+ * configured like production (16 shards, default prefetch, NODE_ENV=production) except for the rate
+ * limits the bench turns off, posting to the run's bare provider (http-server.ts).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,30 +10,28 @@ import { request } from 'undici';
 import type { Config } from '../../shared/config.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
 import type { BenchSpace } from './isolation.js';
-import { DIST, freePort, spawnChild, spawnService, type Child } from './processes.js';
+import { freePort, spawnService, type Child } from './processes.js';
 
 /** `…-urgent`: a replica with WORKER_LANES=urgent (the urgent measurement's dedicated deployment). */
 export type ServiceName = 'ingress' | 'dispatcher' | 'sender' | 'dispatcher-urgent' | 'sender-urgent';
 const WORKERS: ServiceName[] = ['dispatcher', 'sender', 'dispatcher-urgent', 'sender-urgent'];
 
 export interface FleetOptions {
-  /** A directory turns on `node --cpu-prof` for the three services and the simulator; profiles land under it. */
+  /** A directory turns on `node --cpu-prof` for the three services; profiles land under it. */
   profileDir?: string;
   /** With profileDir: sample allocations (alloc-sample.ts) instead of CPU time. */
   profileAlloc?: boolean;
-  /** Faults of the simulator at start (environment of services/simulator/config.ts). */
-  simulatorEnv?: Record<string, string>;
 }
 
 export class Fleet {
-  readonly procs = new Map<ServiceName | 'simulator', Child>();
+  readonly procs = new Map<ServiceName, Child>();
   /** Where each running worker serves /metrics. */
   private readonly metricsPorts = new Map<ServiceName, number>();
   cfg!: Config;
-  simUrl = '';
 
   constructor(
     private readonly space: BenchSpace,
+    private readonly providerUrl: string,
     private readonly opts: FleetOptions = {},
   ) {}
 
@@ -41,7 +39,7 @@ export class Fleet {
     return `http://127.0.0.1:${this.cfg.ingressPort}`;
   }
 
-  private profileArgs(name: ServiceName | 'simulator'): string[] {
+  private profileArgs(name: ServiceName): string[] {
     const dir = this.opts.profileDir;
     if (!dir) return [];
     if (!this.opts.profileAlloc) return ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`];
@@ -49,28 +47,9 @@ export class Fleet {
     return ['--import', fileURLToPath(new URL('./alloc-sample.js', import.meta.url))];
   }
 
-  /** Starts the simulator and fixes the configuration every service of the run shares. */
+  /** Fixes the configuration every service of the run shares. */
   async init(): Promise<void> {
-    const simPort = await freePort();
-    const base = this.space.config({ ingressPort: await freePort() });
-    const sim = await spawnChild({
-      name: 'simulator',
-      script: path.join(DIST, 'services', 'simulator', 'main.js'),
-      env: {
-        SIMULATOR_PORT: String(simPort),
-        SIMULATOR_HOST: '127.0.0.1',
-        SIMULATOR_KEEP_BODIES: 'false',
-        WHATSAPP_PHONE_NUMBER_ID: base.whatsappPhoneNumberId,
-        WHATSAPP_ACCESS_TOKEN: base.whatsappAccessToken,
-        LOG_LEVEL: 'warn',
-        ...this.opts.simulatorEnv,
-      },
-      readyUrl: `http://127.0.0.1:${simPort}/healthz`,
-      nodeArgs: this.profileArgs('simulator'),
-    });
-    this.procs.set('simulator', sim);
-    this.simUrl = `http://127.0.0.1:${simPort}`;
-    this.cfg = { ...base, providerBaseUrl: this.simUrl };
+    this.cfg = this.space.config({ ingressPort: await freePort(), providerBaseUrl: this.providerUrl });
   }
 
   /** Starts (or restarts) a service; `overrides` apply to this process only. */
@@ -86,7 +65,7 @@ export class Fleet {
   }
 
   /** Graceful stop (SIGTERM: stop intake, finish and ack in-flight work), if running. */
-  async stop(name: ServiceName | 'simulator'): Promise<void> {
+  async stop(name: ServiceName): Promise<void> {
     const c = this.procs.get(name);
     if (!c) return;
     this.procs.delete(name);
@@ -122,13 +101,13 @@ export class Fleet {
     return totals;
   }
 
-  children(names: Array<ServiceName | 'simulator'>): Child[] {
+  children(names: ServiceName[]): Child[] {
     return names.flatMap((n) => (this.procs.has(n) ? [this.procs.get(n)!] : []));
   }
 
-  /** Services first (in pipeline order), the simulator last. */
+  /** In pipeline order. */
   async close(): Promise<void> {
-    for (const n of ['ingress', ...WORKERS, 'simulator'] as const) await this.stop(n).catch(() => {});
+    for (const n of ['ingress', ...WORKERS] as const) await this.stop(n).catch(() => {});
   }
 
   /**
@@ -205,56 +184,5 @@ export class Fleet {
 
   dlqName(): string {
     return topologyFromConfig(this.cfg).names.dlq;
-  }
-}
-
-export interface SimStats {
-  received: number;
-  accepted: number;
-  duplicates: number;
-  byCode: Record<string, number>;
-}
-
-export interface SimEntry {
-  seq: number;
-  receivedAt: number;
-  to: string;
-  id: string | null;
-  status: number;
-}
-
-/** The simulator's control surface over HTTP (it runs in its own process). */
-export class SimClient {
-  constructor(private readonly url: string) {}
-
-  private async get<T>(p: string): Promise<T> {
-    const res = await request(this.url + p, { headersTimeout: 30_000, bodyTimeout: 60_000 });
-    if (res.statusCode !== 200) throw new Error(`simulator ${p}: ${res.statusCode} ${await res.body.text()}`);
-    return (await res.body.json()) as T;
-  }
-
-  stats(): Promise<SimStats> {
-    return this.get<SimStats>('/_sim/stats');
-  }
-
-  /** Up to `limit` entries with seq > after, arrival order. */
-  async page(after: number, limit: number): Promise<SimEntry[]> {
-    return (await this.get<{ entries: SimEntry[] }>(`/_sim/ledger?after=${after}&limit=${limit}`)).entries;
-  }
-
-  /** Every entry with seq > after. */
-  async entriesAfter(after: number, pageSize = 20_000): Promise<SimEntry[]> {
-    const out: SimEntry[] = [];
-    for (let from = after; ; ) {
-      const page = await this.page(from, pageSize);
-      out.push(...page);
-      if (page.length < pageSize) return out;
-      from = page[page.length - 1].seq;
-    }
-  }
-
-  async reset(): Promise<void> {
-    const res = await request(this.url + '/_sim/reset', { method: 'POST' });
-    await res.body.dump();
   }
 }

@@ -1,30 +1,24 @@
 /**
  * The raw HTTP hop: a bare keep-alive undici pool posting the Cloud API request of the bench
- * message to a bare node:http server in another process, with the sender's concurrency (its
- * provider pool's connection count), one request per connection at a time.
+ * message to the run's provider (http-server.ts, its own process), with the sender's concurrency
+ * (its provider pool's connection count), one request per connection at a time.
  */
-import path from 'node:path';
 import { Pool } from 'undici';
 import { CpuMeter, perMessage } from './cpu.js';
 import { cloudApiBody } from './message.js';
-import { DIST, freePort, spawnChild } from './processes.js';
+import type { Provider } from './provider.js';
 import type { HopResult } from './raw-hop.js';
 
 export interface HttpHopOptions {
+  provider: Provider;
   count: number;
   concurrency: number;
   timeoutMs: number;
 }
 
 export async function httpHop(o: HttpHopOptions): Promise<HopResult> {
-  const port = await freePort();
-  const server = await spawnChild({
-    name: 'bare-http',
-    script: path.join(DIST, 'scripts', 'bench', 'http-server.js'),
-    env: { PORT: String(port) },
-    readyUrl: `http://127.0.0.1:${port}/`,
-  });
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: o.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const server = o.provider.child;
+  const pool = new Pool(o.provider.url, { connections: o.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   const body = cloudApiBody();
   const headers = { authorization: 'Bearer bench', 'content-type': 'application/json' };
   try {
@@ -46,7 +40,6 @@ export async function httpHop(o: HttpHopOptions): Promise<HopResult> {
     return { count: o.count, seconds, perSecond: o.count / seconds, cpu: perMessage(meter.stop(), o.count) };
   } finally {
     await pool.close().catch(() => {});
-    await server.stop(5000);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
- * The pipeline figures: sustained throughput (ingress → dispatcher → sender → provider, every
- * message delivered, first request to last delivery) and the latency at half that rate under
- * open-loop paced load (accept → provider receivedAt).
+ * The pipeline figures: sustained throughput (HTTP ingress → … → sender → provider, every message
+ * delivered, first request to last delivery, counted at the provider whatever path the messages
+ * took) and the latency at half that rate under open-loop paced load (accept → provider receivedAt).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,51 +10,51 @@ import { keyspace } from '../../shared/redis.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { walReport, WalWatch, type WalReport } from './broker-wal.js';
 import { deliveredCount, lastEntry, LedgerWatch, percentile, waitDelivered } from './delivery.js';
-import type { Fleet, SimClient } from './fleet.js';
+import type { Fleet } from './fleet.js';
+import type { LedgerClient } from './provider.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
 import { ulidTime } from './message.js';
 import type { LoadShape, Sizes } from './sizes.js';
 
-export interface PipelineResult {
+/** A closed-loop throughput measurement through some ingress to the provider. */
+export interface ThroughputResult {
   shape: LoadShape;
   count: number;
+  /** Messages / (first request → the provider's receipt of the last one), every message delivered. */
   perSecond: number;
   acceptPerSecond: number;
   seconds: number;
   retried503: number;
-  /** CPU ms per message by process over the measured messages (bench = the load generator). */
+  /** CPU ms per message by process over the measured messages (bench = the load generator, provider = the bare server; neither in the total). */
   cpu: { byProcess: Record<string, number>; total: number };
+}
+
+export interface PipelineResult extends ThroughputResult {
   /** Messages the workers sent to a retry tier meanwhile (throttled, parked or failed): the slow tail. */
   retried: number;
 }
 
 export type Log = (line: string) => void;
 
-export async function measurePipeline(
-  fleet: Fleet,
-  client: IngressClient,
-  sim: SimClient,
-  s: Sizes,
-  pids: Pids,
-  log: Log,
-  p: LoadShape = s.pipeline,
-): Promise<PipelineResult> {
+/**
+ * After a warm-up of `p.warmup` messages, sends `p.count` as fast as the ingress behind `client`
+ * takes them and waits until the provider received every one (distinct ids).
+ */
+export async function closedThroughput(client: IngressClient, ledger: LedgerClient, s: Sizes, p: LoadShape, pids: Pids, log: Log, label: string): Promise<ThroughputResult> {
   const load = (count: number) =>
     closedLoop(client, { count, users: p.users, concurrency: p.concurrency, batchSize: p.batchSize, deadline: Date.now() + s.drainTimeoutMs });
   // Warm-up: JIT, connection pools, shard leases settled.
-  const warm = await deliveredCount(sim);
-  log(`pipeline warm-up: ${p.warmup} messages`);
+  const warm = await deliveredCount(ledger);
+  log(`${label} warm-up: ${p.warmup} messages`);
   await load(p.warmup);
-  await waitDelivered(sim, warm + p.warmup, Date.now() + s.drainTimeoutMs, 'pipeline warm-up');
-  const base = await deliveredCount(sim);
-  log(`pipeline: ${p.count} messages, ${p.users} users, ${p.concurrency} × ${p.batchSize === 1 ? 'single POST' : `batch of ${p.batchSize}`}`);
-  const retriedBefore = await fleet.counter('postmaster_retried_total');
+  await waitDelivered(ledger, warm + p.warmup, Date.now() + s.drainTimeoutMs, `${label} warm-up`);
+  const base = await deliveredCount(ledger);
+  log(`${label}: ${p.count} messages, ${p.users} users, ${p.concurrency} × ${p.batchSize === 1 ? 'single POST' : `batch of ${p.batchSize}`}`);
   const meter = new CpuMeter(pids);
   const acc = await load(p.count);
-  await waitDelivered(sim, base + p.count, Date.now() + s.drainTimeoutMs, 'pipeline');
+  await waitDelivered(ledger, base + p.count, Date.now() + s.drainTimeoutMs, label);
   const cpu = perMessage(meter.stop(), p.count);
-  const retried = (await fleet.counter('postmaster_retried_total')) - retriedBefore;
-  const last = await lastEntry(sim);
+  const last = await lastEntry(ledger);
   const seconds = (last.receivedAt - acc.firstSentAt) / 1000;
   return {
     shape: p,
@@ -64,8 +64,21 @@ export async function measurePipeline(
     seconds,
     retried503: acc.retried503,
     cpu,
-    retried,
   };
+}
+
+export async function measurePipeline(
+  fleet: Fleet,
+  client: IngressClient,
+  ledger: LedgerClient,
+  s: Sizes,
+  pids: Pids,
+  log: Log,
+  p: LoadShape = s.pipeline,
+): Promise<PipelineResult> {
+  const retriedBefore = await fleet.counter('postmaster_retried_total');
+  const r = await closedThroughput(client, ledger, s, p, pids, log, 'pipeline');
+  return { ...r, retried: (await fleet.counter('postmaster_retried_total')) - retriedBefore };
 }
 
 export interface LatencyResult {
@@ -135,13 +148,13 @@ export function summarizeLatency(lat: number[]): { p50: number; p99: number; max
 export async function measureLatency(
   fleet: Fleet,
   client: IngressClient,
-  sim: SimClient,
+  ledger: LedgerClient,
   s: Sizes,
   ratePerSecond: number,
   log: Log,
   shape: LoadShape = s.pipeline,
 ): Promise<LatencyResult> {
-  const watch = await LedgerWatch.fromNow(sim);
+  const watch = await LedgerWatch.fromNow(ledger);
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const batchSize = shape.batchSize;
   log(`latency: open loop at ${ratePerSecond.toFixed(0)}/s for ${s.latency.durationMs / 1000} s, ${batchSize === 1 ? 'single POSTs' : `batches of ${batchSize}`}`);

@@ -114,6 +114,11 @@ export async function spawnService(service: 'ingress' | 'dispatcher' | 'sender',
   });
 }
 
+/** Every child still running (a failed run logs their output). */
+export function runningChildren(): Child[] {
+  return [...running];
+}
+
 /** Stops every child still running (a failed run's clean-up). */
 export async function stopAll(graceMs = 10_000): Promise<void> {
   await Promise.all([...running].map((c) => c.stop(graceMs)));

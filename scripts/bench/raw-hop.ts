@@ -19,8 +19,6 @@ export interface HopResult {
   queues?: number;
   /** The rate it was paced at (messages/s), when paced. */
   rate?: number;
-  /** Messages the far end handled in all, warm-up included, when it counts them (the bare chain). */
-  handled?: number;
 }
 
 export interface RawHopOptions {

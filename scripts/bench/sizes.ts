@@ -20,13 +20,14 @@ export interface Sizes {
   hopTrials: number;
   raw: { count: number; window: number; prefetch: number };
   http: { count: number };
-  bullmq: { count: number; window: number; concurrency: number };
-  /** One broker hop at a low rate: `count` messages, one every `intervalMs`, Nagle on and off. */
-  hopLatency: { count: number; intervalMs: number };
-  /** The pipeline figure: batches (the ingress's HTTP cost spread over many messages, as in the limit). */
+  /** The pipeline figure and the peers': batches (the ingress's HTTP cost spread over many messages, as in the limit). */
   pipeline: LoadShape;
-  /** The same with one message per request, as most callers send. */
+  /** One message per request, as most callers send (`--profile --singles` only). */
   singles: LoadShape;
+  /** Signed webhooks, one user message each, `concurrency` in flight (batchSize unused). */
+  inbound: LoadShape;
+  /** Messages of each peer's burst (the burst's shape otherwise; the peers' consumers stopped). */
+  peerBurst: number;
   latency: { durationMs: number; users: number };
   urgent: { backlog: number; count: number; users: number };
   burst: { count: number; batchSize: number; concurrency: number; users: number; maxAcceptMs: number; throughputPerSecond: number };
@@ -34,19 +35,19 @@ export interface Sizes {
   drainTimeoutMs: number;
 }
 
-/** The sender's HTTP concurrency: its provider pool's connections (services/sender/provider-client.ts). */
+/** The sender's HTTP concurrency: its provider pool's connections (services/sender/provider-client.ts); the peers' prefetch / concurrency. */
 export const SENDER_CONNECTIONS = 64;
 
 export const FULL: Sizes = {
   name: 'full',
-  runTimeoutMs: 100 * 60_000,
+  runTimeoutMs: 30 * 60_000,
   hopTrials: 3,
   raw: { count: 100_000, window: 256, prefetch: 256 },
   http: { count: 50_000 },
-  bullmq: { count: 20_000, window: 256, concurrency: 256 },
-  hopLatency: { count: 500, intervalMs: 10 },
   pipeline: { warmup: 5_000, count: 50_000, users: 10_000, concurrency: 8, batchSize: 50 },
   singles: { warmup: 1_000, count: 10_000, users: 10_000, concurrency: 32, batchSize: 1 },
+  inbound: { warmup: 1_000, count: 10_000, users: 10_000, concurrency: 32, batchSize: 1 },
+  peerBurst: 100_000,
   latency: { durationMs: 30_000, users: 10_000 },
   urgent: { backlog: 100_000, count: 200, users: 200 },
   burst: { count: 1_000_000, batchSize: 500, concurrency: 2, users: 100_000, maxAcceptMs: 50 * 60_000, throughputPerSecond: 1000 },
@@ -59,12 +60,12 @@ export const QUICK: Sizes = {
   hopTrials: 3,
   raw: { count: 20_000, window: 256, prefetch: 256 },
   http: { count: 10_000 },
-  bullmq: { count: 5_000, window: 256, concurrency: 256 },
-  hopLatency: { count: 200, intervalMs: 10 },
   pipeline: { warmup: 1_000, count: 10_000, users: 2_000, concurrency: 8, batchSize: 50 },
   singles: { warmup: 500, count: 3_000, users: 2_000, concurrency: 32, batchSize: 1 },
+  inbound: { warmup: 300, count: 3_000, users: 2_000, concurrency: 32, batchSize: 1 },
+  peerBurst: 20_000,
   latency: { durationMs: 10_000, users: 2_000 },
-  urgent: { backlog: 15_000, count: 50, users: 50 },
+  urgent: { backlog: 40_000, count: 50, users: 50 },
   burst: { count: 20_000, batchSize: 500, concurrency: 2, users: 10_000, maxAcceptMs: 2 * 60_000, throughputPerSecond: 1000 },
   drainTimeoutMs: 3 * 60_000,
 };

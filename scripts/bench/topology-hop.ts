@@ -1,6 +1,6 @@
 /**
  * The raw hop again, through the lanes' own topology instead of one queue: bare amqplib publishes
- * with confirms (the raw hop's window) to a stage's consistent-hash exchange, keyed by the user and
+ * with confirms (the raw hop's window) to a stage's shard exchange, keyed by the user's shard and
  * with the headers `publishToStage` sets, into its quorum shard queues with their policy (single
  * active consumer, delivery limit, at-least-once dead-lettering); one consumer channel per shard
  * with the workers' prefetch, acked as the workers ack (what was delivered by the next turn of the
@@ -23,6 +23,7 @@ import { topologyFromConfig } from '../../shared/runtime.js';
 import { H } from '../../shared/envelope.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { envelopeBytes, users } from './message.js';
+import { routingKeyFor } from '../../shared/publish.js';
 import { publishPaced, publishWindowed, withTimeout, type HopResult } from './raw-hop.js';
 
 export interface TopologyHopOptions {
@@ -50,7 +51,7 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
   const lane = topology.names.laneExchange('dispatch');
   const shards = Array.from({ length: o.cfg.shards }, (_, i) => topology.names.shardQueue('dispatch', i));
   const body = envelopeBytes();
-  const keys = users(o.users);
+  const keys = users(o.users).map((u) => routingKeyFor(topology, 'dispatch', u));
   const pubConn = await amqplib.connect(o.amqpUrl);
   const subConn = await amqplib.connect(o.amqpUrl);
   try {
@@ -101,7 +102,7 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
 
 /**
  * Publishes the i-th message to a stage's lane exchange as `publishToStage` does: keyed by one of
- * `keys` (the users), with the lanes' headers, persistent, message id `<idPrefix><i>`.
+ * `keys` (the users' routing keys), with the lanes' headers, persistent, message id `<idPrefix><i>`.
  */
 export function lanePublisher(pub: amqplib.ConfirmChannel, exchange: string, keys: string[], body: Buffer, idPrefix: string): (i: number, done: (err: unknown) => void) => void {
   return (i, done) => {

@@ -13,7 +13,8 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deliveredCount, LedgerWatch, percentile, waitDelivered } from './delivery.js';
 import { ulidTime } from './message.js';
-import type { Fleet, SimClient } from './fleet.js';
+import type { Fleet } from './fleet.js';
+import type { LedgerClient } from './provider.js';
 import { closedLoop, openLoop, type IngressClient } from './load.js';
 import { walReport, WalWatch, type WalReport } from './broker-wal.js';
 import { dispatchedAt, dumpLatencies, latencies, spansOf, summarizeLatency, type Log } from './pipeline.js';
@@ -88,7 +89,7 @@ const SPREAD_SHARE = 0.3;
 export async function measureUrgent(
   fleet: Fleet,
   client: IngressClient,
-  sim: SimClient,
+  ledger: LedgerClient,
   s: Sizes,
   pipelinePerSecond: number,
   log: Log,
@@ -97,7 +98,7 @@ export async function measureUrgent(
   const u = s.urgent;
   for (const n of ['dispatcher', 'sender', 'dispatcher-urgent', 'sender-urgent'] as const) await fleet.stop(n);
   log(`urgent: filling a backlog of ${u.backlog} normal messages`);
-  const base = await deliveredCount(sim);
+  const base = await deliveredCount(ledger);
   const deadline = Date.now() + s.drainTimeoutMs;
   await closedLoop(client, { count: u.backlog, users: s.pipeline.users, concurrency: 2, batchSize: 500, deadline });
   const backlogDepth = async () => {
@@ -121,15 +122,15 @@ export async function measureUrgent(
   // The workers' first seconds on the backlog, with urgent messages of their own (reported apart):
   // the window below measures workers that have warmed up, as in a campaign that is under way.
   const startupMs = Math.min(STARTUP_MS, spreadMs);
-  const startWatch = await LedgerWatch.fromNow(sim);
+  const startWatch = await LedgerWatch.fromNow(ledger);
   const early = await openLoop(client, { ratePerSecond: STARTUP_PER_S, durationMs: startupMs, users: u.users, priority: 'urgent', deadline });
   startWatch.add(early.ids);
   await startWatch.waitAll(deadline, 'urgent messages of the start-up');
   const earlyLat = latencies(spansOf(startWatch, early.ids));
   const startup = { count: earlyLat.length, ...summarizeLatency(earlyLat) };
   // Let the backlog flow, so the urgent messages meet a busy pipeline, not an idle one.
-  await waitDelivered(sim, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
-  const watch = await LedgerWatch.fromNow(sim);
+  await waitDelivered(ledger, base + Math.min(1000, Math.ceil(u.backlog / 10)), deadline, 'urgent: backlog start');
+  const watch = await LedgerWatch.fromNow(ledger);
   const backlogAtStart = await backlogDepth();
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const heldBefore = await fleet.counterBy('postmaster_urgent_hold_seconds_total', ['stage']);

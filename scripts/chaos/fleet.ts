@@ -13,6 +13,7 @@ import { freePort, sleep } from './infra.js';
 import { spawnService, type ServiceName, type ServiceProcess } from './processes.js';
 import type { RabbitNode } from './rabbit.js';
 import type { PrivateRedis } from './redis.js';
+import type { PrivateSentinelSet } from './sentinel.js';
 
 export interface FleetShape {
   dispatchers: number;
@@ -28,6 +29,8 @@ export interface Infra {
   /** One node, or the nodes of a cluster (AMQP_URL lists them all, first node first). */
   nodes: RabbitNode[];
   redis: PrivateRedis;
+  /** Given (scenarios with `sentinel: true`): the fleet's Redis is this Sentinel set, with REDIS_WAIT_REPLICAS=1. */
+  sentinel?: PrivateSentinelSet;
 }
 
 export interface Crash {
@@ -81,6 +84,9 @@ export class ChaosFleet {
         // One URL only: in a cluster, the last node's (the first one leads the queues and is the one killed).
         managementUrl: mgmtNode.mgmtUrl,
         redisUrl: infra.redis.url,
+        ...(infra.sentinel
+          ? { redisUrl: infra.sentinel.redisUrl, redisSentinels: infra.sentinel.sentinels, redisSentinelName: infra.sentinel.name, redisWaitReplicas: 1 }
+          : {}),
         redisKeyPrefix: `chaos-${id}`,
         providerBaseUrl: sim.url,
         ingressPort,
@@ -218,6 +224,8 @@ export class ChaosFleet {
         if (ok) break;
       }
       await this.infra.redis.cli(['flushall']).catch(() => undefined);
+      const sentinel = this.infra.sentinel;
+      if (sentinel) await sentinel.primary().then((p) => sentinel.cli(p.port, ['flushall'])).catch(() => undefined);
     })());
   }
 }

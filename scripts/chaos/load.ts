@@ -37,6 +37,14 @@ export interface LoadOptions {
   retryDelayMs?: number;
   /** How long after `durationMs` messages already started may keep retrying. */
   finishWithinMs?: number;
+  /** A share of the users (the first ones) send only scheduled messages, `sendAt` this far ahead. */
+  scheduled?: ScheduledShare;
+}
+
+export interface ScheduledShare {
+  /** 0..1 of the users. */
+  share: number;
+  aheadMs: number;
 }
 
 /** The text a message carries: the audit finds user and sequence in the provider's ledger by it. */
@@ -51,9 +59,12 @@ export class PacedLoad {
   private readonly next = new Map<string, number>();
   private lastError = '';
   private stopAt = Infinity;
+  private readonly scheduledUsers: Set<string>;
 
   constructor(private readonly o: LoadOptions) {
     for (const u of o.users) this.accepted.set(u, []);
+    // Whole users, so that each user's messages stay in the order it sent them.
+    this.scheduledUsers = new Set(o.users.slice(0, Math.ceil((o.scheduled?.share ?? 0) * o.users.length)));
   }
 
   get acceptedCount(): number {
@@ -100,7 +111,9 @@ export class PacedLoad {
   private async sendNext(user: string, giveUpAt: () => number): Promise<void> {
     const seq = this.next.get(user) ?? 0;
     this.next.set(user, seq + 1);
-    const body = JSON.stringify({ to: user, type: 'text', text: { body: textOf(user, seq) }, idempotencyKey: `${this.o.runId}:${user}:${seq}` });
+    // Computed once: every retry carries the same request, sendAt included.
+    const sendAt = this.scheduledUsers.has(user) ? { sendAt: new Date(Date.now() + this.o.scheduled!.aheadMs).toISOString() } : {};
+    const body = JSON.stringify({ to: user, type: 'text', text: { body: textOf(user, seq) }, idempotencyKey: `${this.o.runId}:${user}:${seq}`, ...sendAt });
     while (Date.now() < giveUpAt()) {
       try {
         const res = await request(`${this.o.url}/v1/messages`, {

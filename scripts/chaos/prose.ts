@@ -35,6 +35,12 @@ when the ingress loses its connection and ends when the broker listens again; th
 the ingress's \`blocked\` to its \`unblocked\`.`;
 
 export const MEANWHILE: Record<string, string> = {
+  'Redis Sentinel: kill -9 primary':
+    'Meanwhile: until the Sentinels promote a replica (down-after-milliseconds 1 s, then the election) and the ' +
+    'clients reconnect to it, every Redis command fails after REDIS_COMMAND_TIMEOUT_MS: the ingress answers 503 ' +
+    'to requests with an idempotency key and to scheduled sends (the load retries them with the same key), ' +
+    'replicas keep the shards they hold, senders re-tier messages as throttled. A scheduled send was answered 202 ' +
+    'only after a replica acknowledged it (REDIS_WAIT_REPLICAS=1), so the new primary has every one of them.',
   'kill -9 ingress':
     'Meanwhile: clients get connection errors until the replacement listens (a few seconds); they retry with ' +
     'the same idempotency key. A request cut off between the broker\'s confirm and the 202 is answered 200 ' +
@@ -65,7 +71,9 @@ export const MEANWHILE: Record<string, string> = {
     '`stop_app` first lets the node finish what it is doing, then closes every connection. Meanwhile the ' +
     'ingress answers 503 + Retry-After (it never buffers), workers reconnect every second ' +
     '(amqp-connection-manager) and re-subscribe; the quorum shards, retry tiers and DLQ keep their messages ' +
-    'on disk, and unacked deliveries return to the head of their shards.',
+    'on disk, and unacked deliveries return to the head of their shards. Every user stays on its shard: ' +
+    'the publisher picks the shard (jump consistent hash of the user) and the broker only follows the ' +
+    'shard exchange\'s durable bindings, which a restart does not change.',
   'Redis down 10 s':
     'Meanwhile: the ingress answers 503 to requests with an idempotency key (the claim needs Redis; a request ' +
     'without a key would be accepted); dispatchers and senders hold the deliveries they have and retry ' +
@@ -103,6 +111,19 @@ export const MEANWHILE: Record<string, string> = {
     '`AMQP_URL`. The classic urgent queues live on one node only (DESIGN §2): while that node is down ' +
     'they are unavailable; the urgent consumers are refused (404) and subscribe again on a timer while ' +
     'the shard consumers go on.',
+  'cluster: rolling restart':
+    'Meanwhile: each stopping node hands its quorum-queue leaderships to the others and its clients ' +
+    'reconnect to the next node of `AMQP_URL`; the shards keep a quorum (two of three members) throughout, ' +
+    'so publishing and consuming go on with short pauses while leaders move. Waiting for every member to be ' +
+    'back online before the next node is what a rolling upgrade must do: stopping a second node while the ' +
+    'first is still catching up would leave a shard without quorum. The classic urgent queues live on one ' +
+    'node and are unavailable while it is down. No user moves shard: the routes are durable bindings.',
+  'cluster: whole-cluster stop and start':
+    'Meanwhile: nothing is served (the ingress answers 503 + Retry-After, workers retry their connections ' +
+    'every second); the quorum shards, retry tiers and DLQ keep their messages on disk on all three nodes. ' +
+    'When the nodes are back, deliveries resume from the head of each shard. A whole-cluster restart is the ' +
+    'case the broker\'s own x-consistent-hash exchange did not survive (it rebuilt its ring in another order); ' +
+    'with the shard chosen by the publisher, no user moves.',
 };
 
 export const FINDINGS = `The 3-node cluster leader kill of a run on 2026-11-23 (before the fixes below) left 955 of 1,555
@@ -144,30 +165,15 @@ What the earlier runs found, and what was done (commit "Workers: ack on the deli
    reason the recovery takes seconds after the simulator returns.
 7. **SIGKILLs** of the ingress, a dispatcher, a sender or the replayer: nothing lost, nothing duplicated,
    order held in every run.
-8. **A broker restart moves users between shards** (found 2026-12-04, after a CI run's small chaos
-   test had one user's messages at the provider in the order 0, 2, 1 across a \`stop_app\` /
-   \`start_app\`). The \`x-consistent-hash\` exchange keeps its ring (bucket → queue) in memory and
-   rebuilds it from the bindings when the node boots, not in the order the bindings were made:
-   on RabbitMQ 3.10.8, 15 of 16 buckets of a fresh 16-queue exchange pointed at another queue after
-   one \`stop_app\` / \`start_app\` (bucket 1 → queue 02 instead of 01, …, bucket 15 → queue 01), and
-   the chaos scenario now reads the rings before and after the restart (\`rabbitmqctl eval\`) and says
-   how many buckets moved (6 of 16 on the CI test's 8-shard topology). A user whose earlier message
-   is still in its old shard when the broker comes back can have a later one delivered from its new
-   shard first: the restart itself keeps every message and the fleet's order within a shard, but
-   not across the move. It is the likely cause of that run's misorder (its rings were not read then).
-   The window is short — the old shard's leftovers go first unless its consumer is slower to come
-   back — so it showed in one of about twenty runs of that test on 2026-12-04; under a backlog it would
-   hit every user with messages waiting. Not fixed: the ring is the broker's, and a later restart can move buckets
-   again (3 of 16 at a second restart of the test's node). docs/OPERATIONS.md, "Broker restarts":
-   drain the lanes before a planned restart (docs/ARCHITECTURE.md, "A broker restart re-deals the
-   shards"). The small CI chaos test still fails on a misorder when the rings held, and
-   reports one as this limitation when they moved. **In a cluster a node restart does not move
-   them** (measured 2026-12-04 on the 3-node cluster of \`npm run cluster\`, RabbitMQ 3.10.8, a
-   16-queue exchange): after \`stop_app\` / \`start_app\` of one node, of another, and a \`kill -9\`
-   and start of the third, every node's ring was the one before (0 of 16 moved); the restarted node
-   takes it from the nodes that kept running. Only a **whole-cluster** stop and start rebuilt it
-   (15 of 16 moved, the same on all three nodes). The cluster scenario (\`kill -9\` of the shard
-   leader) now reads every node's rings as well.
+8. **A broker restart moved users between shards** (found 2026-12-04: one user's messages reached the
+   provider in the order 0, 2, 1 across a \`stop_app\` / \`start_app\`). RabbitMQ's \`x-consistent-hash\`
+   exchange rebuilds its ring (bucket → queue) in memory when a node boots, not in the order the bindings
+   were made: 15 of 16 buckets pointed at another queue after one restart of a single node, and after a
+   whole-cluster stop and start. **Fixed** (issue #26): the publisher computes the user's shard itself
+   (jump consistent hash, \`shared/topology/shard.ts\`) and publishes to a direct exchange whose bindings
+   name each shard by its key: durable topology that no restart changes. The restart scenarios now read
+   the shard routes (the bindings, through the management API) before and after, and every scenario
+   checks per-user order with messages in every send shard at the fault.
 
 **Flaky or noisy**: on this 2-core machine shared with other runs, \`rabbitmqctl\` takes 2–35 s to
 start, so fault windows are measured from what the fleet saw; rates and recovery times vary run to run by
@@ -191,11 +197,11 @@ Besides the scenarios below, each of these holds on every \`npm test\`; the test
 | No user is stuck forever: a held user whose head's retry copy is lost flows again, in order, within \`HOLD_GRACE_MS\` + 2 × the shortest tier | \`test/ordering/hold-heal.test.ts\`, \`test/ordering/hold-rules.test.ts\` |
 | Every wait has a deadline: a Redis that accepts connections and never answers gives 503 within \`PUBLISH_TIMEOUT_MS\` and does not freeze lease renewal; provider and bot-handler calls have an overall deadline and a response-size cap | \`test/shared/redis-deadlines.test.ts\`, \`test/sender/http-deadlines.test.ts\`; scenario "Redis frozen 10 s" |
 | Poison on the urgent lane (a classic priority queue keeps no delivery count) reaches the DLQ after \`DELIVERY_LIMIT\` deliveries | \`test/urgent/poison.test.ts\` |
+| A user's shard is the publisher's choice (jump consistent hash of the user, the same in every process and version) and the broker routes it by durable bindings only: no broker restart, node loss or whole-cluster restart moves a user; replays and retries return to that shard | \`test/topology/shard.test.ts\`, \`test/dlq/decode.test.ts\`; scenarios "RabbitMQ restart", "cluster: rolling restart", "cluster: whole-cluster stop and start" |
 | Content the Cloud API can never take (nesting over 16 levels, over 128 KiB, over its field limits) is a 400, never a 503 | \`test/ingress/content-bounds.test.ts\` |
 
 A binding deleted under load: \`test/ingress/unroutable.test.ts\` (the urgent lanes, audited message by
-message) and the scenario "dispatch bindings deleted 10 s" below. The scenario takes all of the shard
-bindings away at once: the consistent-hash exchange deals its ring anew when bindings come back, so
-removing one shard's binding while the others route would move users between shards (see "Broker
-restarts"), a misorder no publisher could prevent.
+message) and the scenario "dispatch bindings deleted 10 s" below. A deleted shard binding makes that
+shard's publishes unroutable (503 at the ingress, a retry in the workers) until it is back; it never sends
+a user to another shard, because the publisher, not the broker, picks the shard.
 `;

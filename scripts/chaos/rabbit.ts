@@ -151,25 +151,6 @@ export class RabbitNode {
     return text.trim().split('\n').slice(-lines).join('\n');
   }
 
-  /**
-   * The consistent-hash exchanges' rings of a vhost, as the node holds them: exchange → the queue
-   * of each bucket (index = bucket). The plugin keeps them in memory and rebuilds them from the
-   * bindings when the node boots, not always in the order the bindings were made (checked on
-   * 3.10.8: 15 of 16 buckets moved after a stop_app / start_app), which moves users between shards.
-   */
-  async hashRings(vhost: string): Promise<Map<string, string[]>> {
-    const v = vhost.replace(/[^A-Za-z0-9_.-]/g, '');
-    const expr = `[{X, B, Q} || {chx_hash_ring, {resource, <<"${v}">>, exchange, X}, M, _} <- ets:tab2list(rabbit_exchange_type_consistent_hash_ring_state), {B, {resource, _, queue, Q}} <- maps:to_list(M)].`;
-    const { stdout } = await this.ctl(['eval', expr]);
-    const rings = new Map<string, string[]>();
-    for (const m of stdout.matchAll(/\{<<"([^"]+)">>,\s*(\d+),\s*<<"([^"]+)">>\}/g)) {
-      const ring = rings.get(m[1]) ?? [];
-      ring[Number(m[2])] = m[3];
-      rings.set(m[1], ring);
-    }
-    return rings;
-  }
-
   async stopApp(): Promise<void> {
     await this.ctl(['stop_app'], 120_000);
   }

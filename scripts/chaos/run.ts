@@ -13,7 +13,7 @@ import { ChaosFleet, type Infra } from './fleet.js';
 import type { RabbitNode } from './rabbit.js';
 import { sleep } from './infra.js';
 import { PacedLoad, usersFor, type LoadCounts } from './load.js';
-import type { FaultWindow, Scenario } from './scenarios.js';
+import type { FaultWindow, RoutesMoved, Scenario } from './scenarios.js';
 
 export interface RunOptions {
   ratePerS: number;
@@ -38,8 +38,8 @@ export interface ScenarioResult {
   longestGapMs: number | null;
   load: LoadCounts | null;
   notes: string[];
-  /** From the fault (FaultWindow.ringMoved): buckets of the consistent-hash rings that moved. */
-  ringMoved?: { moved: number; buckets: number } | null;
+  /** From the fault (FaultWindow.routesMoved): shard routes that point at another queue after it. */
+  routesMoved?: RoutesMoved | null;
   error?: string;
   tookMs: number;
 }
@@ -97,6 +97,7 @@ export async function exercise(fleet: ChaosFleet, sc: Scenario, index: number, i
       users: usersFor(index, o.users),
       ratePerS: o.ratePerS,
       runId: randomBytes(4).toString('hex'),
+      ...(sc.load?.scheduled ? { scheduled: sc.load.scheduled } : {}),
     });
     const loading = load.run();
     await sleep(sc.faultAtMs ?? o.faultAtMs);
@@ -147,7 +148,7 @@ export async function exercise(fleet: ChaosFleet, sc: Scenario, index: number, i
     const rec = recoveryMs(ledger, { loadStart: load.startedAt, faultStart: w.faultStart, faultEnd: w.faultEnd, nominalRate: o.ratePerS });
     const gap = longestGapMs(ledger, w.faultStart, load.endedAt);
     if (o.logDir) await writeTimeline(path.join(o.logDir, slug(sc.name)), load, ledger, w, a).catch(() => undefined);
-    return { name: sc.name, audit: a, recoveryMs: rec, longestGapMs: gap, load: load.counts, notes, ringMoved: w.ringMoved, tookMs: Date.now() - began };
+    return { name: sc.name, audit: a, recoveryMs: rec, longestGapMs: gap, load: load.counts, notes, routesMoved: w.routesMoved, tookMs: Date.now() - began };
   } catch (err) {
     o.log(`  FAILED: ${(err as Error).stack ?? String(err)}`);
     return { name: sc.name, audit: null, recoveryMs: null, longestGapMs: null, load: null, notes, error: (err as Error).message, tookMs: Date.now() - began };

@@ -6,38 +6,94 @@ import amqplib from 'amqplib';
 import { Management } from '../../shared/management.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
 import type { ChaosFleet, FleetShape, Infra } from './fleet.js';
+import type { ScheduledShare } from './load.js';
 import { portOpen, sleep, waitFor } from './infra.js';
 import type { ServiceName } from './processes.js';
 import type { RabbitNode } from './rabbit.js';
+import { STAGES } from '../../shared/topology/names.js';
+import { strictReplayOrder } from './strict-replay.js';
+import { sentinelKillPrimary } from './sentinel-failover.js';
 
 export interface FaultWindow {
   /** When the fault began and ended (ms epoch). An instantaneous fault (SIGKILL) ends as it begins. */
   faultStart: number;
   faultEnd: number;
   notes: string[];
-  /** Buckets of the consistent-hash rings that point at another shard queue after the fault (null: not read). */
-  ringMoved?: { moved: number; buckets: number } | null;
+  /** Shard routes (shard key → queue) that point at another queue after the fault (null: not read). */
+  routesMoved?: RoutesMoved | null;
 }
 
-/** Buckets whose queue differs between two readings of the rings (hashRings). */
-export function ringChanges(before: Map<string, string[]>, after: Map<string, string[]>): { moved: number; buckets: number } {
-  let moved = 0;
-  let buckets = 0;
-  for (const [x, ring] of before) {
-    const now = after.get(x) ?? [];
-    ring.forEach((q, b) => {
-      buckets++;
-      if (now[b] !== q) moved++;
-    });
+export interface RoutesMoved {
+  moved: number;
+  routes: number;
+}
+
+/**
+ * How the broker routes each shard key of the fleet's shard exchanges (`<exchange>/<key>` → queue),
+ * from the bindings as `node` lists them (management API). The publisher picks the shard
+ * (shared/topology/shard.ts); these bindings are all that the broker adds to it.
+ */
+export async function shardRoutes(fleet: ChaosFleet, node: RabbitNode): Promise<Map<string, string>> {
+  const { names } = topologyFromConfig(fleet.cfg);
+  const m = new Management(node.mgmtUrl);
+  const out = new Map<string, string>();
+  for (const stage of STAGES) {
+    const x = names.laneExchange(stage);
+    const bindings = await m.call<Array<{ destination: string; routing_key: string }>>('GET', `/api/exchanges/${Management.vhostPath(fleet.vhost)}/${encodeURIComponent(x)}/bindings/source`);
+    for (const b of bindings) out.set(`${x}/${b.routing_key}`, b.destination);
   }
-  return { moved, buckets };
+  return out;
 }
 
-/** The scenario note on the rings, `who` being what rebuilt them. */
-function ringNote(ringMoved: { moved: number; buckets: number } | null, who: string): string {
-  if (ringMoved === null) return 'consistent-hash rings not read';
-  if (ringMoved.moved === 0) return `the consistent-hash rings held (${ringMoved.buckets} buckets)`;
-  return `${who} rebuilt its consistent-hash rings with ${ringMoved.moved} of ${ringMoved.buckets} buckets on another shard queue: users with messages still in their old shard may be delivered out of order`;
+/** Routes whose queue differs (or that are gone) between two readings of shardRoutes. */
+export function routeChanges(before: Map<string, string>, after: Map<string, string>): RoutesMoved {
+  let moved = 0;
+  for (const [key, q] of before) if (after.get(key) !== q) moved++;
+  return { moved, routes: before.size };
+}
+
+/** Reads the routes on every node that answers and keeps the worst comparison with `before`. */
+async function routesAfter(fleet: ChaosFleet, nodes: RabbitNode[], before: Map<string, string> | null): Promise<RoutesMoved | null> {
+  if (!before) return null;
+  const read = await Promise.all(nodes.map((n) => shardRoutes(fleet, n).catch(() => null)));
+  const moved = read.filter((r): r is Map<string, string> => r !== null).map((r) => routeChanges(before, r));
+  return moved.length === 0 ? null : moved.reduce((a, b) => (b.moved > a.moved ? b : a));
+}
+
+function routesNote(r: RoutesMoved | null): string {
+  if (r === null) return 'shard routes not read';
+  if (r.moved === 0) return `no user moved: all ${r.routes} shard routes unchanged`;
+  return `${r.moved} of ${r.routes} shard routes point at another queue`;
+}
+
+/** Shard queues of each stage holding messages (ready or unacked), read on `node`. */
+async function busyShards(fleet: ChaosFleet, node: RabbitNode): Promise<{ sendBusy: number; note: string }> {
+  const { names } = topologyFromConfig(fleet.cfg);
+  const depth = new Map((await new Management(node.mgmtUrl).queues(fleet.vhost)).map((q) => [q.name, q.messages]));
+  let total = 0;
+  const busy = STAGES.map((stage) => {
+    const counts = Array.from({ length: fleet.cfg.shards }, (_, i) => depth.get(names.shardQueue(stage, i)) ?? 0);
+    total += counts.reduce((x, y) => x + y, 0);
+    return counts.filter((c) => c > 0).length;
+  });
+  const parts = STAGES.map((stage, i) => `${stage} ${busy[i]}/${fleet.cfg.shards}`);
+  return { sendBusy: busy[STAGES.indexOf('send')], note: `shards holding messages when it began: ${parts.join(', ')} (${total} messages)` };
+}
+
+/**
+ * Slows the provider to `latencyMs` per send so that every send shard holds messages (in flight or
+ * waiting) when the fault comes: the case where a user moved to another shard would be misordered.
+ * The caller sets the latency back to 0. @returns the busy-shard note, once every send shard holds
+ * messages or after 6 s.
+ */
+async function fillShards(fleet: ChaosFleet, node: RabbitNode, latencyMs = 1000): Promise<string> {
+  fleet.sim.setFaults({ latencyMs });
+  const full = async () => {
+    const b = await busyShards(fleet, node).catch(() => null);
+    return b && b.sendBusy >= fleet.cfg.shards ? b : null;
+  };
+  const b = (await waitFor(full, { timeoutMs: 6_000, intervalMs: 250, what: 'every send shard to hold messages' }).catch(() => null)) ?? (await busyShards(fleet, node).catch(() => null));
+  return b?.note ?? 'shard depths not read';
 }
 
 export interface ScenarioContext {
@@ -52,6 +108,10 @@ export interface Scenario {
   does: string;
   /** Needs the 3-node cluster. */
   cluster?: boolean;
+  /** Runs the fleet on the private Redis Sentinel set (Infra.sentinel) instead of the single Redis. */
+  sentinel?: boolean;
+  /** Load options beyond the run's: a share of scheduled sends. */
+  load?: { scheduled?: ScheduledShare };
   /** When the fault comes, from the load's start. */
   faultAtMs?: number;
   shape?: FleetShape;
@@ -95,6 +155,16 @@ export async function shardLeader(fleet: ChaosFleet, nodes: RabbitNode[]): Promi
   return { node, leads, of: queues.length };
 }
 
+/** Whether every shard queue of the fleet has all its members online (management API `members`, `online`). */
+async function allMembersOnline(fleet: ChaosFleet, via: RabbitNode): Promise<boolean> {
+  const { names } = topologyFromConfig(fleet.cfg);
+  const shards = new Set(STAGES.flatMap((stage) => Array.from({ length: fleet.cfg.shards }, (_, i) => names.shardQueue(stage, i))));
+  const queues = await new Management(via.mgmtUrl).call<Array<{ name: string; members?: string[]; online?: string[] }>>('GET', `/api/queues/${Management.vhostPath(fleet.vhost)}?columns=name,members,online`).catch(() => null);
+  if (!queues) return false;
+  const mine = queues.filter((q) => shards.has(q.name));
+  return mine.length === shards.size && mine.every((q) => (q.members?.length ?? 0) > 0 && q.online?.length === q.members?.length);
+}
+
 /** Longer than the fleet's LEASE_TTL_MS (5 s), shorter than the broker's heartbeat timeout. */
 const FREEZE_MS = 8_000;
 
@@ -120,10 +190,12 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'RabbitMQ restart',
-    does: '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node: every connection drops, queues stay on disk.',
+    does:
+      '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node, with messages in every send shard (the provider answers each send after 1 s from 6 s before the restart until the broker is back): every connection drops, queues stay on disk.',
     async inject({ infra, fleet }) {
       const node = infra.nodes[0];
-      const before = await node.hashRings(fleet.vhost).catch(() => null);
+      const before = await shardRoutes(fleet, node).catch(() => null);
+      const busy = await fillShards(fleet, node);
       const issued = Date.now();
       const lost = untilIngress(fleet, (r) => r.broker === false, 120_000);
       await node.stopApp();
@@ -132,15 +204,14 @@ export const SCENARIOS: Scenario[] = [
       const listening = waitFor(() => portOpen(node.ports.amqp), { timeoutMs: 120_000, intervalMs: 100, what: 'AMQP port' }).then(() => Date.now());
       await node.startApp();
       const faultEnd = await listening;
+      fleet.sim.setFaults({ latencyMs: 0 });
       const l = await lost;
-      const notes = [`stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`];
+      const notes = [busy, `stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`];
       notes.push(`the broker listened again ${s(faultEnd - stopped)} after start_app`);
-      // The node rebuilt its consistent-hash rings from the bindings as it started (docs/RELIABILITY.md).
-      const after = before ? await node.hashRings(fleet.vhost).catch(() => null) : null;
-      const ringMoved = before && after ? ringChanges(before, after) : null;
-      notes.push(ringNote(ringMoved, 'the node'));
+      const routesMoved = await routesAfter(fleet, [node], before);
+      notes.push(routesNote(routesMoved));
       // The outage begins when the broker stops serving (stop_app first drains for a while).
-      return { faultStart: l ?? issued, faultEnd, notes, ringMoved };
+      return { faultStart: l ?? issued, faultEnd, notes, routesMoved };
     },
   },
   {
@@ -171,22 +242,19 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'dispatch bindings deleted 10 s',
     does:
-      'Every shard binding of the `dispatch` exchange is deleted (as by hand in the management UI), and put back 10 s later with the same weights: meanwhile no publish of the ingress reaches a queue.',
+      'Every shard binding of the `dispatch` shard exchange is deleted (as by hand in the management UI), and put back 10 s later: meanwhile no publish of the ingress reaches a queue.',
     async inject({ infra, fleet }) {
-      const { names, options } = topologyFromConfig(fleet.cfg);
-      const exchange = names.laneExchange('dispatch');
-      const shards = Array.from({ length: options.shards }, (_, i) => names.shardQueue('dispatch', i));
+      const topology = topologyFromConfig(fleet.cfg);
+      const shards = topology.bindings.filter((b) => b.source === topology.names.laneExchange('dispatch'));
       const conn = await amqplib.connect(fleet.amqpUrlOf(infra.nodes[0]));
       try {
         const ch = await conn.createChannel();
         const faultStart = Date.now();
-        for (const q of shards) await ch.unbindQueue(q, exchange, '1');
+        for (const b of shards) await ch.unbindQueue(b.destination, b.source, b.routingKey);
         await sleep(10_000);
-        // The dispatchers drained the shards meanwhile (nothing new came in), so the ring the exchange
-        // deals anew on rebinding cannot put a user's next message beside an older one elsewhere.
         let left = 0;
-        for (const q of shards) left += (await ch.checkQueue(q)).messageCount;
-        for (const q of shards) await ch.bindQueue(q, exchange, '1');
+        for (const b of shards) left += (await ch.checkQueue(b.destination)).messageCount;
+        for (const b of shards) await ch.bindQueue(b.destination, b.source, b.routingKey);
         const faultEnd = Date.now();
         await ch.close();
         return { faultStart, faultEnd, notes: [`${left} message(s) were still in the dispatch shards when the bindings came back`] };
@@ -232,20 +300,75 @@ export const SCENARIOS: Scenario[] = [
     async inject({ fleet, infra, log }) {
       const { node, leads, of } = await shardLeader(fleet, infra.nodes);
       log(`    ${node.node} leads ${leads} of ${of} shard queues: kill -9`);
-      const before = await node.hashRings(fleet.vhost).catch(() => null);
+      const before = await shardRoutes(fleet, node).catch(() => null);
       await node.kill9();
       const killedAt = Date.now();
       await node.start();
       const after = await shardLeader(fleet, infra.nodes).catch(() => null);
       const notes = [`${node.node} led ${leads}/${of} shard queues`, `node back after ${s(Date.now() - killedAt)}`];
       if (after) notes.push(`then ${after.node.node} led ${after.leads}/${after.of}`);
-      // Unlike a single node, the restarted node copies the rings from the nodes that kept running
-      // (measured: docs/RELIABILITY.md finding 8); every node's ring is compared with the one before.
-      const rings = before ? await Promise.all(infra.nodes.map((n) => n.hashRings(fleet.vhost).catch(() => null))) : [];
-      const moved = rings.map((r) => (before && r ? ringChanges(before, r) : null));
-      const ringMoved = moved.includes(null) || moved.length === 0 ? null : moved.reduce((a, b) => (b!.moved > a!.moved ? b : a));
-      notes.push(ringNote(ringMoved, 'the cluster'));
-      return { faultStart: killedAt, faultEnd: killedAt, notes, ringMoved };
+      const routesMoved = await routesAfter(fleet, infra.nodes, before);
+      notes.push(routesNote(routesMoved));
+      return { faultStart: killedAt, faultEnd: killedAt, notes, routesMoved };
     },
   },
+  {
+    name: 'cluster: rolling restart',
+    cluster: true,
+    does:
+      'On the 3-node cluster, each node in turn is stopped (`rabbitmqctl stop`: the OS process exits, as in a rolling upgrade) and started again; the next one goes once every shard queue has all three members online again. Every send shard holds messages when it begins (the provider answers each send after 1 s until the last node is back).',
+    async inject({ fleet, infra, log }) {
+      const via = infra.nodes[infra.nodes.length - 1];
+      const before = await shardRoutes(fleet, via).catch(() => null);
+      const busy = await fillShards(fleet, via);
+      const faultStart = Date.now();
+      const notes = [busy];
+      for (const node of infra.nodes) {
+        const t0 = Date.now();
+        await node.stop();
+        const down = Date.now();
+        await node.start();
+        const up = Date.now();
+        const other = infra.nodes.find((n) => n !== node)!;
+        const synced = await waitFor(() => allMembersOnline(fleet, other), { timeoutMs: 120_000, intervalMs: 500, what: 'every shard queue to have all members online' })
+          .then(() => Date.now())
+          .catch(() => null);
+        const step = `${node.name}: stop ${s(down - t0)}, start ${s(up - down)}, members online ${synced === null ? 'not within 120 s' : `after ${s(synced - up)}`}`;
+        log(`    ${step}`);
+        notes.push(step);
+      }
+      const faultEnd = Date.now();
+      fleet.sim.setFaults({ latencyMs: 0 });
+      const routesMoved = await routesAfter(fleet, infra.nodes, before);
+      notes.push(routesNote(routesMoved));
+      return { faultStart, faultEnd, notes, routesMoved };
+    },
+  },
+  {
+    name: 'cluster: whole-cluster stop and start',
+    cluster: true,
+    does:
+      'All three nodes of the cluster are stopped (`rabbitmqctl stop`, one after the other, as for a maintenance window or a datacenter power loss) and then started together. Every send shard holds messages when it begins (the provider answers each send after 1 s until the cluster is back).',
+    async inject({ fleet, infra }) {
+      const via = infra.nodes[infra.nodes.length - 1];
+      const before = await shardRoutes(fleet, via).catch(() => null);
+      const busy = await fillShards(fleet, via);
+      const faultStart = Date.now();
+      for (const node of infra.nodes) await node.stop();
+      const down = Date.now();
+      // Nodes wait for their peers' tables as they boot, so they are started together.
+      await Promise.all(infra.nodes.map((n) => n.start()));
+      const up = Date.now();
+      const synced = await waitFor(() => allMembersOnline(fleet, via), { timeoutMs: 120_000, intervalMs: 500, what: 'every shard queue to have all members online' })
+        .then(() => Date.now())
+        .catch(() => null);
+      fleet.sim.setFaults({ latencyMs: 0 });
+      const notes = [busy, `stopping the three nodes took ${s(down - faultStart)}, starting them ${s(up - down)}; shard queues with all members online ${synced === null ? 'not within 120 s' : `${s(synced - up)} later`}`];
+      const routesMoved = await routesAfter(fleet, infra.nodes, before);
+      notes.push(routesNote(routesMoved));
+      return { faultStart, faultEnd: up, notes, routesMoved };
+    },
+  },
+  strictReplayOrder,
+  sentinelKillPrimary,
 ];

@@ -1,7 +1,9 @@
 /**
- * What the dispatcher does with each message of the dispatch lanes:
- * outbound → the send lane of the user; inbound → the bot handler, whose replies go to the user's
- * ordered send lane; status → the message's status record.
+ * What the dispatcher does with each message of the dispatch lanes: inbound → the bot handler,
+ * whose replies go to the user's ordered send lane; status → the message's status record.
+ * Outbound sends do not come here: the ingress and the scheduler publish them to the send lanes
+ * (one broker hop). One that does (published before that change, or replayed from a dispatch-stage
+ * dead letter) is forwarded to its send lane.
  */
 import { createHash } from 'node:crypto';
 import { newEnvelope, type Envelope } from '../../shared/envelope.js';
@@ -10,7 +12,6 @@ import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import type { StatusStore } from '../../shared/status.js';
 import type { BotHandler } from './bot-handler.js';
-import { DispatchDedup } from './dedup.js';
 import { applyStatusEvent } from './status-events.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -33,7 +34,6 @@ export interface DispatchDeps {
 }
 
 export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
-  const dedup = new DispatchDedup(rt);
   /** Advisory: a Redis failure here never fails (and so never re-publishes) the message. */
   const dispatched = (env: Envelope, ctx: StageContext) =>
     status.record(env.id, 'dispatched').catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
@@ -41,18 +41,6 @@ export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
   return async function dispatch(env: Envelope, ctx: StageContext): Promise<void> {
     switch (env.kind) {
       case 'outbound': {
-        const first = await dedup.firstOf(env, ctx.log);
-        if (first !== env.id) {
-          rt.metrics.duplicatesDropped.inc({ stage: 'dispatch' });
-          ctx.log.info({ firstId: first }, 'repeat of an idempotency key already dispatched; dropped');
-          await status.markDuplicate(env.id, first).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
-          return;
-        }
-        // Recorded while the publish is under way, not before it: one Redis round trip less on
-        // every message's path. The sender's `sent` comes after a broker hop and a provider call,
-        // and a record only moves forward (shared/status.ts), so even a late `dispatched` cannot
-        // undo it. Awaited before the delivery is acked.
-        const recorded = dispatched(env, ctx);
         // Ordered work pauses here while an urgent message is in flight in this replica.
         const hold = ctx.holdForUrgent();
         if (hold) {
@@ -60,7 +48,6 @@ export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
           if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while an urgent message went first');
         }
         await publishToStage(rt, 'send', env);
-        await recorded;
         return;
       }
       case 'inbound': {

@@ -5,10 +5,14 @@
  *
  * While it waits here, Redis holds the only copy of an accepted message — the one place in the fleet
  * where that is so. Production Redis must therefore persist (AOF) and must not evict
- * (`maxmemory-policy noeviction`); see docs/API.md.
+ * (`maxmemory-policy noeviction`); see docs/API.md. With REDIS_WAIT_REPLICAS, `add` also waits until
+ * that many replicas have the jobs, so a failover of the primary right after the 202 keeps them
+ * (docs/OPERATIONS.md, Redis Sentinel).
  */
 import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Envelope } from '../../shared/envelope.js';
+import { waitForReplicas } from '../../shared/redis.js';
 import type { Runtime } from '../../shared/runtime.js';
 
 export const SCHEDULE_QUEUE = 'scheduled-sends';
@@ -38,14 +42,16 @@ export class ScheduledSends {
   readonly queue: Queue<ScheduledJob>;
   private closing: Promise<void> | null = null;
 
-  constructor(rt: Pick<Runtime, 'keys' | 'redis'>) {
-    // The runtime's connection is shared (not closed by BullMQ); adding never blocks.
+  constructor(private readonly rt: Pick<Runtime, 'keys' | 'redis' | 'cfg'>) {
+    // The runtime's connection is shared (not closed by BullMQ); adding never blocks it, except for
+    // the WAIT of REDIS_WAIT_REPLICAS (a replica's round trip, at most REDIS_WAIT_TIMEOUT_MS).
     this.queue = new Queue<ScheduledJob>(SCHEDULE_QUEUE, { connection: rt.redis, prefix: schedulePrefix(rt) });
   }
 
   /**
    * Adds the envelopes as delayed jobs in one round trip (job id = envelope id, so adding twice is
-   * harmless). Resolves once Redis has them.
+   * harmless). Resolves once Redis has them — and REDIS_WAIT_REPLICAS replicas too: else it throws
+   * ReplicaAckError (the jobs are on the primary; a failover may still lose them).
    */
   async add(envs: Envelope[]): Promise<void> {
     const now = Date.now();
@@ -56,6 +62,9 @@ export class ScheduledSends {
         opts: { ...SCHEDULED_JOB_OPTIONS, jobId: env.id, delay: Math.max(0, Date.parse(env.sendAt ?? '') - now || 0) },
       })),
     );
+    // On the connection that sent the add (WAIT counts up to this client's last write): the ioredis
+    // client given to the Queue, which BullMQ types as its adapter interface.
+    await waitForReplicas((await this.queue.client) as unknown as Redis, this.rt.cfg, 'scheduled-send queue');
   }
 
   /** Idempotent. */

@@ -36,7 +36,7 @@ export class Scheduler {
 
   async start(): Promise<void> {
     // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
-    this.connection = createRedis(this.rt.cfg.redisUrl, { maxRetriesPerRequest: null });
+    this.connection = createRedis(this.rt.cfg, { maxRetriesPerRequest: null });
     this.connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'scheduler redis error'));
     this.worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, (job) => this.publish(job), {
       connection: this.connection,
@@ -60,7 +60,7 @@ export class Scheduler {
       throw new UnrecoverableError(`scheduled job ${job.id} holds no valid envelope`);
     }
     const env = parsed.data;
-    await publishToStage(this.rt, 'dispatch', env);
+    await publishToStage(this.rt, 'send', env);
     this.log.debug({ messageId: env.id, lateMs: Date.now() - Date.parse(env.sendAt ?? env.createdAt) }, 'scheduled message published');
   }
 

@@ -152,7 +152,7 @@ interface Failure {
 }
 
 /** The broker killed it in a lane queue: delivery limit (quorum) or a rejection (classic urgent lane). */
-function brokerFailure(death: Death, lane: LaneRef, user: string | null): Failure {
+function brokerFailure(death: Death, lane: LaneRef, lanes: LaneIndex, user: string | null): Failure {
   const code = death.reason === 'delivery_limit' ? 'delivery-limit' : death.reason || 'dead-lettered';
   return {
     source: 'broker',
@@ -161,14 +161,13 @@ function brokerFailure(death: Death, lane: LaneRef, user: string | null): Failur
     message: `dead-lettered by the broker from ${death.queue} (${death.reason}, ${death.count}x)`,
     failedAt: death.time,
     firstFailureAt: death.time,
-    origin: { ...lane, routingKey: death.routingKeys[0] ?? user ?? '' },
+    origin: originOf(lane, lanes.routingKey(lane, user, death.routingKeys[0] ?? null)),
   };
 }
 
 function fleetFailure(h: Record<string, unknown>, lanes: LaneIndex, user: string | null, fallbackTime: number | null): Failure {
   const cls = str(h[H.failureClass]);
   const lane = lanes.byExchange(str(h[H.originExchange]) ?? '');
-  const routingKey = str(h[H.originRoutingKey]) ?? user;
   return {
     source: 'fleet',
     failureClass: cls && CLASSES.includes(cls) ? (cls as FailureClass) : 'unknown',
@@ -176,8 +175,12 @@ function fleetFailure(h: Record<string, unknown>, lanes: LaneIndex, user: string
     message: str(h[H.failureMessage]) ?? '',
     failedAt: isoMs(h[H.lastFailureAt]) ?? fallbackTime,
     firstFailureAt: isoMs(h[H.firstFailureAt]),
-    origin: lane && routingKey !== null ? { ...lane, routingKey } : null,
+    origin: lane ? originOf(lane, lanes.routingKey(lane, user, str(h[H.originRoutingKey]))) : null,
   };
+}
+
+function originOf(lane: LaneRef, routingKey: string | null): Origin | null {
+  return routingKey === null ? null : { ...lane, routingKey };
 }
 
 function digest(msg: ConsumeMessage, f: Failure, deaths: Death[]): string {
@@ -198,7 +201,7 @@ export function decodeDeadLetter(msg: ConsumeMessage, lanes: LaneIndex): DeadLet
   // dead-lettered the message itself; failure headers it may carry are from an earlier failure.
   const brokerLane = deaths[0] ? lanes.byQueue(deaths[0].queue) : null;
   const stamp = msg.properties.timestamp ? Number(msg.properties.timestamp) * 1000 : null;
-  const f = brokerLane ? brokerFailure(deaths[0], brokerLane, user) : fleetFailure(h, lanes, user, stamp);
+  const f = brokerLane ? brokerFailure(deaths[0], brokerLane, lanes, user) : fleetFailure(h, lanes, user, stamp);
   const id = envelope?.id ?? str(msg.properties.messageId);
   return {
     msg,

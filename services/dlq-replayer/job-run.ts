@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { Logger } from '../../shared/logger.js';
 import type { Runtime } from '../../shared/runtime.js';
+import { DeadLetterHolds, holdTtlMs } from '../../shared/stage/dead-letter-holds.js';
 import type { DlqLock } from './dlq-lock.js';
 import { matches } from './filter.js';
 import { findJob, isFinalState, type ReplayJobData, type ReplayPhase, type ReplayProgress, type ReplayResult } from './jobs.js';
@@ -43,6 +44,7 @@ export class JobRun {
   private readonly state: PassState;
   private readonly log: Logger;
   private readonly throttle: ReplayThrottle;
+  private readonly holds: DeadLetterHolds;
   private counters!: PassCounters;
   private phase: ReplayPhase = 'starting';
   private waiting: WaitReason | null = null;
@@ -58,6 +60,7 @@ export class JobRun {
     this.id = String(job.id);
     this.state = new PassState(ctx.rt.redis, ctx.rt.keys, this.id);
     this.log = ctx.rt.log.child({ component: 'replay-job', job: this.id, action: job.data.action });
+    this.holds = new DeadLetterHolds(ctx.rt.redis, ctx.rt.keys, holdTtlMs(ctx.rt.topology.options.retryTiersMs, ctx.rt.cfg.holdGraceMs));
     const purge = job.data.action === 'purge';
     const rate = purge ? 0 : (job.data.ratePerSecond ?? ctx.rt.cfg.replayRatePerSecond);
     const gate = purge ? new BacklogGate(() => ctx.rt.broker.connection(), [], 0) : ctx.gate;
@@ -178,6 +181,7 @@ export class JobRun {
       throttle: this.throttle,
       log: this.log,
       metrics: rt.metrics,
+      holds: this.holds,
       keepOnly,
       stopping: () => this.ctx.stopping(),
       onProgress: () => this.report(),

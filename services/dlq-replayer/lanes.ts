@@ -5,6 +5,7 @@
  * an arbitrary exchange.
  */
 import { laneOf, STAGES, type Lane, type Names, type Stage } from '../../shared/topology/names.js';
+import { parseShardKey, shardKey, shardOf } from '../../shared/topology/shard.js';
 
 export interface LaneRef {
   stage: Stage;
@@ -17,13 +18,18 @@ export class LaneIndex {
   private readonly exchanges = new Map<string, LaneRef>();
   private readonly shardQueue: RegExp;
 
-  constructor(private readonly names: Names) {
+  constructor(
+    private readonly names: Names,
+    private readonly shards: number,
+  ) {
     for (const stage of STAGES) {
       for (const kind of ['ordered', 'urgent'] as const) {
         const lane = laneOf(stage, kind);
         const exchange = names.exchangeForLane(lane);
         this.exchanges.set(exchange, { stage, lane, exchange });
       }
+      // A dead letter from before publisher-side sharding names the ring exchange: same lane.
+      this.exchanges.set(names.legacyLaneExchange(stage), this.exchanges.get(names.laneExchange(stage))!);
     }
     this.shardQueue = new RegExp(names.shardPattern());
   }
@@ -40,6 +46,19 @@ export class LaneIndex {
       if (queue === this.names.urgent(stage)) return this.byExchange(this.names.urgent(stage));
     }
     return null;
+  }
+
+  /**
+   * The routing key a dead letter is replayed with: on an ordered lane the shard of its user, as
+   * every publisher computes it (so a replay lands beside the user's other messages); a stored key
+   * that is no shard key is a user (messages from before publisher-side sharding). On an urgent
+   * lane the key only travels along. Null: nothing to route by.
+   */
+  routingKey(lane: LaneRef, user: string | null, stored: string | null): string | null {
+    if (lane.lane !== laneOf(lane.stage, 'ordered')) return user ?? stored;
+    if (user) return shardKey(shardOf(user, this.shards));
+    if (!stored) return null;
+    return parseShardKey(stored, this.shards) === null ? shardKey(shardOf(stored, this.shards)) : stored;
   }
 
   /** The queues of the live lanes (every shard and urgent queue), whose backlog a replay yields to. */

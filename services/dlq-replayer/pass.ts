@@ -23,9 +23,11 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
+import type { DeadLetterHolds, Resolution } from '../../shared/stage/dead-letter-holds.js';
 import { ConfirmPublisher, DeliveryStream } from './amqp-io.js';
 import { decodeDeadLetter, markerOf, ROTATED_BY_HEADER, type DeadLetter } from './dead-letter.js';
 import { matches, type DlqFilter } from './filter.js';
+import { heldDeadLetter } from './held-wait.js';
 import type { LaneIndex } from './lanes.js';
 import { queueDepth, waitForDepth } from './reader.js';
 import { keptCopy, replayMessage } from './replay-message.js';
@@ -53,6 +55,8 @@ export interface PassContext {
   throttle: ReplayThrottle;
   log: Logger;
   metrics: Metrics;
+  /** Users waiting behind a dead letter (DLQ_ORDERING_MODE=strict): a replay or purge ends the wait. */
+  holds: DeadLetterHolds;
   /** Move everything to the tail from now on (the job was cancelled, or this finishes an orphan's pass). */
   keepOnly(): Promise<boolean>;
   /** The replayer is shutting down: let go of the DLQ now; the job resumes elsewhere. */
@@ -142,7 +146,10 @@ export class DlqPass {
     if ((await this.ctx.keepOnly()) || !matches(this.plan.filter, dl)) return this.keep(dl, ['kept']);
     const acted = this.counters.replayed + this.counters.purged;
     if (this.plan.limit !== null && acted >= this.plan.limit) return this.keep(dl, ['matched', 'kept']);
-    if (this.plan.action === 'purge') return this.settle(dl, 'done', ['matched', 'purged'], 'purged');
+    if (this.plan.action === 'purge') {
+      await this.resolveWait(dl, 'discarded', Date.now());
+      return this.settle(dl, 'done', ['matched', 'purged'], 'purged');
+    }
     if (!dl.origin) return this.keep(dl, ['matched', 'unroutable', 'kept'], 'unroutable');
     return this.replay(dl);
   }
@@ -151,12 +158,24 @@ export class DlqPass {
     const go = await this.ctx.throttle.acquire(() => this.ctx.stopping());
     if (go !== 'go') return go === 'pause' ? 'paused' : 'stopped';
     const out = replayMessage(dl, this.plan.jobId);
+    // Its user's wait turns into an ordinary hold before the copy can reach the shard, so that the
+    // copy is processed as the head; undone if the copy does not go out.
+    const stamp = Date.now();
+    await this.resolveWait(dl, 'replayed', stamp);
     if ((await this.publisher!.publish(out)) === 'returned') {
+      await this.resolveWait(dl, 'kept', stamp);
       this.ctx.log.warn({ messageId: dl.id, exchange: out.exchange }, 'replay unroutable (no queue bound); dead letter kept');
       return this.keep(dl, ['matched', 'unroutable', 'kept'], 'unroutable');
     }
     this.ctx.metrics.replayed.inc({ job: this.plan.jobId });
     return this.settle(dl, 'done', ['matched', 'replayed'], 'replayed');
+  }
+
+  private async resolveWait(dl: DeadLetter, action: Resolution, stamp: number): Promise<void> {
+    const held = heldDeadLetter(dl);
+    if (held && (await this.ctx.holds.resolve(held, action, stamp))) {
+      this.ctx.log.info({ messageId: held.id, stage: held.stage, action }, 'dead letter a user waited for: wait ended');
+    }
   }
 
   private async keep(dl: DeadLetter, counters: Counter[], outcome = 'kept'): Promise<Step> {

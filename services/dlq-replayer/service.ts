@@ -26,7 +26,7 @@ export interface Replayer {
 
 function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
   // BullMQ's worker blocks on Redis and must not give up on a request (maxRetriesPerRequest null).
-  const connection = createRedis(cfg.redisUrl, { maxRetriesPerRequest: null });
+  const connection = createRedis(cfg, { maxRetriesPerRequest: null });
   connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error (replay worker)'));
   const worker = new Worker<ReplayJobData, ReplayResult>(
     REPLAY_QUEUE,
@@ -53,7 +53,7 @@ export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {})
   const rt = await createRuntime(cfg, { service: 'dlq-replayer', logger: opts.logger });
   const log = rt.log.child({ component: 'dlq-replayer' });
   const queue = openReplayQueue(cfg, rt.redis);
-  const lanes = new LaneIndex(rt.topology.names);
+  const lanes = new LaneIndex(rt.topology.names, rt.topology.options.shards);
   const gate = new BacklogGate(() => rt.broker.connection(), lanes.liveQueues(cfg.shards), cfg.replayBacklogThreshold);
   let stopping = false;
   const ctx: ReplayerContext = { rt, queue, lock: dlqLock(rt.redis, rt.keys), lanes, gate, stopping: () => stopping };

@@ -6,7 +6,7 @@
 import { newEnvelope, type Envelope, type Priority } from '../../shared/envelope.js';
 import { UnencodableMessageError } from '../../shared/broker.js';
 import { publishToStage } from '../../shared/publish.js';
-import { DeadlineError, withDeadline } from '../../shared/redis.js';
+import { DeadlineError, ReplicaAckError, withDeadline } from '../../shared/redis.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { MessageStatus, StatusStore } from '../../shared/status.js';
@@ -157,13 +157,14 @@ export class Acceptor {
       scheduled.length === 0
         ? Promise.resolve<Error | null>(null)
         : this.schedule(scheduled.map((i) => plans[i].env)).then(() => null, (err: Error) => err),
-      Promise.allSettled(immediate.map((i) => publishToStage(this.d.rt, 'dispatch', plans[i].env))),
+      Promise.allSettled(immediate.map((i) => publishToStage(this.d.rt, 'send', plans[i].env))),
     ]);
     for (const i of scheduled) {
       const env = plans[i].env;
       if (sched) {
         this.log.warn({ err: sched.message }, 'could not schedule');
-        out[i] = { status: 503, error: 'scheduled-send queue unavailable (Redis)', ...(timedOut(sched) ? { outcomeUnknown: true } : {}) };
+        const error = sched instanceof ReplicaAckError ? 'scheduled send not replicated in time (Redis)' : 'scheduled-send queue unavailable (Redis)';
+        out[i] = { status: 503, error, ...(mayHaveLanded(sched) ? { outcomeUnknown: true } : {}) };
       } else {
         this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: 'scheduled' });
         out[i] = { status: 202, state: 'scheduled', id: env.id, sendAt: env.sendAt!, priority: env.priority };
@@ -230,9 +231,13 @@ export class Acceptor {
   }
 }
 
-/** A Redis write that timed out may still land (the add was sent, or BullMQ sends it once ready). */
-function timedOut(err: Error): boolean {
-  return err instanceof DeadlineError || err.message === 'Command timed out';
+/**
+ * A Redis write that timed out may still land (the add was sent, or BullMQ sends it once ready);
+ * one that fewer replicas than REDIS_WAIT_REPLICAS acknowledged is on the primary and may or may
+ * not outlive a failover. Either way the retry must reuse the id (the claim becomes uncertain).
+ */
+function mayHaveLanded(err: Error): boolean {
+  return err instanceof DeadlineError || err instanceof ReplicaAckError || err.message === 'Command timed out';
 }
 
 function copyAsDuplicate(first: Outcome): Outcome {

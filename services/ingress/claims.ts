@@ -16,6 +16,9 @@
  * send ledger is keyed by message id) and the user gets it once.
  */
 import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config.js';
+import { defineScript, waitForReplicas, type RedisScript } from '../../shared/redis.js';
+import { TickBatch } from '../../shared/tick-batch.js';
 
 export type ClaimResult =
   | { kind: 'claimed'; token: string }
@@ -23,55 +26,84 @@ export type ClaimResult =
   | { kind: 'done'; value: string }
   | { kind: 'busy' };
 
-// KEYS[1]; ARGV: owner, ttlS, nowMs, staleMs, id. Returns {1, token} claimed, {3, token, id} reclaimed
-// (publish under id), {0, value} done, {2} busy.
+// Each script takes a batch of keys: one call for the claims of one request (or of one turn of the
+// event loop, through TickBatch), sent as EVALSHA.
+
+// KEYS: the claims; ARGV: owner, ttlS, nowMs, staleMs, then one id per key. Returns per key
+// {1, token} claimed, {3, token, id} reclaimed (publish under id), {0, value} done, {2} busy.
 const CLAIM = `
-local v = redis.call('GET', KEYS[1])
-local prior = false
-if v and string.sub(v, 1, 2) == 'p:' then
-  local since = tonumber(string.match(v, ':(%d+)$') or '0')
-  if tonumber(ARGV[3]) - since <= tonumber(ARGV[4]) then return {2} end
-  prior = string.match(v, '|([^:|]+):%d+$')
-  v = false
-elseif v and string.sub(v, 1, 2) == 'u:' then
-  prior = string.sub(v, 3)
-  v = false
+local out = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  local prior = false
+  local busy = false
+  if v and string.sub(v, 1, 2) == 'p:' then
+    local since = tonumber(string.match(v, ':(%d+)$') or '0')
+    if tonumber(ARGV[3]) - since <= tonumber(ARGV[4]) then busy = true end
+    prior = string.match(v, '|([^:|]+):%d+$')
+    v = false
+  elseif v and string.sub(v, 1, 2) == 'u:' then
+    prior = string.sub(v, 3)
+    v = false
+  end
+  if busy then out[i] = {2}
+  elseif not v then
+    local id = prior or ARGV[4 + i]
+    local token = 'p:' .. ARGV[1]
+    if id ~= '' then token = token .. '|' .. id end
+    token = token .. ':' .. ARGV[3]
+    redis.call('SET', KEYS[i], token, 'EX', ARGV[2])
+    if prior then out[i] = {3, token, prior} else out[i] = {1, token} end
+  else out[i] = {0, v} end
 end
-if not v then
-  local id = prior or ARGV[5]
-  local token = 'p:' .. ARGV[1]
-  if id ~= '' then token = token .. '|' .. id end
-  token = token .. ':' .. ARGV[3]
-  redis.call('SET', KEYS[1], token, 'EX', ARGV[2])
-  if prior then return {3, token, prior} end
-  return {1, token}
-end
-return {0, v}`;
+return out`;
 
-// KEYS[1]; ARGV: token, value. Pending → done, keeping the TTL; only if the claim is still ours.
+// KEYS: the claims; ARGV: token, value per key. Pending → done, keeping the TTL; only if the claim is still ours.
 const CONFIRM = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-  return 1
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then redis.call('SET', KEYS[i], ARGV[2 * i], 'KEEPTTL') end
 end
-return 0`;
+return 1`;
 
-// KEYS[1]; ARGV: token, uncertainId. Drops a pending claim, only if it is still ours; with an id,
-// marks it uncertain instead (the message may be in the broker under that id).
+// KEYS: the claims; ARGV: token, uncertainId per key. Drops a pending claim, only if it is still
+// ours; with an id, marks it uncertain instead (the message may be in the broker under that id).
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if ARGV[2] ~= '' then return redis.call('SET', KEYS[1], 'u:' .. ARGV[2], 'KEEPTTL') end
-  return redis.call('DEL', KEYS[1])
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
+    if ARGV[2 * i] ~= '' then redis.call('SET', KEYS[i], 'u:' .. ARGV[2 * i], 'KEEPTTL')
+    else redis.call('DEL', KEYS[i]) end
+  end
 end
-return 0`;
+return 1`;
 
 export class Claims {
+  private readonly claimScript: RedisScript;
+  private readonly confirmScript: RedisScript;
+  private readonly releaseScript: RedisScript;
+  /** Single claims of one turn of the event loop (the items of a batch request), in one call. */
+  private readonly singles: TickBatch<{ key: string; owner: string; id: string }, ClaimResult>;
+
   constructor(
     private readonly redis: Redis,
     private readonly ttlS: number,
     /** Longer than a publish can take (PUBLISH_TIMEOUT_MS plus margin). */
     readonly staleMs: number,
-  ) {}
+    /** Given: confirm() waits for REDIS_WAIT_REPLICAS replicas (the send API's keys; webhook dedup does without). */
+    private readonly replicas?: Pick<Config, 'redisWaitReplicas' | 'redisWaitTimeoutMs'>,
+  ) {
+    this.claimScript = defineScript(redis, 'postmasterClaimMany', CLAIM);
+    this.confirmScript = defineScript(redis, 'postmasterClaimConfirmMany', CONFIRM);
+    this.releaseScript = defineScript(redis, 'postmasterClaimReleaseMany', RELEASE);
+    this.singles = new TickBatch(async (items) => {
+      const out: ClaimResult[] = new Array(items.length);
+      for (const owner of new Set(items.map((it) => it.owner))) {
+        const idx = items.flatMap((it, i) => (it.owner === owner ? [i] : []));
+        const got = await this.tryClaim(idx.map((i) => items[i].key), owner, idx.map((i) => items[i].id));
+        idx.forEach((i, n) => (out[i] = got[n]));
+      }
+      return out;
+    });
+  }
 
   /**
    * One round trip for all keys. `ids[i]`, when given, is the message id the claim of `keys[i]` will
@@ -79,14 +111,10 @@ export class Claims {
    */
   async tryClaim(keys: string[], owner: string, ids: string[] = []): Promise<ClaimResult[]> {
     if (keys.length === 0) return [];
-    const now = Date.now();
-    const pipe = this.redis.pipeline();
-    keys.forEach((k, i) => pipe.eval(CLAIM, 1, k, owner.replace(/[:|]/g, '_'), this.ttlS, now, this.staleMs, ids[i] ?? ''));
-    const replies = (await pipe.exec()) ?? [];
+    const args = [owner.replace(/[:|]/g, '_'), String(this.ttlS), String(Date.now()), String(this.staleMs), ...keys.map((_, i) => ids[i] ?? '')];
+    const replies = (await this.claimScript(keys.length, ...keys, ...args)) as Array<[number, string?, string?]>;
     return keys.map((_, i) => {
-      const [err, res] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      const [code, value, id] = res as [number, string?, string?];
+      const [code, value, id] = replies[i];
       if (code === 1) return { kind: 'claimed', token: String(value) };
       if (code === 3) return { kind: 'reclaimed', token: String(value), id: String(id) };
       if (code === 0) return { kind: 'done', value: String(value) };
@@ -100,18 +128,21 @@ export class Claims {
    */
   async claim(key: string, owner: string, id = '', pollMs = 25): Promise<Exclude<ClaimResult, { kind: 'busy' }>> {
     for (;;) {
-      const [r] = await this.tryClaim([key], owner, [id]);
+      const r = await this.singles.add({ key, owner, id });
       if (r.kind !== 'busy') return r;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
 
-  /** The message is in the broker: from now on repeats find `value`. */
+  /**
+   * The message is in the broker: from now on repeats find `value`. With `replicas`, one WAIT for
+   * the whole batch (it covers the claims written before too); a ReplicaAckError then means the
+   * keys are on the primary only.
+   */
   async confirm(entries: Array<{ key: string; token: string; value: string }>): Promise<void> {
     if (entries.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const e of entries) pipe.eval(CONFIRM, 1, e.key, e.token, e.value);
-    await execAll(pipe);
+    await this.confirmScript(entries.length, ...entries.map((e) => e.key), ...entries.flatMap((e) => [e.token, e.value]));
+    if (this.replicas) await waitForReplicas(this.redis, this.replicas, 'idempotency keys');
   }
 
   /**
@@ -120,14 +151,6 @@ export class Claims {
    */
   async release(entries: Array<{ key: string; token: string; uncertainId?: string }>): Promise<void> {
     if (entries.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const e of entries) pipe.eval(RELEASE, 1, e.key, e.token, e.uncertainId ?? '');
-    await execAll(pipe);
+    await this.releaseScript(entries.length, ...entries.map((e) => e.key), ...entries.flatMap((e) => [e.token, e.uncertainId ?? '']));
   }
-}
-
-async function execAll(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
-  const replies = (await pipe.exec()) ?? [];
-  const failed = replies.find(([err]) => err);
-  if (failed) throw failed[0];
 }

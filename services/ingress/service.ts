@@ -35,7 +35,7 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   const admission = new Admission(rt.broker, cfg.ingressMaxInFlight, rt.metrics);
   const status = new StatusStore(rt);
   const schedule = new ScheduledSends(rt);
-  const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs) });
+  const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs, cfg) });
   const intake = new WebhookIntake({ rt, admission, status, claims: new Claims(rt.redis, cfg.webhookDedupTtlS, staleMs) });
   const app = createApp({ rt, acceptor, intake, status, ready: () => !closing });
   const server = http.createServer(app);

@@ -12,27 +12,43 @@
  * again only if none comes (at-least-once: then the user may get it twice — when the webhooks are
  * not flowing, or arrive later than the wait).
  */
-import { defineScript, type RedisScript } from '../../shared/redis.js';
+import { defineScript, waitForReplicas, type RedisScript } from '../../shared/redis.js';
 import type { Runtime } from '../../shared/runtime.js';
-import { RECORD_LUA, StatusStore } from '../../shared/status.js';
+import { RECORD_ARGS, RECORD_LUA, StatusStore } from '../../shared/status.js';
+import { TickBatch } from '../../shared/tick-batch.js';
 
-// KEYS: sent, sending; ARGV: ttl s, replica. 'sent' | 'ambiguous' | 'fresh'.
+// The begins and dones of one turn of the event loop go together (TickBatch): one script call each.
+
+// KEYS: sent, sending per message; ARGV: ttl s, replica. Per message 'sent' | 'ambiguous' | 'fresh'.
 const BEGIN = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'sent' end
-if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1], 'NX') then return 'fresh' end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
-return 'ambiguous'`;
+local out = {}
+for i = 1, #KEYS / 2 do
+  local sent, sending = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('EXISTS', sent) == 1 then out[i] = 'sent'
+  elseif redis.call('SET', sending, ARGV[2], 'EX', ARGV[1], 'NX') then out[i] = 'fresh'
+  else
+    redis.call('SET', sending, ARGV[2], 'EX', ARGV[1])
+    out[i] = 'ambiguous'
+  end
+end
+return out`;
 
 // KEYS: sending; ARGV: replica. Clears the mark only if this replica set it: after a hand-over the
 // shard's next owner may have marked the message already.
 const REFUSED = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-// KEYS: sent, sending, status record[, wamid mapping]; ARGV: sent value, ttl s, then the status
-// record's arguments (shared/status.ts). The dedup record first: it stands even if the status fails.
+// KEYS: sent, sending, status record, wamid mapping (or the record again) per message; ARGV: ttl s,
+// then per message the sent value and the status record's RECORD_ARGS arguments (shared/status.ts).
+// Each dedup record first: it stands even if its status fails.
 const DONE = `${RECORD_LUA}
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('DEL', KEYS[2])
-return record(KEYS[3], KEYS[4], unpack(ARGV, 3))`;
+local per = 1 + ${RECORD_ARGS}
+for i = 1, #KEYS / 4 do
+  local k, a = (i - 1) * 4, 1 + (i - 1) * per
+  redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'EX', ARGV[1])
+  redis.call('DEL', KEYS[k + 2])
+  record(KEYS[k + 3], KEYS[k + 4], unpack(ARGV, a + 2, a + per))
+end
+return 1`;
 
 /** Statuses that prove the provider accepted the message. */
 const PROVIDER_SAW_IT = new Set(['sent', 'delivered', 'read', 'failed']);
@@ -41,14 +57,31 @@ export type BeginResult = 'sent' | 'ambiguous' | 'fresh';
 
 export class SendLedger {
   private readonly status: StatusStore;
-  private readonly beginScript: RedisScript;
-  private readonly doneScript: RedisScript;
+  private readonly begins: TickBatch<string, BeginResult>;
+  private readonly dones: TickBatch<{ id: string; wamid: string | null }, void>;
   private readonly refusedScript: RedisScript;
 
   constructor(private readonly rt: Runtime) {
     this.status = new StatusStore(rt);
-    this.beginScript = defineScript(rt.redis, 'postmasterSendBegin', BEGIN);
-    this.doneScript = defineScript(rt.redis, 'postmasterSendDone', DONE);
+    const ttl = String(rt.cfg.sentIdTtlS);
+    const begin = defineScript(rt.redis, 'postmasterSendBeginMany', BEGIN);
+    this.begins = new TickBatch(async (ids) => {
+      const keys = ids.flatMap((id) => [this.sent(id), this.sending(id)]);
+      return (await begin(keys.length, ...keys, ttl, rt.replicaId)) as BeginResult[];
+    });
+    const done = defineScript(rt.redis, 'postmasterSendDoneMany', DONE);
+    this.dones = new TickBatch(async (items) => {
+      const keys: string[] = [];
+      const args: string[] = [ttl];
+      for (const { id, wamid } of items) {
+        const call = this.status.recordCall(id, 'sent', wamid ? { wamid } : {});
+        keys.push(this.sent(id), this.sending(id), call.keys[0], call.keys[1] ?? call.keys[0]);
+        args.push(wamid ?? '1', ...call.args);
+      }
+      await done(keys.length, ...keys, ...args);
+      await waitForReplicas(rt.redis, rt.cfg, 'sent record');
+      return items.map(() => undefined);
+    });
     this.refusedScript = defineScript(rt.redis, 'postmasterSendRefused', REFUSED);
   }
 
@@ -60,16 +93,18 @@ export class SendLedger {
   }
 
   begin(id: string): Promise<BeginResult> {
-    return this.beginScript(2, this.sent(id), this.sending(id), String(this.rt.cfg.sentIdTtlS), this.rt.replicaId) as Promise<BeginResult>;
+    return this.begins.add(id);
   }
 
   /**
    * After the provider's 2xx: the dedup record (`sent`, `sending` cleared) and the `sent` status
-   * (with the wamid and its mapping), in one script — one round trip.
+   * (with the wamid and its mapping), in one script with the others of this turn — one round trip;
+   * then, with REDIS_WAIT_REPLICAS, one WAIT for them all (before the deliveries are acked): the record must outlive a
+   * failover, or a later republish of the same id (a scheduled job whose completion the failover
+   * lost) would be sent again. A ReplicaAckError: the record is on the primary only.
    */
-  async done(id: string, wamid: string | null): Promise<void> {
-    const { keys, args } = this.status.recordCall(id, 'sent', wamid ? { wamid } : {});
-    await this.doneScript(2 + keys.length, this.sent(id), this.sending(id), ...keys, wamid ?? '1', String(this.rt.cfg.sentIdTtlS), ...args);
+  done(id: string, wamid: string | null): Promise<void> {
+    return this.dones.add({ id, wamid });
   }
 
   /** The provider answered with a refusal: it did not take the message. */

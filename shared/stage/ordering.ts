@@ -28,6 +28,14 @@
  * that has no record at all, is dropped too. A hold no copy has touched for the longest tier + the
  * grace expires (TTL). Dropping only ends the wait: a dropped head that shows up after all is
  * processed then (out of order), never discarded.
+ *
+ * **Dead letters** (DLQ_ORDERING_MODE): by default (`release`) a dead-lettered head is popped like a
+ * sent one, so a replay of it arrives after the user's later messages. With `strict` the
+ * dead-lettered id stays listed, due back never: no heal rule drops it, the hold has no TTL while it
+ * is the head, and the user's later messages park in the longest tier (one round trip per parked
+ * message per longest tier, however long the wait). The dlq-replayer ends the wait
+ * (dead-letter-holds.ts): a replay puts the id back in flight, so the replayed copy is processed as
+ * the head; a purge removes it. A permanent failure of a user who is not held opens a hold.
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Envelope } from '../envelope.js';
@@ -39,7 +47,10 @@ import type { Runtime } from '../runtime.js';
 import { StatusStore } from '../status.js';
 import type { Lane, Stage } from '../topology/names.js';
 import { defineScript, type RedisScript } from '../redis.js';
-import { CHECK, DONE, ENQUEUE, EXPIRED, SINCE } from './hold-scripts.js';
+import { CHECK, DEAD_BACK, DONE, ENQUEUE, EXPIRED, MARK_DEAD, SINCE } from './hold-scripts.js';
+import { holdKeys, type HoldKeys } from './hold-keys.js';
+import { HeldUsers, type HeldUser } from './held-users.js';
+import { holdTtlMs, waitingUsers } from './dead-letter-holds.js';
 
 export type HealReason = 'lost' | 'sent' | 'dead-lettered' | 'unknown' | 'expired';
 
@@ -56,18 +67,23 @@ const MAX_HEAD_LOOKUPS = 3;
 const TICK_MS = 5000;
 /** Holds looked up per tick for expiry (the oldest first). */
 const EXPIRY_CHECKS_PER_TICK = 100;
+/** Dead-letter waits of this replica looked up per tick (one ZMSCORE). */
+const DEAD_CHECKS_PER_TICK = 1000;
 
 export class OrderingGuard {
-  /** Per shard: held user → ms its current head took the head. */
-  private readonly held = new Map<number, Map<string, number>>();
+  private readonly held: HeldUsers;
   private readonly loading = new Map<number, Promise<void>>();
   private readonly loadTokens = new Map<number, object>();
   private readonly status: StatusStore;
   private readonly graceMs: number;
   private readonly ttlMs: number;
+  private readonly k: HoldKeys;
+  /** DLQ_ORDERING_MODE=strict: a dead letter keeps holding its user until it is replayed or purged. */
+  readonly holdsDeadLetters: boolean;
   private readonly timer: NodeJS.Timeout;
+  private deadCursor = 0;
   /** The hold scripts, sent once per connection and run by their SHA after that. */
-  private readonly scripts: Record<'check' | 'enqueue' | 'done' | 'expired', RedisScript>;
+  private readonly scripts: Record<'check' | 'enqueue' | 'done' | 'expired' | 'dead', RedisScript>;
 
   constructor(
     private readonly rt: Runtime,
@@ -79,60 +95,37 @@ export class OrderingGuard {
       enqueue: defineScript(rt.redis, 'postmasterHoldEnqueue', ENQUEUE),
       done: defineScript(rt.redis, 'postmasterHoldDone', DONE),
       expired: defineScript(rt.redis, 'postmasterHoldExpired', EXPIRED),
+      dead: defineScript(rt.redis, 'postmasterHoldDead', MARK_DEAD),
     };
+    this.k = holdKeys(rt.keys, stage);
+    this.held = new HeldUsers(() => this.gauge());
     this.graceMs = rt.cfg.holdGraceMs;
-    const tiers = rt.topology.options.retryTiersMs;
-    // Every copy is due back within the longest tier of its last write: past that plus the grace,
-    // no copy of the hold can still come.
-    this.ttlMs = tiers[tiers.length - 1] + this.graceMs;
+    this.holdsDeadLetters = rt.cfg.dlqOrderingMode === 'strict';
+    this.ttlMs = holdTtlMs(rt.topology.options.retryTiersMs, this.graceMs);
     this.timer = setInterval(() => void this.tick().catch((err: Error) => this.rt.log.warn({ err: err.message, stage }, 'hold sweep failed')), TICK_MS);
     this.timer.unref();
   }
 
-  private listKey(user: string): string {
-    return this.rt.keys('hold', this.stage, user);
-  }
-  private backKey(user: string): string {
-    return this.rt.keys('hold', this.stage, user, 'back');
-  }
-  private shardKey(shard: number): string {
-    return this.rt.keys('holds', this.stage, shard);
-  }
-  private keys(user: string, shard: number): [string, string, string] {
-    return [this.listKey(user), this.backKey(user), this.shardKey(shard)];
+  private keys(user: string, shard: number): [string, string, string, string] {
+    return [this.k.list(user), this.k.back(user), this.k.shard(shard), this.k.waiting];
   }
 
+  /** Users of this replica's shards held by a message in retry (not by a dead letter). */
   heldCount(): number {
-    let n = 0;
-    for (const s of this.held.values()) n += s.size;
-    return n;
+    return this.held.retrying();
   }
 
-  /** Age (ms) of the oldest hold of this replica's shards, measured from when its head took the head; 0 without holds. */
+  /** Age (ms) of the oldest hold by a message in retry of this replica's shards, from when its head took the head; 0 without. */
   oldestHoldAgeMs(now = Date.now()): number {
-    let oldest = now;
-    for (const users of this.held.values()) for (const since of users.values()) if (since < oldest) oldest = since;
-    return now - oldest;
+    return this.held.oldestRetryingAgeMs(now);
   }
 
   private gauge(): void {
     this.rt.metrics.heldUsers.set({ stage: this.stage }, this.heldCount());
   }
 
-  /**
-   * Only for a loaded shard: a handler that outlived its shard's release must not leave a partial
-   * set behind, which a later take-over of the shard would take for the loaded one (Redis has it all).
-   */
-  private setHeld(shard: number, user: string, since: number): void {
-    const users = this.held.get(shard);
-    if (!users) return;
-    const added = !users.has(user);
-    users.set(user, since);
-    if (added) this.gauge();
-  }
-
-  private forget(shard: number, user: string): void {
-    if (this.held.get(shard)?.delete(user)) this.gauge();
+  private setHeld(shard: number, user: string, since: number | string, dead: boolean): void {
+    this.held.set(shard, user, { since: Number(since), dead });
   }
 
   /** `ids`: the messages the user no longer waits for; none for a hold that expired as a whole. */
@@ -144,7 +137,7 @@ export class OrderingGuard {
 
   /** Loads the shard's held users once (the first delivery of the shard waits for it). */
   async ensureShard(shard: number): Promise<void> {
-    if (this.held.has(shard)) return;
+    if (this.held.hasShard(shard)) return;
     let p = this.loading.get(shard);
     if (!p) {
       const token = {};
@@ -158,55 +151,63 @@ export class OrderingGuard {
   }
 
   private async load(shard: number, token: object): Promise<void> {
-    const users = await this.rt.redis.smembers(this.shardKey(shard));
+    const users = await this.rt.redis.smembers(this.k.shard(shard));
     const pipe = this.rt.redis.pipeline();
-    for (const u of users) pipe.hget(this.backKey(u), SINCE);
-    const since = users.length ? ((await pipe.exec()) ?? []) : [];
+    for (const u of users) pipe.hget(this.k.back(u), SINCE).zscore(this.k.waiting, u);
+    const got = users.length ? ((await pipe.exec()) ?? []) : [];
     if (this.loadTokens.get(shard) !== token) return; // the shard was released meanwhile
     const now = Date.now();
     // A user without a recorded start (an expired hold, or one from before there was one) counts
     // from now; the sweep forgets it once its hold is found gone.
-    this.held.set(shard, new Map(users.map((u, i) => [u, Number(since[i]?.[1]) || now])));
-    this.gauge();
+    const held = users.map((u, i): [string, HeldUser] => [u, { since: Number(got[2 * i]?.[1]) || now, dead: got[2 * i + 1]?.[1] != null }]);
+    this.held.loadShard(shard, new Map(held));
   }
 
   unloadShard(shard: number): void {
-    this.held.delete(shard);
+    this.held.unloadShard(shard);
     this.loading.delete(shard);
     this.loadTokens.delete(shard);
-    this.gauge();
   }
 
   isHeld(user: string, shard: number): boolean {
-    return this.held.get(shard)?.has(user) ?? false;
+    return this.held.has(shard, user);
   }
 
   /**
    * Null when the delivery may go now; otherwise it must wait behind an earlier message of its user
-   * that is in a retry tier. Heals the hold on the way (see the file's comment).
+   * that is in a retry tier (or, DLQ_ORDERING_MODE=strict, in the DLQ). Heals the hold on the way
+   * (see the file's comment).
    */
   async mustWait(env: Envelope, msg: ConsumeMessage, shard: number): Promise<HoldWait | null> {
     if (!this.isHeld(env.user, shard)) return null;
     const estimate = String(enteredAt(msg));
     for (let lookups = 0; ; lookups++) {
-      const args = [env.id, env.user, estimate, String(this.graceMs), String(Date.now())];
-      const r = ((await this.scripts.check(3, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
+      const args = [env.id, env.user, estimate, String(this.graceMs), String(Date.now()), String(this.ttlMs)];
+      const r = ((await this.scripts.check(4, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
       if (r[0] === '0') {
         // Nothing dropped now: the hold was already gone — it expired (or was deleted by hand).
         this.healed(env.user, r.length > 1 ? 'lost' : 'expired', r.slice(1));
-        this.forget(shard, env.user);
+        this.held.forget(shard, env.user);
         return null;
       }
       const [, head, headBack, since, entered, ...lost] = r;
       this.healed(env.user, 'lost', lost);
-      this.setHeld(shard, env.user, Number(since));
+      const dead = headBack === DEAD_BACK;
+      this.setHeld(shard, env.user, since, dead);
       if (head === env.id) return null;
+      if (dead && this.holdsDeadLetters) return { headBackMs: Number(headBack) };
       // The head should have been back before this delivery entered the shard: did it finish elsewhere?
       const late = Number(entered) > Number(headBack) && lookups < MAX_HEAD_LOOKUPS;
-      const reason = late ? await this.finished(head, Number(since)) : null;
+      const reason = dead ? 'dead-lettered' : late ? await this.finished(head, Number(since)) : null;
       if (!reason) return { headBackMs: Number(headBack) };
+      if (reason === 'dead-lettered' && this.holdsDeadLetters) {
+        // Dead-lettered by a worker that died before it could say so in the hold.
+        await this.markDead(head, env.user, shard);
+        continue;
+      }
       this.healed(env.user, reason, [head]);
       await this.remove(head, env.user, shard);
+      if (!this.isHeld(env.user, shard)) return null;
     }
   }
 
@@ -228,8 +229,21 @@ export class OrderingGuard {
 
   private async enqueue(env: Envelope, shard: number, backInMs: number): Promise<void> {
     const now = Date.now();
-    const since = await this.scripts.enqueue(3, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs));
-    this.setHeld(shard, env.user, Number(since));
+    const r = (await this.scripts.enqueue(4, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs))) as unknown[];
+    this.setHeld(shard, env.user, String(r[0]), Number(r[1]) === 1);
+  }
+
+  /**
+   * DLQ_ORDERING_MODE=strict: the message is about to be dead-lettered, and holds its user until it
+   * is replayed or purged (said before it leaves, so that no crash leaves its user free).
+   */
+  async deadLettered(env: Envelope, shard: number): Promise<void> {
+    await this.markDead(env.id, env.user, shard);
+  }
+
+  private async markDead(id: string, user: string, shard: number): Promise<void> {
+    const r = (await this.scripts.dead(4, ...this.keys(user, shard), id, user, String(Date.now()), String(this.ttlMs), String(shard))) as unknown[];
+    this.setHeld(shard, user, String(r[0]), Number(r[1]) === 1);
   }
 
   /** The message was sent or dead-lettered: the user's next message may go. */
@@ -239,9 +253,9 @@ export class OrderingGuard {
 
   private async remove(id: string, user: string, shard: number): Promise<void> {
     const now = Date.now();
-    const r = (await this.scripts.done(3, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
-    if (Number(r[0]) === 0) this.forget(shard, user);
-    else this.setHeld(shard, user, Number(r[1]));
+    const r = (await this.scripts.done(4, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
+    if (Number(r[0]) === 0) this.held.forget(shard, user);
+    else this.setHeld(shard, user, String(r[1]), Number(r[2]) === 1);
   }
 
   /**
@@ -257,17 +271,37 @@ export class OrderingGuard {
     await router.apply({ action: 'retry', tierIndex: i, tierMs: tiers[i], attempt }, { msg, lane, envelope: env }, err, { park: true });
   }
 
-  /** Measures the oldest hold, and forgets held users whose hold has expired (no message of theirs came to find out). */
+  /**
+   * Measures the holds, forgets held users whose hold has expired (no message of theirs came to find
+   * out), and notices dead-letter waits the dlq-replayer ended.
+   */
   private async tick(): Promise<void> {
     const now = Date.now();
     this.rt.metrics.oldestHoldAge.set({ stage: this.stage }, this.oldestHoldAgeMs(now) / 1000);
-    const stale: Array<[number, string, number]> = [];
-    for (const [shard, users] of this.held) for (const [user, since] of users) if (now - since > this.ttlMs) stale.push([shard, user, since]);
-    stale.sort((a, b) => a[2] - b[2]);
-    for (const [shard, user] of stale.slice(0, EXPIRY_CHECKS_PER_TICK)) {
-      if (Number(await this.scripts.expired(2, this.listKey(user), this.shardKey(shard), user)) === 0) continue;
+    const w = await waitingUsers(this.rt.redis, this.rt.keys, this.stage);
+    this.rt.metrics.dlqWaitingUsers.set({ stage: this.stage }, w.users);
+    this.rt.metrics.dlqOldestWait.set({ stage: this.stage }, w.oldestSince === null ? 0 : Math.max(0, now - w.oldestSince) / 1000);
+    for (const { shard, user } of this.held.stale(now, this.ttlMs).slice(0, EXPIRY_CHECKS_PER_TICK)) {
+      if (Number(await this.scripts.expired(2, this.k.list(user), this.k.shard(shard), user)) === 0) continue;
       this.healed(user, 'expired', []);
-      this.forget(shard, user);
+      this.held.forget(shard, user);
+    }
+    await this.sweepDead(now);
+  }
+
+  /** Dead-letter waits no longer in the stage's waiting set were ended by a replay or a purge. */
+  private async sweepDead(now: number): Promise<void> {
+    const all = this.held.dead();
+    if (all.length === 0) return;
+    // A window that moves on each tick, so that every wait is looked at however many there are.
+    this.deadCursor = this.deadCursor >= all.length ? 0 : this.deadCursor;
+    const dead = all.slice(this.deadCursor, this.deadCursor + DEAD_CHECKS_PER_TICK);
+    this.deadCursor += dead.length;
+    const scores = await this.rt.redis.zmscore(this.k.waiting, ...dead.map((d) => d.user));
+    for (const [i, { shard, user }] of dead.entries()) {
+      if (scores[i] !== null) continue;
+      if (Number(await this.scripts.expired(2, this.k.list(user), this.k.shard(shard), user)) === 1) this.held.forget(shard, user);
+      else this.setHeld(shard, user, now, false);
     }
   }
 

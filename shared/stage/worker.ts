@@ -334,10 +334,13 @@ export class StageWorker {
     const fate = decideFate(err, attempt, this.tiers());
     log.warn({ class: err.failureClass, code: err.code, err: err.message, fate }, 'message failed');
     if (shard !== undefined && fate.action === 'retry') await this.steady(delivery, () => this.ordering.hold(env, shard, fate.tierMs));
+    // DLQ_ORDERING_MODE=strict: the dead letter keeps holding its user until it is replayed or purged.
+    const holdsDead = shard !== undefined && fate.action === 'dead' && this.ordering.holdsDeadLetters;
+    if (holdsDead) await this.steady(delivery, () => this.ordering.deadLettered(env, shard));
     await this.steady(delivery, () => this.failures.apply(fate, { msg, lane, envelope: env }, err));
     if (fate.action === 'dead') {
       this.recordDead(env.id, err);
-      if (shard !== undefined) await this.steady(delivery, () => this.ordering.done(env, shard));
+      if (shard !== undefined && !holdsDead) await this.steady(delivery, () => this.ordering.done(env, shard));
     }
   }
 

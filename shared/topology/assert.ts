@@ -14,9 +14,6 @@ export class TopologyError extends Error {
   }
 }
 
-export const MISSING_HASH_PLUGIN =
-  'RabbitMQ lacks the x-consistent-hash exchange type: enable it with "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange" and start again.';
-
 export interface AssertOptions {
   mode: 'assert' | 'check';
   /** Management API URL; policies are applied through it in assert mode. */
@@ -40,9 +37,6 @@ async function step<T>(conn: Connection, what: string, fn: (ch: Channel) => Prom
     return await fn(ch);
   } catch (err) {
     const msg = (connErr as Error | null)?.message ?? (err as Error).message ?? String(err);
-    if (/unknown exchange type|invalid exchange type/i.test(msg) && /consistent-hash/.test(msg)) {
-      throw new TopologyError(MISSING_HASH_PLUGIN, { cause: err });
-    }
     throw new TopologyError(`${what}: ${msg}`, { cause: err });
   } finally {
     conn.off('error', onConnErr);

@@ -4,6 +4,7 @@
  * infra/rabbitmq/definitions.json. Nothing else builds topology.
  */
 import { laneOf, names, STAGES, type Lane, type Names } from './names.js';
+import { shardKey } from './shard.js';
 
 export type UrgentQueueType = 'classic' | 'quorum';
 
@@ -18,7 +19,7 @@ export interface TopologyOptions {
 
 export interface ExchangeDecl {
   name: string;
-  type: 'direct' | 'fanout' | 'headers' | 'topic' | 'x-consistent-hash';
+  type: 'direct' | 'fanout' | 'headers' | 'topic';
   arguments: Record<string, unknown>;
 }
 export interface QueueDecl {
@@ -77,12 +78,12 @@ export function buildTopology(options: TopologyOptions): Topology {
   exchanges.push({ name: n.retryReturn, type: 'headers', arguments: {} });
   for (const stage of STAGES) {
     const lane = n.laneExchange(stage);
-    exchanges.push({ name: lane, type: 'x-consistent-hash', arguments: {} });
+    // The publisher picks the shard (shard.ts) and routes by its key: durable bindings, no ring.
+    exchanges.push({ name: lane, type: 'direct', arguments: {} });
     for (let i = 0; i < options.shards; i++) {
       const q = n.shardQueue(stage, i);
       queues.push({ name: q, arguments: { ...quorum, 'x-single-active-consumer': true } });
-      // Equal weight "1" per shard: consistent-hash reads the binding key as the weight.
-      toQueue(lane, q, '1');
+      toQueue(lane, q, shardKey(i));
     }
     const urgent = n.urgent(stage);
     exchanges.push({ name: urgent, type: 'fanout', arguments: {} });

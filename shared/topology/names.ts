@@ -50,8 +50,13 @@ export function parseTiers(spec: string): number[] {
 
 export interface Names {
   prefix: string;
-  /** x-consistent-hash exchange of a stage's ordered lane. */
+  /** Direct exchange of a stage's ordered lane: each shard queue bound under its shard key (shard.ts). */
   laneExchange(stage: Stage): string;
+  /**
+   * The ordered lane's exchange before publisher-side sharding (an x-consistent-hash exchange): a
+   * dead letter from before the upgrade names it as its origin, and is replayed to laneExchange.
+   */
+  legacyLaneExchange(stage: Stage): string;
   /** Exchange + queue of a stage's urgent lane (same name). */
   urgent(stage: Stage): string;
   /** Exchange a message is published to for a lane. */
@@ -70,9 +75,10 @@ export function names(prefix: string): Names {
   const esc = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return {
     prefix,
-    laneExchange: (stage) => `${prefix}.${stage}`,
+    laneExchange: (stage) => `${prefix}.${stage}.shards`,
+    legacyLaneExchange: (stage) => `${prefix}.${stage}`,
     urgent: (stage) => `${prefix}.${stage}.urgent`,
-    exchangeForLane: (lane) => `${prefix}.${lane}`,
+    exchangeForLane: (lane) => (lane.endsWith('.urgent') ? `${prefix}.${lane}` : `${prefix}.${lane}.shards`),
     shardQueue: (stage, shard) => `${prefix}.${stage}.${String(shard).padStart(2, '0')}`,
     shardPattern: () => `^${esc}\\.(${STAGES.join('|')})\\.\\d+$`,
     retry: (tierMs) => `${prefix}.retry.${tierLabel(tierMs)}`,

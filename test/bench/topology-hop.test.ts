@@ -5,7 +5,7 @@ import { MGMT_URL } from '../support/isolation.js';
 
 /**
  * The bench's topology hop against the real broker: saturated (a confirm window) and paced (batches
- * on schedule, the pipeline's load shape), every message through the consistent-hash exchange and
+ * on schedule, the pipeline's load shape), every message through the shard exchange and
  * consumed from the shards.
  */
 describe('bench: the topology hop, saturated and paced', () => {

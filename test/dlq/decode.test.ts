@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
 import { H } from '../../shared/envelope.js';
 import { names } from '../../shared/topology/names.js';
+import { shardKey, shardOf } from '../../shared/topology/shard.js';
 import { decodeDeadLetter } from '../../services/dlq-replayer/dead-letter.js';
 import { describeFilter, formatDuration, matches, parseDuration } from '../../services/dlq-replayer/filter.js';
 import { LaneIndex } from '../../services/dlq-replayer/lanes.js';
@@ -9,7 +10,7 @@ import { replayMessage } from '../../services/dlq-replayer/replay-message.js';
 import { TokenBucket } from '../../services/dlq-replayer/throttle.js';
 import { craft } from './helpers.js';
 
-const lanes = new LaneIndex(names('pm'));
+const lanes = new LaneIndex(names('pm'), 16);
 
 function delivery(c: { content: Buffer; headers: Record<string, unknown>; id?: string }): ConsumeMessage {
   return { content: c.content, properties: { headers: c.headers, messageId: c.id }, fields: { routingKey: '' } } as unknown as ConsumeMessage;
@@ -20,7 +21,21 @@ describe('dead letters, filters and throttles (no broker)', () => {
     const c = craft('pm', { user: '15550001111', code: '131047', cls: 'permanent', stage: 'dispatch' });
     const dl = decodeDeadLetter(delivery(c), lanes);
     expect(dl).to.include({ id: c.id, source: 'fleet', failureClass: 'permanent', code: '131047', stage: 'dispatch', user: '15550001111' });
-    expect(dl.origin).to.deep.equal({ stage: 'dispatch', lane: 'dispatch', exchange: 'pm.dispatch', routingKey: '15550001111' });
+    // Replayed to the user's shard, as every publisher computes it.
+    expect(dl.origin).to.deep.equal({ stage: 'dispatch', lane: 'dispatch', exchange: 'pm.dispatch.shards', routingKey: shardKey(shardOf('15550001111', 16)) });
+  });
+
+  it('replays a dead letter from before publisher-side sharding (ring exchange, user as key) to the user\'s shard', () => {
+    const c = craft('pm', { user: '15550002222', stage: 'send' });
+    c.headers[H.originExchange] = 'pm.send';
+    delete c.headers[H.user];
+    const content = Buffer.from('{"not":"an envelope"'); // no user in the body either: only the old routing key says it
+    const dl = decodeDeadLetter(delivery({ ...c, content }), lanes);
+    expect(dl.origin).to.deep.equal({ stage: 'send', lane: 'send', exchange: 'pm.send.shards', routingKey: shardKey(shardOf('15550002222', 16)) });
+    const now = craft('pm', { user: '15550002222', stage: 'send' });
+    now.headers[H.originRoutingKey] = '05';
+    delete now.headers[H.user];
+    expect(decodeDeadLetter(delivery({ ...now, content }), lanes).origin?.routingKey, 'a shard key is kept').to.equal('05');
   });
 
   it("takes the broker's most recent death in a lane queue over older failure headers", () => {

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { H, newEnvelope } from '../../shared/envelope.js';
 import { names } from '../../shared/topology/names.js';
+import { routingKeyFor } from '../../shared/publish.js';
+import { topologyFromConfig } from '../../shared/runtime.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import type { Config } from '../../shared/config.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
@@ -81,7 +83,8 @@ describe('dlq CLI: stats, list and show read the DLQ without changing it', funct
     expect(r.code, r.stderr).to.equal(0);
     const v = r.json();
     expect(v).to.include({ id: broker.id, class: 'poison', code: 'delivery-limit', stage: 'send', lane: 'send', source: 'broker' });
-    expect(v.origin).to.equal(`${cfg.topologyPrefix}.send / 15550000004`);
+    // Bound for the user's shard, recomputed from the user (the crafted death names the user as key).
+    expect(v.origin).to.equal(`${cfg.topologyPrefix}.send.shards / ${routingKeyFor(topologyFromConfig(cfg), 'send', '15550000004')}`);
     expect(v.history.deaths[0]).to.include({ reason: 'delivery_limit', queue: `${cfg.topologyPrefix}.send.02` });
     expect(v.body.id).to.equal(broker.id);
     const poison = (await runCli(cfg, ['show', dead[5].id])).stdout;
@@ -126,7 +129,7 @@ describe('dlq CLI: stats, list and show read the DLQ without changing it', funct
     const conn = await amqplib.connect(iso.amqpUrl);
     try {
       const ch = await conn.createConfirmChannel();
-      ch.publish(n.laneExchange('send'), user, Buffer.from(JSON.stringify(env)), { persistent: true, messageId: env.id, headers: { [H.lane]: 'send', [H.stage]: 'send', [H.attempt]: 0 } });
+      ch.publish(n.laneExchange('send'), routingKeyFor(topologyFromConfig(cfg), 'send', user), Buffer.from(JSON.stringify(env)), { persistent: true, messageId: env.id, headers: { [H.lane]: 'send', [H.stage]: 'send', [H.attempt]: 0 } });
       await ch.waitForConfirms();
       const shards = Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i));
       const depths = await queueDepths(iso.amqpUrl, shards);
@@ -140,7 +143,7 @@ describe('dlq CLI: stats, list and show read the DLQ without changing it', funct
     }
     const v = (await runCli(cfg, ['show', env.id, '--json'])).json();
     expect(v).to.include({ class: 'poison', code: 'delivery-limit', stage: 'send', lane: 'send', source: 'broker', user });
-    expect(v.origin).to.equal(`${n.laneExchange('send')} / ${user}`);
+    expect(v.origin).to.equal(`${n.laneExchange('send')} / ${routingKeyFor(topologyFromConfig(cfg), 'send', user)}`);
     expect(v.history.deaths[0].reason).to.equal('delivery_limit');
   });
 });

@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../../shared/config.js';
 import { H } from '../../shared/envelope.js';
 import { names, type Names } from '../../shared/topology/names.js';
+import { shardKey, shardOf } from '../../shared/topology/shard.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { openReplayQueue, type ReplayJobData, type ReplayProgress, type ReplayResult } from '../../services/dlq-replayer/jobs.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
@@ -64,7 +65,9 @@ describe('dlq replay yields to live traffic', function () {
     expect(lanes.map((m) => m.id).sort()).to.deep.equal(dead.map((d) => d.id).sort());
     for (const m of lanes) {
       const d = dead.find((x) => x.id === m.id)!;
-      expect(m.routingKey).to.equal(d.user);
+      // To the user's shard: the key every publisher computes for this user.
+      expect(m.routingKey).to.equal(shardKey(shardOf(d.user, cfg.shards)));
+      expect(m.headers[H.user]).to.equal(d.user);
       expect(m.headers[H.attempt]).to.equal(0);
       expect(m.body.attempt).to.equal(0);
       expect(m.headers[H.lane]).to.equal('send');
@@ -73,7 +76,7 @@ describe('dlq replay yields to live traffic', function () {
       expect(history).to.have.length(1);
       expect(history[0]).to.include({ stage: 'send', lane: 'send' });
     }
-    const byUser = (u: string) => lanes.find((m) => m.routingKey === u)!;
+    const byUser = (u: string) => lanes.find((m) => m.headers[H.user] === u)!;
     expect(byUser('15553330001').headers[H.replays]).to.equal(1);
     expect(JSON.parse(byUser('15553330001').headers['x-postmaster-history'])[0]).to.include({ class: 'permanent', code: '131026' });
     expect(JSON.parse(byUser('15553330002').headers['x-postmaster-history'])[0]).to.include({ class: 'poison', code: 'delivery-limit' });

@@ -1,3 +1,4 @@
+import { routingKeyFor } from '../../shared/publish.js';
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { H, newEnvelope } from '../../shared/envelope.js';
@@ -38,7 +39,7 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
     const conn = await amqplib.connect(iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
     const dispatch = fleet.ingress.rt.topology.names.laneExchange('dispatch');
-    ch.publish(dispatch, user, Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
+    ch.publish(dispatch, routingKeyFor(fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
     await ch.waitForConfirms();
     await conn.close();
 
@@ -53,7 +54,7 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
     const next = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: 'hello again' } } });
     const c2 = await amqplib.connect(iso.amqpUrl);
     const ch2 = await c2.createConfirmChannel();
-    ch2.publish(dispatch, user, Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
+    ch2.publish(dispatch, routingKeyFor(fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
     await ch2.waitForConfirms();
     await c2.close();
     await waitFor(() => fleet.sim.accepted().some((e) => e.to === user), { timeoutMs: 20_000, what: 'the reply to the next message' });

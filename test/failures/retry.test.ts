@@ -1,3 +1,4 @@
+import { routingKeyFor } from '../../shared/publish.js';
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { H } from '../../shared/envelope.js';
@@ -67,7 +68,7 @@ describe('failures: retry tiers, dead letters, order across retries', function (
       [H.user]: user,
       [H.attempt]: 1,
       [H.originExchange]: fleet.ingress.rt.topology.names.laneExchange('send'),
-      [H.originRoutingKey]: user,
+      [H.originRoutingKey]: routingKeyFor(fleet.ingress.rt.topology, 'send', user),
     });
     expect(dead.headers[H.failureMessage]).to.match(/Message undeliverable/);
     expect(Date.parse(dead.headers[H.firstFailureAt])).to.be.a('number').and.not.NaN;
@@ -94,7 +95,7 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     const conn = await amqplib.connect(iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
     const sendEx = fleet.ingress.rt.topology.names.laneExchange('send');
-    ch.publish(sendEx, user, Buffer.from('{"not":"an envelope"'), { persistent: true, messageId: 'garbage-1' });
+    ch.publish(sendEx, routingKeyFor(fleet.ingress.rt.topology, 'send', user), Buffer.from('{"not":"an envelope"'), { persistent: true, messageId: 'garbage-1' });
     await ch.waitForConfirms();
     await conn.close();
     const after = await fleet.send(text(user, 'after the garbage'));

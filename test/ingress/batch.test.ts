@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
-import { capDispatchShards, dispatchQueues, peek, totalDepth } from './lanes.js';
+import { capShards, sendQueues, peek, totalDepth } from './lanes.js';
 
 describe('ingress: POST /v1/messages/batch', function () {
   let iso: Isolation;
@@ -27,7 +27,7 @@ describe('ingress: POST /v1/messages/batch', function () {
     expect(r.body.results.map((x: { index: number }) => x.index)).to.deep.equal(messages.map((_, i) => i));
     expect(await totalDepth(fleet)).to.equal(500);
     const ids = new Set(r.body.results.map((x: { id: string }) => x.id));
-    expect((await peek(fleet.cfg.amqpUrl, dispatchQueues(fleet))).filter((m) => ids.has(m.env.id))).to.have.length(500);
+    expect((await peek(fleet.cfg.amqpUrl, sendQueues(fleet))).filter((m) => ids.has(m.env.id))).to.have.length(500);
   });
 
   it('answers 207 with the bad messages rejected by field and the good ones accepted', async () => {
@@ -59,8 +59,8 @@ describe('ingress: POST /v1/messages/batch', function () {
   it('answers 503 for exactly the messages the broker did not confirm, in one confirm round', async () => {
     const before = await totalDepth(fleet);
     // The emptiest shard takes one more message; the broker nacks everything else.
-    const held = Object.values(await queueDepths(fleet.cfg.amqpUrl, dispatchQueues(fleet).filter((q) => !q.endsWith('.urgent'))));
-    await capDispatchShards(iso, fleet, Math.min(...held) + 1);
+    const held = Object.values(await queueDepths(fleet.cfg.amqpUrl, sendQueues(fleet).filter((q) => !q.endsWith('.urgent'))));
+    await capShards(iso, fleet, Math.min(...held) + 1);
     try {
       const messages = Array.from({ length: 60 }, (_, i) => text(`1555300${String(i).padStart(4, '0')}`));
       const r = await batch(messages);
@@ -74,10 +74,10 @@ describe('ingress: POST /v1/messages/batch', function () {
       for (const x of failed) expect(x).not.to.have.property('id');
       // Every 202 is in the broker and nothing else is.
       expect(await totalDepth(fleet)).to.equal(before + ok.length);
-      const inLanes = new Set((await peek(fleet.cfg.amqpUrl, dispatchQueues(fleet))).map((m) => m.env.id));
+      const inLanes = new Set((await peek(fleet.cfg.amqpUrl, sendQueues(fleet))).map((m) => m.env.id));
       for (const x of ok) expect(inLanes.has(x.id)).to.equal(true);
     } finally {
-      await capDispatchShards(iso, fleet, 100_000);
+      await capShards(iso, fleet, 100_000);
     }
   });
 });

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { postWebhook } from '../webhooks/meta.js';
-import { dispatchQueues, totalDepth } from './lanes.js';
+import { sendQueues, totalDepth } from './lanes.js';
 
 const LIMIT = 200;
 const EURO_300_BYTES = '€'.repeat(100);
@@ -96,7 +96,7 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
     const ok = 'a !"#$%&\'()*+,-./0123456789:;<=>?@AZ[\\]^_`az{|}~'.padEnd(LIMIT, 'x');
     const r = await post(ordinary, { 'x-correlation-id': ok });
     expect(r.status).to.equal(202);
-    expect((await correlationProperties(fleet.cfg.amqpUrl, dispatchQueues(fleet))).get(r.body.id)).to.equal(ok);
+    expect((await correlationProperties(fleet.cfg.amqpUrl, sendQueues(fleet))).get(r.body.id)).to.equal(ok);
     for (const bad of ['x'.repeat(LIMIT + 1), 'caf\xe9', 'a\tb']) expect400(await post(ordinary, { 'x-correlation-id': bad }), 'X-Correlation-Id');
     const batch = await fleet.call('POST', '/v1/messages/batch', { body: { messages: [ordinary] }, headers: { 'x-correlation-id': 'x'.repeat(LIMIT + 1) } });
     expect400(batch, 'X-Correlation-Id');
@@ -109,7 +109,7 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
       const key = atLimit(unit, 'key:');
       const r = await post({ ...ordinary, correlationId: exact, idempotencyKey: key });
       expect(r.status, JSON.stringify(r.body)).to.equal(202);
-      expect((await correlationProperties(fleet.cfg.amqpUrl, dispatchQueues(fleet))).get(r.body.id)).to.equal(exact);
+      expect((await correlationProperties(fleet.cfg.amqpUrl, sendQueues(fleet))).get(r.body.id)).to.equal(exact);
       const over = await post({ ...ordinary, correlationId: `${exact}b` });
       expect400(over, 'correlationId');
       expect(over.body.message).to.equal(`correlationId: must be at most ${LIMIT} bytes in UTF-8 (got ${LIMIT + 1})`);

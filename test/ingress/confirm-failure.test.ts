@@ -9,7 +9,7 @@ describe('ingress: no 202 without a broker confirm', function () {
 
   before(async () => {
     iso = await isolate('confirm');
-    // No dispatcher: the shard queues keep what they get, so the length limit below is reached.
+    // No sender: the shard queues keep what they get, so the length limit below is reached.
     fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
   });
   after(async () => {
@@ -18,17 +18,17 @@ describe('ingress: no 202 without a broker confirm', function () {
   });
 
   it('answers 503 with Retry-After when the broker nacks the publish, and 202 again once it confirms', async () => {
-    // A higher-priority policy makes every dispatch shard refuse messages beyond 2: the broker nacks.
-    const shards = Array.from({ length: fleet.cfg.shards }, (_, i) => fleet.ingress.rt.topology.names.shardQueue('dispatch', i));
+    // A higher-priority policy makes every send shard refuse messages beyond 2: the broker nacks.
+    const shards = Array.from({ length: fleet.cfg.shards }, (_, i) => fleet.ingress.rt.topology.names.shardQueue('send', i));
     await iso.mgmt.putPolicy(iso.vhost, {
       name: 'test-full',
-      pattern: '\\.dispatch\\.\\d+$',
+      pattern: '\\.send\\.\\d+$',
       applyTo: 'queues',
       priority: 100,
       definition: { 'max-length': 2, overflow: 'reject-publish' },
     });
     await waitFor(async () => (await iso.mgmt.queues(iso.vhost)).filter((q) => shards.includes(q.name) && q.policy === 'test-full').length === shards.length, {
-      what: 'the test-full policy on every dispatch shard',
+      what: 'the test-full policy on every send shard',
     });
     const answers: Array<{ status: number; body: any; headers: Record<string, unknown> }> = [];
     for (let i = 0; i < 6; i++) answers.push(await fleet.send({ to: '15557770001', type: 'text', text: { body: `m${i}` } }));
@@ -46,7 +46,7 @@ describe('ingress: no 202 without a broker confirm', function () {
     // deleted keeps refusing publishes (checked by hand; see docs/OPERATIONS.md).
     await iso.mgmt.putPolicy(iso.vhost, {
       name: 'test-full',
-      pattern: '\\.dispatch\\.\\d+$',
+      pattern: '\\.send\\.\\d+$',
       applyTo: 'queues',
       priority: 100,
       definition: { 'max-length': 100_000, overflow: 'reject-publish' },

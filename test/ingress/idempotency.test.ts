@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, scanAll, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
-import { capDispatchShards, dispatchQueues, peek, totalDepth } from './lanes.js';
+import { capShards, sendQueues, peek, totalDepth } from './lanes.js';
 
 describe('ingress: idempotency keys', function () {
   let iso: Isolation;
@@ -26,7 +26,7 @@ describe('ingress: idempotency keys', function () {
     const again = await fleet.send(msg('order-1', 'a different body, same key'));
     expect(again.status).to.equal(200);
     expect(again.body).to.deep.equal({ id: first.body.id, status: 'accepted', duplicate: true });
-    const got = await peek(fleet.cfg.amqpUrl, dispatchQueues(fleet));
+    const got = await peek(fleet.cfg.amqpUrl, sendQueues(fleet));
     expect(got.map((m) => m.env.id)).to.deep.equal([first.body.id]);
     expect(got[0].env.idempotencyKey).to.equal('order-1');
   });
@@ -43,14 +43,14 @@ describe('ingress: idempotency keys', function () {
 
   it('frees the key when the publish fails, so the client\'s retry gets in', async () => {
     const before = await totalDepth(fleet);
-    await capDispatchShards(iso, fleet, 0);
+    await capShards(iso, fleet, 0);
     const refused = await fleet.send(msg('order-3'));
     expect(refused.status).to.equal(503);
     expect(refused.headers['retry-after']).to.equal(String(fleet.cfg.ingressRetryAfterS));
     expect(await totalDepth(fleet)).to.equal(before);
     const stillRefused = await fleet.send(msg('order-3'));
     expect(stillRefused.status, 'the retry is tried again, not taken for a duplicate').to.equal(503);
-    await capDispatchShards(iso, fleet, 100_000);
+    await capShards(iso, fleet, 100_000);
     const ok = await waitFor(async () => {
       const r = await fleet.send(msg('order-3'));
       return r.status === 202 ? r : null;

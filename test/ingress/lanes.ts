@@ -1,26 +1,31 @@
 /**
  * Test helpers that look into the lanes through raw amqplib (never through the code under test), and
- * make the broker refuse publishes to the dispatch shards.
+ * make the broker refuse publishes to a stage's shards. Send requests go to the send lanes (one hop),
+ * webhooks to the dispatch lanes.
  */
 import type { Envelope } from '../../shared/envelope.js';
+import type { Stage } from '../../shared/topology/names.js';
 import type { Fleet } from '../support/fleet.js';
 import { queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 
-/** Every queue of the dispatch stage (shards and urgent lane). */
-export function dispatchQueues(fleet: Fleet): string[] {
+/** Every queue of a stage (shards and urgent lane). */
+export function stageQueues(fleet: Fleet, stage: Stage): string[] {
   const n = fleet.ingress.rt.topology.names;
-  return [...Array.from({ length: fleet.cfg.shards }, (_, i) => n.shardQueue('dispatch', i)), n.urgent('dispatch')];
+  return [...Array.from({ length: fleet.cfg.shards }, (_, i) => n.shardQueue(stage, i)), n.urgent(stage)];
 }
+
+/** Where the ingress puts send requests. */
+export const sendQueues = (fleet: Fleet): string[] => stageQueues(fleet, 'send');
+/** Where the ingress puts webhook events. */
+export const dispatchQueues = (fleet: Fleet): string[] => stageQueues(fleet, 'dispatch');
 
 /** Every lane queue of both stages. */
 export function laneQueues(fleet: Fleet): string[] {
-  const n = fleet.ingress.rt.topology.names;
-  const stage = (s: 'dispatch' | 'send') => [...Array.from({ length: fleet.cfg.shards }, (_, i) => n.shardQueue(s, i)), n.urgent(s)];
-  return [...stage('dispatch'), ...stage('send')];
+  return [...dispatchQueues(fleet), ...sendQueues(fleet)];
 }
 
-export async function totalDepth(fleet: Fleet, queues = dispatchQueues(fleet)): Promise<number> {
+export async function totalDepth(fleet: Fleet, queues = laneQueues(fleet)): Promise<number> {
   return Object.values(await queueDepths(fleet.cfg.amqpUrl, queues)).reduce((a, b) => a + b, 0);
 }
 
@@ -60,20 +65,20 @@ export async function peek(amqpUrl: string, queues: string[]): Promise<Peeked[]>
 }
 
 /**
- * Caps every dispatch shard at `maxLength` messages with reject-publish, so the broker nacks what
+ * Caps every shard of `stage` at `maxLength` messages with reject-publish, so the broker nacks what
  * does not fit. Lift it by raising the limit: on RabbitMQ 3.10 a quorum queue whose max-length
  * policy is deleted keeps refusing publishes.
  */
-export async function capDispatchShards(iso: Isolation, fleet: Fleet, maxLength: number): Promise<void> {
-  const shards = dispatchQueues(fleet).filter((q) => !q.endsWith('.urgent'));
+export async function capShards(iso: Isolation, fleet: Fleet, maxLength: number, stage: Stage = 'send'): Promise<void> {
+  const shards = stageQueues(fleet, stage).filter((q) => !q.endsWith('.urgent'));
   await iso.mgmt.putPolicy(iso.vhost, {
     name: 'test-full',
-    pattern: '\\.dispatch\\.\\d+$',
+    pattern: `\\.${stage}\\.\\d+$`,
     applyTo: 'queues',
     priority: 100,
     definition: { 'max-length': maxLength, overflow: 'reject-publish' },
   });
   await waitFor(async () => (await iso.mgmt.queues(iso.vhost)).filter((q) => shards.includes(q.name) && q.policy === 'test-full').length === shards.length, {
-    what: 'the test-full policy on every dispatch shard',
+    what: `the test-full policy on every ${stage} shard`,
   });
 }

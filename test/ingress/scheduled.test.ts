@@ -31,9 +31,9 @@ describe('ingress: scheduled sends (sendAt)', function () {
     expect(late, 'ms after sendAt').to.be.within(0, 1000);
     const after = await waitFor(async () => {
       const r = (await fleet.call('GET', `/v1/messages/${res.body.id}`)).body;
-      return r.history.some((h: { status: string }) => h.status === 'dispatched') ? r : null;
-    }, { what: 'status dispatched' });
-    expect(after.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['scheduled', 'dispatched']);
+      return r.history.some((h: { status: string }) => h.status === 'sent') ? r : null;
+    }, { what: 'status sent' });
+    expect(after.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['scheduled', 'sent']);
   });
 
   it('delivers on time when the dispatcher is restarted before sendAt', async () => {
@@ -62,7 +62,7 @@ describe('ingress: scheduled sends (sendAt)', function () {
   it('sends at once when sendAt is now or past', async () => {
     const res = await fleet.send({ to: '15556660004', text: { body: 'overdue' }, sendAt: at(-60_000).replace('Z', '+00:00') });
     expect(res.status).to.equal(202);
-    expect(res.body).to.include({ status: 'accepted', lane: 'dispatch' });
+    expect(res.body).to.include({ status: 'accepted', lane: 'send' });
     await delivered(res.body.id);
   });
 

@@ -40,7 +40,7 @@ describe('ingress: POST /v1/messages and GET /v1/messages/:id', function () {
       const to = `1555000${String(Object.keys(CONTENT).indexOf(name)).padStart(4, '0')}`;
       const res = await fleet.send({ to, ...content });
       expect(res.status).to.equal(202);
-      expect(res.body).to.include({ status: 'accepted', lane: 'dispatch', priority: 'normal' });
+      expect(res.body).to.include({ status: 'accepted', lane: 'send', priority: 'normal' });
       const entry = await waitFor(() => fleet.sim.accepted().find((e) => e.id === res.body.id), { what: `the ${name} message at the provider` });
       expect(entry.body).to.deep.include({ to, ...content });
     });
@@ -49,7 +49,7 @@ describe('ingress: POST /v1/messages and GET /v1/messages/:id', function () {
   it('puts an urgent message on the urgent lane with its urgency', async () => {
     const res = await fleet.send({ to: '+15550009999', text: { body: 'OTP 123456' }, priority: 'urgent', urgency: 9 });
     expect(res.status).to.equal(202);
-    expect(res.body).to.include({ lane: 'dispatch.urgent', priority: 'urgent' });
+    expect(res.body).to.include({ lane: 'send.urgent', priority: 'urgent' });
     const entry = await waitFor(() => fleet.sim.accepted().find((e) => e.id === res.body.id), { what: 'the urgent message' });
     expect(entry.to).to.equal('15550009999');
   });
@@ -73,14 +73,14 @@ describe('ingress: POST /v1/messages and GET /v1/messages/:id', function () {
     expect(res.body.field).to.equal('interactive.action.buttons.0.reply.title');
   });
 
-  it('returns the status record of a message: accepted, then dispatched, with the times', async () => {
+  it('returns the status record of a message: accepted, then sent (one hop: no dispatched step), with the times', async () => {
     const res = await fleet.send({ to: '15550002222', text: { body: 'where are you' } });
     const rec = await waitFor(async () => {
       const r = await fleet.call('GET', `/v1/messages/${res.body.id}`);
-      return r.status === 200 && r.body.history.some((h: { status: string }) => h.status === 'dispatched') ? r.body : null;
-    }, { what: 'status dispatched' });
+      return r.status === 200 && r.body.history.some((h: { status: string }) => h.status === 'sent') ? r.body : null;
+    }, { what: 'status sent' });
     expect(rec.id).to.equal(res.body.id);
-    expect(rec.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'dispatched']);
+    expect(rec.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'sent']);
     expect(Date.parse(rec.history[1].at)).to.be.at.least(Date.parse(rec.history[0].at));
   });
 

@@ -5,6 +5,21 @@ import { keyspace } from '../../shared/redis.js';
 import { StatusStore } from '../../shared/status.js';
 import { isolate, REDIS_URL, type Isolation } from '../support/isolation.js';
 
+/** What `work` returns, and how many scripts this client sent meanwhile (ioredis `monitor` is too broad). */
+async function commandsDuring<T>(redis: Redis, work: () => Promise<T>): Promise<{ result: T; evals: number }> {
+  let evals = 0;
+  const original = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((cmd: { name: string }) => {
+    if (cmd.name === 'evalsha' || cmd.name === 'eval') evals++;
+    return original(cmd as never);
+  }) as typeof redis.sendCommand;
+  try {
+    return { result: await work(), evals };
+  } finally {
+    redis.sendCommand = original;
+  }
+}
+
 describe('status store: forward-only message status records', function () {
   let iso: Isolation;
   let redis: Redis;
@@ -30,6 +45,25 @@ describe('status store: forward-only message status records', function () {
     expect(rec!.status).to.equal('read');
     expect(rec!.history.map((h) => h.status)).to.deep.equal(['accepted', 'dispatched', 'sent', 'delivered', 'read']);
     expect(rec!.history[0].at).to.equal('2023-11-14T22:13:20.000Z');
+  });
+
+  it('records the moves of one turn together, each with its own answer, in the order they were made', async () => {
+    const ids = Array.from({ length: 300 }, () => newId()); // more than one batch (256)
+    await store.record(ids[0], 'delivered');
+    const calls = commandsDuring(redis, () =>
+      Promise.all([
+        ...ids.map((id) => store.record(id, 'accepted')),
+        store.record(ids[1], 'sent', { wamid: 'wamid.B1' }), // after its `accepted` of the same turn
+        store.record(newId(), 'delivered', { mustExist: true }),
+      ]),
+    );
+    const { result, evals } = await calls;
+    expect(result[0]).to.equal('stale');
+    expect(result.slice(1, ids.length)).to.deep.equal(new Array(ids.length - 1).fill('moved'));
+    expect(result.slice(ids.length)).to.deep.equal(['moved', 'missing']);
+    expect(evals, 'script calls for 302 records (256 a batch)').to.be.within(2, 3);
+    expect((await store.get(ids[1]))!.history.map((h) => h.status)).to.deep.equal(['accepted', 'sent']);
+    expect(await store.idForWamid('wamid.B1')).to.equal(ids[1]);
   });
 
   it('ignores a late sent after delivered, and a second dispatched', async () => {

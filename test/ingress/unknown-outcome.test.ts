@@ -76,7 +76,7 @@ describe('ingress: a confirm that times out is an unknown outcome, and the retry
     const { default: amqplib } = await import('amqplib');
     const conn = await amqplib.connect(iso.amqpUrl);
     const ch = await conn.createChannel();
-    const urgent = ingress.rt.topology.names.urgent('dispatch');
+    const urgent = ingress.rt.topology.names.urgent('send');
     await ch.unbindQueue(urgent, urgent, '');
     const refused = await send({ ...body, priority: 'urgent' });
     await ch.bindQueue(urgent, urgent, '');

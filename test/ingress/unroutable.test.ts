@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
+import { newEnvelope } from '../../shared/envelope.js';
+import { publishToStage } from '../../shared/publish.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
@@ -55,14 +57,18 @@ describe('ingress and workers: a deleted binding under load', function () {
       for (const end = i + n; i < end; i += 10) await Promise.all(Array.from({ length: 10 }, (_, k) => send(i + k)));
     };
     await burst(60);
-    // Both urgent lanes lose their binding: the ingress's publishes and the dispatcher's.
-    await setBinding(names.urgent('dispatch'), false);
+    // The send urgent lane loses its binding: the ingress's urgent publishes come back to it.
     await setBinding(names.urgent('send'), false);
     phase = 'cut';
+    // A worker's publishes come back too: urgent sends found on the dispatch lane (a replayed
+    // dispatch-stage dead letter) are forwarded by the dispatcher to send.urgent.
+    const forwarded = Array.from({ length: 5 }, (_, k) =>
+      newEnvelope({ kind: 'outbound', user: `155530100${k}`, priority: 'urgent', payload: { type: 'text', text: { body: `via dispatch ${k}` } } }),
+    );
+    for (const env of forwarded) await publishToStage(fleet.ingress.rt, 'dispatch', env);
+    accepted.push(...forwarded.map((e) => e.id));
     await burst(60);
     phase = 'after';
-    await setBinding(names.urgent('dispatch'), true);
-    await burst(60);
 
     expect(refusedWhileCut.length, 'urgent sends refused while their lane had no binding').to.equal(30);
     for (const r of refused) {
@@ -70,7 +76,7 @@ describe('ingress and workers: a deleted binding under load', function () {
       expect(r.body.message).to.match(/reached no queue/);
     }
     const metrics = (await fleet.ingress.rt.metrics.render()).body;
-    expect(metrics).to.match(/postmaster_unroutable_total\{exchange="[^"]*dispatch\.urgent"[^}]*\} 30/);
+    expect(metrics).to.match(/postmaster_unroutable_total\{exchange="[^"]*send\.urgent"[^}]*\} 30/);
 
     // The dispatcher's publishes to send.urgent come back too: those messages wait in the retry
     // tiers (never acked into the void) until the binding is back.
@@ -78,6 +84,7 @@ describe('ingress and workers: a deleted binding under load', function () {
       what: 'the dispatcher counting returned publishes to send.urgent',
     });
     await setBinding(names.urgent('send'), true);
+    await burst(60);
     await waitFor(() => new Set(fleet.sim.accepted().map((e) => e.id).filter((id) => id && accepted.includes(id))).size === accepted.length, {
       what: `all ${accepted.length} accepted messages at the provider`,
       timeoutMs: 60_000,
@@ -85,6 +92,6 @@ describe('ingress and workers: a deleted binding under load', function () {
     });
     const ids = fleet.sim.accepted().map((e) => e.id).filter((id): id is string => !!id && accepted.includes(id));
     expect(ids.length, 'each accepted message once').to.equal(accepted.length);
-    expect(accepted.length).to.equal(180 - 30);
+    expect(accepted.length).to.equal(180 - 30 + forwarded.length);
   });
 });

@@ -1,15 +1,12 @@
 import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
-import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { newEnvelope, type Envelope } from '../../shared/envelope.js';
-import { createLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
-import { keyspace } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Metrics } from '../../shared/metrics.js';
+import type { Keyspace } from '../../shared/redis.js';
 import { OrderingGuard, type HealReason } from '../../shared/stage/ordering.js';
 import { StatusStore, type MessageStatus } from '../../shared/status.js';
-import { REDIS_URL, scanAll } from '../support/isolation.js';
+import { holdRuntime, type HoldRuntime } from '../support/hold-runtime.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -21,8 +18,8 @@ describe('ordering: the rules by which a hold heals', function () {
   const GRACE_MS = 300;
   const TIERS = [100, 200];
   const SHARD = 0;
-  const prefix = `pmtest-hold-rules-${randomBytes(3).toString('hex')}`;
-  const keys = keyspace(prefix, 'postmaster');
+  let h: HoldRuntime;
+  let keys: Keyspace;
   let redis: Redis;
   let metrics: Metrics;
   let guard: OrderingGuard;
@@ -30,24 +27,15 @@ describe('ordering: the rules by which a hold heals', function () {
   let n = 0;
 
   before(() => {
-    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-    metrics = new Metrics('hold-rules-test');
-    const rt = {
-      redis,
-      keys,
-      metrics,
-      log: createLogger({ level: 'silent', service: 'hold-rules-test' }),
-      cfg: { holdGraceMs: GRACE_MS, statusTtlS: 3600 },
-      topology: { options: { retryTiersMs: TIERS } },
-    } as unknown as Runtime;
+    h = holdRuntime('hold-rules');
+    ({ redis, keys, metrics } = h);
+    const rt = h.runtime({ holdGraceMs: GRACE_MS, statusTtlS: 3600 }, TIERS);
     guard = new OrderingGuard(rt, 'send');
     status = new StatusStore(rt);
   });
   after(async () => {
     guard.stop();
-    const left = await scanAll(redis, `${prefix}*`);
-    if (left.length) await redis.del(...left);
-    redis.disconnect();
+    await h.cleanup();
   });
 
   const message = (user: string): Envelope => newEnvelope({ kind: 'outbound', user, priority: 'normal', payload: { to: user, type: 'text', text: { body: 'x' } } });

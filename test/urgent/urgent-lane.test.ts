@@ -44,7 +44,7 @@ describe('urgent lane: priority queues that jump any backlog', function () {
       const at = Date.now();
       const r = await fleet.send({ to: `1555710${String(i).padStart(4, '0')}`, type: 'text', text: { body: `OTP ${i}` }, priority: 'urgent', urgency: 9 });
       expect(r.status).to.equal(202);
-      expect(r.body.lane).to.equal('dispatch.urgent');
+      expect(r.body.lane).to.equal('send.urgent');
       urgent.push({ id: r.body.id, at });
     }
     const ids = new Set(urgent.map((u) => u.id));

@@ -3,7 +3,8 @@ import { startDispatcher, type Dispatcher } from '../../services/dispatcher/serv
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
-import { capDispatchShards, dispatchQueues, peek, totalDepth } from '../ingress/lanes.js';
+import { routingKeyFor } from '../../shared/publish.js';
+import { capShards, dispatchQueues, peek, totalDepth } from '../ingress/lanes.js';
 import { fixture, postWebhook } from './meta.js';
 
 describe('webhooks: inbound messages and statuses into the dispatch lanes', function () {
@@ -29,7 +30,8 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
     const inbound = got.filter((m) => m.env.kind === 'inbound');
     const status = got.filter((m) => m.env.kind === 'status');
     expect(inbound.map((m) => m.env.payload.id).sort()).to.deep.equal(['wamid.A1', 'wamid.A2', 'wamid.B1']);
-    for (const m of got) expect(m.routingKey).to.equal(m.env.user);
+    // Keyed by the shard of the user (wa_id), as every publisher computes it.
+    for (const m of got) expect(m.routingKey).to.equal(routingKeyFor(fleet.ingress.rt.topology, 'dispatch', m.env.user));
     const a1 = inbound.find((m) => m.env.payload.id === 'wamid.A1')!;
     expect(a1.env.user).to.equal('16505551234');
     expect(a1.env.id).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/);
@@ -61,13 +63,13 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
   it('answers 503 when the broker refuses, and publishes everything on Meta\'s retry', async () => {
     const body = fixture('inbound-text.json').toString('utf8').replace('wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=', 'wamid.RETRY1');
     const before = await totalDepth(fleet);
-    await capDispatchShards(iso, fleet, 0);
+    await capShards(iso, fleet, 0, 'dispatch');
     const refused = await postWebhook(fleet, body);
     expect(refused.status).to.equal(503);
     expect(refused.headers['retry-after']).to.equal(String(fleet.cfg.ingressRetryAfterS));
     expect(await totalDepth(fleet)).to.equal(before);
     // Lift the limit by raising it (see confirm-failure.test.ts), then Meta retries until a 200.
-    await capDispatchShards(iso, fleet, 100_000);
+    await capShards(iso, fleet, 100_000, 'dispatch');
     const ok = await waitFor(async () => {
       const r = await postWebhook(fleet, body);
       return r.status === 200 ? r : null;

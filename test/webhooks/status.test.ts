@@ -47,7 +47,7 @@ describe('webhooks: statuses update the message status record', function () {
       return r.status === 'read' ? r : null;
     }, { what: 'status read' });
     expect(rec.id).to.equal(res.body.id);
-    expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'dispatched', 'sent', 'delivered', 'read']);
+    expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'sent', 'delivered', 'read']);
     for (const h of rec.history) expect(Date.parse(h.at)).to.be.within(Date.now() - 60_000, Date.now());
     const entry = fleet.sim.accepted().find((e) => e.id === res.body.id)!;
     expect(rec.wamid).to.equal(entry.wamid);

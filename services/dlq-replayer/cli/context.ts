@@ -46,8 +46,8 @@ export class CliContext {
     readonly log: Logger,
   ) {
     this.names = topologyFromConfig(cfg).names;
-    this.lanes = new LaneIndex(this.names);
-    this.redis = createRedis(cfg.redisUrl, redisDeadlines(cfg));
+    this.lanes = new LaneIndex(this.names, cfg.shards);
+    this.redis = createRedis(cfg, redisDeadlines(cfg));
     this.redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
     this.keys = keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix);
     this.queue = openReplayQueue(cfg, this.redis);

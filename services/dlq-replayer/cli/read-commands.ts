@@ -2,6 +2,8 @@
  * `stats`, `list`, `show` and the dry runs: everything that reads the DLQ without changing it
  * (reader.ts says how). Each read takes the DLQ lock, so it never runs while a job's pass does.
  */
+import { waitingUsers } from '../../../shared/stage/dead-letter-holds.js';
+import { STAGES, type Stage } from '../../../shared/topology/names.js';
 import type { DeadLetter } from '../dead-letter.js';
 import { describeFilter, matches, type DlqFilter } from '../filter.js';
 import { readDeadLetters, type ReadResult, type Visit } from '../reader.js';
@@ -9,7 +11,7 @@ import { sleep } from '../throttle.js';
 import { SummaryBuilder, type DlqSummary } from '../summary.js';
 import { CliError, emit, type CliContext } from './context.js';
 import { filterFrom, type FilterOptions } from './filter-options.js';
-import { listItem, renderList, renderSummary, type ListItem } from './render.js';
+import { age, listItem, renderList, renderSummary, type ListItem } from './render.js';
 
 const READER_WAIT_MS = 10_000;
 
@@ -65,14 +67,41 @@ export async function summarize(ctx: CliContext, filter: DlqFilter, force?: bool
   return { summary: b.result(), read, matched };
 }
 
+interface StageWait {
+  users: number;
+  /** Seconds the longest-waiting user has waited; null without any. */
+  oldestAgeS: number | null;
+  oldestAge: string | null;
+}
+
+/** Per stage, the users whose later messages wait behind a dead letter (DLQ_ORDERING_MODE=strict). */
+async function waitingBehindDeadLetters(ctx: CliContext): Promise<Record<Stage, StageWait>> {
+  const now = Date.now();
+  const out = {} as Record<Stage, StageWait>;
+  for (const stage of STAGES) {
+    const w = await waitingUsers(ctx.redis, ctx.keys, stage);
+    const since = w.oldestSince;
+    out[stage] = { users: w.users, oldestAgeS: since === null ? null : Math.round((now - since) / 1000), oldestAge: since === null ? null : age(since, now) };
+  }
+  return out;
+}
+
+function renderWaiting(waiting: Record<Stage, StageWait>): string {
+  const lines = Object.entries(waiting)
+    .filter(([, w]) => w.users > 0)
+    .map(([stage, w]) => `  ${stage}: ${w.users} user${w.users === 1 ? '' : 's'}, the oldest for ${w.oldestAge}`);
+  return lines.length ? ['users whose later messages wait behind a dead letter (replay or purge it to let them go):', ...lines].join('\n') : '';
+}
+
 export async function statsCommand(ctx: CliContext, o: ReadCommandOptions): Promise<void> {
   const filter = filterFrom(o);
   const { summary, read } = await summarize(ctx, filter, o.force);
-  const out = { ...summary, queue: ctx.dlq, depth: read.depth - read.markers, filter: describeFilter(filter), unread: missed(read) };
+  const waiting = await waitingBehindDeadLetters(ctx);
+  const out = { ...summary, queue: ctx.dlq, depth: read.depth - read.markers, filter: describeFilter(filter), unread: missed(read), waiting };
   emit(Boolean(o.json), out, () => {
     const head = `${ctx.dlq}: ${summary.total} dead letter${summary.total === 1 ? '' : 's'}` + (describeFilter(filter) !== 'all' ? ` matching ${describeFilter(filter)} (of ${out.depth})` : '');
     const note = out.unread ? `\n${out.unread} could not be read (held by another consumer); the counts are partial` : '';
-    return [head, renderSummary(summary)].filter(Boolean).join('\n') + note;
+    return [head, renderSummary(summary), renderWaiting(waiting)].filter(Boolean).join('\n') + note;
   });
 }
 

@@ -1,0 +1,41 @@
+/**
+ * Tests of strict order's holds on the guard itself (test/ordering/*-rules.test.ts): a Runtime with
+ * only what OrderingGuard and StatusStore read, on a Redis key prefix of its own.
+ */
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../../shared/config.js';
+import { createLogger } from '../../shared/logger.js';
+import { Metrics } from '../../shared/metrics.js';
+import { keyspace, type Keyspace } from '../../shared/redis.js';
+import type { Runtime } from '../../shared/runtime.js';
+import { REDIS_URL, scanAll } from './isolation.js';
+
+export interface HoldRuntime {
+  redis: Redis;
+  keys: Keyspace;
+  metrics: Metrics;
+  /** A runtime with these config values and retry tiers; every one shares the Redis client and metrics. */
+  runtime(cfg: Partial<Config>, retryTiersMs: number[]): Runtime;
+  /** Deletes every key of the prefix and disconnects. */
+  cleanup(): Promise<void>;
+}
+
+export function holdRuntime(name: string): HoldRuntime {
+  const prefix = `pmtest-${name}-${randomBytes(3).toString('hex')}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  const keys = keyspace(prefix, 'postmaster');
+  const metrics = new Metrics(`${name}-test`);
+  const log = createLogger({ level: 'silent', service: `${name}-test` });
+  return {
+    redis,
+    keys,
+    metrics,
+    runtime: (cfg, retryTiersMs) => ({ redis, keys, metrics, log, cfg, topology: { options: { retryTiersMs } } }) as unknown as Runtime,
+    async cleanup() {
+      const left = await scanAll(redis, `${prefix}*`);
+      if (left.length) await redis.del(...left);
+      redis.disconnect();
+    },
+  };
+}
