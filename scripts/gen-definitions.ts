@@ -1,7 +1,10 @@
 /**
  * Writes infra/rabbitmq/definitions.json from the one topology declaration
  * (shared/topology/declaration.ts), so a cluster can be provisioned with `load_definitions` or the
- * management UI's import and end up with exactly what the services would assert.
+ * management UI's import and end up with exactly what the services would assert — plus one broker
+ * user per service and its permissions (shared/topology/permissions.ts), and from the same users
+ * infra/rabbitmq/local-users.json (dev passwords) and infra/k8s/base/rabbitmq-users.yaml
+ * (scripts/broker-users.ts).
  *
  *   npm run gen:definitions                     rewrite the file (config defaults: prefix postmaster,
  *                                               16 shards, tiers 1s,5s,30s,2m,10m, classic urgent lanes)
@@ -17,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '../shared/config.js';
 import { topologyFromConfig, vhostOf } from '../shared/runtime.js';
 import type { Topology } from '../shared/topology/declaration.js';
+import { K8S_USERS_PATH, LOCAL_USERS_PATH, renderK8sUsers, renderLocalUsers, userDefinitions, type DefinitionsPermission, type DefinitionsUser } from './broker-users.js';
 
 /** The part of a definitions file that POST /api/definitions/<vhost> accepts: no vhost fields. */
 export interface VhostDefinitions {
@@ -28,7 +32,10 @@ export interface VhostDefinitions {
 
 /** A cluster-wide definitions file: the vhost itself plus every object, each naming its vhost. */
 export interface Definitions {
+  /** One user per service, without a password (an empty hash: no password login until one is set). */
+  users: DefinitionsUser[];
   vhosts: Array<{ name: string }>;
+  permissions: DefinitionsPermission[];
   exchanges: Array<VhostDefinitions['exchanges'][number] & { vhost: string }>;
   queues: Array<VhostDefinitions['queues'][number] & { vhost: string }>;
   bindings: Array<VhostDefinitions['bindings'][number] & { vhost: string }>;
@@ -54,14 +61,18 @@ export function vhostDefinitions(t: Topology): VhostDefinitions {
 }
 
 /**
- * Users and permissions are deliberately absent: they are secrets and differ per cluster. A node that
- * imports definitions at boot does not seed its default user, so boot-time import needs a users file
- * beside this one (docker-compose.yml mounts infra/rabbitmq/local-users.json for the local stack).
+ * Users come without passwords: passwords are secrets and differ per cluster. Importing this file
+ * (re)sets each user's password to "none", so whoever imports it sets the passwords afterwards:
+ * docker-compose.yml imports infra/rabbitmq/local-users.json after it (a node that imports
+ * definitions at boot does not seed its default user either).
  */
 export function definitions(t: Topology, vhost = '/'): Definitions {
   const v = vhostDefinitions(t);
+  const { users, permissions } = userDefinitions(t, vhost);
   return {
+    users,
     vhosts: [{ name: vhost }],
+    permissions,
     // vhost second, as RabbitMQ's own export writes it, so the file reads like one.
     exchanges: v.exchanges.map(({ name, ...x }) => ({ name, vhost, ...x })),
     queues: v.queues.map(({ name, ...x }) => ({ name, vhost, ...x })),
@@ -72,13 +83,25 @@ export function definitions(t: Topology, vhost = '/'): Definitions {
 
 /** The committed file's content: config defaults only, so the output never depends on the caller's env. */
 export function renderDefinitions(env: NodeJS.ProcessEnv = {}): string {
+  return renderAll(env)[DEFINITIONS_PATH];
+}
+
+/** Every generated file by its path in the repository. */
+export function renderAll(env: NodeJS.ProcessEnv = {}): Record<string, string> {
   const cfg = loadConfig(env);
-  return JSON.stringify(definitions(topologyFromConfig(cfg), vhostOf(cfg.amqpUrl)), null, 2) + '\n';
+  const t = topologyFromConfig(cfg);
+  const vhost = vhostOf(cfg.amqpUrl);
+  return {
+    [DEFINITIONS_PATH]: JSON.stringify(definitions(t, vhost), null, 2) + '\n',
+    [LOCAL_USERS_PATH]: renderLocalUsers(t, vhost),
+    [K8S_USERS_PATH]: renderK8sUsers(t, vhost),
+  };
 }
 
 /** Strips the vhost fields of a cluster-wide file, for POST /api/definitions/<vhost>. */
 export function scopeToVhost(d: Definitions): VhostDefinitions {
   const drop = <T extends { vhost: string }>({ vhost: _vhost, ...rest }: T) => rest;
+  // Users and permissions are cluster-wide objects: a vhost import carries neither.
   return { exchanges: d.exchanges.map(drop), queues: d.queues.map(drop), bindings: d.bindings.map(drop), policies: d.policies.map(drop) };
 }
 
@@ -88,25 +111,27 @@ function repoRoot(): string {
 }
 
 function main(argv: string[]): number {
-  const target = path.join(repoRoot(), DEFINITIONS_PATH);
-  const wanted = renderDefinitions(argv.includes('--from-env') ? process.env : {});
+  const files = renderAll(argv.includes('--from-env') ? process.env : {});
   if (argv.includes('--stdout')) {
-    process.stdout.write(wanted);
+    process.stdout.write(files[DEFINITIONS_PATH]);
     return 0;
   }
   if (argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(target, 'utf8');
-    } catch {
-      // missing counts as drift
-    }
-    if (current === wanted) return 0;
-    console.error(`${DEFINITIONS_PATH} is out of date with shared/topology; run "npm run gen:definitions" and commit the result.`);
+    const stale = Object.keys(files).filter((rel) => {
+      try {
+        return readFileSync(path.join(repoRoot(), rel), 'utf8') !== files[rel];
+      } catch {
+        return true; // missing counts as drift
+      }
+    });
+    if (stale.length === 0) return 0;
+    console.error(`${stale.join(', ')} out of date with shared/topology; run "npm run gen:definitions" and commit the result.`);
     return 1;
   }
-  writeFileSync(target, wanted);
-  console.error(`wrote ${DEFINITIONS_PATH}`);
+  for (const [rel, text] of Object.entries(files)) {
+    writeFileSync(path.join(repoRoot(), rel), text);
+    console.error(`wrote ${rel}`);
+  }
   return 0;
 }
 

@@ -1,9 +1,12 @@
 /**
  * The convict schema shared by every service (DESIGN §8). Each key has doc, format, default and env;
- * validation is strict; secrets are `sensitive` (masked by toString) and required in production.
+ * validation is strict; secrets are `sensitive` (masked when logged). In production each service's
+ * own secrets must be strong and its URLs https (shared/production-policy.ts), and a service keeps
+ * only its own secrets.
  */
 import convict from 'convict';
 import { parseTiers } from './topology/names.js';
+import { DEV_SECRET, productionRefusals, withOwnSecrets, type EnvNames, type ServiceRole } from './production-policy.js';
 
 convict.addFormat({
   name: 'amqp-urls',
@@ -50,10 +53,14 @@ function patternFormat(name: string, re: RegExp, hint: string): void {
 patternFormat('graph-version', /^v\d+\.\d+$/, 'a Graph API version like v21.0');
 patternFormat('topology-prefix', /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, 'lower-case words separated by dots');
 
-const DEV_SECRET = 'dev-only-secret';
-
 const schema = {
-  env: { doc: 'Deployment environment; production refuses default secrets.', format: ['production', 'development', 'test'], default: 'development', env: 'NODE_ENV' },
+  env: { doc: 'Deployment environment; production refuses unsafe settings (weak or placeholder secrets, the echo bot, plain-http provider or bot URLs; shared/production-policy.ts).', format: ['production', 'development', 'test'], default: 'development', env: 'NODE_ENV' },
+  allowInsecure: {
+    doc: 'Escape hatch for local clusters only: 1 lets NODE_ENV=production start despite the unsafe settings it would refuse, logging each of them as a warning at start.',
+    format: ['0', '1'],
+    default: '0',
+    env: 'POSTMASTER_ALLOW_INSECURE',
+  },
   amqpUrl: { doc: 'RabbitMQ URL(s), comma-separated cluster nodes; the vhost is the URL path.', format: 'amqp-urls', default: 'amqp://guest:guest@127.0.0.1:5672', env: 'AMQP_URL', sensitive: true },
   managementUrl: { doc: 'RabbitMQ management API URL (policies, queue depths); empty: the first AMQP node on port 15672.', format: 'optional-url', default: '', env: 'RABBITMQ_MANAGEMENT_URL', sensitive: true },
   redisUrl: { doc: 'Redis URL (short-lived state and BullMQ).', format: String, default: 'redis://127.0.0.1:6379', env: 'REDIS_URL', sensitive: true },
@@ -77,19 +84,20 @@ const schema = {
   redisWaitTimeoutMs: { doc: 'How long one WAIT for REDIS_WAIT_REPLICAS acknowledgements may take (at least 1 ms: WAIT 0 would never end); keep it below REDIS_COMMAND_TIMEOUT_MS.', format: 'nat', default: 1000, env: 'REDIS_WAIT_TIMEOUT_MS' },
   ingressPort: { doc: 'HTTP port of the ingress.', format: 'port', default: 8080, env: 'INGRESS_PORT' },
   ingressHost: { doc: 'Interface the ingress listens on.', format: String, default: '0.0.0.0', env: 'INGRESS_HOST' },
-  ingressApiToken: { doc: 'Bearer token of POST /v1/messages.', format: String, default: DEV_SECRET, env: 'INGRESS_API_TOKEN', sensitive: true },
-  whatsappAppSecret: { doc: 'Meta app secret: HMAC key of X-Hub-Signature-256.', format: String, default: DEV_SECRET, env: 'WHATSAPP_APP_SECRET', sensitive: true },
-  whatsappVerifyToken: { doc: 'Token Meta echoes in the webhook verification (hub.verify_token).', format: String, default: DEV_SECRET, env: 'WHATSAPP_VERIFY_TOKEN', sensitive: true },
+  ingressApiToken: { doc: 'Bearer token of the send API (/v1/messages); ingress only.', format: String, default: DEV_SECRET, env: 'INGRESS_API_TOKEN', sensitive: true },
+  ingressApiTokenPrevious: { doc: 'A second accepted bearer token, while clients move to a new INGRESS_API_TOKEN (rotation); empty: only INGRESS_API_TOKEN. Ingress only.', format: String, default: '', env: 'INGRESS_API_TOKEN_PREVIOUS', sensitive: true },
+  whatsappAppSecret: { doc: 'Meta app secret: HMAC key of X-Hub-Signature-256. Ingress only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_APP_SECRET', sensitive: true },
+  whatsappVerifyToken: { doc: 'Token Meta echoes in the webhook verification (hub.verify_token). Ingress only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_VERIFY_TOKEN', sensitive: true },
   providerBaseUrl: { doc: 'WhatsApp Cloud API base URL (https://graph.facebook.com); empty: the bundled simulator.', format: 'optional-url', default: '', env: 'PROVIDER_BASE_URL' },
-  whatsappAccessToken: { doc: 'Cloud API bearer token.', format: String, default: DEV_SECRET, env: 'WHATSAPP_ACCESS_TOKEN', sensitive: true },
+  whatsappAccessToken: { doc: 'Cloud API bearer token. Sender only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_ACCESS_TOKEN', sensitive: true },
   whatsappPhoneNumberId: { doc: 'Business phone number id the sender sends from.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
   graphApiVersion: { doc: 'Graph API version in the Cloud API path.', format: 'graph-version', default: 'v21.0', env: 'GRAPH_API_VERSION' },
-  botHandlerUrl: { doc: 'HTTP endpoint of the bot handler for inbound messages; empty: built-in echo handler.', format: 'optional-url', default: '', env: 'BOT_HANDLER_URL' },
+  botHandlerUrl: { doc: 'HTTP endpoint of the bot handler for inbound messages; empty: built-in echo handler (development only: production needs an https URL).', format: 'optional-url', default: '', env: 'BOT_HANDLER_URL' },
   botHandlerTimeoutMs: { doc: 'Timeout of one bot handler call.', format: 'nat', default: 5000, env: 'BOT_HANDLER_TIMEOUT_MS' },
   botHandlerMaxResponseBytes: { doc: 'Largest bot handler answer read; a larger 2xx body is a poison answer (handler-answer-too-large).', format: 'nat', default: 1024 * 1024, env: 'BOT_HANDLER_MAX_RESPONSE_BYTES' },
   topologyPrefix: { doc: 'Prefix of every exchange and queue name.', format: 'topology-prefix', default: 'postmaster', env: 'TOPOLOGY_PREFIX' },
   topologyMode: { doc: 'assert: declare topology and policies at start; check: only verify (infra owns definitions).', format: ['assert', 'check'], default: 'assert', env: 'TOPOLOGY_MODE' },
-  shards: { doc: 'Number of shard queues per stage; the publisher picks a user\'s shard by jump consistent hash (changing it moves users: a drained operation, docs/OPERATIONS.md "Changing SHARDS").', format: 'nat', default: 16, env: 'SHARDS' },
+  shards: { doc: 'Number of shard queues per stage; the publisher picks a user\'s shard by jump consistent hash (changing it moves users: a drained operation, docs/OPERATIONS.md "Resizing shards").', format: 'nat', default: 16, env: 'SHARDS' },
   retryTiers: { doc: 'Delayed-retry tiers, ascending.', format: 'retry-tiers', default: '1s,5s,30s,2m,10m', env: 'RETRY_TIERS' },
   deliveryLimit: { doc: 'Times a shard message may be handed to a worker that then crashes or loses its channel; the next delivery is dead-lettered by the worker as poison/delivery-limit (the x-delivery-limit policy, one more, is the net).', format: 'nat', default: 5, env: 'DELIVERY_LIMIT' },
   urgentQueueType: { doc: 'Queue type of the urgent lanes: classic (x-max-priority 0-9, not replicated) or quorum (RabbitMQ 4.x: replicated, two levels).', format: ['classic', 'quorum'], default: 'classic', env: 'URGENT_QUEUE_TYPE' },
@@ -160,17 +168,18 @@ const schema = {
   dlqAutoReplayCooldownMs: { doc: 'Automatic replay of transient-class dead letters older than this; 0 = off.', format: 'nat', default: 0, env: 'DLQ_AUTO_REPLAY_COOLDOWN_MS' },
   dlqAutoReplayMax: { doc: 'The automatic replay leaves a dead letter for a human once it has been replayed this many times (x-postmaster-replays).', format: 'nat', default: 3, env: 'DLQ_AUTO_REPLAY_MAX' },
   dlqAutoReplayEveryMs: { doc: 'How often the automatic replay policy looks at the DLQ.', format: 'nat', default: 60000, env: 'DLQ_AUTO_REPLAY_EVERY_MS' },
-  botHandlerToken: { doc: 'Bearer token the dispatcher sends to BOT_HANDLER_URL (Authorization header); empty: none.', format: String, default: '', env: 'BOT_HANDLER_TOKEN', sensitive: true },
+  replayJobKey: { doc: 'HMAC key the replay CLI signs replay/purge jobs with and the dlq-replayer checks (only these two hold it); empty: unsigned jobs are accepted with a warning, which the replayer refuses in production.', format: String, default: '', env: 'REPLAY_JOB_KEY', sensitive: true },
+  botHandlerToken: { doc: 'Bearer token the dispatcher sends to BOT_HANDLER_URL (Authorization header); empty: none (production needs one). Dispatcher only.', format: String, default: '', env: 'BOT_HANDLER_TOKEN', sensitive: true },
   senderAmbiguousWaitMs: { doc: 'A redelivered message whose earlier send may have reached the provider (crash, lost answer) waits this long for a status webhook proving it did before it is sent again; 0 = send again at once.', format: 'nat', default: 15000, env: 'SENDER_AMBIGUOUS_WAIT_MS' },
   logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
-  metricsPort: { doc: 'Port of /metrics (and /healthz) of worker services; 0 = ephemeral.', format: 'port', default: 9464, env: 'METRICS_PORT' },
+  metricsPort: { doc: 'Port of /metrics, /healthz and /readyz (with the failing checks) of every service, the ingress included: never exposed publicly; 0 = ephemeral.', format: 'port', default: 9464, env: 'METRICS_PORT' },
   simulatorPort: { doc: 'Port of the bundled provider simulator (npm start).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },
 };
 
 export type ConfigSchema = typeof schema;
 export type Config = { [K in keyof ConfigSchema]: ConfigSchema[K]['default'] extends number ? number : string };
 
-const SECRETS = ['ingressApiToken', 'whatsappAppSecret', 'whatsappVerifyToken', 'whatsappAccessToken'] as const;
+const ENV_NAMES = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, v.env])) as EnvNames;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -180,11 +189,14 @@ export class ConfigError extends Error {
 }
 
 /**
- * Loads and strictly validates the configuration.
+ * Loads and strictly validates the configuration. In production it refuses unsafe settings of
+ * `role` (all of them in one error, a line each, naming the variable) unless POSTMASTER_ALLOW_INSECURE=1;
+ * then it blanks the secrets `role` does not use.
  * @param env environment to read (defaults to process.env); tests pass their own.
  * @param overrides values by key, applied after the environment (tests run services on port 0 this way).
+ * @param role the service that will run on it; `fleet` (every service in one process) keeps every secret.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}, role: ServiceRole = 'fleet'): Config {
   const c = convict(schema, { env, args: [] });
   try {
     c.load(overrides);
@@ -193,13 +205,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
   }
   const cfg = c.getProperties() as unknown as Config;
-  if (cfg.env === 'production') {
-    const unset = SECRETS.filter((k) => cfg[k] === DEV_SECRET);
-    if (unset.length) {
-      throw new ConfigError(`invalid configuration: in production set ${unset.map((k) => schema[k].env).join(', ')}`);
-    }
+  const refused = unsafeSettings(cfg, role);
+  if (refused.length && cfg.allowInsecure !== '1') {
+    throw new ConfigError(
+      `NODE_ENV=production refuses ${refused.length} unsafe setting(s) (POSTMASTER_ALLOW_INSECURE=1 overrides, for local clusters only):\n${refused.join('\n')}`,
+    );
   }
-  return cfg;
+  return withOwnSecrets(cfg, role);
+}
+
+/** The production refusals of `cfg` for `role` (empty outside production); see shared/production-policy.ts. */
+export function unsafeSettings(cfg: Config, role: ServiceRole): string[] {
+  return cfg.env === 'production' ? productionRefusals(cfg, role, ENV_NAMES) : [];
 }
 
 /** The configuration with secrets and URL passwords masked, for the start-up log line. */

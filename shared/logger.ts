@@ -1,24 +1,50 @@
 /**
- * pino JSON logs. Phone numbers and message text are redacted (DESIGN §9); a child logger per
- * component carries message id and correlation id.
+ * pino JSON logs. Phone numbers and message text are redacted at every depth (DESIGN §9; the walk
+ * is shared/redact.ts); a child logger per component carries message id and correlation id.
  */
 import { pino, type Logger } from 'pino';
+import { redactText, redactValue } from './redact.js';
 
 export type { Logger };
 
-const REDACT = [
-  'to', '*.to', 'user', '*.user', 'wa_id', '*.wa_id', 'text', '*.text', 'payload', '*.payload',
-  'body', '*.body', 'authorization', '*.authorization', 'headers.authorization',
-];
+/**
+ * Every argument of a log call, redacted before pino sees it: the merge object (or an Error) walked
+ * at every depth, the message and its format arguments cleared of phone-like digit runs. pino's own
+ * `redact` paths name fixed depths (`*.to` reaches one level), which is why this is a hook. It runs
+ * only for lines at an enabled level, and the hot paths log at debug.
+ */
+function redactArgs(args: unknown[]): unknown[] {
+  const [first, ...rest] = args;
+  const tail = rest.map((a) => (typeof a === 'string' ? redactText(a) : redactValue(a)));
+  if (first instanceof Error) {
+    // What pino does with an Error first: the error under `err`, its message as the line's msg.
+    return [{ err: redactValue(first) }, ...(tail.length > 0 ? tail : [redactText(first.message)])];
+  }
+  if (typeof first === 'string') return [redactText(first), ...tail];
+  return [first !== null && typeof first === 'object' ? redactValue(first) : first, ...tail];
+}
 
 export function createLogger(opts: { level: string; service: string; replica?: string }, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level,
     base: { service: opts.service, ...(opts.replica ? { replica: opts.replica } : {}) },
-    redact: { paths: REDACT, censor: '[redacted]' },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, redactArgs(args) as Parameters<typeof method>);
+      },
+    },
+    // The hook has serialised Errors already (redacted); pino's own err serializer would take the
+    // plain object for an error again and name its type "Object".
+    serializers: { err: (e: unknown) => e },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination ? pino(options, destination) : pino(options);
+  const root = destination ? pino(options, destination) : pino(options);
+  // Children are made with Object.create(parent), so every descendant inherits this child().
+  const child = root.child;
+  root.child = function (this: Logger, bindings, childOptions) {
+    return child.call(this, redactValue(bindings) as typeof bindings, childOptions);
+  } as typeof root.child;
+  return root;
 }
 
 const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);

@@ -85,8 +85,9 @@ export class Metrics {
 }
 
 /**
- * A tiny HTTP server for worker services: /metrics, /healthz (liveness), /readyz (readiness), the
- * last two with the failing checks in the body (shared/health.ts).
+ * A tiny HTTP server on METRICS_PORT for every service, the ingress included: /metrics, /healthz
+ * (liveness), /readyz (readiness), the last two with the failing checks in the body
+ * (shared/health.ts). Never on a public port: the bodies name internal failures.
  * Plain node:http rather than express: three fixed routes need no framework.
  */
 export async function serveMetrics(

@@ -6,7 +6,8 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
-import { describeConfig, type Config } from './config.js';
+import { describeConfig, unsafeSettings, type Config } from './config.js';
+import { roleOf } from './production-policy.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { createRedis, keyspace, redisDeadlines, type Keyspace } from './redis.js';
@@ -56,10 +57,22 @@ export interface RuntimeOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * POSTMASTER_ALLOW_INSECURE=1 in production: says so at warn level, once per unsafe setting it let
+ * through (loadConfig would have refused each), so the escape hatch never goes unnoticed in the logs.
+ */
+function warnIfInsecure(cfg: Config, service: string, log: Logger): void {
+  if (cfg.env !== 'production' || cfg.allowInsecure !== '1') return;
+  const waived = unsafeSettings(cfg, roleOf(service));
+  log.warn({ insecure: true, waived: waived.length }, 'POSTMASTER_ALLOW_INSECURE=1: production checks are off; for local clusters only, never on the internet');
+  for (const w of waived) log.warn({ insecure: true }, `POSTMASTER_ALLOW_INSECURE=1 let through: ${w}`);
+}
+
 export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<Runtime> {
   const replicaId = cfg.replicaId || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
+  warnIfInsecure(cfg, opts.service, log);
   const metrics = new Metrics(opts.service);
   const broker = new Broker({
     urls: cfg.amqpUrl,

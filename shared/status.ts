@@ -20,6 +20,7 @@
  * Status records are advisory: callers that have already put a message safely somewhere treat a
  * failed write as a warning, never as a reason to fail the message.
  */
+import { failureReason } from './redact.js';
 import { defineScript, type RedisScript } from './redis.js';
 import type { Runtime } from './runtime.js';
 import { TickBatch } from './tick-batch.js';
@@ -45,12 +46,27 @@ export function isMessageStatus(s: unknown): s is MessageStatus {
   return typeof s === 'string' && (STATUSES as readonly string[]).includes(s);
 }
 
+/**
+ * Why a message failed: codes and reasons only. `record` passes `message` and `details` through
+ * `failureReason` (no bodies, quoted text or phone numbers, at most MAX_REASON characters), so a
+ * record, readable through GET /v1/messages/:id for STATUS_TTL_S, holds nothing of the message.
+ */
 export interface StatusError {
   code?: string;
   message: string;
   /** Failure class (transient, permanent, poison…) for pipeline failures. */
   class?: string;
   details?: string;
+}
+
+/** The error as a record keeps it. */
+export function storedError(e: StatusError): StatusError {
+  return {
+    ...(e.code !== undefined ? { code: e.code } : {}),
+    message: failureReason(e),
+    ...(e.class !== undefined ? { class: e.class } : {}),
+    ...(e.details !== undefined ? { details: failureReason({ message: e.details }) } : {}),
+  };
 }
 
 export interface StatusFields {
@@ -180,7 +196,7 @@ export class StatusStore {
       fields.mustExist ? '1' : '0',
       String(REPLAY_FROM_RANK),
       fields.wamid ?? '',
-      fields.error ? JSON.stringify(fields.error) : '',
+      fields.error ? JSON.stringify(storedError(fields.error)) : '',
       fields.sendAt ?? '',
       String(MAX_HISTORY),
       id,

@@ -10,6 +10,11 @@ cmd="${1:-help}"
 
 case "$cmd" in
   ingress | dispatcher | sender | dlq-replayer | simulator)
+    # The production image leaves the simulator out (Dockerfile, target "dev" has it).
+    if [ ! -f "/app/dist/services/$cmd/main.js" ]; then
+      echo "postmaster: $cmd is not in this image; build it with --target dev" >&2
+      exit 64
+    fi
     exec node --enable-source-maps "/app/dist/services/$cmd/main.js" "$@"
     ;;
   dlq)

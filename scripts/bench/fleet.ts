@@ -60,7 +60,7 @@ export class Fleet {
     const nodeArgs = this.profileArgs(name);
     const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, nodeArgs);
     this.procs.set(name, child);
-    this.metricsPorts.set(name, name === 'ingress' ? cfg.ingressPort : cfg.metricsPort);
+    this.metricsPorts.set(name, cfg.metricsPort);
     return child;
   }
 

@@ -25,10 +25,14 @@ export interface BenchSpace {
   cleanup(): Promise<void>;
 }
 
-/** Secrets of this run only: production mode refuses the development defaults. */
+/**
+ * Secrets of this run only: production mode refuses the development defaults and short secrets. It
+ * also refuses the bundled simulator (plain http) and the echo bot, which the bench uses on purpose:
+ * POSTMASTER_ALLOW_INSECURE lets it start (each service logs what it let through).
+ */
 function runSecrets(): Partial<Config> {
-  const s = () => randomBytes(12).toString('hex');
-  return { ingressApiToken: s(), whatsappAppSecret: s(), whatsappVerifyToken: s(), whatsappAccessToken: s() };
+  const s = () => randomBytes(32).toString('hex');
+  return { ingressApiToken: s(), whatsappAppSecret: s(), whatsappVerifyToken: s(), whatsappAccessToken: s(), botHandlerToken: s(), allowInsecure: '1' };
 }
 
 export async function createSpace(): Promise<BenchSpace> {

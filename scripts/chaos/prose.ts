@@ -48,12 +48,15 @@ export const MEANWHILE: Record<string, string> = {
     'window (PUBLISH_TIMEOUT_MS + 5 s) and is published again — the only way this scenario could duplicate. ' +
     'Dispatchers and senders are untouched: deliveries pause only for lack of new input.',
   'kill -9 dispatcher':
-    'Meanwhile: the broker returns the dead replica\'s unacked deliveries to the head of their shards; its ' +
-    'leases expire after LEASE_TTL_MS and the other dispatcher takes its shards; when the replacement joins, ' +
-    'some shards move back to it by the graceful hand-over. The affected users wait for the lease TTL, the ' +
-    'others flow on.',
+    'Meanwhile: send requests do not pass through the dispatcher (the ingress publishes them to the send ' +
+    'lanes), so the load flows on; what waits is the dispatcher\'s own work — the status webhooks in the ' +
+    'dead replica\'s dispatch shards and its share of due scheduled sends. The broker returns its unacked ' +
+    'deliveries to the head of their shards; its leases expire after LEASE_TTL_MS and the other dispatcher ' +
+    'takes its shards; when the replacement joins, some shards move back to it by the graceful hand-over.',
   'kill -9 sender':
-    'Meanwhile: as for the dispatcher; in addition, a message the dead sender had already handed to the ' +
+    'Meanwhile: the broker returns the dead replica\'s unacked deliveries to the head of their shards; its ' +
+    'leases expire after LEASE_TTL_MS and the other sender takes its shards (the affected users wait for ' +
+    'the lease TTL, the others flow on); a message the dead sender had already handed to the ' +
     'provider is redelivered with its `sending` mark set, so the new owner waits (up to ' +
     'SENDER_AMBIGUOUS_WAIT_MS) for the provider\'s status webhook instead of sending it again.',
   'freeze sender 8 s':
@@ -88,12 +91,12 @@ export const MEANWHILE: Record<string, string> = {
     'within PUBLISH_TIMEOUT_MS (never a hung request); workers treat the timeouts as a Redis outage (the ' +
     'deliveries they hold wait and retry, nothing is re-tiered) and lease renewal fails fast instead of ' +
     'freezing. When Redis runs again its state is intact: no lease, hold or sent-id is lost.',
-  'dispatch bindings deleted 10 s':
+  'send bindings deleted 10 s':
     'Meanwhile: every publish of the ingress is mandatory, so the broker returns it (it reaches no queue) ' +
     'and the ingress answers 503 + Retry-After — never a 202 for a message stored nowhere; ' +
     '`postmaster_unroutable_total` counts them and `PostmasterUnroutablePublishes` fires. The load retries ' +
-    'with the same idempotency key and gets in once the bindings are back. Dispatchers and senders drain ' +
-    'what the shards held.',
+    'with the same idempotency key and gets in once the bindings are back. Senders drain what the shards ' +
+    'held.',
   'simulator down 30 s':
     'Meanwhile: the ingress and dispatchers go on (no 503s); every send fails with a connection reset, a ' +
     'transient error, and goes through the retry tiers (1 s, 5 s, 30 s) while strict ordering parks each ' +
@@ -175,6 +178,14 @@ What the earlier runs found, and what was done (commit "Workers: ack on the deli
    the shard routes (the bindings, through the management API) before and after, and every scenario
    checks per-user order with messages in every send shard at the fault.
 
+9. **A scheduled send can overtake the user's previous one across a Redis failover** (seen in one of
+   three runs of "Redis Sentinel: kill -9 primary" on 2026-12-05: 12 of 30 scheduling users, 0 lost,
+   0 duplicated; none in the other runs). A job due during the outage was published about 8 s late —
+   after the scheduler reconnected to the new primary it picked the job up later than the user's next
+   job, due just after the failover — so the two reached the provider swapped. Scheduled sends are
+   independent BullMQ jobs: their order per user is their due times', and holds only when those are
+   further apart than a failover's delay. **Not fixed**; docs/OPERATIONS.md, "Redis Sentinel", says so.
+
 **Flaky or noisy**: on this 2-core machine shared with other runs, \`rabbitmqctl\` takes 2–35 s to
 start, so fault windows are measured from what the fleet saw; rates and recovery times vary run to run by
 several seconds. One run of each scenario is a sample, not a proof: the scenarios are bounded (about
@@ -201,7 +212,7 @@ Besides the scenarios below, each of these holds on every \`npm test\`; the test
 | Content the Cloud API can never take (nesting over 16 levels, over 128 KiB, over its field limits) is a 400, never a 503 | \`test/ingress/content-bounds.test.ts\` |
 
 A binding deleted under load: \`test/ingress/unroutable.test.ts\` (the urgent lanes, audited message by
-message) and the scenario "dispatch bindings deleted 10 s" below. A deleted shard binding makes that
+message) and the scenario "send bindings deleted 10 s" below. A deleted shard binding makes that
 shard's publishes unroutable (503 at the ingress, a retry in the workers) until it is back; it never sends
 a user to another shard, because the publisher, not the broker, picks the shard.
 `;

@@ -240,12 +240,12 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'dispatch bindings deleted 10 s',
+    name: 'send bindings deleted 10 s',
     does:
-      'Every shard binding of the `dispatch` shard exchange is deleted (as by hand in the management UI), and put back 10 s later: meanwhile no publish of the ingress reaches a queue.',
+      'Every shard binding of the `send` shard exchange is deleted (as by hand in the management UI), and put back 10 s later: meanwhile no send request the ingress publishes reaches a queue.',
     async inject({ infra, fleet }) {
       const topology = topologyFromConfig(fleet.cfg);
-      const shards = topology.bindings.filter((b) => b.source === topology.names.laneExchange('dispatch'));
+      const shards = topology.bindings.filter((b) => b.source === topology.names.laneExchange('send'));
       const conn = await amqplib.connect(fleet.amqpUrlOf(infra.nodes[0]));
       try {
         const ch = await conn.createChannel();
@@ -257,7 +257,7 @@ export const SCENARIOS: Scenario[] = [
         for (const b of shards) await ch.bindQueue(b.destination, b.source, b.routingKey);
         const faultEnd = Date.now();
         await ch.close();
-        return { faultStart, faultEnd, notes: [`${left} message(s) were still in the dispatch shards when the bindings came back`] };
+        return { faultStart, faultEnd, notes: [`${left} message(s) were still in the send shards when the bindings came back`] };
       } finally {
         await conn.close().catch(() => undefined);
       }

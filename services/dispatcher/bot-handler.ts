@@ -72,7 +72,12 @@ export class HttpBotHandler implements BotHandler {
         const retryAfterMs = parseRetryAfter(headers['retry-after']);
         throw new TransientError(`bot handler answered ${status}`, { code: `handler-${status}`, retryAfterMs });
       }
-      if (status >= 400) throw new PermanentError(`bot handler answered ${status}: ${(text ?? '(answer too large)').slice(0, 200)}`, { code: `handler-${status}` });
+      if (status >= 400) {
+        // The body can carry the user's own text: it stays out of the error (failure headers, status
+        // records, logs at warn); at debug, through the logger's redaction, for whoever debugs the bot.
+        ctx.log.debug({ status, answer: (text ?? '(answer too large)').slice(0, 200) }, 'bot handler refused the message');
+        throw new PermanentError(`bot handler answered ${status}`, { code: `handler-${status}` });
+      }
       if (text === null) {
         // A deterministic handler answers the same again: retrying would not help.
         throw new PoisonMessageError(`bot handler answer larger than BOT_HANDLER_MAX_RESPONSE_BYTES (${this.maxResponseBytes} bytes)`, { code: 'handler-answer-too-large' });

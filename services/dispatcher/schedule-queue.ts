@@ -27,14 +27,22 @@ export interface ScheduledJob {
 }
 
 /**
- * A due job whose publish fails (broker away) is retried with a capped backoff for days rather than
- * given up; a job that still fails is kept (removeOnFail: false) for an operator, never dropped.
+ * How long a scheduled job that failed for good is kept for an operator to look at (its envelope
+ * holds the user's number and text): 7 days, like a status record (STATUS_TTL_S). BullMQ removes
+ * expired failed jobs when a later job of the queue fails, so this is a lower bound.
+ */
+export const FAILED_JOB_RETENTION_S = 7 * 24 * 3600;
+
+/**
+ * A due job whose publish fails (broker away) is retried with a capped backoff for days (10,000
+ * attempts at most 30 s apart: about 3.5 days) rather than given up; a job that still fails is kept
+ * FAILED_JOB_RETENTION_S for an operator, then removed.
  */
 export const SCHEDULED_JOB_OPTIONS: JobsOptions = {
   attempts: 10_000,
   backoff: { type: 'capped' },
   removeOnComplete: { age: 3600, count: 10_000 },
-  removeOnFail: false,
+  removeOnFail: { age: FAILED_JOB_RETENTION_S },
 };
 
 /** The producer side (ingress). */

@@ -14,7 +14,7 @@ import { publishToStage } from '../../shared/publish.js';
 import { createRedis } from '../../shared/redis.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { runSteps } from '../../shared/shutdown.js';
-import { SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from './schedule-queue.js';
+import { FAILED_JOB_RETENTION_S, SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from './schedule-queue.js';
 
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -45,6 +45,8 @@ export class Scheduler {
       // Publishing takes at most PUBLISH_TIMEOUT_MS; a job that stalls lost its worker mid-publish.
       maxStalledCount: 100,
       settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+      // A net for jobs whose own options leave removeOnFail out; the ingress's set it (SCHEDULED_JOB_OPTIONS).
+      removeOnFail: { age: FAILED_JOB_RETENTION_S },
     });
     this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'scheduler error'));
     this.worker.on('failed', (job, err) =>

@@ -8,6 +8,7 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
+import { signJobData } from './job-signature.js';
 import { JOB_OPTIONS, type ReplayJobData, type ReplayResult } from './jobs.js';
 
 export const AUTO_REPLAY_SCHEDULER = 'auto-replay';
@@ -34,7 +35,8 @@ export async function applyAutoPolicy(queue: Queue<ReplayJobData, ReplayResult>,
   const every = Math.max(1000, cfg.dlqAutoReplayEveryMs);
   await queue.upsertJobScheduler(AUTO_REPLAY_SCHEDULER, { every }, {
     name: AUTO_REPLAY_SCHEDULER,
-    data: autoReplayData(cfg),
+    // Signed by the replayer itself (it holds the key too): the scheduler's jobs pass its own check.
+    data: signJobData(autoReplayData(cfg), cfg.replayJobKey),
     opts: { attempts: JOB_OPTIONS.attempts, backoff: JOB_OPTIONS.backoff, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   });
   log.info({ everyMs: every, cooldownMs: cfg.dlqAutoReplayCooldownMs, max: cfg.dlqAutoReplayMax }, 'automatic replay of transient dead letters is on');

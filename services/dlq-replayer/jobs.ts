@@ -27,6 +27,10 @@ export interface ReplayJobData {
   auto?: boolean;
   requestedBy: string;
   requestedAt: string;
+  /** Unique per operator job, so a copy of its signed data is refused (job-signature.ts). */
+  nonce?: string;
+  /** HMAC of the rest of the data with REPLAY_JOB_KEY, made by the CLI (job-signature.ts). */
+  signature?: string;
 }
 
 export type ReplayPhase = 'starting' | 'waiting-for-dlq' | 'finishing-orphan' | 'passing' | 'paused' | 'done';

@@ -3,6 +3,6 @@ import { runMain } from '../../shared/shutdown.js';
 import { startReplayer } from './service.js';
 
 await runMain(async () => {
-  const svc = await startReplayer(loadConfig());
+  const svc = await startReplayer(loadConfig(process.env, {}, 'dlq-replayer'));
   return { log: svc.rt.log, close: () => svc.close() };
 });

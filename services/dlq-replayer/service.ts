@@ -13,6 +13,7 @@ import { runSteps } from '../../shared/shutdown.js';
 import { applyAutoPolicy } from './auto-policy.js';
 import { dlqLock } from './dlq-lock.js';
 import { JobRun, type ReplayerContext } from './job-run.js';
+import { admitJob, JobRefusedError, jobKeys } from './job-signature.js';
 import { bullPrefix, openReplayQueue, REPLAY_QUEUE, type ReplayJobData, type ReplayResult } from './jobs.js';
 import { LaneIndex } from './lanes.js';
 import { BacklogGate } from './throttle.js';
@@ -28,9 +29,13 @@ function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
   // BullMQ's worker blocks on Redis and must not give up on a request (maxRetriesPerRequest null).
   const connection = createRedis(cfg, { maxRetriesPerRequest: null });
   connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error (replay worker)'));
+  const keys = jobKeys(cfg.replayJobKey);
   const worker = new Worker<ReplayJobData, ReplayResult>(
     REPLAY_QUEUE,
-    (job: Job<ReplayJobData, ReplayResult>, token?: string) => new JobRun(ctx, job, token).run(),
+    async (job: Job<ReplayJobData, ReplayResult>, token?: string) => {
+      await admitJob(job, keys, ctx.rt.redis, ctx.rt.keys, log);
+      return new JobRun(ctx, job, token).run();
+    },
     {
       connection,
       prefix: bullPrefix(cfg),
@@ -43,13 +48,27 @@ function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
   worker.on('failed', (job, err) => {
     log.warn({ job: job?.id, err: err.message }, 'replay job failed');
     // A cancellation (UnrecoverableError) was counted by the job itself.
-    if (!(err instanceof UnrecoverableError)) ctx.rt.metrics.replayJobs.inc({ action: job?.data.action ?? 'unknown', outcome: 'failed' });
+    if (err instanceof JobRefusedError) ctx.rt.metrics.replayJobs.inc({ action: 'unknown', outcome: 'refused' });
+    else if (!(err instanceof UnrecoverableError)) ctx.rt.metrics.replayJobs.inc({ action: job?.data.action ?? 'unknown', outcome: 'failed' });
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'replay worker error'));
   return { worker, connection };
 }
 
+/** Least length of each REPLAY_JOB_KEY in production: 32 characters (e.g. `openssl rand -hex 32` gives 64). */
+const MIN_JOB_KEY_LENGTH = 32;
+
+/** In production a replayer without a real signing key would run anybody's jobs: refuse to start. */
+export function checkJobKey(cfg: Pick<Config, 'env' | 'replayJobKey'>): void {
+  if (cfg.env !== 'production') return;
+  const keys = jobKeys(cfg.replayJobKey);
+  if (keys.length === 0 || keys.some((k) => k.length < MIN_JOB_KEY_LENGTH)) {
+    throw new Error(`REPLAY_JOB_KEY must be set in production (each key at least ${MIN_JOB_KEY_LENGTH} characters), the same in the replayer and the postmaster-dlq CLI`);
+  }
+}
+
 export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {}): Promise<Replayer> {
+  checkJobKey(cfg);
   const rt = await createRuntime(cfg, { service: 'dlq-replayer', logger: opts.logger });
   const log = rt.log.child({ component: 'dlq-replayer' });
   const queue = openReplayQueue(cfg, rt.redis);

@@ -1,11 +1,13 @@
 /**
- * The ingress HTTP surface (express): the send API, Meta's webhook, health and metrics.
+ * The ingress's public HTTP surface (express): the send API, Meta's webhook, and bare health
+ * answers. /metrics and the detailed health (failing checks and their reasons) are on METRICS_PORT
+ * only (service.ts), which is never exposed.
  */
 import express from 'express';
 import type { Runtime } from '../../shared/runtime.js';
 import type { StatusStore } from '../../shared/status.js';
 import type { Acceptor } from './accept.js';
-import { errorHandler, problem } from './http.js';
+import { errorHandler, problem, reject } from './http.js';
 import { messagesRouter } from './messages-routes.js';
 import { webhookRouter } from './webhook-routes.js';
 import type { WebhookIntake } from './webhook-intake.js';
@@ -24,25 +26,26 @@ export function createApp({ rt, ready, acceptor, intake, status }: IngressDeps):
   app.set('etag', false);
 
   rt.health.add('service', () => (ready() ? null : 'shutting down'));
+  // Probed on the port that serves traffic (Kubernetes, and load balancers that check the serving
+  // port), so a wedged or closing listener fails them; the answers say no more than the 503s do.
   app.get('/healthz', (_req, res) => {
     const r = rt.health.liveness();
-    res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ok' : 'stuck', failing: r.failing });
+    res.status(r.ok ? 200 : 503).json({ status: r.ok ? 'ok' : 'stuck' });
   });
   app.get('/readyz', (_req, res) => {
     const r = rt.health.readiness();
     // A resource alarm is the whole broker's: every replica is equally blocked, so it is reported
     // (and answered with 503 + Retry-After) but does not take the pod out of the Service.
-    res.status(r.ok ? 200 : 503).json({ ready: r.ok, broker: rt.broker.connected(), blocked: rt.broker.blocked(), failing: r.failing });
-  });
-  app.get('/metrics', async (_req, res) => {
-    const { contentType, body } = await rt.metrics.render();
-    res.type(contentType).send(body);
+    res.status(r.ok ? 200 : 503).json({ ready: r.ok, broker: rt.broker.connected(), blocked: rt.broker.blocked() });
   });
 
   app.use(messagesRouter(rt, acceptor, status));
   app.use(webhookRouter(rt, intake));
 
-  app.use((_req, res) => problem(res, 404, 'not_found', 'no such route'));
+  app.use((req, res) => {
+    reject(rt, req, 404);
+    problem(res, 404, 'not_found', 'no such route');
+  });
   app.use(errorHandler(rt));
   return app;
 }

@@ -3,7 +3,7 @@
  * and body-size checks, and the one error handler that turns thrown errors into status codes.
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { BrokerUnavailableError } from '../../shared/broker.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { UnavailableError } from './admission.js';
@@ -16,30 +16,49 @@ export function problem(res: Response, status: number, error: string, message: s
   res.status(status).json({ error, message, ...(field ? { field } : {}) });
 }
 
-/** Constant-time comparison of two secrets (lengths may differ). */
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Constant-time comparison of two secrets. Both are hashed first, so neither the time nor an early
+ * length check tells a caller how long the expected secret is. An empty expected secret (unset)
+ * matches nothing.
+ */
 export function secretEquals(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return timingSafeEqual(digest(given), digest(expected)) && expected !== '';
 }
 
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
-  return m !== null && secretEquals(m[1], token);
+/**
+ * Whether `Authorization` carries one of `tokens` (empty entries never match). The scheme is matched
+ * case-insensitively (RFC 7235 §2.1); every token is compared, so the time does not say which matched.
+ */
+export function bearerMatches(header: string | undefined, tokens: readonly string[]): boolean {
+  const m = /^bearer +(\S+)$/i.exec(header ?? '');
+  if (m === null) return false;
+  let ok = false;
+  for (const t of tokens) ok = secretEquals(m[1], t) || ok;
+  return ok;
 }
 
-/** The metrics label of a route: its pattern, never the raw path (ids would explode the series). */
+/** The route label of a request no route matched: one constant value, whatever the path. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/**
+ * The metrics label of a request: its route's pattern (`/v1/messages/:id`), never the raw path,
+ * which a client chooses (random paths or bad percent-encodings would grow the series without bound).
+ */
 function routeOf(req: Request): string {
-  return (req.route?.path as string | undefined) ?? req.path.replace(/\/[0-9A-Za-z]{20,}$/, '/:id');
+  return (req.route?.path as string | undefined) ?? UNMATCHED_ROUTE;
 }
 
 export function reject(rt: Runtime, req: Request, status: number): void {
   rt.metrics.rejectedRequests.inc({ route: routeOf(req), status: String(status) });
 }
 
+/** INGRESS_API_TOKEN and, during a rotation, INGRESS_API_TOKEN_PREVIOUS. */
 export function bearerAuth(rt: Runtime): RequestHandler {
+  const tokens = [rt.cfg.ingressApiToken, rt.cfg.ingressApiTokenPrevious].filter((t) => t !== '');
   return (req, res, next) => {
-    if (bearerMatches(req.get('authorization'), rt.cfg.ingressApiToken)) return next();
+    if (bearerMatches(req.get('authorization'), tokens)) return next();
     reject(rt, req, 401);
     res.set('WWW-Authenticate', 'Bearer');
     problem(res, 401, 'unauthorized', 'missing or wrong bearer token in Authorization');

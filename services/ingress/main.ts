@@ -3,6 +3,6 @@ import { runMain } from '../../shared/shutdown.js';
 import { startIngress } from './service.js';
 
 await runMain(async () => {
-  const svc = await startIngress(loadConfig());
+  const svc = await startIngress(loadConfig(process.env, {}, 'ingress'));
   return { log: svc.rt.log, close: () => svc.close() };
 });

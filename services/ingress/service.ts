@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
+import { serveMetrics } from '../../shared/metrics.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { runSteps } from '../../shared/shutdown.js';
 import { StatusStore } from '../../shared/status.js';
@@ -18,6 +19,8 @@ export interface Ingress {
   rt: Runtime;
   port: number;
   url: string;
+  /** Where /metrics and the detailed /healthz, /readyz are served (METRICS_PORT). */
+  metricsPort: number;
   /** The in-flight cap (tests hold slots to see the 503). */
   admission: Admission;
   status: StatusStore;
@@ -42,31 +45,34 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ['stop accepting', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); })],
+    ['close scheduled-send queue', () => schedule.close()],
+    ['close metrics', async () => metrics?.close()],
+    ['close broker and redis', () => rt.close()],
+  ];
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(cfg.ingressPort, cfg.ingressHost, () => resolve());
     });
+    metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health, cfg.ingressHost);
   } catch (err) {
-    await schedule.close();
-    await rt.close();
+    await runSteps(rt.log, steps);
     throw err;
   }
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.ingressPort;
-  rt.log.info({ port }, 'ingress listening');
+  rt.log.info({ port, metricsPort: metrics.port }, 'ingress listening');
   return {
     rt,
     port,
     url: `http://127.0.0.1:${port}`,
+    metricsPort: metrics.port,
     admission,
     status,
     schedule,
-    close: () =>
-      (closing ??= runSteps(rt.log, [
-        ['stop accepting', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); })],
-        ['close scheduled-send queue', () => schedule.close()],
-        ['close broker and redis', () => rt.close()],
-      ])),
+    close: () => (closing ??= runSteps(rt.log, steps)),
   };
 }

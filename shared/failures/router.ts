@@ -6,12 +6,11 @@ import type { ConsumeMessage } from 'amqplib';
 import type { Broker } from '../broker.js';
 import { H, type Envelope } from '../envelope.js';
 import type { Metrics } from '../metrics.js';
+import { failureReason } from '../redact.js';
 import type { Topology } from '../topology/declaration.js';
 import { parseLane, type Lane } from '../topology/names.js';
 import type { ClassifiedError } from './errors.js';
 import type { Fate } from './fate.js';
-
-const MAX_MESSAGE = 500;
 
 /**
  * The delivery's headers minus the broker's delivery count: a quorum queue sets it only on
@@ -56,7 +55,8 @@ export class FailureRouter {
       [H.lastFailureAt]: now,
       [H.failureClass]: err.failureClass,
       [H.failureCode]: err.code,
-      [H.failureMessage]: err.message.slice(0, MAX_MESSAGE),
+      // The reason, not what was sent: provider and bot answers can echo the message's text.
+      [H.failureMessage]: failureReason(err, d.envelope ? [d.envelope.payload, d.envelope.user] : undefined),
       [H.originExchange]: this.origin(d.lane),
       [H.originRoutingKey]: d.msg.fields.routingKey,
     };

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Metrics, serveMetrics } from '../../shared/metrics.js';
-import { exists, imageServices, read, repoPath } from './repo.js';
+import { exists, imageServices, read, repoPath, yamlFile } from './repo.js';
 
 interface Instruction {
   op: string;
@@ -53,11 +53,30 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** The stage named `name` (FROM … AS name), or -1. */
+function stageNamed(froms: Instruction[], name: string): number {
+  return froms.findIndex((f) => new RegExp(`\\bAS\\s+${name}$`, 'i').test(f.args));
+}
+
+/** A stage and the stages it is built FROM, nearest first: what an image of that target contains. */
+function lineage(froms: Instruction[], stage: number): number[] {
+  const out = [stage];
+  for (let s = stage; ; ) {
+    const base = froms[s].args.split(/\s+/)[0];
+    s = stageNamed(froms, base);
+    if (s < 0) return out;
+    out.push(s);
+  }
+}
+
 describe('the container image (Dockerfile)', () => {
   const ins = instructions(read('Dockerfile'));
   const froms = ins.filter((i) => i.op === 'FROM');
+  // `docker build .` builds the last stage: the production image.
   const last = froms.length - 1;
-  const runtime = ins.filter((i) => i.stage === last);
+  const chain = lineage(froms, last);
+  const runtime = ins.filter((i) => chain.includes(i.stage));
+  const root = chain[chain.length - 1];
 
   it('is multi-stage: TypeScript is built with npm ci + tsc in a stage the runtime does not inherit', () => {
     expect(froms.length).to.be.greaterThanOrEqual(2);
@@ -65,8 +84,9 @@ describe('the container image (Dockerfile)', () => {
     const buildStage = froms.findIndex((_f, s) => /npx tsc/.test(runs(s)));
     expect(buildStage, 'a stage runs npx tsc').to.be.greaterThanOrEqual(0);
     expect(buildStage).to.be.lessThan(last);
+    expect(chain, 'the runtime does not inherit the build stage').not.to.include(buildStage);
     expect(runs(buildStage)).to.match(/npm ci\b/);
-    expect(froms[last].args, 'the runtime starts from a slim Node image, not from the build stage').to.match(/NODE_IMAGE|node:\d+[-\w.]*slim/);
+    expect(froms[root].args, 'the runtime starts from a slim Node image, not from the build stage').to.match(/NODE_IMAGE|node:\d+[-\w.]*slim/);
   });
 
   it('ships production dependencies only', () => {
@@ -95,6 +115,24 @@ describe('the container image (Dockerfile)', () => {
         expect(before.some((c) => c.args.split(/\s+/).slice(0, -1).includes(dir)), `stage ${i.stage} copies ${dir} before npm ci`).to.equal(true);
       }
     });
+  });
+
+  it('leaves the simulator out of the production image; the dev target (compose, local clusters) has it', () => {
+    // Where each target's dist/services comes from, and whether that stage removed the simulator.
+    const servicesOf = (stage: number) => {
+      const copy = ins.find((i) => lineage(froms, stage).includes(i.stage) && i.op === 'COPY' && /dist\/services\s/.test(i.args + ' '));
+      expect(copy, `stage ${stage} copies dist/services`).to.exist;
+      const from = stageNamed(froms, /--from=(\S+)/.exec(copy!.args)![1]);
+      const runs = ins.filter((i) => lineage(froms, from).includes(i.stage) && i.op === 'RUN').map((i) => i.args).join('\n');
+      return { simulator: !/rm -rf \S*dist\/services\/simulator\b/.test(runs) };
+    };
+    expect(servicesOf(last).simulator, 'production (the last, default stage) has the simulator').to.equal(false);
+    const dev = stageNamed(froms, 'dev');
+    expect(dev, 'a dev target').to.be.greaterThanOrEqual(0);
+    expect(servicesOf(dev).simulator, 'the dev target has the simulator').to.equal(true);
+    const compose = yamlFile('docker-compose.yml');
+    expect(compose.services.simulator.build?.target, 'compose builds the dev target').to.equal('dev');
+    expect(read('infra/k8s/overlays/local/kustomization.yaml')).to.match(/docker build --target dev/);
   });
 
   it('runs as a non-root user', () => {
@@ -139,6 +177,10 @@ describe('the image entry point (infra/docker/entrypoint.sh)', () => {
     const bad = await exitCode('sh', [repoPath('infra/docker/entrypoint.sh'), 'postman']);
     expect(bad.code).to.equal(64);
     expect(bad.out).to.include('unknown command "postman"');
+    // Outside an image nothing is under /app: as in the production image for the simulator.
+    const missing = await exitCode('sh', [repoPath('infra/docker/entrypoint.sh'), 'simulator']);
+    expect(missing.code).to.equal(64);
+    expect(missing.out).to.include('build it with --target dev');
   });
 
   for (const service of ['ingress', 'dispatcher', 'sender', 'dlq-replayer', 'simulator']) {

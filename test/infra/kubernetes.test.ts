@@ -1,15 +1,46 @@
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PLUGINS } from '../../scripts/ensure-services.js';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig, unsafeSettings } from '../../shared/config.js';
+import type { ServiceRole } from '../../shared/production-policy.js';
 import { AFTER_CLOSE_MS } from '../../shared/consumer.js';
 import { names, STAGES } from '../../shared/topology/names.js';
 import { envFile, exists, imageServices, knownEnvNames, kubectlAvailable, kustomize, read, repoPath, ROOT, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 const K8S = 'infra/k8s';
 const OVERLAYS = ['base', 'overlays/production', 'overlays/local'];
-const SECRET = 'postmaster-secrets';
+/**
+ * What each service's own Secret, postmaster-<role>-secrets, holds: its Redis user's URL and its own
+ * secrets, nothing of another service's. Its broker user is postmaster-<role>-credentials.
+ */
+const OWN_SECRETS: Record<string, string[]> = {
+  ingress: ['REDIS_URL', 'INGRESS_API_TOKEN', 'INGRESS_API_TOKEN_PREVIOUS', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN'],
+  dispatcher: ['REDIS_URL', 'BOT_HANDLER_URL', 'BOT_HANDLER_TOKEN'],
+  sender: ['REDIS_URL', 'WHATSAPP_ACCESS_TOKEN'],
+  'dlq-replayer': ['REDIS_URL', 'REPLAY_JOB_KEY'],
+};
+/** Keys of config.env the manifests use to build AMQP_URL ($(NAME)); no service reads them. */
+const BROKER_KEYS = /^BROKER_[A-Z_]+$/;
+
+/** A pod's service: its component without the dedicated-urgent suffix. */
+function roleOf(d: Doc): string {
+  return String(d.spec.template.metadata.labels['app.kubernetes.io/component']).replace(/-urgent$/, '');
+}
+
+/**
+ * The env of a container with $(NAME) references resolved against `vars` (the ConfigMap's and the
+ * Secrets' values, by variable name), as the kubelet does.
+ */
+function resolvedEnv(c: Doc, vars: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...vars };
+  for (const e of (c.env ?? []) as Doc[]) {
+    if (e.value !== undefined) out[e.name] = String(e.value).replace(/\$\(([A-Z0-9_]+)\)/g, (m, n: string) => out[n] ?? m);
+    else if (e.valueFrom?.secretKeyRef) out[e.name] = vars[e.name] ?? `${e.valueFrom.secretKeyRef.name}.${e.valueFrom.secretKeyRef.key}`;
+  }
+  return out;
+}
 
 /** The resource files a kustomization lists (not its patches): complete objects. */
 function resources(dir: string): Array<{ file: string; docs: Doc[] }> {
@@ -85,7 +116,7 @@ describe('Kubernetes manifests (infra/k8s)', () => {
     for (const d of deployments) for (const c of containers(d)) expect(c.image, d.metadata.name).to.equal('postmaster');
   });
 
-  it('reference secrets and never inline them', () => {
+  it('reference secrets and never inline them: each service only its own Secret and broker user', () => {
     const documented = read('docs/OPERATIONS.md');
     const known = knownEnvNames();
     for (const dir of OVERLAYS) {
@@ -95,26 +126,64 @@ describe('Kubernetes manifests (infra/k8s)', () => {
         }
       }
     }
-    for (const d of deployments) {
+    const urgent = resources('components/dedicated-urgent').flatMap((r) => r.docs).filter((d) => d.kind === 'Deployment');
+    for (const d of [...deployments, ...urgent]) {
+      const role = roleOf(d);
+      const own: string[] = [];
       for (const e of containers(d).flatMap((c) => c.env ?? [])) {
         const ref = e.valueFrom?.secretKeyRef;
-        expect(e.value === undefined || !/TOKEN|SECRET|PASSWORD|_URL$/.test(e.name), `${d.metadata.name}: ${e.name} has a literal value`).to.equal(true);
+        expect(e.value === undefined || !/TOKEN|SECRET|PASSWORD|KEY/.test(e.name), `${d.metadata.name}: ${e.name} has a literal value`).to.equal(true);
+        // A URL written in the manifest takes its credentials from the Secret, by reference only.
+        if (e.value !== undefined && /_URL$/.test(e.name)) expect(e.value, `${d.metadata.name}: ${e.name}`).to.match(/^[^@]*\/\/\$\(BROKER_USERNAME\):\$\(BROKER_PASSWORD\)@/);
         if (!ref) continue;
-        expect(ref.name).to.equal(SECRET);
+        if (ref.name === `postmaster-${role}-credentials`) {
+          expect(ref.key, `${d.metadata.name}: ${e.name}`).to.be.oneOf(['username', 'password']);
+          continue;
+        }
+        expect(ref.name, `${d.metadata.name}: ${e.name} from another service's Secret`).to.equal(`postmaster-${role}-secrets`);
         expect(ref.key).to.equal(e.name);
         expect(known.has(e.name), `${e.name} is a configuration variable`).to.equal(true);
         expect(documented, `docs/OPERATIONS.md says how to fill ${ref.key}`).to.include(`${ref.key}=`);
+        own.push(ref.key);
       }
+      expect(own, `${d.metadata.name}: the keys of postmaster-${role}-secrets`).to.have.members(OWN_SECRETS[role]);
+    }
+  });
+
+  it('give each service what production requires of it: nothing it refuses to start without is missing', () => {
+    const env = { ...envFile(`${K8S}/base/config.env`), ...envFile(`${K8S}/overlays/production/config.env`), WHATSAPP_PHONE_NUMBER_ID: '100000000000001' };
+    for (const d of deployments) {
+      const fromSecrets: Record<string, string> = {};
+      for (const e of containers(d)[0].env as Doc[]) {
+        // A strong stand-in for every value a Secret gives; URLs as production would have them.
+        if (e.valueFrom?.secretKeyRef) fromSecrets[e.name] = e.name.endsWith('_URL') ? 'https://bot.internal.example/hook' : randomBytes(24).toString('hex');
+      }
+      fromSecrets.REDIS_URL = 'rediss://u:p@redis:6379';
+      const resolved = resolvedEnv(containers(d)[0], { ...env, ...fromSecrets });
+      expect(resolved.AMQP_URL, `${d.metadata.name} AMQP_URL`).to.match(/^amqps:\/\/.+@postmaster-rabbitmq:5671$/);
+      // loadConfig throws a line per refusal; unsafeSettings lists them for the role.
+      const cfg = loadConfig(resolved, {}, roleOf(d) as ServiceRole);
+      expect(unsafeSettings(cfg, roleOf(d) as ServiceRole), d.metadata.name).to.deep.equal([]);
     }
   });
 
   it('configure the services with known variable names only, values they accept', () => {
     const known = knownEnvNames();
     const env = { ...envFile(`${K8S}/base/config.env`), ...envFile(`${K8S}/overlays/production/config.env`) };
-    for (const key of Object.keys(env)) expect(known.has(key), `${key} is not a configuration variable`).to.equal(true);
-    const secrets = { INGRESS_API_TOKEN: 'a', WHATSAPP_APP_SECRET: 'b', WHATSAPP_VERIFY_TOKEN: 'c', WHATSAPP_ACCESS_TOKEN: 'd' };
-    const cfg = loadConfig({ ...env, ...secrets, AMQP_URL: 'amqp://u:p@postmaster-rabbitmq:5672' });
+    const used = JSON.stringify(base);
+    for (const key of Object.keys(env)) {
+      if (BROKER_KEYS.test(key)) expect(used, `${key} builds a URL in a Deployment or the topology Job`).to.include(`$(${key})`);
+      else expect(known.has(key), `${key} is not a configuration variable`).to.equal(true);
+    }
+    // What the operator fills in (Secrets, the phone number id): production refuses weak or placeholder values.
+    const s = `k8s-${'0123456789abcdef'.repeat(3)}`;
+    const filled = {
+      INGRESS_API_TOKEN: s, WHATSAPP_APP_SECRET: s, WHATSAPP_VERIFY_TOKEN: s, WHATSAPP_ACCESS_TOKEN: s, BOT_HANDLER_TOKEN: s,
+      BOT_HANDLER_URL: 'https://bot.example.com/hook', WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
+    };
+    const cfg = loadConfig({ ...env, ...filled, AMQP_URL: 'amqps://u:p@postmaster-rabbitmq:5671' });
     expect(cfg.env).to.equal('production');
+    expect(cfg.topologyMode, 'the topology Job owns the topology').to.equal('check');
   });
 
   it('protect every Deployment with a PodDisruptionBudget', () => {
@@ -147,7 +216,7 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       expect(so.spec.maxReplicaCount).to.be.at.most(shards);
     }
     const auth = base.find((d) => d.kind === 'TriggerAuthentication')!;
-    expect(auth.spec.secretTargetRef).to.deep.include({ parameter: 'host', name: SECRET, key: 'RABBITMQ_MANAGEMENT_URL' });
+    expect(auth.spec.secretTargetRef).to.deep.include({ parameter: 'host', name: 'postmaster-keda-secrets', key: 'RABBITMQ_MANAGEMENT_URL' });
   });
 
   it('run RabbitMQ as a three-node operator cluster with the three plugins', () => {
@@ -169,7 +238,7 @@ describe('Kubernetes manifests (infra/k8s)', () => {
         const docs = await kustomize(`${K8S}/${dir}`);
         const images = (yamlFile(`${K8S}/${dir}/kustomization.yaml`).images ?? []) as Doc[];
         const img = images.find((i) => i.name === 'postmaster');
-        const expected = `${img?.newName ?? 'postmaster'}${img?.newTag ? `:${img.newTag}` : ''}`;
+        const expected = `${img?.newName ?? 'postmaster'}${img?.digest ? `@${img.digest}` : img?.newTag ? `:${img.newTag}` : ''}`;
         const rendered = docs.filter((d) => d.kind === 'Deployment');
         expect(rendered.length).to.be.at.least(4);
         for (const d of rendered) {

@@ -108,7 +108,7 @@ describe('observability (infra/observability)', () => {
     const compose = yamlFile('docker-compose.yml');
     const jobs = prom.scrape_configs as Doc[];
     const job = (n: string) => jobs.find((j) => j.job_name === n)!;
-    expect(job('postmaster-ingress').static_configs[0].targets).to.deep.equal([`ingress:${compose.services.ingress.environment.INGRESS_PORT}`]);
+    expect(job('postmaster-ingress').static_configs[0].targets).to.deep.equal([`ingress:${compose.services.ingress.environment.METRICS_PORT}`]);
     const workers = job('postmaster-workers').dns_sd_configs[0];
     expect(workers.names).to.have.members(['dispatcher', 'sender', 'dlq-replayer']);
     expect(String(workers.port)).to.equal(compose.services.dispatcher.environment.METRICS_PORT);

@@ -109,7 +109,7 @@ export function generator(seed: number, token: string, appSecret: string) {
     },
     () => ({ what: 'not an object', method: 'POST', path: '/v1/messages', headers: json, body: pick(['[]', '"x"', '42', 'null', 'true', '']), expect: [400] }),
     () => {
-      const authorization = pick([undefined, `Bearer ${token}x`, `bearer ${token}`, `Basic ${token}`, 'Bearer ', `Bearer ${word()}`]);
+      const authorization = pick([undefined, `Bearer ${token}x`, `Bearer${token}`, `bearer ${token} x`, `Basic ${token}`, 'Bearer ', `Bearer ${word()}`]);
       const headers: Record<string, string> = { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) };
       return { what: 'auth', method: 'POST', path: pick(['/v1/messages', '/v1/messages/batch']), headers, body: JSON.stringify(valid()), expect: [401] };
     },

@@ -54,8 +54,8 @@ describe('pipeline: HTTP → RabbitMQ → provider', function () {
     expect(health.status).to.equal(200);
   });
 
-  it('exposes Prometheus metrics with the postmaster_ prefix', async () => {
-    const text = await (await fetch(`${fleet.ingress.url}/metrics`)).text();
+  it('exposes Prometheus metrics with the postmaster_ prefix on METRICS_PORT', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${fleet.ingress.metricsPort}/metrics`)).text();
     expect(text).to.match(/postmaster_accepted_total\{[^}]*kind="outbound"[^}]*\} \d+/);
   });
 });

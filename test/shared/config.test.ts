@@ -25,10 +25,12 @@ describe('config', () => {
     expect(() => loadConfig({}, { shardz: 3 } as never)).to.throw(ConfigError, /shardz/);
   });
 
-  it('refuses default secrets in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).to.throw(ConfigError, /INGRESS_API_TOKEN.*WHATSAPP_APP_SECRET/);
+  it('refuses default secrets in production (test/security/production-config.test.ts has every refusal)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).to.throw(ConfigError, /^INGRESS_API_TOKEN .*\n(.*\n)*WHATSAPP_APP_SECRET /m);
+    const strong = (c: string) => c.repeat(40);
     const ok = loadConfig({
-      NODE_ENV: 'production', INGRESS_API_TOKEN: 't', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_ACCESS_TOKEN: 'a',
+      NODE_ENV: 'production', INGRESS_API_TOKEN: strong('t'), WHATSAPP_APP_SECRET: strong('s'), WHATSAPP_VERIFY_TOKEN: strong('v'), WHATSAPP_ACCESS_TOKEN: strong('a'),
+      BOT_HANDLER_URL: 'https://bot.example', BOT_HANDLER_TOKEN: strong('b'), PROVIDER_BASE_URL: 'https://graph.facebook.com',
     });
     expect(ok.env).to.equal('production');
   });

@@ -76,7 +76,7 @@ export class CliContext {
 }
 
 export async function withContext<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T> {
-  const cfg = loadConfig();
+  const cfg = loadConfig(process.env, {}, 'cli');
   const log = pino({ level: process.env.LOG_LEVEL ? cfg.logLevel : 'warn', base: { service: 'postmaster-dlq' } }, pino.destination({ dest: 2, sync: true }));
   const ctx = new CliContext(cfg, log);
   try {

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { describeFilter, type DlqFilter } from '../filter.js';
+import { signJobData } from '../job-signature.js';
 import { cancelJob, enqueue, findJob, listJobs, viewJob, type JobView, type ReplayAction, type ReplayJobData } from '../jobs.js';
 import { CliError, emit, type CliContext } from './context.js';
 import { ask, requireTerminal } from './confirm.js';
@@ -82,7 +83,7 @@ export async function changeCommand(ctx: CliContext, action: ReplayAction, o: Ch
     return;
   }
   const data: ReplayJobData = { action, filter, ratePerSecond: rate, limit, requestedBy: requestedBy(), requestedAt: new Date().toISOString() };
-  const id = await enqueue(ctx.queue, data);
+  const id = await enqueue(ctx.queue, signJobData(data, ctx.cfg.replayJobKey));
   if (!o.wait) {
     const view = await viewJob((await findJob(ctx.queue, id))!);
     emit(Boolean(o.json), view, () => `job ${id} enqueued: ${action} ${describeFilter(filter)}; follow it with "postmaster-dlq jobs status ${id}"`);
