@@ -139,6 +139,12 @@ const schema = {
   whatsappThroughputPerSecond: { doc: 'Sends per second per business number across the fleet; 0 = off.', format: 'nat', default: 80, env: 'WHATSAPP_THROUGHPUT_PER_SECOND' },
   whatsappPairIntervalMs: { doc: 'Per-recipient pair rate: one message per this interval; 0 = off.', format: 'nat', default: 6000, env: 'WHATSAPP_PAIR_INTERVAL_MS' },
   whatsappPairBurst: { doc: 'Per-recipient burst above the pair rate; 0 = off.', format: 'nat', default: 5, env: 'WHATSAPP_PAIR_BURST' },
+  whatsappWindowCheck: {
+    doc: 'enforce: the sender checks the 24-hour customer-service window (from the inbound messages the dispatcher saw) before every free-form send, and sends a closed window\'s message as its fallbackTemplate or fails it at once (class window-closed) without a provider call; off: only the Cloud API\'s 131047 decides (same handling). Enforce only where every inbound message of the number reaches this fleet.',
+    format: ['enforce', 'off'],
+    default: 'off',
+    env: 'WHATSAPP_WINDOW_CHECK',
+  },
   providerTimeoutMs: { doc: 'Timeout of one Cloud API call.', format: 'nat', default: 10000, env: 'PROVIDER_TIMEOUT_MS' },
   providerMaxResponseBytes: { doc: 'Largest Cloud API answer read; a larger body is a transient failure (response-too-large).', format: 'nat', default: 64 * 1024, env: 'PROVIDER_MAX_RESPONSE_BYTES' },
   sentIdTtlS: { doc: 'How long the sender remembers a sent envelope id (dedup of redeliveries).', format: 'nat', default: 7 * 24 * 3600, env: 'SENT_ID_TTL_S' },

@@ -133,6 +133,8 @@ export const envelopeSchema = z
       .optional(),
     /** Envelope id of the inbound message an outbound reply answers. */
     replyTo: z.string().optional(),
+    /** A template `template` object sent instead when the user's customer-service window is closed (shared/window.ts). */
+    fallbackTemplate: z.record(z.string(), z.unknown()).optional(),
     attempt: z.number().int().min(0),
   })
   .strict();

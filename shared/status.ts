@@ -8,7 +8,8 @@
  * - ingress: `accepted` (published at once) or `scheduled` (held until `sendAt`);
  * - dispatcher: `dispatched` (routed to the send lane / handed to the bot handler) and the statuses
  *   of WhatsApp's status webhooks (`sent`, `delivered`, `read`, `failed`, with the error);
- * - sender: `sent` with `{ wamid }` after the Cloud API's 2xx;
+ * - sender: `sent` with `{ wamid }` after the Cloud API's 2xx (and `fallback` when the message went
+ *   out as its fallback template: the customer-service window was closed);
  * - stage worker: `dead-lettered` with `{ error }` when a message goes to the DLQ.
  *
  * Forward only: a status whose rank is not above the current one is ignored (a late `sent` after
@@ -92,6 +93,11 @@ export interface StatusRecord {
   sendAt?: string;
   /** This message was dropped as a repeat (same idempotency key) of that one, whose record this is. */
   duplicateOf?: string;
+  /**
+   * Set when the user's customer-service window was closed and the message went out as its
+   * fallbackTemplate: why — `window-closed` (Postmaster's check) or `131047` (the Cloud API's answer).
+   */
+  fallback?: string;
 }
 
 export type RecordResult = 'moved' | 'stale' | 'missing';
@@ -226,6 +232,7 @@ export class StatusStore {
     if (h.wamid) rec.wamid = h.wamid;
     if (h.error) rec.error = JSON.parse(h.error) as StatusError;
     if (h.sendAt) rec.sendAt = h.sendAt;
+    if (h.fallback) rec.fallback = h.fallback;
     return rec;
   }
 

@@ -11,6 +11,8 @@ import { publishToStage } from '../../shared/publish.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import type { StatusStore } from '../../shared/status.js';
+import { inboundAt, receivingNumber, type WindowBook } from '../../shared/window.js';
+import { TransientError } from '../../shared/failures/errors.js';
 import type { BotHandler } from './bot-handler.js';
 import { applyStatusEvent } from './status-events.js';
 
@@ -31,12 +33,30 @@ export interface DispatchDeps {
   rt: Runtime;
   bot: BotHandler;
   status: StatusStore;
+  windows: WindowBook;
 }
 
-export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
+export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps) {
   /** Advisory: a Redis failure here never fails (and so never re-publishes) the message. */
   const dispatched = (env: Envelope, ctx: StageContext) =>
     status.record(env.id, 'dispatched').catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
+
+  /**
+   * The user wrote: their customer-service window is open (shared/window.ts). Before the bot's
+   * replies are published, so the sender's window check sees it. Under WHATSAPP_WINDOW_CHECK=enforce
+   * a lost write would fail the replies, so a Redis failure retries the inbound message (the bot has
+   * not been called yet); otherwise it is a warning.
+   */
+  async function windowOpened(env: Envelope, ctx: StageContext): Promise<void> {
+    try {
+      await windows.opened(receivingNumber(env, rt.cfg.whatsappPhoneNumberId), env.user, inboundAt(env));
+    } catch (err) {
+      if (rt.cfg.whatsappWindowCheck === 'enforce') {
+        throw new TransientError(`could not record the customer-service window: ${(err as Error).message}`, { code: 'redis-unavailable', cause: err });
+      }
+      ctx.log.warn({ err: (err as Error).message }, 'could not record the customer-service window');
+    }
+  }
 
   return async function dispatch(env: Envelope, ctx: StageContext): Promise<void> {
     switch (env.kind) {
@@ -51,6 +71,7 @@ export function createDispatchHandler({ rt, bot, status }: DispatchDeps) {
         return;
       }
       case 'inbound': {
+        await windowOpened(env, ctx);
         const replies = await bot.handle(env, ctx);
         // Published one at a time, in order: they share the user's shard, so order holds.
         for (let i = 0; i < replies.length; i++) {

@@ -13,6 +13,7 @@ import { EchoHandler, HttpBotHandler } from './bot-handler.js';
 import { createDispatchHandler } from './handler.js';
 import { Scheduler } from './scheduler.js';
 import { StatusStore } from '../../shared/status.js';
+import { WindowBook } from '../../shared/window.js';
 
 export interface Dispatcher {
   rt: Runtime;
@@ -26,7 +27,7 @@ export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {
   const rt = await createRuntime(cfg, { service: 'dispatcher', logger: opts.logger });
   const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken, cfg.botHandlerMaxResponseBytes) : new EchoHandler();
   const status = new StatusStore(rt);
-  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status }), { assigner: createAssigner(rt, 'dispatch') });
+  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status, windows: new WindowBook(rt) }), { assigner: createAssigner(rt, 'dispatch') });
   const scheduler = new Scheduler(rt);
   try {
     await worker.start();

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import { H, parseEnvelope, type Envelope } from '../../shared/envelope.js';
-import type { FailureClass } from '../../shared/failures/errors.js';
+import { FAILURE_CLASSES, type FailureClass } from '../../shared/failures/errors.js';
 import type { LaneIndex, LaneRef } from './lanes.js';
 
 /** Earlier failures of a replayed message, a JSON array oldest first: the failure headers move here on replay. */
@@ -82,7 +82,7 @@ export interface DeadLetter {
   bodyError: string | null;
 }
 
-const CLASSES: readonly string[] = ['transient', 'throttled', 'permanent', 'poison'];
+const CLASSES: readonly string[] = FAILURE_CLASSES;
 
 function str(v: unknown): string | null {
   if (v === undefined || v === null) return null;

@@ -43,6 +43,7 @@ export function envelopeFor(req: SendRequest, correlationId?: string): Envelope 
     ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
     ...(req.sendAt ? { sendAt: req.sendAt } : {}),
     ...(corr ? { correlationId: corr } : {}),
+    ...(req.fallbackTemplate ? { fallbackTemplate: req.fallbackTemplate } : {}),
   });
 }
 

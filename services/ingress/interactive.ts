@@ -1,15 +1,26 @@
 /**
- * Content checked to the Cloud API's rules before it is accepted, so that a bad button or template
- * parameter is a 400 naming its field now rather than a permanent failure in the DLQ later. The
- * envelope schema keeps `action` and template components open (the bot handler's replies and the
- * rarer types pass through it) and only bounds their depth and size; the common shapes are checked
- * here: reply buttons, lists, call-to-action URLs, text headers, template parameters.
+ * Interactive messages checked to the Cloud API's rules before they are accepted, so that a bad
+ * button or flow is a 400 naming its field now rather than a permanent failure in the DLQ later.
+ * The first pass (`interactive`) only fixes the outline and leaves `action` and `header` open; the
+ * actions are checked once the content's size and depth are known to be sane (content.ts): reply
+ * buttons, lists, call-to-action URLs, flows, and the headers. Product messages pass as given.
  * https://developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-reply-buttons-messages
- * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages#parameter-object
+ * https://developers.facebook.com/docs/whatsapp/flows/guides/sendingaflow
  */
 import { z } from 'zod';
-import type { OutboundContent } from '../../shared/envelope.js';
+import { httpUrl, mediaRef } from './media.js';
 import { join, requestErrorOf, RequestError } from './request-error.js';
+
+export const interactive = z
+  .object({
+    type: z.enum(['button', 'list', 'cta_url', 'flow', 'product', 'product_list']),
+    body: z.object({ text: z.string().min(1).max(1024) }).strict().optional(),
+    header: z.record(z.string(), z.unknown()).optional(),
+    footer: z.object({ text: z.string().min(1).max(60) }).strict().optional(),
+    action: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+export type Interactive = z.infer<typeof interactive>;
 
 const replyButton = z
   .object({
@@ -22,7 +33,39 @@ const listRow = z
   .object({ id: z.string().min(1).max(200), title: z.string().min(1).max(24), description: z.string().max(72).optional() })
   .strict();
 
-const ACTIONS = {
+/**
+ * A flow by id or by name; `navigate` (the default) opens `flow_action_payload.screen`, whose
+ * `data`, if given, must not be empty; `data_exchange` asks the flow's endpoint and takes no payload.
+ */
+const flowParameters = z
+  .object({
+    flow_message_version: z.literal('3', { message: 'must be "3"' }),
+    flow_token: z.string().min(1).optional(),
+    flow_id: z.string().min(1).optional(),
+    flow_name: z.string().min(1).optional(),
+    flow_cta: z.string().min(1).max(20),
+    flow_action: z.enum(['navigate', 'data_exchange']).optional(),
+    flow_action_payload: z
+      .object({
+        screen: z.string().min(1),
+        data: z.record(z.string(), z.unknown()).refine((d) => Object.keys(d).length > 0, { message: 'must not be empty' }).optional(),
+      })
+      .strict()
+      .optional(),
+    mode: z.enum(['draft', 'published']).optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if ((p.flow_id === undefined) === (p.flow_name === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['flow_id'], message: 'needs exactly one of flow_id or flow_name' });
+    } else if (p.flow_action === 'data_exchange' && p.flow_action_payload !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['flow_action_payload'], message: 'must be left out when flow_action is "data_exchange"' });
+    } else if (p.flow_action === 'navigate' && p.flow_action_payload === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['flow_action_payload'], message: 'is required when flow_action is "navigate"' });
+    }
+  });
+
+const ACTIONS: Record<string, z.ZodType> = {
   button: z.object({ buttons: z.array(replyButton).min(1).max(3) }).strict(),
   list: z
     .object({
@@ -36,25 +79,32 @@ const ACTIONS = {
   cta_url: z
     .object({
       name: z.literal('cta_url'),
-      parameters: z.object({ display_text: z.string().min(1).max(20), url: z.url({ protocol: /^https?$/ }) }).strict(),
+      parameters: z.object({ display_text: z.string().min(1).max(20), url: httpUrl() }).strict(),
     })
     .strict(),
-} as const;
+  flow: z.object({ name: z.literal('flow'), parameters: flowParameters }).strict(),
+};
 
-/** Only a text header has a length the Cloud API states (60); media headers pass as given. */
-const textHeader = z.looseObject({ type: z.literal('text'), text: z.string().min(1).max(60) });
+/** A text header holds at most 60 characters; a media header one image, video or document. */
+const header = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string().min(1).max(60) }).strict(),
+  z.object({ type: z.literal('image'), image: mediaRef }).strict(),
+  z.object({ type: z.literal('video'), video: mediaRef }).strict(),
+  z.object({ type: z.literal('document'), document: mediaRef }).strict(),
+]);
 
 /** Throws RequestError naming the field when an interactive message breaks the Cloud API's rules. */
-function checkInteractive(content: OutboundContent, path: string): void {
-  if (content.type !== 'interactive') return;
-  const i = content.interactive;
+export function checkInteractive(i: Interactive, path: string): void {
   const root = join(path, 'interactive');
-  if (i.header?.type === 'text') {
-    const h = textHeader.safeParse(i.header);
-    if (!h.success) throw requestErrorOf(h.error, join(root, 'header'));
-  }
-  const schema = (ACTIONS as Record<string, z.ZodType>)[i.type];
+  const schema = ACTIONS[i.type];
   if (!schema) return;
+  if (i.header !== undefined) {
+    const h = header.safeParse(i.header);
+    if (!h.success) throw requestErrorOf(h.error, join(root, 'header'));
+    if (i.type === 'list' && h.data.type !== 'text') {
+      throw new RequestError(join(root, 'header.type'), `${join(root, 'header.type')}: a list message takes only a text header`);
+    }
+  }
   if (!i.body) throw new RequestError(join(root, 'body'), `${join(root, 'body')}: is required for ${i.type} messages`);
   const r = schema.safeParse(i.action);
   if (!r.success) throw requestErrorOf(r.error, join(root, 'action'));
@@ -70,47 +120,4 @@ function checkInteractive(content: OutboundContent, path: string): void {
     const rows = (i.action.sections as Array<{ rows: unknown[] }>).reduce((n, s) => n + s.rows.length, 0);
     if (rows > 10) throw new RequestError(join(root, 'action.sections'), `${join(root, 'action.sections')}: at most 10 rows in all`);
   }
-}
-
-const templateParameter = z.looseObject({ type: z.string().min(1), text: z.string().optional() });
-/** Meta: `index` 0–9 (up to 10 buttons), often sent as a string; a carousel holds up to 10 cards. */
-const templateComponent = z.looseObject({
-  type: z.string().min(1),
-  parameters: z.array(templateParameter).optional(),
-  index: z.union([z.number().int().min(0).max(9), z.string().regex(/^\d$/, 'must be 0 to 9')]).optional(),
-  cards: z.array(z.record(z.string(), z.unknown())).max(10).optional(),
-});
-
-/**
- * The Cloud API's limit on a text parameter: 60 characters in a header; in the body 1,024, or 32,768
- * when the body is the only component.
- */
-function textLimit(type: string, bodyOnly: boolean): number | undefined {
-  if (type === 'header') return 60;
-  if (type === 'body') return bodyOnly ? 32768 : 1024;
-  return undefined;
-}
-
-/** Throws RequestError naming the component or parameter that the Cloud API would refuse. */
-function checkTemplate(content: OutboundContent, path: string): void {
-  if (content.type !== 'template') return;
-  const components = content.template.components ?? [];
-  const root = join(path, 'template.components');
-  const bodyOnly = components.every((c) => String(c.type).toLowerCase() === 'body');
-  components.forEach((raw, n) => {
-    const r = templateComponent.safeParse(raw);
-    if (!r.success) throw requestErrorOf(r.error, join(root, n));
-    const max = textLimit(r.data.type.toLowerCase(), bodyOnly);
-    r.data.parameters?.forEach((p, k) => {
-      if (max === undefined || p.type !== 'text' || p.text === undefined || p.text.length <= max) return;
-      const field = join(root, `${n}.parameters.${k}.text`);
-      throw new RequestError(field, `${field}: must be at most ${max} characters in a ${r.data.type} component (got ${p.text.length})`);
-    });
-  });
-}
-
-/** Every rule of this file that applies to the content's type. */
-export function checkContent(content: OutboundContent, path: string): void {
-  checkInteractive(content, path);
-  checkTemplate(content, path);
 }

@@ -1,11 +1,11 @@
 /**
  * The bodies of POST /v1/messages and POST /v1/messages/batch: who, what (a Cloud API message
- * object) and how (priority, idempotency, schedule). Every error names its field, e.g.
- * `messages.3.text.body`.
+ * object of any type, or a read receipt: content.ts) and how (priority, idempotency, schedule).
+ * Every error names its field, e.g. `messages.3.text.body`.
  */
 import { z } from 'zod';
-import { outboundContent, PRIORITIES, utf8Bytes, type OutboundContent, type Priority } from '../../shared/envelope.js';
-import { checkContent } from './interactive.js';
+import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/envelope.js';
+import { parseContent, type Content } from './content.js';
 import { join, RequestError, requestErrorOf } from './request-error.js';
 
 export { RequestError } from './request-error.js';
@@ -44,10 +44,23 @@ const meta = z
     // An id for logs and tracing: control characters have no place in it, and DEL and C1 (which JSON
     // does not escape) reach terminals and plain-text log viewers as they are.
     correlationId: utf8Text(CORRELATION_ID_MAX_BYTES).regex(/^\P{Cc}*$/u, 'must not contain control characters').optional(),
+    // The `template` object of a template message, sent instead when the user's 24-hour window is closed.
+    fallbackTemplate: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .superRefine((template, ctx) => {
+        if (template === undefined) return;
+        try {
+          parseContent({ type: 'template', template }, '');
+        } catch (err) {
+          if (!(err instanceof RequestError)) throw err;
+          ctx.addIssue({ code: 'custom', message: err.message.slice(err.field.length + 2), path: err.field.split('.').slice(1) });
+        }
+      }),
   })
   .strict();
 
-const META_KEYS = new Set(['to', 'priority', 'urgency', 'idempotencyKey', 'sendAt', 'correlationId']);
+const META_KEYS = new Set(['to', 'priority', 'urgency', 'idempotencyKey', 'sendAt', 'correlationId', 'fallbackTemplate']);
 /** Keys that JSON.parse keeps as own properties but that would reach prototypes once copied. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -58,7 +71,9 @@ export interface SendRequest {
   idempotencyKey?: string;
   sendAt?: string;
   correlationId?: string;
-  content: OutboundContent;
+  /** A template object (name, language, components) for a closed customer-service window. */
+  fallbackTemplate?: Record<string, unknown>;
+  content: Content;
 }
 
 export interface ParseOptions {
@@ -77,7 +92,7 @@ function assertObject(body: unknown, path: string): asserts body is Record<strin
 export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = {}): SendRequest {
   assertObject(body, path);
   const metaPart: Record<string, unknown> = {};
-  const contentPart: Record<string, unknown> = { type: 'text' };
+  const contentPart: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) {
     if (FORBIDDEN_KEYS.has(k)) throw new RequestError(join(path, k), `${join(path, k)}: unknown field`);
     (META_KEYS.has(k) ? metaPart : contentPart)[k] = v;
@@ -94,10 +109,7 @@ export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = 
       throw new RequestError(join(path, 'sendAt'), `${join(path, 'sendAt')}: may be at most ${opts.maxAheadS} s in the future`);
     }
   }
-  const c = outboundContent.safeParse(contentPart);
-  if (!c.success) throw requestErrorOf(c.error, path);
-  checkContent(c.data, path);
-  return { ...m.data, content: c.data };
+  return { ...m.data, content: parseContent(contentPart, path) };
 }
 
 /** One item of a batch: its request, or the error that rejected it. */

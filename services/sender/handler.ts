@@ -10,15 +10,22 @@
  */
 import type { Envelope } from '../../shared/envelope.js';
 import { H } from '../../shared/envelope.js';
-import { asClassified, ThrottledError } from '../../shared/failures/errors.js';
+import { asClassified, ThrottledError, WindowClosedError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { ProviderClient, SendResult } from './provider-client.js';
-import { providerRefused, type BeginResult, type SendLedger } from './send-ledger.js';
+import { asFallback, heldByWindow, windowKey } from '../../shared/window.js';
+import { providerRefused, type BeginResult, type FallbackReason, type SendLedger } from './send-ledger.js';
 
 /** Provider throttles one message rides out in-process before it is re-tiered. */
 const INLINE_THROTTLE_TRIES = 3;
+
+/** A provider 2xx, and whether it was for the fallback template (and why). */
+interface Delivered {
+  result: SendResult;
+  fallback?: FallbackReason;
+}
 
 export interface SendDeps {
   rt: Runtime;
@@ -43,8 +50,11 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
   /** Clears this replica's `sending` mark: the provider did not take the message (or no call was made). */
   const unmark = (id: string) => ledger.refused(id).catch(() => {});
 
-  /** The provider call, with its metrics; a definite refusal clears the mark. */
-  async function callProvider(env: Envelope): Promise<SendResult> {
+  /**
+   * The provider call, with its metrics; a definite refusal clears the mark — but not a 131047 the
+   * caller answers at once with the fallback template (`fallbackNext`): that call needs the mark.
+   */
+  async function callProvider(env: Envelope, fallbackNext = false): Promise<SendResult> {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     let result: SendResult;
@@ -55,7 +65,8 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       rt.metrics.providerLatency.observe({ outcome: 'error' }, seconds());
       const { failureClass, code } = e;
       // A throttle keeps the mark while this delivery may still try again in-process (send() clears it).
-      if (providerRefused(code) && !isProviderThrottle(e)) await unmark(env.id);
+      const keep = isProviderThrottle(e) || (fallbackNext && failureClass === 'window-closed');
+      if (providerRefused(code) && !keep) await unmark(env.id);
       rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
       throw e;
     }
@@ -65,8 +76,9 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
   }
 
   /** After the provider's 2xx, outside the provider slot (the mark stays until this is written). */
-  async function recordSent(env: Envelope, ctx: StageContext, result: SendResult): Promise<void> {
-    ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
+  async function recordSent(env: Envelope, ctx: StageContext, { result, fallback }: Delivered): Promise<void> {
+    if (fallback) ctx.log.info({ wamid: result.wamid, reason: fallback }, 'customer-service window closed; sent as the fallback template');
+    else ctx.log.debug({ wamid: result.wamid }, 'provider accepted');
     // Ordered work also waits here while an urgent send is in flight: the calls already made when
     // the hold began would otherwise write their records on the urgent one's loop and connection.
     // The `sending` mark stands meanwhile (a crash in the wait leaves the message ambiguous).
@@ -74,9 +86,31 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     if (hold) await hold;
     // If this write is lost (crash or Redis down right here) the `sending` mark makes a redelivery
     // ambiguous, resolved by the provider's status webhook (send-ledger.ts).
-    await ledger.done(env.id, result.wamid).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record sent id'));
+    await ledger.done(env.id, result.wamid, fallback).catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record sent id'));
     const acceptedAt = Number(ctx.msg.properties.headers?.[H.acceptedAt] ?? Date.parse(env.createdAt));
     rt.metrics.endToEnd.observe({ lane: ctx.lane }, Math.max(0, Date.now() - acceptedAt) / 1000);
+  }
+
+  /**
+   * The provider call for a message whose user's window is `windowOpen` (by Postmaster's record):
+   * a free-form message outside it goes as its fallback template, or fails at once without a call
+   * (WHATSAPP_WINDOW_CHECK=enforce); the Cloud API's 131047 gets the same answer.
+   */
+  async function deliver(env: Envelope, ctx: StageContext, windowOpen: boolean): Promise<Delivered> {
+    const held = heldByWindow(env.payload);
+    const fallback = held ? asFallback(env) : null;
+    if (held && !windowOpen && rt.cfg.whatsappWindowCheck === 'enforce') {
+      if (fallback) return { result: await callProvider(fallback), fallback: 'window-closed' };
+      await unmark(env.id);
+      throw new WindowClosedError('customer-service window closed: the user has not written in 24 hours, and the message has no fallbackTemplate (not sent)', { code: 'window-closed' });
+    }
+    try {
+      return { result: await callProvider(env, fallback !== null) };
+    } catch (err) {
+      if (!(fallback && err instanceof WindowClosedError)) throw err;
+      ctx.log.info({ code: err.code }, 'provider refused a free-form message outside the window; sending the fallback template');
+      return { result: await callProvider(fallback), fallback: '131047' };
+    }
   }
 
   /**
@@ -92,6 +126,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       return;
     }
     let marked = false;
+    let windowOpen = true;
     for (let throttles = 0; ; ) {
       try {
         await limiter.acquire(env);
@@ -102,7 +137,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
         if (marked) await unmark(env.id);
         throw err;
       }
-      let outcome: BeginResult | SendResult;
+      let outcome: BeginResult | Delivered;
       try {
         outcome = await provider.slot(env, async () => {
           // Ordered work waits here while an urgent send is in flight in this replica (the slot
@@ -115,11 +150,12 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
           }
           if (!marked) {
             // The dedup check; it also sets this replica's `sending` mark unless the id was sent.
-            const state = await dedupStore(() => ledger.begin(env.id));
-            marked = state !== 'sent';
-            if (state !== 'fresh') return state;
+            const begun = await dedupStore(() => ledger.begin(env.id, windowKey(rt, rt.cfg.whatsappPhoneNumberId, env.user)));
+            marked = begun.state !== 'sent';
+            windowOpen = begun.windowOpen;
+            if (begun.state !== 'fresh') return begun.state;
           }
-          return callProvider(env);
+          return deliver(env, ctx, windowOpen);
         });
       } catch (err) {
         if (!isProviderThrottle(err)) throw err;

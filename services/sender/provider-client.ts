@@ -83,6 +83,12 @@ export class ProviderClient {
    * carrying its own `to` (a bot reply, say) cannot redirect a message.
    */
   static body(env: Envelope): Record<string, unknown> {
+    if (env.payload.status === 'read') {
+      // A read receipt (`POST /v1/messages` with `status: "read"`) is Meta's own body, no recipient:
+      // it names the inbound message. The answer is `{"success": true}`, no wamid, no webhooks.
+      const { message_id, typing_indicator } = env.payload;
+      return { messaging_product: 'whatsapp', status: 'read', message_id, ...(typing_indicator !== undefined ? { typing_indicator } : {}) };
+    }
     const { messaging_product: _mp, recipient_type: _rt, to: _to, biz_opaque_callback_data: _cb, type, ...content } = env.payload;
     return {
       messaging_product: 'whatsapp',

@@ -1,8 +1,13 @@
 /**
  * The request contract of `POST /{version}/{phone-number-id}/messages`, checked the way the Cloud API
- * checks it: every violation is a code-100 "Invalid parameter" error whose message names the field,
- * in Meta's wording ("(#100) The parameter to is required.").
+ * checks it. The outline (messaging_product, to, type, the type's object) is a code-100 "Invalid
+ * parameter" error whose message names the field, in Meta's wording ("(#100) The parameter to is
+ * required."); the rules inside a type's object (type-rules.ts) answer 131008 (a required parameter
+ * is missing) or 131009 (a value is not valid) with the field in `error_data.details`, as Meta does.
+ * A body with `status` and no `type` is a read receipt (mark an inbound message as read).
  */
+import { isObject, isText, MISSING, typeObjectProblem } from './type-rules.js';
+
 export const MESSAGE_TYPES = [
   'text',
   'template',
@@ -18,20 +23,23 @@ export const MESSAGE_TYPES = [
 ] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
-const MEDIA_TYPES: ReadonlySet<string> = new Set(['image', 'audio', 'document', 'video', 'sticker']);
-const TEXT_BODY_MAX = 4096;
 const CALLBACK_DATA_MAX = 512;
+/** The keys of a read receipt (Meta's typing-indicator guide): nothing else goes with them. */
+const READ_KEYS: ReadonlySet<string> = new Set(['messaging_product', 'status', 'message_id', 'typing_indicator']);
 
 export interface ValidMessage {
   ok: true;
   to: string;
-  type: MessageType;
+  /** `read` for a read receipt. */
+  type: MessageType | 'read';
   /** `biz_opaque_callback_data`: the envelope id in Postmaster, echoed back in status webhooks. */
   id: string | null;
 }
 export interface InvalidMessage {
   ok: false;
-  /** Meta's message text without the `(#100)` prefix. */
+  /** 100 for the outline, 131008/131009 for the rules of a type's object. */
+  code: number;
+  /** Meta's message text without the `(#code)` prefix (100), or the details naming the field. */
   message: string;
   /** What the request carried, for the ledger, even when it is invalid. */
   to: string;
@@ -41,21 +49,16 @@ export type ContractResult = ValidMessage | InvalidMessage;
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-// Meta's own examples send coordinates as numbers or as numeric strings.
-const isCoordinate = (v: unknown): boolean =>
-  typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v));
-
 /** Checks a parsed request body; never throws. */
 export function validateMessage(body: unknown): ContractResult {
   if (!isObject(body)) return invalid('Invalid parameter', '', '');
+  if (body.type === undefined && body.status !== undefined) return validateRead(body);
   const to = typeof body.to === 'string' ? body.to : '';
   const type = body.type === undefined ? 'text' : String(body.type);
   const fail = (message: string): InvalidMessage => invalid(message, to, type);
 
-  if (body.messaging_product === undefined) return fail('The parameter messaging_product is required.');
-  if (body.messaging_product !== 'whatsapp') return fail('Param messaging_product must be one of {WHATSAPP}.');
+  const product = checkProduct(body);
+  if (product) return fail(product);
   if (body.recipient_type !== undefined && body.recipient_type !== 'individual' && body.recipient_type !== 'group') {
     return fail('Param recipient_type must be one of {INDIVIDUAL, GROUP}.');
   }
@@ -67,42 +70,36 @@ export function validateMessage(body: unknown): ContractResult {
   if (callback !== undefined && (typeof callback !== 'string' || callback.length > CALLBACK_DATA_MAX)) {
     return fail(`Param biz_opaque_callback_data must be a string of at most ${CALLBACK_DATA_MAX} characters.`);
   }
-  const problem = checkTypeObject(type as MessageType, body[type]);
-  if (problem) return fail(problem);
+  if (body.context !== undefined && !(isObject(body.context) && isText(body.context.message_id))) {
+    return fail("The parameter context['message_id'] is required.");
+  }
+  const problem = typeObjectProblem(type as MessageType, body[type]);
+  if (problem) return { ...fail(problem.text), code: problem.code };
   return { ok: true, to: body.to, type: type as MessageType, id: typeof callback === 'string' ? callback : null };
 }
 
-/** The object named by `type` must be present and carry what that type needs. */
-function checkTypeObject(type: MessageType, value: unknown): string | null {
-  if (value === undefined) return `The parameter ${type} is required.`;
-  if (type === 'contacts') {
-    return Array.isArray(value) && value.length > 0 ? null : 'Param contacts must be a non-empty array.';
-  }
-  if (!isObject(value)) return `Param ${type} must be a JSON object.`;
-  if (MEDIA_TYPES.has(type)) {
-    return isText(value.link) || isText(value.id) ? null : `Param ${type} must contain either 'link' or 'id'.`;
-  }
-  switch (type) {
-    case 'text':
-      if (!isText(value.body)) return "The parameter text['body'] is required.";
-      return value.body.length > TEXT_BODY_MAX ? `Param text['body'] must be at most ${TEXT_BODY_MAX} characters long.` : null;
-    case 'template':
-      if (!isText(value.name)) return "The parameter template['name'] is required.";
-      return isObject(value.language) && isText(value.language.code) ? null : "The parameter template['language']['code'] is required.";
-    case 'interactive':
-      if (!isText(value.type)) return "The parameter interactive['type'] is required.";
-      return isObject(value.action) ? null : "The parameter interactive['action'] is required.";
-    case 'location':
-      return isCoordinate(value.latitude) && isCoordinate(value.longitude)
-        ? null
-        : "The parameters location['latitude'] and location['longitude'] are required.";
-    case 'reaction':
-      return isText(value.message_id) ? null : "The parameter reaction['message_id'] is required.";
-    default:
-      return null;
-  }
+function checkProduct(body: Json): string | null {
+  if (body.messaging_product === undefined) return 'The parameter messaging_product is required.';
+  if (body.messaging_product !== 'whatsapp') return 'Param messaging_product must be one of {WHATSAPP}.';
+  return null;
 }
 
-function invalid(message: string, to: string, type: string): InvalidMessage {
-  return { ok: false, message, to, type };
+/** `{"messaging_product": "whatsapp", "status": "read", "message_id": "wamid…"}`, nothing more. */
+function validateRead(body: Json): ContractResult {
+  const fail = (message: string, code = 100): InvalidMessage => invalid(message, '', 'read', code);
+  const product = checkProduct(body);
+  if (product) return fail(product);
+  if (body.status !== 'read') return fail('Param status must be one of {READ}.');
+  const extra = Object.keys(body).find((k) => !READ_KEYS.has(k));
+  if (extra !== undefined) return fail(`Unexpected key "${extra}" on a read receipt.`);
+  if (!isText(body.message_id)) return fail('The parameter message_id is required.', MISSING);
+  const typing = body.typing_indicator;
+  if (typing !== undefined && !(isObject(typing) && typing.type === 'text')) {
+    return fail("Param typing_indicator['type'] must be one of {TEXT}.");
+  }
+  return { ok: true, to: '', type: 'read', id: null };
+}
+
+function invalid(message: string, to: string, type: string, code = 100): InvalidMessage {
+  return { ok: false, code, message, to, type };
 }

@@ -7,6 +7,7 @@ import { defaultFaults, FaultEngine, mergeFaults, type FaultConfig } from './fau
 import { Ledger, type LedgerStats } from './ledger.js';
 import { randomSeed } from './random.js';
 import { StatusWebhooks, type WebhookOptions, type WebhookStats } from './webhook.js';
+import { Windows, type WindowRefusal } from './windows.js';
 
 export interface CoreOptions {
   phoneNumberId?: string;
@@ -28,7 +29,10 @@ export class SimulatorCore {
   readonly faults: FaultEngine;
   readonly ledger: Ledger;
   readonly webhooks: StatusWebhooks | null;
+  readonly windows = new Windows();
+  /** The clock: the given one (or the wall clock) plus what `advanceClock` added. */
   readonly now: () => number;
+  private clockOffsetMs = 0;
   readonly seed: number;
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -37,7 +41,19 @@ export class SimulatorCore {
     this.faults = new FaultEngine(mergeFaults(defaultFaults(), options.faults ?? {}), this.seed);
     this.ledger = new Ledger(options.keepBodies ?? true, randomBytes(6).toString('hex'));
     this.webhooks = options.webhook ? new StatusWebhooks(options.webhook) : null;
-    this.now = options.clock ?? Date.now;
+    const clock = options.clock ?? Date.now;
+    this.now = () => clock() + this.clockOffsetMs;
+  }
+
+  /** Moves the simulator's clock forward (throttle windows, customer-service windows, `receivedAt`). */
+  advanceClock(ms: number): number {
+    this.clockOffsetMs += ms;
+    return this.now();
+  }
+
+  /** Meta's 131047 for a free-form send to `to` from `phoneNumberId` outside its window (see windows.ts). */
+  windowRefusal(phoneNumberId: string, to: string, type: string): WindowRefusal | null {
+    return this.windows.refusal(phoneNumberId, to, type, this.now());
   }
 
   /** Runs `answer` after `latencyMs`, by default the configured latency and jitter (at once when 0). */
@@ -61,6 +77,8 @@ export class SimulatorCore {
   reset(): void {
     this.ledger.clear();
     this.faults.reset();
+    this.windows.clear();
+    this.clockOffsetMs = 0;
   }
 
   /** Cancels delayed answers and stops webhook delivery. */

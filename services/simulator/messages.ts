@@ -4,9 +4,9 @@
  * the answer; every request that got an answer is written to the ledger in arrival order.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { validateMessage } from './contract.js';
+import { validateMessage, type InvalidMessage } from './contract.js';
 import type { SimulatorCore } from './core.js';
-import { ACCESS_TOKEN_INVALID, INVALID_PARAMETER, metaError, type MetaErrorOptions } from './errors.js';
+import { ACCESS_TOKEN_INVALID, INVALID_PARAMETER, metaError, statusForCode, type MetaErrorOptions } from './errors.js';
 import type { Decision } from './faults.js';
 import { BodyTooLargeError, parseJson, readBody, sendJson } from './http-io.js';
 
@@ -45,11 +45,9 @@ export async function handleSend(core: SimulatorCore, req: IncomingMessage, res:
 
   const denied = checkAccess(core, req, phoneNumberId);
   if (denied) return reject(core, res, seen, denied);
-  if (!checked.ok) {
-    const message = body === undefined ? 'Invalid parameter' : checked.message;
-    const details = body === undefined ? 'The request body is not valid JSON.' : checked.message;
-    return reject(core, res, seen, { status: 400, code: INVALID_PARAMETER, error: { message, details } });
-  }
+  if (!checked.ok) return reject(core, res, seen, invalidBody(body, checked));
+  const closed = core.windowRefusal(phoneNumberId, checked.to, checked.type);
+  if (closed) return reject(core, res, seen, closed);
   const decision: Decision = core.faults.decide(checked.to, checked.id, receivedAt);
   if (decision.kind === 'error') {
     const { status, code, message, retryAfterS, latencyMs } = decision;
@@ -66,9 +64,11 @@ function accept(
   message: { to: string; type: string; id: string | null; phoneNumberId: string },
   decision: Exclude<Decision, { kind: 'error' }>,
 ): void {
-  const failure = decision.kind === 'accept-then-fail' ? { code: decision.code, message: decision.message } : undefined;
+  const failure = decision.kind === 'accept-then-fail' && message.type !== 'read' ? { code: decision.code, message: decision.message } : undefined;
   const seq = core.ledger.append({ ...seen, status: 200, code: failure?.code ?? null });
   const wamid = core.ledger.wamid(seq);
+  // A read receipt is answered `{"success": true}` and has no status webhooks of its own.
+  if (message.type === 'read') return core.later(() => sendJson(res, 200, { success: true }), decision.latencyMs);
   const answer = {
     messaging_product: 'whatsapp',
     contacts: [{ input: message.to, wa_id: message.to }],
@@ -79,6 +79,18 @@ function accept(
     sendJson(res, 200, answer);
     core.webhooks?.enqueue({ wamid, to: message.to, id: message.id, phoneNumberId: message.phoneNumberId, failure });
   }, decision.latencyMs);
+}
+
+/**
+ * The answer to a body the contract refused: code 100 carries its own message; 131008/131009 keep
+ * Meta's title and name the field in the details.
+ */
+function invalidBody(body: unknown, checked: InvalidMessage): Rejection {
+  if (body === undefined) {
+    return { status: 400, code: INVALID_PARAMETER, error: { message: 'Invalid parameter', details: 'The request body is not valid JSON.' } };
+  }
+  if (checked.code === INVALID_PARAMETER) return { status: 400, code: INVALID_PARAMETER, error: { message: checked.message, details: checked.message } };
+  return { status: statusForCode(checked.code), code: checked.code, error: { details: checked.message } };
 }
 
 /** Bearer token, then phone number id: a wrong token is 401/190, an unknown number 400/100 (subcode 33). */

@@ -2,15 +2,17 @@
  * Maps Cloud API answers and network errors to failure classes (DESIGN §5).
  * Codes: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
  */
-import { ClassifiedError, PermanentError, ThrottledError, TransientError } from './errors.js';
+import { ClassifiedError, PermanentError, ThrottledError, TransientError, WindowClosedError } from './errors.js';
 
 /** Rate limits: the provider asks us to slow down. */
 export const THROTTLE_CODES = new Set([130429, 131056, 80007, 4, 80008]);
 /** Temporary provider trouble. */
 export const TRANSIENT_CODES = new Set([131057, 131000, 131016, 1, 2, 133004, 131048]);
+/** Outside the customer-service window ("Re-engagement message"): only a template gets through. */
+export const WINDOW_CLOSED_CODE = 131047;
 /** Never succeeds as sent. */
 export const PERMANENT_CODES = new Set([
-  131026, 131047, 131051, 131008, 131009, 131021, 368, 190, 100, 131030, 131031, 131042, 131045, 132000, 132001, 132005,
+  131026, 131051, 131008, 131009, 131021, 368, 190, 100, 131030, 131031, 131042, 131045, 132000, 132001, 132005,
   132007, 132012, 132015, 132016, 133010, 10, 200, 3,
 ]);
 
@@ -39,6 +41,7 @@ export function classifyProviderError(status: number, body: unknown, retryAfterH
   const retryAfterMs = parseRetryAfter(retryAfterHeader);
   const details = { code, retryAfterMs };
   if (apiCode !== undefined) {
+    if (apiCode === WINDOW_CLOSED_CODE) return new WindowClosedError(message, details);
     if (THROTTLE_CODES.has(apiCode) || TRANSIENT_CODES.has(apiCode)) return new TransientError(message, details);
     if (PERMANENT_CODES.has(apiCode)) return new PermanentError(message, details);
   }

@@ -2,7 +2,8 @@
  * Small named error classes that decide what happens to a failed message (DESIGN §5; cf. BullMQ's
  * UnrecoverableError). Every one keeps its `cause`.
  */
-export type FailureClass = 'transient' | 'throttled' | 'permanent' | 'poison';
+export const FAILURE_CLASSES = ['transient', 'throttled', 'permanent', 'poison', 'window-closed'] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
 export interface FailureDetails {
   /** Provider or internal code: a Cloud API error code ("131026"), an HTTP status ("http-503"), "timeout"... */
@@ -40,6 +41,17 @@ export class ThrottledError extends ClassifiedError {
 export class PermanentError extends ClassifiedError {
   readonly failureClass = 'permanent' as const;
   override readonly name = 'PermanentError';
+}
+
+/**
+ * A free-form message to a user whose customer-service window is closed (no message from them in
+ * the last 24 hours): Postmaster's own check (code `window-closed`, no provider call) or the Cloud
+ * API's 131047. Only a template reaches the user now, so it is sent as its fallback template when it
+ * has one; without one it is dead-lettered at once (a replay after the user writes again succeeds).
+ */
+export class WindowClosedError extends ClassifiedError {
+  readonly failureClass = 'window-closed' as const;
+  override readonly name = 'WindowClosedError';
 }
 
 /** The message itself is broken (unparsable, invalid, crashes its handler): DLQ at once. */

@@ -5,7 +5,7 @@ import type { ClassifiedError } from './errors.js';
 
 export type Fate =
   | { action: 'retry'; tierIndex: number; tierMs: number; attempt: number }
-  | { action: 'dead'; attempt: number; reason: 'permanent' | 'poison' | 'exhausted' };
+  | { action: 'dead'; attempt: number; reason: 'permanent' | 'poison' | 'exhausted' | 'window-closed' };
 
 /**
  * @param attempt failures counted so far for this message, before this one
@@ -17,6 +17,9 @@ export function decideFate(err: ClassifiedError, attempt: number, tiersMs: numbe
       return { action: 'dead', attempt: attempt + 1, reason: 'permanent' };
     case 'poison':
       return { action: 'dead', attempt: attempt + 1, reason: 'poison' };
+    case 'window-closed':
+      // A retry cannot open the window: only a message from the user (then a replay) or a template.
+      return { action: 'dead', attempt: attempt + 1, reason: 'window-closed' };
     case 'throttled': {
       // Does not count as an attempt. Wait in the longest tier that does not overshoot the advised
       // wait (a 6 s pair wait with tiers 1s,5s,30s waits 5 s, not 30 s); whatever is left is waited

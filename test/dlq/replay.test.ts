@@ -51,7 +51,7 @@ describe('dlq replay and purge, end to end through the fleet', function () {
   it('stats counts what the sender dead-lettered', async () => {
     const s = (await runCli(fleet.cfg, ['stats', '--json'])).json();
     expect(s.total).to.equal(12);
-    expect(s.byClass).to.deep.equal({ permanent: 12 });
+    expect(s.byClass).to.deep.equal({ permanent: 8, 'window-closed': 4 });
     expect(s.byCode).to.deep.equal({ '131026': 8, '131047': 4 });
     expect(s.byStage).to.deep.equal({ send: 12 });
   });

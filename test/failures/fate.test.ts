@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { classifyNetworkError, classifyProviderError, parseRetryAfter } from '../../shared/failures/classify.js';
-import { PermanentError, PoisonMessageError, ThrottledError, TransientError, asClassified } from '../../shared/failures/errors.js';
+import { PermanentError, PoisonMessageError, ThrottledError, TransientError, WindowClosedError, asClassified } from '../../shared/failures/errors.js';
 import { decideFate } from '../../shared/failures/fate.js';
 
 const TIERS = [1000, 5000, 30_000, 120_000, 600_000];
@@ -9,11 +9,18 @@ const body = (code: number) => ({ error: { message: 'x', type: 'OAuthException',
 describe('failure classes and the fate of a failed message', () => {
   it('maps the Cloud API codes of DESIGN §5 to their classes', () => {
     for (const code of [130429, 131056, 80007, 131057]) expect(classifyProviderError(429, body(code))).to.be.instanceOf(TransientError);
-    for (const code of [131026, 131047, 131051, 131008, 131009, 131021, 368, 190]) {
+    for (const code of [131026, 131051, 131008, 131009, 131021, 368, 190]) {
       const e = classifyProviderError(400, body(code));
       expect(e, String(code)).to.be.instanceOf(PermanentError);
       expect(e.code).to.equal(String(code));
     }
+  });
+
+  it('gives 131047 (outside the customer-service window) its own class, dead-lettered at once', () => {
+    const e = classifyProviderError(400, body(131047));
+    expect(e).to.be.instanceOf(WindowClosedError);
+    expect(e).to.include({ failureClass: 'window-closed', code: '131047' });
+    expect(decideFate(e, 0, TIERS)).to.deep.equal({ action: 'dead', attempt: 1, reason: 'window-closed' });
   });
 
   it('maps bare HTTP statuses: 5xx, 408 and 429 transient, other 4xx permanent', () => {

@@ -59,9 +59,12 @@ describe('ingress: content bounds (depth, size, Cloud API limits)', function () 
   });
 
   it(`takes objects nested exactly ${DEPTH} levels deep and refuses ${DEPTH + 1}`, async () => {
-    // interactive is level 1 and action, the outermost of the nested objects, level 2.
-    expect((await post(flow(nestedObjects(DEPTH - 1)))).status).to.equal(202);
-    expect400(await post(flow(nestedObjects(DEPTH))), `interactive.action${'.a'.repeat(DEPTH - 1)}`);
+    // interactive is level 1, action 2, parameters 3, flow_action_payload 4 and data, the outermost
+    // of the nested objects, level 5: a flow's own data is where the deepest real content goes.
+    const withData = (data: string) =>
+      flow(`{"name":"flow","parameters":{"flow_message_version":"3","flow_id":"1","flow_cta":"Go","flow_action_payload":{"screen":"S","data":${data}}}}`);
+    expect((await post(withData(nestedObjects(DEPTH - 4)))).status).to.equal(202);
+    expect400(await post(withData(nestedObjects(DEPTH - 3))), `interactive.action.parameters.flow_action_payload.data${'.a'.repeat(DEPTH - 4)}`);
   });
 
   it('rejects only the batch item that nests too deep, naming it', async () => {

@@ -10,9 +10,9 @@ const VALID: Record<string, Record<string, unknown>> = {
   document: { document: { link: 'https://example.com/a.pdf', filename: 'a.pdf' } },
   video: { video: { id: 'media-2' } },
   sticker: { sticker: { id: 'media-3' } },
-  interactive: { interactive: { type: 'button', body: { text: 'Pick' }, action: { buttons: [] } } },
+  interactive: { interactive: { type: 'button', body: { text: 'Pick' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A' } }] } } },
   location: { location: { latitude: 52.52, longitude: '13.40' } },
-  contacts: { contacts: [{ name: { formatted_name: 'Ann' } }] },
+  contacts: { contacts: [{ name: { formatted_name: 'Ann Lee', first_name: 'Ann' } }] },
   reaction: { reaction: { message_id: 'wamid.X', emoji: '👍' } },
 };
 

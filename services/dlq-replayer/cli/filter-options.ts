@@ -2,6 +2,7 @@
  * The filter options every DLQ command takes, and their translation into a DlqFilter.
  */
 import type { Command } from 'commander';
+import { FAILURE_CLASSES } from '../../../shared/failures/errors.js';
 import { parseLane } from '../../../shared/topology/names.js';
 import { isEmptyFilter, parseDuration, type DlqFilter } from '../filter.js';
 import { CliError } from './context.js';
@@ -16,7 +17,7 @@ export interface FilterOptions {
   newerThan?: string;
 }
 
-const CLASSES = ['transient', 'throttled', 'permanent', 'poison', 'unknown'];
+const CLASSES = [...FAILURE_CLASSES, 'unknown'];
 
 export function addFilterOptions(cmd: Command): Command {
   return cmd
