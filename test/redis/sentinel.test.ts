@@ -67,6 +67,14 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
     expect(await serverPort(redis)).to.equal(f.now);
     expect(writingMs, 'ms from SIGKILL to a successful write').to.be.below(15_000);
     await set.start(f.old); // back as a replica of the new primary, as a StatefulSet would restart it
+    // The next tests count on both replicas: wait until the new primary has them online again.
+    await waitFor(
+      async () => {
+        const info = await redis.info('replication');
+        return /connected_slaves:2/.test(info) && (info.match(/state=online/g) ?? []).length === 2;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the new primary with both replicas online' },
+    );
   });
 
   it('fails the wait with ReplicaAckError when fewer replicas acknowledge than asked', async () => {
