@@ -3,7 +3,7 @@
  * on PRIVATE infrastructure started here (a RabbitMQ node, then a 3-node cluster, and a Redis, on
  * free ports, in a temporary folder; a Redis Sentinel set too when a scenario has `sentinel: true`)
  * and torn down at the end, also on failure or Ctrl-C. Prints
- * the audit table, writes it to docs/RELIABILITY.md (full runs only) and exits 1 if any accepted
+ * the audit table, writes it as the latest run of docs/RELIABILITY.md (full runs only) and exits 1 if any accepted
  * message was lost (or a scenario could not run).
  *
  *   npm run chaos -- --only sender,redis --rate 40 --users 100 --duration 20
@@ -15,12 +15,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { freePort, privateInfraAvailable, Teardown } from './chaos/infra.js';
-import { FINDINGS, INTRO, MEANWHILE, PROMISES } from './chaos/prose.js';
 import { allocateNodes, startCluster, type RabbitNode } from './chaos/rabbit.js';
 import { snapshotServices } from './chaos/processes.js';
 import { PrivateRedis } from './chaos/redis.js';
 import { PrivateSentinelSet } from './chaos/sentinel.js';
-import { consoleTable, failed, markdown, notesBlock, type RunMeta } from './chaos/report.js';
+import { consoleTable, failed, latestRunBlock, notesBlock, type RunMeta } from './chaos/report.js';
+import { writeBlock } from './doc-block.js';
 import { runScenario, type RunOptions, type ScenarioResult } from './chaos/run.js';
 import { SCENARIOS, type Scenario } from './chaos/scenarios.js';
 
@@ -32,15 +32,15 @@ const opts = new Command('chaos')
   .option('--duration <s>', 'seconds of load per scenario at least (it goes on 15 s past the fault)', '20')
   .option('--drain <s>', 'seconds to wait at most after the load for every message to arrive', '600')
   .option('--stall <s>', '…giving up earlier after this many seconds without progress', '150')
-  .option('--no-doc', 'do not write docs/RELIABILITY.md')
-  .option('--render <results.json>', "only write docs/RELIABILITY.md again from a run's saved results (in its log folder)")
+  .option('--no-doc', "do not write the latest run into docs/RELIABILITY.md")
+  .option('--render <results.json>', "only write docs/RELIABILITY.md's latest run again from a run's saved results (in its log folder)")
   .parse()
   .opts<{ only?: string; rate: string; users: string; duration: string; drain: string; stall: string; doc: boolean; render?: string }>();
 
 const log = (line: string) => console.error(line);
 const docPath = path.join(root, 'docs', 'RELIABILITY.md');
-const writeDoc = (results: ScenarioResult[], meta: RunMeta) =>
-  writeFile(docPath, markdown(results, SCENARIOS, meta, { intro: INTRO, findings: FINDINGS, meanwhile: MEANWHILE, promises: PROMISES }));
+/** Only the latest-run block of docs/RELIABILITY.md is the run's; the rest of the page is prose. */
+const writeDoc = (results: ScenarioResult[], meta: RunMeta) => writeBlock(docPath, 'chaos:latest-run', latestRunBlock(results, meta));
 if (opts.render) {
   const saved = JSON.parse(await readFile(opts.render, 'utf8')) as { results: ScenarioResult[]; meta: RunMeta };
   await writeDoc(saved.results, saved.meta);

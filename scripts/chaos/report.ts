@@ -1,9 +1,8 @@
 /**
- * The chaos run's table, on the console and as docs/RELIABILITY.md.
+ * The chaos run's table, on the console and as the latest-run block of docs/RELIABILITY.md.
  */
 import Table from 'cli-table3';
 import type { ScenarioResult } from './run.js';
-import type { Scenario } from './scenarios.js';
 
 export interface RunMeta {
   command: string;
@@ -37,36 +36,22 @@ export function failed(results: ScenarioResult[]): boolean {
   return results.some((r) => !r.audit || r.audit.lost > 0);
 }
 
-export function markdown(results: ScenarioResult[], scenarios: Scenario[], meta: RunMeta, prose: { intro: string; findings: string; meanwhile: Record<string, string>; promises?: string }): string {
+/**
+ * The latest run, as written between the markers of docs/RELIABILITY.md (`chaos:latest-run`): the
+ * run's settings, its table, its verdict and what each scenario measured. Everything else on that
+ * page is prose kept by hand.
+ */
+export function latestRunBlock(results: ScenarioResult[], meta: RunMeta): string {
   const md: string[] = [];
-  md.push('# Reliability: chaos scenarios', '');
-  md.push(prose.intro, '');
-  md.push(`Last run: \`${meta.command}\` on ${meta.date} (${(meta.tookMs / 60_000).toFixed(1)} min), ${meta.machine}, ${meta.rabbitmq}.`, '');
+  md.push(`\`${meta.command}\` on ${meta.date} (${(meta.tookMs / 60_000).toFixed(1)} min), ${meta.machine}, ${meta.rabbitmq}.`, '');
   md.push(meta.settings, '');
   md.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const r of results) md.push(`| ${row(r).join(' | ')} |`);
-  md.push('');
-  md.push(
-    '*accepted*: messages the ingress answered 202 (or 200 to a retry of an accepted idempotency key); 503s and broken',
-    'connections were retried by the load generator and are not counted. *delivered*: reached the provider at least once.',
-    '*dead-lettered*: not delivered but in the DLQ with a failure reason. *lost*: neither. *duplicated*: extra copies at',
-    'the provider (same text, whatever the envelope id). *misordered*: messages that reached the provider after a later',
-    'message of the same user. *recovery*: from the end of the fault (for a SIGKILL: the kill itself, so the restart is',
-    'included) until deliveries run at 80 % of the pre-fault rate over a 2-second window; 0 when they never dropped below it.',
-    '',
-  );
-  if (prose.promises) md.push(prose.promises, '');
-  md.push('## Scenarios', '');
-  for (const sc of scenarios) {
-    const r = results.find((x) => x.name === sc.name);
-    md.push(`### ${sc.name}`, '', sc.does, '');
-    if (prose.meanwhile[sc.name]) md.push(prose.meanwhile[sc.name], '');
-    if (r) {
-      const gap = r.longestGapMs === null ? '' : `longest pause between two deliveries after the fault: ${secs(r.longestGapMs)}; `;
-      md.push(`Measured: ${gap}${[...r.notes, ...(r.error ? [`error: ${r.error}`] : [])].join('; ') || 'nothing unusual'}.`, '');
-    }
+  md.push('', verdict(results), '', 'Measured, scenario by scenario:', '');
+  for (const r of results) {
+    const gap = r.longestGapMs === null ? '' : `longest pause between two deliveries after the fault ${secs(r.longestGapMs)}; `;
+    md.push(`- **${r.name}**: ${gap}${[...r.notes, ...(r.error ? [`error: ${r.error}`] : [])].join('; ') || 'nothing unusual'}.`);
   }
-  md.push('## Findings', '', verdict(results), '', prose.findings, '');
   return md.join('\n');
 }
 

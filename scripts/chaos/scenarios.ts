@@ -104,8 +104,6 @@ export interface ScenarioContext {
 
 export interface Scenario {
   name: string;
-  /** What the scenario does (for docs/RELIABILITY.md). */
-  does: string;
   /** Needs the 3-node cluster. */
   cluster?: boolean;
   /** Runs the fleet on the private Redis Sentinel set (Infra.sentinel) instead of the single Redis. */
@@ -134,7 +132,6 @@ async function untilIngress(fleet: ChaosFleet, match: (r: { broker?: boolean; bl
 function killService(service: ServiceName): Scenario {
   return {
     name: `kill -9 ${service}`,
-    does: `SIGKILL of one ${service} replica under load; a replacement (new replica id) is started at once, as a Deployment would.`,
     async inject({ fleet }) {
       const r = await fleet.killAndRestart(fleet.find(service));
       return { faultStart: r.killedAt, faultEnd: r.killedAt, notes: [`replacement ready after ${s(r.readyAt - r.killedAt)}`] };
@@ -175,7 +172,6 @@ export const SCENARIOS: Scenario[] = [
   killService('dlq-replayer'),
   {
     name: 'freeze sender 8 s',
-    does: `SIGSTOP of one sender replica for ${s(FREEZE_MS)} (longer than LEASE_TTL_MS, as a long GC pause or a CPU-throttled container would), then SIGCONT: its leases and membership run out while it holds deliveries, and the other sender takes its shards.`,
     async inject({ fleet }) {
       const i = fleet.find('sender');
       const seen = () => fleet.procs[i].output().split('shard lease ran out').length - 1;
@@ -190,8 +186,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'RabbitMQ restart',
-    does:
-      '`rabbitmqctl stop_app` then `start_app` on the (single, private) broker node, with messages in every send shard (the provider answers each send after 1 s from 6 s before the restart until the broker is back): every connection drops, queues stay on disk.',
     async inject({ infra, fleet }) {
       const node = infra.nodes[0];
       const before = await shardRoutes(fleet, node).catch(() => null);
@@ -216,7 +210,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'Redis down 10 s',
-    does: '`redis-cli shutdown nosave` on the private Redis, started again 10 s later, empty (no persistence): leases, membership, sent-ids, idempotency keys, holds and rate-limit state are gone.',
     async inject({ infra }) {
       const faultStart = Date.now();
       await infra.redis.shutdown();
@@ -227,7 +220,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'Redis frozen 10 s',
-    does: '`SIGSTOP` of the private Redis for 10 s, then `SIGCONT`: connections stay open and every command waits with no answer (a hung node, a network partition without resets). Nothing is lost from Redis.',
     async inject({ infra }) {
       const faultStart = Date.now();
       await infra.redis.signal('SIGSTOP');
@@ -241,8 +233,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'send bindings deleted 10 s',
-    does:
-      'Every shard binding of the `send` shard exchange is deleted (as by hand in the management UI), and put back 10 s later: meanwhile no send request the ingress publishes reaches a queue.',
     async inject({ infra, fleet }) {
       const topology = topologyFromConfig(fleet.cfg);
       const shards = topology.bindings.filter((b) => b.source === topology.names.laneExchange('send'));
@@ -265,7 +255,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'simulator down 30 s',
-    does: "The provider simulator's `down` fault for 30 s: every send gets its connection reset, no answer.",
     async inject({ fleet }) {
       const faultStart = Date.now();
       fleet.sim.setFaults({ down: true });
@@ -276,7 +265,6 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'memory alarm 10 s',
-    does: '`rabbitmqctl set_vm_memory_high_watermark 0.000001` on the broker (a memory alarm: publishers blocked), back to 0.4 after 10 s.',
     async inject({ infra, fleet }) {
       const node = infra.nodes[0];
       const issued = Date.now();
@@ -295,8 +283,6 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'cluster: kill -9 shard leader',
     cluster: true,
-    does:
-      'On a 3-node cluster (AMQP_URL lists all three), `kill -9` of the beam process of the node that leads most shard queues (management API `leader`); the node is started again at once, as a StatefulSet would.',
     async inject({ fleet, infra, log }) {
       const { node, leads, of } = await shardLeader(fleet, infra.nodes);
       log(`    ${node.node} leads ${leads} of ${of} shard queues: kill -9`);
@@ -315,8 +301,6 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'cluster: rolling restart',
     cluster: true,
-    does:
-      'On the 3-node cluster, each node in turn is stopped (`rabbitmqctl stop`: the OS process exits, as in a rolling upgrade) and started again; the next one goes once every shard queue has all three members online again. Every send shard holds messages when it begins (the provider answers each send after 1 s until the last node is back).',
     async inject({ fleet, infra, log }) {
       const via = infra.nodes[infra.nodes.length - 1];
       const before = await shardRoutes(fleet, via).catch(() => null);
@@ -347,8 +331,6 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'cluster: whole-cluster stop and start',
     cluster: true,
-    does:
-      'All three nodes of the cluster are stopped (`rabbitmqctl stop`, one after the other, as for a maintenance window or a datacenter power loss) and then started together. Every send shard holds messages when it begins (the provider answers each send after 1 s until the cluster is back).',
     async inject({ fleet, infra }) {
       const via = infra.nodes[infra.nodes.length - 1];
       const before = await shardRoutes(fleet, via).catch(() => null);

@@ -16,8 +16,6 @@ export const sentinelKillPrimary: Scenario = {
   name: 'Redis Sentinel: kill -9 primary',
   sentinel: true,
   load: { scheduled: { share: 0.3, aheadMs: 4000 } },
-  does:
-    'The fleet on a private Redis Sentinel set (3 redis-server, 3 Sentinels, quorum 2, down-after 1 s) with REDIS_WAIT_REPLICAS=1, 30 % of the users sending only messages scheduled 4 s ahead; `kill -9` of the Redis primary, the killed server started again as a replica once the Sentinels promoted another.',
   async inject({ fleet, infra, log }) {
     const set = infra.sentinel;
     if (!set) throw new Error('this scenario needs the Sentinel set (Infra.sentinel)');

@@ -37,9 +37,6 @@ function overtaking(ledger: LedgerEntry[], users: string[]): number {
 
 export const strictReplayOrder: Scenario = {
   name: 'strict replay order',
-  does:
-    `With DLQ_ORDERING_MODE=strict, the provider refuses the next message of ${USERS} busy users for good (131026): each is dead-lettered and its user's later messages wait. ` +
-    `After ${WAIT_MS / 1000} s the fault is gone and \`postmaster-dlq replay --all\` runs: every dead letter must reach the provider before the later messages of its user (RETRY_TIERS=1s,5s,30s: the parked messages come back within 30 s of the replay).`,
   // Messages behind a dead letter park in the longest tier, so they come back that long after the
   // replay at most: 30 s here instead of the default 10 min keeps the drain short.
   shape: { ...DEFAULT_SHAPE, overrides: { dlqOrderingMode: 'strict', retryTiers: '1s,5s,30s' } },
