@@ -4,7 +4,8 @@
  * against one bare Cloud-API-shaped provider, interleaved (peer_amqp, pipeline, peer_bullmq); then
  * the pipeline's latency at half its rate, the inbound path (signed webhooks), urgent messages under
  * a backlog and a burst with the sender limited. A table, and as the last line one JSON object.
- * `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the pipeline
+ * A full run writes its figures between the latest-run markers of docs/BENCHMARKS.md (`--no-doc`:
+ * not). `--quick` runs everything scaled down (a few minutes); `--profile [dir]` runs only the pipeline
  * throughput with `node --cpu-prof` on the services and prints their top self time (`--profile
  * --singles`: the one-message-per-request load instead of batches; `--profile --alloc`: bytes
  * allocated by site instead of CPU time); `--urgent-only`, `--latency-only` and `--topology-sweep`
@@ -13,8 +14,10 @@
  * Each run works in its own vhost and Redis key prefix on 127.0.0.1, bounded in count and time, and
  * removes them (and stops its processes) even when it fails or is interrupted.
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { measureBurst } from './bench/burst.js';
 import { infraPids, type Pids } from './bench/cpu.js';
 import { Fleet } from './bench/fleet.js';
@@ -28,9 +31,11 @@ import { runningChildren, stopAll } from './bench/processes.js';
 import { formatAlloc, formatSummary, summarizeAllocDir, summarizeDir } from './bench/profile.js';
 import { startProvider, type LedgerClient, type Provider } from './bench/provider.js';
 import { figures, table, type Results } from './bench/report.js';
+import { latestRunBlock } from './bench/report-doc.js';
 import { FULL, QUICK, type Sizes } from './bench/sizes.js';
 import { topologyHop } from './bench/topology-hop.js';
 import { measureUrgent, type UrgentResult } from './bench/urgent.js';
+import { writeBlock } from './doc-block.js';
 
 /** Connections of the bench's client to an ingress (Postmaster's or a peer's): enough for the open-loop phases' in-flight requests. */
 const CLIENT_CONNECTIONS = 256;
@@ -51,6 +56,9 @@ const profileSingles = args.includes('--singles');
 const profileAlloc = args.includes('--alloc');
 /** `--urgent-only`: the pipeline rate the urgent messages' spread is computed from (not measured in that mode). */
 const ASSUMED_PIPELINE_PER_S = 1500;
+/** A full run writes its figures as docs/BENCHMARKS.md's latest run, unless `--no-doc`. */
+const writeDoc = !quick && !args.includes('--no-doc');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sizes: Sizes = quick ? QUICK : FULL;
 const startedAt = Date.now();
 /** Other work on the machine shows here: the 1-minute load average when the run started. */
@@ -101,14 +109,28 @@ async function benchmark(space: BenchSpace, fleet: Fleet, provider: Provider): P
     const burst = await measureBurst(fleet, client, ledger, sizes, log);
     const results: Results = { mode: sizes.name, ...hop, peerAmqp, peerBullmq, pipeline, latency, inbound, urgent, burst, seconds: (Date.now() - startedAt) / 1000 };
     log(`done in ${results.seconds.toFixed(0)} s`);
-    process.stdout.write(
-      `Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version}, ${results.seconds.toFixed(0)} s, ` +
-        `load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end\n`,
-    );
+    const machine = `${os.cpus().length} cores, load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end, Node ${process.version}`;
+    process.stdout.write(`Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${results.seconds.toFixed(0)} s, ${machine}\n`);
     process.stdout.write(table(results) + '\n');
+    if (writeDoc) {
+      const doc = path.join(root, 'docs', 'BENCHMARKS.md');
+      await writeBlock(doc, 'bench:latest-run', latestRunBlock(results, { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine, commit: commitOf(root) }));
+      log(`wrote the latest run into ${doc}`);
+    }
     process.stdout.write(JSON.stringify(figures(results)) + '\n');
   } finally {
     await client.close();
+  }
+}
+
+/** The checkout's commit, with "+" when code has uncommitted changes (docs/ aside); "?" outside git. */
+function commitOf(dir: string): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!docs'], { cwd: dir, encoding: 'utf8' }).trim();
+    return dirty ? `${sha}+` : sha;
+  } catch {
+    return '?';
   }
 }
 
