@@ -103,10 +103,10 @@ export class Broker {
       heartbeatIntervalInSeconds: this.opts.heartbeatS ?? 5,
       reconnectTimeInSeconds: 1,
       // TCP_NODELAY: amqplib leaves Nagle's algorithm on, so a small frame written while an earlier
-      // one is unacknowledged waits for the peer's delayed ACK — 20–40 ms per hop at a low rate
-      // (measured: one message every 10 ms through a queue on one connection, p50 24 ms → 2 ms;
-      // `npm run bench`, "hop latency"). The writes are already gathered per multiplexer pass
-      // (batchFrameWrites); at full load the raw hop measured the same with and without it.
+      // one is unacknowledged would wait for the peer's delayed ACK (tens of ms per hop whenever
+      // traffic is too light to fill segments). With it, a frame leaves when it is written; the
+      // writes are already gathered per multiplexer pass (batchFrameWrites), so full load does not
+      // turn into more, smaller segments. test/shared/broker.test.ts checks the socket option.
       connectionOptions: { noDelay: true, clientProperties: { connection_name: name } },
     });
     const log = this.log.child({ connection: name });

@@ -1,5 +1,5 @@
 /**
- * The convict schema shared by every service (DESIGN §8). Each key has doc, format, default and env;
+ * The convict schema shared by every service. Each key has doc, format, default and env;
  * validation is strict; secrets are `sensitive` (masked when logged). In production each service's
  * own secrets must be strong and its URLs https (shared/production-policy.ts), and a service keeps
  * only its own secrets.

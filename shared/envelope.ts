@@ -1,5 +1,5 @@
 /**
- * The message envelope (DESIGN §3): the JSON body every lane carries, its schema, and the
+ * The message envelope (docs/ARCHITECTURE.md, "Envelope"): the JSON body every lane carries, its schema, and the
  * `x-postmaster-*` headers that carry what the broker cannot.
  */
 import { randomBytes } from 'node:crypto';
@@ -78,7 +78,7 @@ const mediaObject = z
   .strict()
   .refine((m) => Boolean(m.link) !== Boolean(m.id), { message: 'needs exactly one of link or id' });
 
-/** Outbound message content, a subset of the Cloud API message object (DESIGN §7). */
+/** Outbound message content, a subset of the Cloud API message object (docs/ARCHITECTURE.md, "The provider contract"). */
 export const outboundContent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text'), text: z.object({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() }).strict() }).strict(),
   z.object({
@@ -205,7 +205,7 @@ export function newId(): string {
   return nextUlid();
 }
 
-/** Header names (DESIGN §3, §5). */
+/** Header names (docs/ARCHITECTURE.md, "Envelope" and "Failures"). */
 export const H = {
   lane: 'x-postmaster-lane',
   /** The lane again, for the retry return exchange to route on (see LANE_HEADER). */

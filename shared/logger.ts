@@ -1,5 +1,5 @@
 /**
- * pino JSON logs. Phone numbers and message text are redacted at every depth (DESIGN §9; the walk
+ * pino JSON logs. Phone numbers and message text are redacted at every depth (the walk
  * is shared/redact.ts); a child logger per component carries message id and correlation id.
  */
 import { pino, type Logger } from 'pino';

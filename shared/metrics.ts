@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (`postmaster_` prefix, DESIGN §9). One registry per service instance, so that
+ * Prometheus metrics (`postmaster_` prefix). One registry per service instance, so that
  * tests can run several services in one process.
  */
 import http from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * Personal data out of what the fleet keeps about a message beyond the message itself (DESIGN §9):
+ * Personal data out of what the fleet keeps about a message beyond the message itself:
  * log lines, the failure headers of retried and dead-lettered messages, status records' `error`.
  * Phone numbers and message text are what an operator never needs there; ids, codes, classes and
  * the provider's reason are what they do need, so those stay.

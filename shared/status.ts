@@ -1,5 +1,5 @@
 /**
- * Message status records (DESIGN §1, §6): one Redis hash per envelope id, `status:<id>`, with a TTL,
+ * Message status records (docs/ARCHITECTURE.md, "Public edge (ingress)"): one Redis hash per envelope id, `status:<id>`, with a TTL,
  * that only ever moves forward — accepted → scheduled → dispatched → sent → delivered → read, or to
  * failed / dead-lettered — plus the wamid → envelope id mapping (`wamid:<wamid>`) by which status
  * webhooks find their message.

@@ -156,7 +156,7 @@ export async function openLoop(client: IngressClient, o: OpenLoadOptions): Promi
     // Yield on every round, even when the next request is already due: a loop that only slept when
     // it was more than a timer tick early never let the event loop write what it had queued when the
     // spacing was under 1 ms (single POSTs at 1,100/s), and the whole run left at the end as one
-    // burst (2026-12-04: "single POSTs p99" was measured at full speed, not half). What is due by
+    // burst, measuring full speed instead of the rate asked for. What is due by
     // the time the loop runs again leaves together.
     await sleep(Math.max(1, start + i * everyMs - Date.now()));
     const now = Date.now();

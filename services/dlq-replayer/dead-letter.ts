@@ -1,6 +1,6 @@
 /**
  * A dead letter as the replayer and the CLI see it: one DLQ delivery decoded into its failure, where
- * it came from and its envelope. Two kinds arrive in the DLQ (DESIGN §5):
+ * it came from and its envelope. Two kinds arrive in the DLQ (docs/ARCHITECTURE.md, "Failures"):
  *
  * - **fleet** dead letters, published by a stage worker with the `x-postmaster-*` failure headers
  *   (`shared/failures/router.ts`);

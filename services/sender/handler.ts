@@ -6,7 +6,7 @@
  * A provider throttle (130429, 131056, 429…) is not the message's fault: the limiter pauses the
  * number or the recipient for every replica, and the message tries again here after the pause
  * when that is short, or is re-tiered as *throttled* — no attempt counted, so throttling alone never
- * dead-letters a message (DESIGN §5 lists these codes as transient; the sender re-classifies them).
+ * dead-letters a message (classify.ts classes these codes as transient for any caller; the sender re-classifies them).
  */
 import type { Envelope } from '../../shared/envelope.js';
 import { H } from '../../shared/envelope.js';

@@ -1,5 +1,5 @@
 /**
- * The sender's rate limits, shared by every replica through Redis (DESIGN §7):
+ * The sender's rate limits, shared by every replica through Redis (docs/SENDER.md, "The limits"):
  *
  * - **throughput** per business number: WHATSAPP_THROUGHPUT_PER_SECOND, counted in 50 ms
  *   sub-windows (slot-windows.ts says why sub-windows, SLOT_MS below why this size), so ANY 1 s

@@ -1,5 +1,5 @@
 /**
- * The Cloud API client (DESIGN §7): undici keep-alive pool, one deadline for the whole call
+ * The Cloud API client (docs/ARCHITECTURE.md, "The provider contract"): undici keep-alive pool, one deadline for the whole call
  * (PROVIDER_TIMEOUT_MS: connect, headers and body together), a cap on the answer's size
  * (PROVIDER_MAX_RESPONSE_BYTES), and every non-2xx answer turned into a classified error.
  */

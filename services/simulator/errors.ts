@@ -27,7 +27,7 @@ export interface CatalogueEntry {
   details: string;
   /**
    * Graph API subcode where one is known. Meta stopped sending subcodes for most errors in v16+; the
-   * simulator always sends the field (DESIGN §7 lists it) with 0 where Meta's value is not known.
+   * simulator always sends the field (the provider contract lists it) with 0 where Meta's value is not known.
    */
   subcode?: number;
 }

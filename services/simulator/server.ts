@@ -1,6 +1,6 @@
 /**
  * The provider simulator: a real HTTP server speaking the WhatsApp Cloud API send contract
- * (DESIGN §7), with settable latency, error mix, throttles and outages, and a ledger of everything it
+ * (docs/ARCHITECTURE.md, "The provider contract"), with settable latency, error mix, throttles and outages, and a ledger of everything it
  * answered. It is the default provider of the local fleet and the oracle of tests and benchmarks.
  *
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * Maps Cloud API answers and network errors to failure classes (DESIGN §5).
+ * Maps Cloud API answers and network errors to failure classes (docs/ARCHITECTURE.md, "Failures").
  * Codes: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
  */
 import { ClassifiedError, PermanentError, ThrottledError, TransientError, WindowClosedError } from './errors.js';

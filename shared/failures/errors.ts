@@ -1,5 +1,5 @@
 /**
- * Small named error classes that decide what happens to a failed message (DESIGN §5; cf. BullMQ's
+ * Small named error classes that decide what happens to a failed message (docs/ARCHITECTURE.md, "Failures"; cf. BullMQ's
  * UnrecoverableError). Every one keeps its `cause`.
  */
 export const FAILURE_CLASSES = ['transient', 'throttled', 'permanent', 'poison', 'window-closed'] as const;

@@ -1,6 +1,6 @@
 /**
  * Carries out a Fate: publishes the message to its retry tier or to the dead-letter exchange with
- * the failure headers (DESIGN §5), confirmed, before the caller acks the original delivery.
+ * the failure headers (docs/ARCHITECTURE.md, "Failures"), confirmed, before the caller acks the original delivery.
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Broker } from '../broker.js';

@@ -1,5 +1,5 @@
 /**
- * Shard ownership across the replicas of a stage (DESIGN §4).
+ * Shard ownership across the replicas of a stage (docs/ARCHITECTURE.md, "Ordering").
  *
  * - Membership: each replica heartbeats into a Redis sorted set (score = expiry time); members whose
  *   heartbeat is older than LEASE_TTL_MS are gone.
@@ -222,7 +222,7 @@ export class RendezvousAssigner implements ShardAssigner {
    * Take-over pacing: subscriptions start at least `takeSpacingMs` apart. A replica starting onto
    * full shards would otherwise get a full prefetch of every shard at once (16 × 64 deliveries) on
    * code not yet optimised, and its event loop would stall for hundreds of ms — urgent deliveries
-   * included, as they share it (docs/BENCHMARKS.md, "Paced take-overs"). The lease is held (and
+   * included, as they share it. The lease is held (and
    * renewed) while a take-over waits its turn; a single take-over after a quiet spell goes at once.
    */
   private async takeTurn(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Strict per-user order across retries (DESIGN §4, "order survives retries").
+ * Strict per-user order across retries (docs/ARCHITECTURE.md, "Ordering": "Strict order across retries").
  *
  * When a user's message goes to a retry tier, the user is *held*: a Redis list
  * `hold:<stage>:<user>` names, in order, the message being retried (the head) and every later

@@ -1,8 +1,8 @@
 /**
  * Urgent first inside one replica. A replica that consumes both lanes runs an urgent delivery on
  * the same event loop, Redis connection and CPU as up to a full prefetch of ordered ones (1,024
- * with 16 shards), and each of the urgent message's awaits waits behind what those queued — under
- * a backlog that was most of its latency (docs/BENCHMARKS.md, "The urgent lane under a backlog").
+ * with 16 shards), and each of the urgent message's awaits waits behind what those queued: under a
+ * backlog, most of its latency.
  *
  * So while an urgent delivery is in flight the gate is *closed*: ordered work does not start new
  * steps (the stage worker holds each ordered delivery before each of its steps; the dispatcher

@@ -7,7 +7,7 @@ const TIERS = [1000, 5000, 30_000, 120_000, 600_000];
 const body = (code: number) => ({ error: { message: 'x', type: 'OAuthException', code, fbtrace_id: 'f' } });
 
 describe('failure classes and the fate of a failed message', () => {
-  it('maps the Cloud API codes of DESIGN §5 to their classes', () => {
+  it('maps the Cloud API codes to their failure classes', () => {
     for (const code of [130429, 131056, 80007, 131057]) expect(classifyProviderError(429, body(code))).to.be.instanceOf(TransientError);
     for (const code of [131026, 131051, 131008, 131009, 131021, 368, 190]) {
       const e = classifyProviderError(400, body(code));

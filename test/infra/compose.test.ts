@@ -104,7 +104,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('configures the services with DESIGN §8 names only, pointing at the compose network', () => {
+  it('configures the services with the names of shared/config.ts only, pointing at the compose network', () => {
     const known = knownEnvNames();
     for (const name of apps) {
       const env = envOf(services[name]);

@@ -16,7 +16,7 @@ describe('pipeline: HTTP → RabbitMQ → provider', function () {
     await iso?.cleanup();
   });
 
-  it('answers 202 with the envelope id and delivers the message to the provider as DESIGN §7 says', async () => {
+  it('answers 202 with the envelope id and delivers the message to the provider as the provider contract says', async () => {
     const res = await fleet.send({ to: '15551234567', type: 'text', text: { body: 'hi' }, priority: 'normal' });
     expect(res.status).to.equal(202);
     expect(res.body.id).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/);

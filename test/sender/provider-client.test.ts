@@ -37,7 +37,7 @@ describe('sender: Cloud API client', function () {
   const envelope = (payload: Record<string, unknown>, user = '15551230000'): Envelope =>
     newEnvelope({ kind: 'outbound', user, priority: 'normal', payload });
 
-  it('sends text, template, media and interactive messages with the body of DESIGN §7', async () => {
+  it('sends text, template, media and interactive messages with the body of the provider contract', async () => {
     for (const payload of PAYLOADS) {
       const env = envelope(payload);
       const res = await client.send(env);

@@ -30,8 +30,8 @@ describe('sender: provider throttling (130429) with our limit set too high', fun
   it('settles under the provider\'s rate, loses nothing and dead-letters nothing', async () => {
     // The first sender owns every shard until the others have joined. This test is about
     // throttling, so it starts once the shards are spread: a hand-over during the throttled run
-    // once reordered a user's messages here (CI, 2026-12-02; see docs/ARCHITECTURE.md, "Known
-    // limitation") — that case is left open, not hidden.
+    // can reorder a user's messages (docs/ARCHITECTURE.md, "Known limitations of the hand-over"),
+    // a case this test leaves open rather than hides.
     const shards = fleet.cfg.shards;
     const limit = Math.ceil(shards / fleet.senders.length) + 1;
     await waitFor(() => shardsSettled(fleet.senders, shards) && ownedShards(fleet.senders).every((o) => o.length > 0 && o.length <= limit), {

@@ -81,8 +81,8 @@ describe('shared/broker: frame writes batched per multiplexer pass', function ()
 
 /**
  * amqplib leaves Nagle's algorithm on unless told: a small frame written while an earlier one is
- * unacknowledged then waits for the broker's delayed ACK (~20–40 ms per hop at a low rate;
- * docs/BENCHMARKS.md). The project's connections must turn it off.
+ * unacknowledged then waits for the broker's delayed ACK (tens of ms per hop at a low rate;
+ * docs/ARCHITECTURE.md, "Broker connection"). The project's connections must turn it off.
  */
 describe('shared/broker: TCP_NODELAY on the connection', function () {
   this.timeout(30_000);

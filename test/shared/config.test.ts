@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ConfigError, describeConfig, loadConfig } from '../../shared/config.js';
 
 describe('config', () => {
-  it('reads the DESIGN §8 names from the environment', () => {
+  it('reads the documented configuration names from the environment', () => {
     const cfg = loadConfig({ AMQP_URL: 'amqp://a:b@h1:5672,amqp://a:b@h2:5672', SHARDS: '8', RETRY_TIERS: '1s,1m', INGRESS_PORT: '9000' });
     expect(cfg.amqpUrl).to.equal('amqp://a:b@h1:5672,amqp://a:b@h2:5672');
     expect(cfg.shards).to.equal(8);
