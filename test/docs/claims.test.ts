@@ -1,10 +1,11 @@
 /**
  * What the docs name must exist: every `postmaster_*` metric is declared by a service, every
- * UPPER_CASE setting is read somewhere in the code, the message types are the ingress's, and every
- * reference to a section of another doc finds that section.
+ * UPPER_CASE setting is read somewhere in the code with the default the docs give it, the message
+ * types are the ingress's, and every reference to a section of another doc finds that section.
  */
 import { expect } from 'chai';
 import { MESSAGE_TYPES } from '../../services/ingress/content.js';
+import { envOf, loadConfig } from '../../shared/config.js';
 import { filesUnder, read } from './repo-files.js';
 
 const DOCS = [...filesUnder('docs', '.md'), 'README.md', ...filesUnder('services', '.md')];
@@ -27,6 +28,26 @@ describe('docs: what they name exists in the code', () => {
   it('names only settings and constants that the code spells', () => {
     const words = new Set(code.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g));
     expect(unknown(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g, (n) => words.has(n))).to.deep.equal([]);
+  });
+
+  it("gives each setting's default as shared/config.ts has it (tables, and `NAME` (default N unit) in prose)", () => {
+    const defaults = envOf(loadConfig({}));
+    const factor: Record<string, number> = { '': 1, ms: 1, s: 1000, min: 60_000, KiB: 1024 };
+    const wrong: string[] = [];
+    for (const d of DOCS) {
+      const text = read(d);
+      const rows = [...text.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| ([^|]*)\|/gm)].map((m) => [m[1], m[2].trim().split(/[ (]/)[0].replace(/`/g, ''), ''] as const);
+      const prose = [...text.replace(/\s+/g, ' ').matchAll(/`([A-Z][A-Z0-9_]+)`,? \((?:default:? )?([0-9][0-9,.]*) ?(ms|s|min|KiB)?[;,)]/g)].map((m) => [m[1], m[2], m[3] ?? ''] as const);
+      for (const [name, given, unit] of [...rows, ...prose]) {
+        if (!(name in defaults) || given === '') continue;
+        const def = defaults[name];
+        const n = Number(given.replace(/,/g, ''));
+        const same = given === def || (def !== '' && (n === Number(def) || (name.endsWith('_MS') || unit === 'KiB') && n * factor[unit] === Number(def)));
+        // A cell that is prose, not a value (SECURITY.md's rotation table: "no window needed: …"), says no default.
+        if (!same && !(def === '' || given === 'no')) wrong.push(`${d}: ${name} ${given}${unit} (code: ${def || 'unset'})`);
+      }
+    }
+    expect(wrong).to.deep.equal([]);
   });
 
   it('lists the message types the ingress accepts, in docs/API.md and docs/SENDER.md', () => {
