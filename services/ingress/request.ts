@@ -6,10 +6,10 @@
 import { z } from 'zod';
 import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/envelope.js';
 import type { BusinessNumbers } from '../../shared/numbers.js';
-import { parseContent, type Content } from './content.js';
-import { join, RequestError, requestErrorOf } from './request-error.js';
+import { parseContent, type Content } from '../../shared/content/content.js';
+import { join, RequestError, requestErrorOf } from '../../shared/content/request-error.js';
 
-export { RequestError } from './request-error.js';
+export { RequestError } from '../../shared/content/request-error.js';
 
 export const MAX_BATCH = 500;
 

@@ -10,7 +10,7 @@ import { businessNumbers } from '../../shared/numbers.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { UnavailableError } from './admission.js';
 import { problem, rawBody, reject, secretEquals } from './http.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../../shared/content/request-error.js';
 import { checkSignature } from './signature.js';
 import { splitWebhook } from './webhook-events.js';
 import type { WebhookIntake } from './webhook-intake.js';
