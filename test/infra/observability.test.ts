@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { request } from 'undici';
+import { RUNBOOK_BASE } from '../../scripts/gen-prometheus-rule.js';
 import { Metrics } from '../../shared/metrics.js';
 import { read, yamlDocs, yamlFile, type Doc } from './repo.js';
 
@@ -48,13 +49,15 @@ describe('observability (infra/observability)', () => {
     expect(alert('RabbitMQMemoryAlarm')?.expr).to.include('rabbitmq_alarms_memory_used_watermark');
   });
 
-  it('give every alert a severity, a summary and a runbook section that exists', () => {
+  it('give every alert a severity, a summary and a full runbook_url to a section of docs/OPERATIONS.md that exists', () => {
     const sections = anchors(read('docs/OPERATIONS.md'));
+    expect(RUNBOOK_BASE).to.match(/^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\/[^/]+\/docs\/OPERATIONS\.md$/);
     for (const r of rules.filter((x) => x.alert)) {
       expect(['critical', 'warning'], r.alert).to.include(r.labels?.severity);
       expect(r.annotations?.summary, r.alert).to.be.a('string');
-      const [file, anchor] = String(r.annotations?.runbook).split('#');
-      expect(file, r.alert).to.equal('docs/OPERATIONS.md');
+      expect(r.annotations?.runbook, `${r.alert}: runbook_url, not a relative runbook`).to.equal(undefined);
+      const [base, anchor] = String(r.annotations?.runbook_url).split('#');
+      expect(base, r.alert).to.equal(RUNBOOK_BASE);
       expect(sections.has(anchor), `${r.alert}: docs/OPERATIONS.md#${anchor}`).to.equal(true);
     }
   });
