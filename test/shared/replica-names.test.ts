@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
+import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { Broker } from '../../shared/broker.js';
 import { silentLogger } from '../../shared/logger.js';
 import { consumerTag, processReplicaId } from '../../shared/replica.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
+import { publishDeadLetters, runCli } from '../dlq/helpers.js';
 
 type Conn = { name: string; client_properties?: { connection_name?: string } };
 type Consumer = { consumer_tag: string; queue: { name: string }; channel_details: { connection_name: string } };
@@ -18,12 +20,14 @@ describe('shared/replica: connection names and consumer tags name the replica', 
   const REPLICA = 'postmaster-dispatcher-7d9f8-x2k4q';
   let iso: Isolation;
   let dispatcher: Dispatcher | undefined;
+  let replayer: Replayer | undefined;
 
   before(async () => {
     iso = await isolate('replica-names');
   });
   after(async () => {
     await dispatcher?.close();
+    await replayer?.close();
     await iso?.cleanup();
   });
 
@@ -50,6 +54,22 @@ describe('shared/replica: connection names and consumer tags name the replica', 
       const expected = q === names.urgent('dispatch') ? `postmaster-dispatcher:urgent@${REPLICA}` : `postmaster-dispatcher@${REPLICA}`;
       expect(byConnection.get(c.channel_details.connection_name), `${q}'s connection`).to.equal(expected);
     }
+  });
+
+  it('names the DLQ replayer\'s subscription to the DLQ, while a replay pass runs, after its replica', async () => {
+    const replica = 'postmaster-dlq-replayer-6f5d4-p8w2m';
+    const cfg = iso.config({ replicaId: replica });
+    replayer = await startReplayer(cfg);
+    const dlq = replayer.rt.topology.names.dlq;
+    // Twenty dead letters at one a second: the pass holds its subscription for 20 s.
+    await publishDeadLetters(iso.amqpUrl, cfg.topologyPrefix, Array.from({ length: 20 }, (_, i) => ({ user: `1555444${String(i).padStart(4, '0')}`, code: '131026' })));
+    const run = await runCli(cfg, ['replay', '--all', '--rate', '1', '--yes', '--json']);
+    expect(run.code, run.stderr).to.equal(0);
+    const tag = await waitFor(async () => {
+      const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
+      return all.find((c) => c.queue.name === dlq)?.consumer_tag ?? null;
+    }, { timeoutMs: 20_000, intervalMs: 250, what: 'the replay pass consuming the DLQ' });
+    expect(tag).to.equal(`postmaster-dlq-replayer@${replica}:${dlq}`);
   });
 
   it('names a connection after the pod (HOSTNAME) and the pid when no replica is given', async () => {
