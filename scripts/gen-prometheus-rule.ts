@@ -7,15 +7,17 @@
  *   node dist/scripts/gen-prometheus-rule.js --check     exit 1 if it differs from alerts.yml
  *   node dist/scripts/gen-prometheus-rule.js --runbook-base https://git.example.com/ops/postmaster.md --stdout
  *                                                the PrometheusRule with every runbook_url on that base
- *   … --plain --runbook-base URL --stdout         alerts.yml itself with that base (plain Prometheus)
+ *   … --topology-prefix acme --stdout             … selecting the queues of TOPOLOGY_PREFIX=acme
+ *   … --plain … --stdout                          alerts.yml itself, so changed (plain Prometheus)
  *
- * The committed files link the runbook on GitHub (RUNBOOK_BASE); a fork or a mirror renders its own
- * with --runbook-base.
+ * The committed files link the runbook on GitHub (RUNBOOK_BASE) and select the default prefix's
+ * queues; a fork, a mirror or another prefix renders its own.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Document, isMap, isScalar, parseDocument, visit } from 'yaml';
+import { loadConfig } from '../shared/config.js';
 
 export const ALERTS_PATH = 'infra/observability/prometheus/alerts.yml';
 export const RULE_PATH = 'infra/k8s/components/prometheus-operator/prometheus-rule.yaml';
@@ -27,15 +29,38 @@ const HEADER = [
   ' "npm run gen:prometheus-rule"; a test fails when the two differ.',
 ].join('\n');
 
-/** Every runbook_url annotation of a rules document moved from RUNBOOK_BASE to `base`. */
-function rebaseRunbooks(doc: Document, base: string): void {
-  if (base === RUNBOOK_BASE) return;
+/** What a rendering may change: where runbook links point, which topology's queues rules select. */
+export interface RenderOptions {
+  runbookBase?: string;
+  topologyPrefix?: string;
+}
+
+/** The prefix the committed rules select (TOPOLOGY_PREFIX's default). */
+const DEFAULT_PREFIX = loadConfig({}).topologyPrefix;
+
+/** A string as a PromQL regex inside a double-quoted string (each special character's backslash doubled). */
+function promRegexLiteral(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&');
+}
+
+/**
+ * Every runbook_url annotation moved from RUNBOOK_BASE to `runbookBase`; every queue selector of
+ * an expression moved from the default prefix to `topologyPrefix`.
+ */
+function retarget(doc: Document, { runbookBase = RUNBOOK_BASE, topologyPrefix = DEFAULT_PREFIX }: RenderOptions): void {
+  const from = { exact: `queue="${DEFAULT_PREFIX}.`, regex: `queue=~"${promRegexLiteral(DEFAULT_PREFIX)}\\\\.` };
   visit(doc, {
     Pair(_, pair) {
-      if (!isScalar(pair.key) || pair.key.value !== 'runbook_url' || !isScalar(pair.value)) return;
-      const url = String(pair.value.value);
-      if (!url.startsWith(`${RUNBOOK_BASE}#`)) throw new Error(`${ALERTS_PATH}: runbook_url ${url} is not on ${RUNBOOK_BASE}`);
-      pair.value.value = base + url.slice(RUNBOOK_BASE.length);
+      if (!isScalar(pair.key) || !isScalar(pair.value)) return;
+      const text = String(pair.value.value);
+      if (pair.key.value === 'runbook_url') {
+        if (!text.startsWith(`${RUNBOOK_BASE}#`)) throw new Error(`${ALERTS_PATH}: runbook_url ${text} is not on ${RUNBOOK_BASE}`);
+        if (runbookBase !== RUNBOOK_BASE) pair.value.value = runbookBase + text.slice(RUNBOOK_BASE.length);
+      } else if (pair.key.value === 'expr' && topologyPrefix !== DEFAULT_PREFIX) {
+        pair.value.value = text
+          .replaceAll(from.exact, `queue="${topologyPrefix}.`)
+          .replaceAll(from.regex, `queue=~"${promRegexLiteral(topologyPrefix)}\\\\.`);
+      }
     },
   });
 }
@@ -49,18 +74,17 @@ function parseRules(text: string): Document {
 
 const STRINGIFY = { lineWidth: 0 } as const;
 
-/** alerts.yml with its runbook links on `base` (itself for the default base). */
-export function renderPlainRules(alertsText: string, base = RUNBOOK_BASE): string {
-  if (base === RUNBOOK_BASE) return alertsText;
+/** alerts.yml retargeted (itself with the defaults). */
+export function renderPlainRules(alertsText: string, opts: RenderOptions = {}): string {
   const doc = parseRules(alertsText);
-  rebaseRunbooks(doc, base);
-  return doc.toString(STRINGIFY);
+  retarget(doc, opts);
+  return isDefault(opts) ? alertsText : doc.toString(STRINGIFY);
 }
 
-/** The PrometheusRule: alerts.yml's groups under spec, runbook links on `base`. */
-export function renderPrometheusRule(alertsText: string, base = RUNBOOK_BASE): string {
+/** The PrometheusRule: alerts.yml's groups, retargeted, under spec. */
+export function renderPrometheusRule(alertsText: string, opts: RenderOptions = {}): string {
   const src = parseRules(alertsText);
-  rebaseRunbooks(src, base);
+  retarget(src, opts);
   const out = new Document({
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
@@ -72,29 +96,36 @@ export function renderPrometheusRule(alertsText: string, base = RUNBOOK_BASE): s
   return out.toString(STRINGIFY);
 }
 
+function isDefault(opts: RenderOptions): boolean {
+  return (opts.runbookBase ?? RUNBOOK_BASE) === RUNBOOK_BASE && (opts.topologyPrefix ?? DEFAULT_PREFIX) === DEFAULT_PREFIX;
+}
+
 function repoRoot(): string {
   // dist/scripts/gen-prometheus-rule.js → repository root
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
-function option(argv: string[], name: string): string | undefined {
+function option(argv: string[], name: string, valid: RegExp, example: string): string | undefined {
   const i = argv.indexOf(name);
   if (i < 0) return undefined;
   const value = argv[i + 1];
-  if (!value || !/^https?:\/\/\S+$/.test(value)) throw new Error(`${name} needs a URL, e.g. ${name} ${RUNBOOK_BASE}`);
-  return value.replace(/#.*$/, '');
+  if (!value || !valid.test(value)) throw new Error(`${name} needs a value like ${example}`);
+  return value;
 }
 
 function main(argv: string[]): number {
-  const base = option(argv, '--runbook-base') ?? RUNBOOK_BASE;
+  const opts: RenderOptions = {
+    runbookBase: option(argv, '--runbook-base', /^https?:\/\/[^\s#]+$/, RUNBOOK_BASE),
+    topologyPrefix: option(argv, '--topology-prefix', /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, DEFAULT_PREFIX),
+  };
   const alerts = readFileSync(path.join(repoRoot(), ALERTS_PATH), 'utf8');
-  const text = argv.includes('--plain') ? renderPlainRules(alerts, base) : renderPrometheusRule(alerts, base);
+  const text = argv.includes('--plain') ? renderPlainRules(alerts, opts) : renderPrometheusRule(alerts, opts);
   if (argv.includes('--stdout')) {
     process.stdout.write(text);
     return 0;
   }
-  if (argv.includes('--plain') || base !== RUNBOOK_BASE) {
-    console.error('--plain and --runbook-base write to stdout only (--stdout): the committed files keep the default base.');
+  if (argv.includes('--plain') || !isDefault(opts)) {
+    console.error('--plain, --runbook-base and --topology-prefix write to stdout only (--stdout): the committed files keep the defaults.');
     return 2;
   }
   const target = path.join(repoRoot(), RULE_PATH);

@@ -39,12 +39,32 @@ describe('Prometheus Operator component (infra/k8s/components/prometheus-operato
     const base = 'https://git.example.com/ops/postmaster/OPERATIONS.md';
     const ours = runbookUrls(yamlFile(ALERTS_PATH).groups);
     const expected = ours.map((u) => u.replace(RUNBOOK_BASE, base));
-    expect(runbookUrls(parse(renderPrometheusRule(alertsText, base)).spec.groups)).to.deep.equal(expected);
-    const plain = parse(renderPlainRules(alertsText, base));
+    expect(runbookUrls(parse(renderPrometheusRule(alertsText, { runbookBase: base })).spec.groups)).to.deep.equal(expected);
+    const plain = parse(renderPlainRules(alertsText, { runbookBase: base }));
     expect(runbookUrls(plain.groups)).to.deep.equal(expected);
     // Nothing else changes.
     const strip = (groups: Doc[]) => JSON.stringify(groups).replaceAll(base, RUNBOOK_BASE);
     expect(strip(plain.groups)).to.equal(JSON.stringify(yamlFile(ALERTS_PATH).groups));
+  });
+
+  it('selects another TOPOLOGY_PREFIX\'s queues, and only them, when rendered for it', () => {
+    const exprs = (text: string, rule: boolean) => ((rule ? parse(text).spec.groups : parse(text).groups) as Doc[]).flatMap((g) => (g.rules as Doc[]).map((r) => String(r.expr)));
+    const original = exprs(alertsText, false);
+    for (const rendered of [exprs(renderPrometheusRule(alertsText, { topologyPrefix: 'acme.pm' }), true), exprs(renderPlainRules(alertsText, { topologyPrefix: 'acme.pm' }), false)]) {
+      expect(rendered.filter((e, i) => e !== original[i]).length, 'the rules that select queues').to.equal(3);
+      const queues = rendered.flatMap((e) => [...e.matchAll(/queue(=~?)"((?:\\\\.|[^"])*)"/g)]);
+      expect(queues.length).to.equal(3);
+      for (const [, op, value] of queues) {
+        // PromQL unescapes the string first; a regex matcher is anchored at both ends.
+        const text = value.replace(/\\\\/g, '\\');
+        const matches = (q: string) => (op === '=~' ? new RegExp(`^(?:${text})$`).test(q) : text === q);
+        const sample = op === '=~' ? 'acme.pm.send.03' : 'acme.pm.dlq';
+        if (op === '=~' && !/send/.test(text)) continue;
+        expect(matches(sample), `${value} selects ${sample}`).to.equal(true);
+        expect(matches(sample.replace('acme.pm', 'acmeXpm')), `${value}: the prefix's dot is literal`).to.equal(false);
+        expect(matches(sample.replace('acme.pm', 'postmaster')), `${value} leaves the default prefix`).to.equal(false);
+      }
+    }
   });
 
   it('scrapes every Deployment that serves metrics, with exactly one PodMonitor, on its metrics port', () => {
