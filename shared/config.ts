@@ -175,7 +175,7 @@ const schema = {
     default: 100,
     env: 'SHARD_TAKE_SPACING_MS',
   },
-  replicaId: { doc: 'Name of this replica in shard membership; empty: hostname-pid-random.', format: String, default: '', env: 'REPLICA_ID' },
+  replicaId: { doc: 'Name of this replica in shard membership, connection names and consumer tags (the pod name on Kubernetes); empty: HOSTNAME (else the host name), pid and a random suffix.', format: String, default: '', env: 'REPLICA_ID' },
   whatsappMaxTokenWaitMs: { doc: 'Longest a send waits in-process for a rate-limit token; a longer wait re-tiers the message as throttled (no attempt counted).', format: 'nat', default: 3000, env: 'WHATSAPP_MAX_TOKEN_WAIT_MS' },
   whatsappThrottleBackoffMs: { doc: 'Pause of the whole number after a provider throttle (130429/429) without Retry-After; a 131056 pauses the recipient for the larger of this and WHATSAPP_PAIR_INTERVAL_MS.', format: 'nat', default: 1000, env: 'WHATSAPP_THROTTLE_BACKOFF_MS' },
   whatsappRateCooldownMs: { doc: 'After a provider throttle the number\'s rate is halved; it holds for this long, then regains a tenth of WHATSAPP_THROUGHPUT_PER_SECOND per cool-down.', format: 'nat', default: 10000, env: 'WHATSAPP_RATE_COOLDOWN_MS' },
