@@ -9,6 +9,7 @@ import type { ConfirmChannel, ChannelModel as Connection } from 'amqplib';
 import type { Writable } from 'node:stream';
 import type { Logger } from './logger.js';
 import { maskUrl } from './config.js';
+import { connectionName, consumerTag, processReplicaId } from './replica.js';
 import { BrokerUnavailableError, PublisherChannel } from './publisher-channel.js';
 
 export { BrokerUnavailableError, UnroutableError, UnencodableMessageError } from './publisher-channel.js';
@@ -35,7 +36,10 @@ export interface BrokerOptions {
   logger: Logger;
   publishTimeoutMs: number;
   heartbeatS?: number;
+  /** What the connections are named after (`postmaster-<service>`); each name ends in `@<replica>`. */
   name?: string;
+  /** This replica in connection names and consumer tags (shared/replica.ts); default: host and pid. */
+  replica?: string;
   /**
    * Give the urgent lanes a connection of their own (`<name>:urgent`): the services do; a CLI or a
    * test that never touches them need not open it.
@@ -89,12 +93,20 @@ export class Broker {
   private urgentPublisher: PublisherChannel | null = null;
   private readonly blockedBy = new Set<AmqpConnectionManager>();
   private closing: Promise<void> | null = null;
+  readonly name: string;
+  readonly replica: string;
 
   constructor(private readonly opts: BrokerOptions) {
     this.log = opts.logger.child({ component: 'broker' });
-    const name = opts.name ?? 'postmaster';
-    this.manager = this.connect(name);
-    this.urgentManager = opts.urgentConnection ? this.connect(`${name}:urgent`) : this.manager;
+    this.name = opts.name ?? 'postmaster';
+    this.replica = opts.replica || processReplicaId();
+    this.manager = this.connect(connectionName(this.name, this.replica));
+    this.urgentManager = opts.urgentConnection ? this.connect(connectionName(`${this.name}:urgent`, this.replica)) : this.manager;
+  }
+
+  /** The consumer tag of this replica's subscription to `queue`: `<name>@<replica>:<queue>`. */
+  consumerTag(queue: string): string {
+    return consumerTag(this.name, this.replica, queue);
   }
 
   private connect(name: string): AmqpConnectionManager {

@@ -5,6 +5,7 @@
  * only its own secrets.
  */
 import convict from 'convict';
+import { businessNumbers } from './numbers.js';
 import { parseTiers } from './topology/names.js';
 import { DEV_SECRET, productionRefusals, withOwnSecrets, type EnvNames, type ServiceRole } from './production-policy.js';
 
@@ -90,7 +91,25 @@ const schema = {
   whatsappVerifyToken: { doc: 'Token Meta echoes in the webhook verification (hub.verify_token). Ingress only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_VERIFY_TOKEN', sensitive: true },
   providerBaseUrl: { doc: 'WhatsApp Cloud API base URL (https://graph.facebook.com); empty: the bundled simulator.', format: 'optional-url', default: '', env: 'PROVIDER_BASE_URL' },
   whatsappAccessToken: { doc: 'Cloud API bearer token. Sender only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_ACCESS_TOKEN', sensitive: true },
-  whatsappPhoneNumberId: { doc: 'Business phone number id the sender sends from.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
+  whatsappPhoneNumberId: { doc: 'Business phone number id the sender sends from, when WHATSAPP_NUMBERS is empty.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
+  whatsappNumbers: {
+    doc: 'The business numbers the fleet sends from, as a JSON array, the first being the default: [{"id": "<phone number id>", "alias": "sales", "tokenEnv": "WHATSAPP_ACCESS_TOKEN_SALES", "throughputPerSecond": 80, "display": "<display phone number>", "portfolio": "main", "messagingLimit": 1000}]; only id is required. No secret: tokenEnv names the variable of the sender\'s environment holding that number\'s token (default WHATSAPP_ACCESS_TOKEN). Empty: the one number of WHATSAPP_PHONE_NUMBER_ID (docs/SENDER.md "Several business numbers").',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_NUMBERS',
+  },
+  whatsappMessagingLimit: {
+    doc: 'Messaging limit of the business portfolio (Meta\'s tier): distinct users a business-initiated message (a template outside the user\'s window) may reach per rolling 24 hours, shared by the portfolio\'s numbers; unlimited, a number or a tier name (TIER_1K). Meta\'s phone_number_quality_update webhook updates it at run time.',
+    format: String,
+    default: 'unlimited',
+    env: 'WHATSAPP_MESSAGING_LIMIT',
+  },
+  whatsappMessagingLimitAction: {
+    doc: 'What a business-initiated send that would exceed the messaging limit does: wait (re-tiered as throttled until a conversation of the last 24 hours ages out, holding its user behind it) or fail (dead-lettered at once as permanent, code messaging-limit).',
+    format: ['wait', 'fail'],
+    default: 'wait',
+    env: 'WHATSAPP_MESSAGING_LIMIT_ACTION',
+  },
   graphApiVersion: { doc: 'Graph API version in the Cloud API path.', format: 'graph-version', default: 'v21.0', env: 'GRAPH_API_VERSION' },
   botHandlerUrl: { doc: 'HTTP endpoint of the bot handler for inbound messages; empty: built-in echo handler (development only: production needs an https URL).', format: 'optional-url', default: '', env: 'BOT_HANDLER_URL' },
   botHandlerTimeoutMs: { doc: 'Timeout of one bot handler call.', format: 'nat', default: 5000, env: 'BOT_HANDLER_TIMEOUT_MS' },
@@ -156,7 +175,7 @@ const schema = {
     default: 100,
     env: 'SHARD_TAKE_SPACING_MS',
   },
-  replicaId: { doc: 'Name of this replica in shard membership; empty: hostname-pid-random.', format: String, default: '', env: 'REPLICA_ID' },
+  replicaId: { doc: 'Name of this replica in shard membership, connection names and consumer tags (the pod name on Kubernetes); empty: HOSTNAME (else the host name), pid and a random suffix.', format: String, default: '', env: 'REPLICA_ID' },
   whatsappMaxTokenWaitMs: { doc: 'Longest a send waits in-process for a rate-limit token; a longer wait re-tiers the message as throttled (no attempt counted).', format: 'nat', default: 3000, env: 'WHATSAPP_MAX_TOKEN_WAIT_MS' },
   whatsappThrottleBackoffMs: { doc: 'Pause of the whole number after a provider throttle (130429/429) without Retry-After; a 131056 pauses the recipient for the larger of this and WHATSAPP_PAIR_INTERVAL_MS.', format: 'nat', default: 1000, env: 'WHATSAPP_THROTTLE_BACKOFF_MS' },
   whatsappRateCooldownMs: { doc: 'After a provider throttle the number\'s rate is halved; it holds for this long, then regains a tenth of WHATSAPP_THROUGHPUT_PER_SECOND per cool-down.', format: 'nat', default: 10000, env: 'WHATSAPP_RATE_COOLDOWN_MS' },
@@ -211,6 +230,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
   }
   const cfg = c.getProperties() as unknown as Config;
+  try {
+    businessNumbers(cfg);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
   const refused = unsafeSettings(cfg, role);
   if (refused.length && cfg.allowInsecure !== '1') {
     throw new ConfigError(

@@ -129,6 +129,7 @@ export class QueueConsumer {
     await ch.waitForConnect();
     await ch.consume(this.opts.queue, (msg) => this.onDelivery(msg), {
       noAck: false,
+      consumerTag: this.broker.consumerTag(this.opts.queue),
       ...(this.opts.priority !== undefined ? { arguments: { 'x-priority': this.opts.priority } } : {}),
     });
     this.reviveDelay = this.opts.reviveAfterMs ?? 2000;

@@ -60,56 +60,6 @@ export function tooDeep(value: unknown, max: number): Path | null {
   return null;
 }
 
-/** Bounds on any content, whatever its type: the bot handler's replies pass through them too. */
-function boundContent(c: { type: string }, ctx: z.RefinementCtx): void {
-  const deep = tooDeep(c, MAX_CONTENT_DEPTH);
-  if (deep) {
-    ctx.addIssue({ code: 'custom', path: deep, message: `nested deeper than ${MAX_CONTENT_DEPTH} levels` });
-    return;
-  }
-  const n = utf8Bytes(JSON.stringify(c));
-  if (n > MAX_CONTENT_BYTES) {
-    ctx.addIssue({ code: 'custom', path: [c.type], message: `the message content must be at most ${MAX_CONTENT_BYTES} bytes as JSON (got ${n})` });
-  }
-}
-
-const mediaObject = z
-  .object({ link: z.url().optional(), id: z.string().min(1).optional(), caption: z.string().max(1024).optional(), filename: z.string().optional() })
-  .strict()
-  .refine((m) => Boolean(m.link) !== Boolean(m.id), { message: 'needs exactly one of link or id' });
-
-/** Outbound message content, a subset of the Cloud API message object (docs/ARCHITECTURE.md, "The provider contract"). */
-export const outboundContent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text'), text: z.object({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() }).strict() }).strict(),
-  z.object({
-    type: z.literal('template'),
-    template: z
-      .object({
-        name: z.string().min(1).max(512),
-        language: z.object({ code: z.string().min(2).max(15), policy: z.literal('deterministic').optional() }).strict(),
-        components: z.array(z.record(z.string(), z.unknown())).max(20).optional(),
-      })
-      .strict(),
-  }).strict(),
-  z.object({ type: z.literal('image'), image: mediaObject }).strict(),
-  z.object({ type: z.literal('video'), video: mediaObject }).strict(),
-  z.object({ type: z.literal('audio'), audio: mediaObject }).strict(),
-  z.object({ type: z.literal('document'), document: mediaObject }).strict(),
-  z.object({ type: z.literal('sticker'), sticker: mediaObject }).strict(),
-  z.object({
-    type: z.literal('interactive'),
-    interactive: z
-      .object({
-        type: z.enum(['button', 'list', 'cta_url', 'product', 'product_list', 'flow']),
-        body: z.object({ text: z.string().min(1).max(1024) }).strict().optional(),
-        header: z.record(z.string(), z.unknown()).optional(),
-        footer: z.object({ text: z.string().max(60) }).strict().optional(),
-        action: z.record(z.string(), z.unknown()),
-      })
-      .strict(),
-  }).strict(),
-]).superRefine(boundContent);
-export type OutboundContent = z.infer<typeof outboundContent>;
 
 export const PRIORITIES = ['normal', 'urgent'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -131,6 +81,8 @@ export const envelopeSchema = z
       .max(200)
       .refine((s) => utf8Bytes(s) <= AMQP_SHORT_STRING_BYTES, `must be at most ${AMQP_SHORT_STRING_BYTES} bytes in UTF-8`)
       .optional(),
+    /** Outbound: the business number (phone number id) it goes out from; absent: the default number (shared/numbers.ts). */
+    from: z.string().regex(/^\d{1,30}$/, 'must be a phone number id, digits only').optional(),
     /** Envelope id of the inbound message an outbound reply answers. */
     replyTo: z.string().optional(),
     /** A template `template` object sent instead when the user's customer-service window is closed (shared/window.ts). */

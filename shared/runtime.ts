@@ -2,7 +2,6 @@
  * What every service starts with: config, logger, metrics, broker, Redis, topology — and the order
  * in which they close.
  */
-import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
@@ -15,6 +14,7 @@ import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
 import { parseTiers } from './topology/names.js';
 import { Management } from './management.js';
+import { processReplicaId } from './replica.js';
 import { brokerChecks, Health } from './health.js';
 
 export interface Runtime {
@@ -69,7 +69,8 @@ function warnIfInsecure(cfg: Config, service: string, log: Logger): void {
 }
 
 export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<Runtime> {
-  const replicaId = cfg.replicaId || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // The random part keeps two runtimes of one process (tests) apart in shard membership.
+  const replicaId = cfg.replicaId || `${processReplicaId()}-${randomBytes(3).toString('hex')}`;
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
   warnIfInsecure(cfg, opts.service, log);
@@ -79,6 +80,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
     logger: log,
     publishTimeoutMs: cfg.publishTimeoutMs,
     name: `postmaster-${opts.service}`,
+    replica: replicaId,
     urgentConnection: true,
     onReturned: (exchange) => metrics.unroutable.inc({ exchange }),
   });

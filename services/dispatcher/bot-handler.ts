@@ -5,7 +5,9 @@
  */
 import { request } from 'undici';
 import { z } from 'zod';
-import { describeIssue, outboundContent, type Envelope } from '../../shared/envelope.js';
+import { parseContent } from '../../shared/content/content.js';
+import { RequestError } from '../../shared/content/request-error.js';
+import { describeIssue, type Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
 import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
 import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
@@ -26,7 +28,28 @@ export class EchoHandler implements BotHandler {
   }
 }
 
-const handlerAnswer = z.object({ replies: z.array(outboundContent).max(20) });
+const MAX_REPLIES = 20;
+const handlerAnswer = z.object({ replies: z.array(z.record(z.string(), z.unknown())).max(MAX_REPLIES) });
+
+/**
+ * The replies of an answer, each checked like a send request's content (shared/content): any message
+ * type the Cloud API takes, `context` to quote the inbound message, or a read receipt for it. The
+ * first bad one makes the answer poison, naming its field (`replies.1.text.body: …`).
+ */
+export function parseReplies(body: unknown): Reply[] {
+  const parsed = handlerAnswer.safeParse(body);
+  if (!parsed.success) {
+    throw new PoisonMessageError(`bot handler answer invalid: ${describeIssue(parsed.error).message}`, { code: 'handler-invalid-answer' });
+  }
+  return parsed.data.replies.map((reply, i) => {
+    try {
+      return parseContent(reply, `replies.${i}`);
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      throw new PoisonMessageError(`bot handler answer invalid: ${err.message}`, { code: 'handler-invalid-answer' });
+    }
+  });
+}
 
 /**
  * The request body: the inbound message as Meta sent it (`message`), with the sender's profile
@@ -89,12 +112,9 @@ export class HttpBotHandler implements BotHandler {
       } catch {
         throw new PoisonMessageError('bot handler answered with a body that is not JSON', { code: 'handler-invalid-answer' });
       }
-      const parsed = handlerAnswer.safeParse(body);
-      if (!parsed.success) {
-        throw new PoisonMessageError(`bot handler answer invalid: ${describeIssue(parsed.error).message}`, { code: 'handler-invalid-answer' });
-      }
-      ctx.log.debug({ replies: parsed.data.replies.length }, 'bot handler answered');
-      return parsed.data.replies as Reply[];
+      const replies = parseReplies(body);
+      ctx.log.debug({ replies: replies.length }, 'bot handler answered');
+      return replies;
     } finally {
       this.metrics.handlerLatency.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     }

@@ -174,6 +174,7 @@ export class JobRun {
     return {
       conn: rt.broker.connection(),
       dlq: rt.topology.names.dlq,
+      consumerTag: rt.broker.consumerTag(rt.topology.names.dlq),
       lanes: this.ctx.lanes,
       state,
       prefetch: rt.cfg.replayPrefetch,

@@ -48,6 +48,8 @@ export interface PassPlan {
 export interface PassContext {
   conn: ChannelModel;
   dlq: string;
+  /** The pass's subscription to the DLQ, named after the replica (shared/replica.ts). */
+  consumerTag: string;
   lanes: LaneIndex;
   state: PassState;
   prefetch: number;
@@ -91,7 +93,7 @@ export class DlqPass {
     let end: PassEnd | null = null;
     try {
       await ch.prefetch(Math.max(1, this.ctx.prefetch));
-      await ch.consume(this.ctx.dlq, (msg) => stream.push(msg), { noAck: false });
+      await ch.consume(this.ctx.dlq, (msg) => stream.push(msg), { noAck: false, consumerTag: this.ctx.consumerTag });
       while (end === null) {
         const msg = this.ctx.stopping() ? null : await stream.next(IDLE_MS);
         const step = this.ctx.stopping() ? 'stopped' : msg ? await this.handle(msg) : await this.idle();

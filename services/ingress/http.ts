@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { BrokerUnavailableError } from '../../shared/broker.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { UnavailableError } from './admission.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../../shared/content/request-error.js';
 
 export const MAX_BODY = '1mb';
 

@@ -5,10 +5,11 @@
  */
 import { z } from 'zod';
 import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/envelope.js';
-import { parseContent, type Content } from './content.js';
-import { join, RequestError, requestErrorOf } from './request-error.js';
+import type { BusinessNumbers } from '../../shared/numbers.js';
+import { parseContent, type Content } from '../../shared/content/content.js';
+import { join, RequestError, requestErrorOf } from '../../shared/content/request-error.js';
 
-export { RequestError } from './request-error.js';
+export { RequestError } from '../../shared/content/request-error.js';
 
 export const MAX_BATCH = 500;
 
@@ -44,6 +45,8 @@ const meta = z
     // An id for logs and tracing: control characters have no place in it, and DEL and C1 (which JSON
     // does not escape) reach terminals and plain-text log viewers as they are.
     correlationId: utf8Text(CORRELATION_ID_MAX_BYTES).regex(/^\P{Cc}*$/u, 'must not contain control characters').optional(),
+    // The business number to send from, by phone number id or alias (shared/numbers.ts); absent: the default.
+    from: z.string().min(1).max(64).optional(),
     // The `template` object of a template message, sent instead when the user's 24-hour window is closed.
     fallbackTemplate: z
       .record(z.string(), z.unknown())
@@ -60,12 +63,14 @@ const meta = z
   })
   .strict();
 
-const META_KEYS = new Set(['to', 'priority', 'urgency', 'idempotencyKey', 'sendAt', 'correlationId', 'fallbackTemplate']);
+const META_KEYS = new Set(['to', 'from', 'priority', 'urgency', 'idempotencyKey', 'sendAt', 'correlationId', 'fallbackTemplate']);
 /** Keys that JSON.parse keeps as own properties but that would reach prototypes once copied. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export interface SendRequest {
   to: string;
+  /** The phone number id of the business number to send from (an alias is resolved); absent: the default. */
+  from?: string;
   priority: Priority;
   urgency?: number;
   idempotencyKey?: string;
@@ -79,6 +84,8 @@ export interface SendRequest {
 export interface ParseOptions {
   /** Latest allowed sendAt, as seconds from now. */
   maxAheadS?: number;
+  /** The configured business numbers, to resolve `from`; without them `from` must be a phone number id. */
+  numbers?: BusinessNumbers;
   now?: number;
 }
 
@@ -109,7 +116,19 @@ export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = 
       throw new RequestError(join(path, 'sendAt'), `${join(path, 'sendAt')}: may be at most ${opts.maxAheadS} s in the future`);
     }
   }
-  return { ...m.data, content: parseContent(contentPart, path) };
+  const from = m.data.from === undefined ? undefined : resolveFrom(m.data.from, join(path, 'from'), opts.numbers);
+  return { ...m.data, ...(from !== undefined ? { from } : {}), content: parseContent(contentPart, path) };
+}
+
+/** A `from` as the phone number id it names: a configured id or alias. */
+function resolveFrom(ref: string, field: string, numbers: BusinessNumbers | undefined): string {
+  if (!numbers) {
+    if (/^\d{1,30}$/.test(ref)) return ref;
+    throw new RequestError(field, `${field}: must be a phone number id, digits only`);
+  }
+  const n = numbers.resolve(ref);
+  if (!n) throw new RequestError(field, `${field}: "${ref}" is not a configured business number (configured: ${numbers.describe()})`);
+  return n.id;
 }
 
 /** One item of a batch: its request, or the error that rejected it. */

@@ -6,7 +6,6 @@ import { PLUGINS } from '../../scripts/ensure-services.js';
 import { loadConfig, unsafeSettings } from '../../shared/config.js';
 import type { ServiceRole } from '../../shared/production-policy.js';
 import { AFTER_CLOSE_MS } from '../../shared/consumer.js';
-import { names, STAGES } from '../../shared/topology/names.js';
 import { envFile, exists, imageServices, knownEnvNames, kubectlAvailable, kustomize, read, repoPath, ROOT, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 const K8S = 'infra/k8s';
@@ -96,7 +95,6 @@ function checkDeployment(d: Doc, where: string): void {
 describe('Kubernetes manifests (infra/k8s)', () => {
   const base = resources('base').flatMap((r) => r.docs);
   const deployments = base.filter((d) => d.kind === 'Deployment');
-  const byName = (n: string) => deployments.find((d) => d.metadata.name === `postmaster-${n}`)!;
 
   it('parse, every file of every overlay', () => {
     const files = allYamlFiles(K8S);
@@ -193,30 +191,6 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       expect(pdb, `PDB for ${d.metadata.name}`).to.exist;
       expect(pdb!.spec.minAvailable ?? pdb!.spec.maxUnavailable).to.be.a('number');
     }
-  });
-
-  it('let KEDA scale the dispatcher and the sender on the depth of exactly their lanes', () => {
-    const topo = names(loadConfig({}).topologyPrefix);
-    const shards = Number(envFile(`${K8S}/base/config.env`).SHARDS);
-    const scaled = base.filter((d) => d.kind === 'ScaledObject');
-    expect(scaled.map((s) => s.spec.scaleTargetRef.name)).to.have.members(['postmaster-dispatcher', 'postmaster-sender']);
-    for (const stage of STAGES) {
-      const target = stage === 'dispatch' ? 'dispatcher' : 'sender';
-      const so = scaled.find((s) => s.spec.scaleTargetRef.name === `postmaster-${target}`)!;
-      // The HPA owns the count; a replicas field would fight it on every apply.
-      expect(byName(target).spec.replicas, `${target} replicas`).to.equal(undefined);
-      const [trigger] = so.spec.triggers;
-      expect(trigger.type).to.equal('rabbitmq');
-      expect(trigger.metadata).to.include({ protocol: 'http', useRegex: 'true', operation: 'sum', mode: 'QueueLength' });
-      const re = new RegExp(trigger.metadata.queueName);
-      for (let i = 0; i < shards; i++) expect(re.test(topo.shardQueue(stage, i)), topo.shardQueue(stage, i)).to.equal(true);
-      expect(re.test(topo.urgent(stage))).to.equal(true);
-      const other = STAGES.find((s) => s !== stage)!;
-      for (const q of [topo.shardQueue(other, 0), topo.urgent(other), topo.dlq, topo.retry(1000)]) expect(re.test(q), q).to.equal(false);
-      expect(so.spec.maxReplicaCount).to.be.at.most(shards);
-    }
-    const auth = base.find((d) => d.kind === 'TriggerAuthentication')!;
-    expect(auth.spec.secretTargetRef).to.deep.include({ parameter: 'host', name: 'postmaster-keda-secrets', key: 'RABBITMQ_MANAGEMENT_URL' });
   });
 
   it('run RabbitMQ as a three-node operator cluster with the three plugins', () => {

@@ -3,7 +3,8 @@
  * the manifests they check live in the source tree.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -77,6 +78,24 @@ export async function kubectlAvailable(): Promise<boolean> {
 export async function kustomize(dir: string): Promise<Doc[]> {
   const { stdout } = await run('kubectl', ['kustomize', repoPath(dir)], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
   return yamlDocs(stdout, `kubectl kustomize ${dir}`);
+}
+
+/**
+ * `kubectl kustomize` of an overlay made up on the spot: the given directories (relative to the
+ * repository) as its resources and components, as a user's own overlay would list them, with the
+ * overlay's namespace (which kustomize gives the components' objects only from the same file).
+ */
+export async function kustomizeComposed(resources: string[], components: string[], namespace?: string): Promise<Doc[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'postmaster-kustomize-'));
+  try {
+    // kustomize takes only relative paths to other directories.
+    const rel = (d: string) => path.relative(dir, repoPath(d));
+    const k = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', namespace, resources: resources.map(rel), components: components.map(rel) };
+    writeFileSync(path.join(dir, 'kustomization.yaml'), JSON.stringify(k));
+    return await kustomize(path.relative(ROOT, dir));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The services the image's entry point can start (its SERVICES line). */

@@ -62,7 +62,7 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
         const conns = await iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
           'GET', `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`,
         );
-        const found = conns.filter((c) => c.client_properties?.connection_name === 'postmaster-ingress');
+        const found = conns.filter((c) => c.client_properties?.connection_name?.startsWith('postmaster-ingress@'));
         return found.length === 1 ? found : null;
       }, { what: 'the ingress connection in the management API', timeoutMs: 20_000, intervalMs: 250 });
       const killedAt = Date.now();

@@ -147,7 +147,8 @@ describe('shared/broker: the urgent lanes on a connection of their own', functio
   async function ours(): Promise<Map<string, Conn>> {
     return waitFor(async () => {
       const conns = await iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`);
-      const byName = new Map(conns.map((c) => [c.client_properties?.connection_name ?? '', c]));
+      // Named `<name>@<replica>`: keyed here by the part before the replica.
+      const byName = new Map(conns.map((c) => [(c.client_properties?.connection_name ?? '').replace(`@${broker.replica}`, ''), c]));
       return byName.has(NAME) && byName.has(`${NAME}:urgent`) ? byName : null;
     }, { timeoutMs: 20_000, intervalMs: 250, what: 'both connections in the management API' });
   }

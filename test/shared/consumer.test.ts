@@ -71,7 +71,7 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
         'GET',
         `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`,
       );
-      const found = conns.filter((c) => c.client_properties?.connection_name === NAME);
+      const found = conns.filter((c) => c.client_properties?.connection_name === `${NAME}@${broker.replica}`);
       return found.length ? found : null;
     }, { timeoutMs: 20_000, intervalMs: 250, what: 'the broker to list our connection' });
     expect(mine, 'one connection of ours').to.have.length(1);

@@ -27,6 +27,18 @@ async function startBot(): Promise<{ url: string; seen: Seen[]; close(): Promise
         return res.writeHead(503).end();
       }
       if (text === 'fail-400') return res.writeHead(400).end('{"error":"no"}');
+      if (text === 'every-type' || text === 'bad-reply') {
+        const replies =
+          text === 'bad-reply'
+            ? [{ type: 'text', text: { body: 'fine' } }, { type: 'location', location: { latitude: 200, longitude: 13.4 } }]
+            : [
+                { status: 'read', message_id: body.wamid },
+                { type: 'reaction', reaction: { message_id: body.wamid, emoji: '👍' } },
+                { type: 'location', location: { latitude: 52.52, longitude: 13.405, name: 'Office' } },
+                { type: 'text', text: { body: 'quoted' }, context: { message_id: body.wamid } },
+              ];
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replies }));
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
         replies: [
           { type: 'text', text: { body: `Hi ${body.contact?.name ?? 'there'}, you said: ${text}` } },
@@ -98,6 +110,33 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
     await postWebhook(fleet, inbound('wamid.BOT3', 'fail-400'));
     await waitFor(async () => (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
     expect(bot.seen.filter((s) => s.body.wamid === 'wamid.BOT3')).to.have.length(1);
+    expect(repliesTo('16505551234').length).to.equal(before);
+  });
+
+  it('sends replies of any message type the send API takes: a read receipt, a reaction, a location, a quoted reply', async () => {
+    const user = '16505551234';
+    const before = repliesTo(user).length;
+    await postWebhook(fleet, inbound('wamid.BOT4', 'every-type'));
+    // A read receipt names the inbound message, not the user: it is found by its message_id.
+    const read = await waitFor(() => fleet.sim.accepted().find((e) => e.type === 'read' && (e.body as any).message_id === 'wamid.BOT4'), { what: 'the read receipt' });
+    expect(read.body).to.deep.include({ messaging_product: 'whatsapp', status: 'read', message_id: 'wamid.BOT4' });
+    const got = await waitFor(() => (repliesTo(user).length >= before + 3 ? repliesTo(user).slice(before) : null), { what: 'three replies' });
+    expect(got.map((e) => e.type)).to.deep.equal(['reaction', 'location', 'text']);
+    expect((got[0].body as any).reaction).to.deep.equal({ message_id: 'wamid.BOT4', emoji: '👍' });
+    expect((got[1].body as any).location).to.deep.equal({ latitude: 52.52, longitude: 13.405, name: 'Office' });
+    expect((got[2].body as any).context).to.deep.equal({ message_id: 'wamid.BOT4' });
+  });
+
+  it('dead-letters an answer with one invalid reply as poison, naming the field, and sends none of its replies', async () => {
+    const before = repliesTo('16505551234').length;
+    const dlq = fleet.ingress.rt.topology.names.dlq;
+    const depth0 = (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq];
+    await postWebhook(fleet, inbound('wamid.BOT5', 'bad-reply'));
+    await waitFor(async () => (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
+    const call = bot.seen.find((s) => s.body.wamid === 'wamid.BOT5')!;
+    const rec = (await fleet.call('GET', `/v1/messages/${call.body.id}`)).body;
+    expect(rec.error).to.include({ class: 'poison', code: 'handler-invalid-answer' });
+    expect(rec.error.message).to.match(/replies\.1\.location\.latitude/);
     expect(repliesTo('16505551234').length).to.equal(before);
   });
 });

@@ -7,7 +7,7 @@
  * https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
  */
 import { z } from 'zod';
-import { MAX_CONTENT_BYTES, MAX_CONTENT_DEPTH, tooDeep, utf8Bytes } from '../../shared/envelope.js';
+import { MAX_CONTENT_BYTES, MAX_CONTENT_DEPTH, tooDeep, utf8Bytes } from '../envelope.js';
 import { contacts } from './contacts.js';
 import { checkInteractive, interactive, type Interactive } from './interactive.js';
 import { location } from './location.js';
