@@ -4,14 +4,13 @@
  * of docs/API.md is valid against it, and bodies the ingress refuses are refused by it too.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { request } from 'undici';
 import { openApiDocument, renderOpenApi } from '../../services/ingress/openapi.js';
 import { parseSendRequest, RequestError } from '../../services/ingress/request.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
-import { read, repoPath } from '../infra/repo.js';
+import { read, scriptExitCode } from '../infra/repo.js';
 import { requestExamples } from '../support/api-docs.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 
@@ -48,18 +47,10 @@ function errorsOf(validate: ValidateFunction, body: unknown): string {
   return validate(body) ? '' : JSON.stringify(validate.errors?.slice(0, 3));
 }
 
-function genCheck(): Promise<number> {
-  return new Promise((resolve) => {
-    execFile('node', [repoPath('dist/scripts/gen-openapi.js'), '--check'], { timeout: 30_000 }, (err) =>
-      resolve(err ? (typeof err.code === 'number' ? err.code : 1) : 0),
-    );
-  });
-}
-
 describe('OpenAPI document (docs/openapi.json)', () => {
   it('is exactly what npm run gen:openapi generates from the zod schemas now', async () => {
     expect(read('docs/openapi.json')).to.equal(renderOpenApi());
-    expect(await genCheck()).to.equal(0);
+    expect(await scriptExitCode('dist/scripts/gen-openapi.js', ['--check'])).to.equal(0);
   });
 
   it('is OpenAPI 3.1 and covers every route of the API table of docs/API.md', () => {
