@@ -8,7 +8,8 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { request } from 'undici';
 import { openApiDocument, renderOpenApi } from '../../services/ingress/openapi.js';
-import { parseSendRequest, RequestError } from '../../services/ingress/request.js';
+import { MESSAGE_TYPES } from '../../services/ingress/content.js';
+import { parseSendRequest, RequestError, requestFields } from '../../services/ingress/request.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { read, scriptExitCode } from '../infra/repo.js';
 import { requestExamples } from '../support/api-docs.js';
@@ -59,6 +60,12 @@ describe('OpenAPI document (docs/openapi.json)', () => {
     expect(table.length).to.be.greaterThan(5);
     const documented = Object.entries(committed.paths as Json).flatMap(([p, ops]) => Object.keys(ops).filter((k) => k !== 'servers').map((m) => `${m.toUpperCase()} ${p}`));
     expect(documented).to.include.members(table);
+  });
+
+  it('derives every send request from the schemas: each type and each of Postmaster\'s fields', () => {
+    const send = committed.components.schemas.SendRequest.anyOf.map((r: { $ref: string }) => committed.components.schemas[r.$ref.split('/').pop()!]);
+    expect(send.map((s: Json) => s.properties.type?.const ?? 'read receipt')).to.deep.equal([...MESSAGE_TYPES, 'read receipt']);
+    for (const s of send) expect(Object.keys(s.properties)).to.include.members(Object.keys(requestFields.shape));
   });
 
   it('has schemas that compile under strict JSON Schema 2020-12', () => {
