@@ -5,6 +5,7 @@
  * only its own secrets.
  */
 import convict from 'convict';
+import { businessNumbers } from './numbers.js';
 import { parseTiers } from './topology/names.js';
 import { DEV_SECRET, productionRefusals, withOwnSecrets, type EnvNames, type ServiceRole } from './production-policy.js';
 
@@ -90,7 +91,25 @@ const schema = {
   whatsappVerifyToken: { doc: 'Token Meta echoes in the webhook verification (hub.verify_token). Ingress only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_VERIFY_TOKEN', sensitive: true },
   providerBaseUrl: { doc: 'WhatsApp Cloud API base URL (https://graph.facebook.com); empty: the bundled simulator.', format: 'optional-url', default: '', env: 'PROVIDER_BASE_URL' },
   whatsappAccessToken: { doc: 'Cloud API bearer token. Sender only.', format: String, default: DEV_SECRET, env: 'WHATSAPP_ACCESS_TOKEN', sensitive: true },
-  whatsappPhoneNumberId: { doc: 'Business phone number id (WhatsApp Manager) the sender sends from: the Cloud API path /<version>/<id>/messages; digits only in production.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
+  whatsappPhoneNumberId: { doc: 'Business phone number id (WhatsApp Manager) the sender sends from when WHATSAPP_NUMBERS is empty: the Cloud API path /<version>/<id>/messages; digits only in production.', format: String, default: '100000000000001', env: 'WHATSAPP_PHONE_NUMBER_ID' },
+  whatsappNumbers: {
+    doc: 'The business numbers the fleet sends from, as a JSON array, the first being the default: [{"id": "<phone number id>", "alias": "sales", "tokenEnv": "WHATSAPP_ACCESS_TOKEN_SALES", "throughputPerSecond": 80, "display": "<display phone number>", "portfolio": "main", "messagingLimit": 1000}]; only id is required. No secret: tokenEnv names the variable of the sender\'s environment holding that number\'s token (default WHATSAPP_ACCESS_TOKEN). Empty: the one number of WHATSAPP_PHONE_NUMBER_ID (docs/SENDER.md "Several numbers").',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_NUMBERS',
+  },
+  whatsappMessagingLimit: {
+    doc: 'Messaging limit of the business portfolio (Meta\'s tier): distinct users a business-initiated message (a template outside the user\'s window) may reach per rolling 24 hours, shared by the portfolio\'s numbers; unlimited, a number or a tier name (TIER_1K). Meta\'s phone_number_quality_update webhook updates it at run time.',
+    format: String,
+    default: 'unlimited',
+    env: 'WHATSAPP_MESSAGING_LIMIT',
+  },
+  whatsappMessagingLimitAction: {
+    doc: 'What a business-initiated send that would exceed the messaging limit does: wait (re-tiered as throttled until a conversation of the last 24 hours ages out, holding its user behind it) or fail (dead-lettered at once as permanent, code messaging-limit).',
+    format: ['wait', 'fail'],
+    default: 'wait',
+    env: 'WHATSAPP_MESSAGING_LIMIT_ACTION',
+  },
   graphApiVersion: { doc: 'Graph API version in the Cloud API path (/v21.0/…).', format: 'graph-version', default: 'v21.0', env: 'GRAPH_API_VERSION' },
   botHandlerUrl: { doc: 'HTTP endpoint of the bot handler for inbound messages; empty: built-in echo handler (development only: production needs an https URL).', format: 'optional-url', default: '', env: 'BOT_HANDLER_URL' },
   botHandlerTimeoutMs: { doc: 'Deadline of one bot handler call (connect, headers and body together); past it the call is a transient failure and retried.', format: 'nat', default: 5000, env: 'BOT_HANDLER_TIMEOUT_MS' },
@@ -213,6 +232,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
   }
   const cfg = c.getProperties() as unknown as Config;
+  try {
+    businessNumbers(cfg);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
   const refused = unsafeSettings(cfg, role);
   if (refused.length && cfg.allowInsecure !== '1') {
     throw new ConfigError(

@@ -16,7 +16,9 @@ export class Metrics {
   readonly unroutable: Counter<'exchange'>;
   readonly unhealthy: Gauge<'check'>;
   readonly consumed: Counter<'stage' | 'lane'>;
-  readonly sent: Counter<'outcome' | 'code'>;
+  readonly sent: Counter<'outcome' | 'code' | 'number'>;
+  readonly windowFallbacks: Counter<'reason'>;
+  readonly messagingLimit: Counter<'portfolio' | 'outcome'>;
   readonly retried: Counter<'stage' | 'tier' | 'class'>;
   readonly deadLettered: Counter<'stage' | 'class' | 'code'>;
   readonly endToEnd: Histogram<'lane'>;
@@ -52,7 +54,9 @@ export class Metrics {
     this.unroutable = new Counter({ name: 'postmaster_unroutable_total', help: 'Publishes that reached no queue (a binding or queue is missing) and were refused, by exchange.', labelNames: ['exchange'], registers: r });
     this.unhealthy = new Gauge({ name: 'postmaster_unhealthy_seconds', help: 'How long a health check has been failing (0 while it passes): publish, consume, event-loop.', labelNames: ['check'], registers: r });
     this.consumed = new Counter({ name: 'postmaster_consumed_total', help: 'Deliveries taken from a lane.', labelNames: ['stage', 'lane'], registers: r });
-    this.sent = new Counter({ name: 'postmaster_sent_total', help: 'Provider calls by outcome and Cloud API code.', labelNames: ['outcome', 'code'], registers: r });
+    this.sent = new Counter({ name: 'postmaster_sent_total', help: 'Provider calls by outcome, Cloud API code and business number (phone number id).', labelNames: ['outcome', 'code', 'number'], registers: r });
+    this.windowFallbacks = new Counter({ name: 'postmaster_window_fallbacks_total', help: 'Free-form messages sent as their fallbackTemplate because the customer-service window was closed: by our check (window-closed) or the Cloud API\'s 131047.', labelNames: ['reason'], registers: r });
+    this.messagingLimit = new Counter({ name: 'postmaster_messaging_limit_total', help: 'Business-initiated sends checked against their portfolio\'s messaging limit: admitted or refused.', labelNames: ['portfolio', 'outcome'], registers: r });
     this.retried = new Counter({ name: 'postmaster_retried_total', help: 'Messages sent to a retry tier.', labelNames: ['stage', 'tier', 'class'], registers: r });
     this.deadLettered = new Counter({ name: 'postmaster_dead_lettered_total', help: 'Messages dead-lettered by class and code.', labelNames: ['stage', 'class', 'code'], registers: r });
     this.endToEnd = new Histogram({ name: 'postmaster_end_to_end_seconds', help: 'Accept → provider 2xx.', labelNames: ['lane'], buckets: LATENCY_BUCKETS, registers: r });

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { businessNumbers } from '../../shared/numbers.js';
 import { publishToStage } from '../../shared/publish.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
@@ -37,6 +38,7 @@ export interface DispatchDeps {
 }
 
 export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps) {
+  const numbers = businessNumbers(rt.cfg);
   /** Advisory: a Redis failure here never fails (and so never re-publishes) the message. */
   const dispatched = (env: Envelope, ctx: StageContext) =>
     status.record(env.id, 'dispatched').catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
@@ -49,7 +51,7 @@ export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps
    */
   async function windowOpened(env: Envelope, ctx: StageContext): Promise<void> {
     try {
-      await windows.opened(receivingNumber(env, rt.cfg.whatsappPhoneNumberId), env.user, inboundAt(env));
+      await windows.opened(receivingNumber(env, numbers.default.id), env.user, inboundAt(env));
     } catch (err) {
       if (rt.cfg.whatsappWindowCheck === 'enforce') {
         throw new TransientError(`could not record the customer-service window: ${(err as Error).message}`, { code: 'redis-unavailable', cause: err });
@@ -73,6 +75,8 @@ export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps
       case 'inbound': {
         await windowOpened(env, ctx);
         const replies = await bot.handle(env, ctx);
+        // A reply leaves from the number the user wrote to (when this fleet has it; else the default).
+        const from = numbers.resolve(receivingNumber(env, numbers.default.id))?.id;
         // Published one at a time, in order: they share the user's shard, so order holds.
         for (let i = 0; i < replies.length; i++) {
           const reply = newEnvelope({
@@ -81,6 +85,7 @@ export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps
             user: env.user,
             priority: 'normal',
             payload: replies[i],
+            ...(from !== undefined ? { from } : {}),
             replyTo: env.id,
             ...(env.correlationId ? { correlationId: env.correlationId } : {}),
           });

@@ -11,6 +11,8 @@ export interface DlqFilter {
   /** A stage (`send`) or a lane (`send.urgent`). */
   stages?: string[];
   users?: string[];
+  /** The envelopes' `from` (phone number ids; '' for a message without one, i.e. from the default number). */
+  froms?: string[];
   /** Failed at least this long ago. */
   olderThanMs?: number;
   /** Failed at most this long ago. */
@@ -57,6 +59,7 @@ export function matches(f: DlqFilter, dl: DeadLetter, now = Date.now()): boolean
   if (!oneOf(f.classes, dl.failureClass)) return false;
   if (!oneOf(f.stages, dl.stage, dl.lane)) return false;
   if (!oneOf(f.users, dl.user)) return false;
+  if (!oneOf(f.froms, dl.envelope ? (dl.envelope.from ?? '') : null)) return false;
   if (f.replaysBelow !== undefined && dl.replays >= f.replaysBelow) return false;
   if (f.olderThanMs !== undefined || f.newerThanMs !== undefined) {
     if (dl.failedAt === null) return false;
@@ -77,6 +80,7 @@ export function describeFilter(f: DlqFilter): string {
   list('class', f.classes);
   list('stage', f.stages);
   list('user', f.users);
+  list('from', f.froms?.filter(Boolean));
   if (f.olderThanMs !== undefined) parts.push(`older-than=${formatDuration(f.olderThanMs)}`);
   if (f.newerThanMs !== undefined) parts.push(`newer-than=${formatDuration(f.newerThanMs)}`);
   if (f.replaysBelow !== undefined) parts.push(`replays<${f.replaysBelow}`);

@@ -37,6 +37,7 @@ export function envelopeFor(req: SendRequest, correlationId?: string): Envelope 
   return newEnvelope({
     kind: 'outbound',
     user: req.to.replace(/^\+/, ''),
+    ...(req.from !== undefined ? { from: req.from } : {}),
     priority: req.priority,
     ...(req.urgency !== undefined ? { urgency: req.urgency } : {}),
     payload: req.content as unknown as Record<string, unknown>,

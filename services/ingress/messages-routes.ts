@@ -3,6 +3,7 @@
  * the bearer token (docs/API.md).
  */
 import { Router, type Request, type Response } from 'express';
+import { businessNumbers } from '../../shared/numbers.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { StatusStore } from '../../shared/status.js';
 import type { Acceptor, Outcome } from './accept.js';
@@ -49,7 +50,8 @@ export function messagesRouter(rt: Runtime, acceptor: Acceptor, status: StatusSt
   const router = Router();
   const auth = bearerAuth(rt);
   const json = requireJson(rt);
-  const opts = (): ParseOptions => ({ maxAheadS: rt.cfg.scheduleMaxAheadS });
+  const numbers = businessNumbers(rt.cfg);
+  const opts = (): ParseOptions => ({ maxAheadS: rt.cfg.scheduleMaxAheadS, numbers });
 
   router.post('/v1/messages', auth, json, jsonBody, async (req: Request, res: Response) => {
     const correlationId = correlationOf(req);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/envelope.js';
+import type { BusinessNumbers } from '../../shared/numbers.js';
 import { parseContent, type Content } from './content.js';
 import { join, RequestError, requestErrorOf } from './request-error.js';
 
@@ -63,6 +64,13 @@ export const requestFields = z
       .regex(/^\P{Cc}*$/u, 'must not contain control characters')
       .optional()
       .describe(`An id for logs and tracing, carried as the AMQP correlation-id. At most ${CORRELATION_ID_MAX_BYTES} bytes in UTF-8.`),
+    // The business number to send from, by phone number id or alias (shared/numbers.ts); absent: the default.
+    from: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('The business number to send from: its phone number id or alias (WHATSAPP_NUMBERS); absent: the default number.'),
     // The `template` object of a template message, sent instead when the user's 24-hour window is closed.
     fallbackTemplate: z
       .record(z.string(), z.unknown())
@@ -86,6 +94,8 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export interface SendRequest {
   to: string;
+  /** The phone number id of the business number to send from (an alias is resolved); absent: the default. */
+  from?: string;
   priority: Priority;
   urgency?: number;
   idempotencyKey?: string;
@@ -99,6 +109,8 @@ export interface SendRequest {
 export interface ParseOptions {
   /** Latest allowed sendAt, as seconds from now. */
   maxAheadS?: number;
+  /** The configured business numbers, to resolve `from`; without them `from` must be a phone number id. */
+  numbers?: BusinessNumbers;
   now?: number;
 }
 
@@ -129,7 +141,19 @@ export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = 
       throw new RequestError(join(path, 'sendAt'), `${join(path, 'sendAt')}: may be at most ${opts.maxAheadS} s in the future`);
     }
   }
-  return { ...m.data, content: parseContent(contentPart, path) };
+  const from = m.data.from === undefined ? undefined : resolveFrom(m.data.from, join(path, 'from'), opts.numbers);
+  return { ...m.data, ...(from !== undefined ? { from } : {}), content: parseContent(contentPart, path) };
+}
+
+/** A `from` as the phone number id it names: a configured id or alias. */
+function resolveFrom(ref: string, field: string, numbers: BusinessNumbers | undefined): string {
+  if (!numbers) {
+    if (/^\d{1,30}$/.test(ref)) return ref;
+    throw new RequestError(field, `${field}: must be a phone number id, digits only`);
+  }
+  const n = numbers.resolve(ref);
+  if (!n) throw new RequestError(field, `${field}: "${ref}" is not a configured business number (configured: ${numbers.describe()})`);
+  return n.id;
 }
 
 /** One item of a batch: its request, or the error that rejected it. */

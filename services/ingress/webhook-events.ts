@@ -6,8 +6,10 @@
  * id that does not fit an AMQP short string, a payload nested too deep to serialize) is skipped
  * with a reason rather than failing the whole delivery: Meta retries a non-2xx for up to 7 days and
  * the same event would fail every time, holding up the good events beside it. Skipped parts are
- * logged, counted in the answer's `skipped`, and never reach the publisher.
+ * logged, counted in the answer's `skipped`, and never reach the publisher. A
+ * `phone_number_quality_update` change carries a new messaging limit (`limits`), not an event.
  */
+import { parseMessagingLimit, type MessagingLimit } from '../../shared/numbers.js';
 import { envelopeSchema, MAX_CONTENT_DEPTH, newEnvelope, tooDeep, type Envelope } from '../../shared/envelope.js';
 
 export interface WebhookEvent {
@@ -16,8 +18,16 @@ export interface WebhookEvent {
   dedupKey: string;
 }
 
+/** Meta's phone_number_quality_update: the messaging limit of a number's portfolio changed. */
+export interface LimitUpdate {
+  /** The display phone number Meta names (the webhook carries no phone number id). */
+  display: string;
+  limit: MessagingLimit;
+}
+
 export interface SplitResult {
   events: WebhookEvent[];
+  limits: LimitUpdate[];
   skipped: Array<{ at: string; reason: string }>;
 }
 
@@ -72,8 +82,17 @@ function status(s: unknown): WebhookEvent | string {
   return event('status', s.recipient_id, s, `status:${s.id}:${s.status}`, s.id);
 }
 
+/** A quality update's new limit: max_daily_conversations_per_business, else the older current_limit. */
+function limitUpdate(value: Obj): LimitUpdate | string {
+  const display = value.display_phone_number;
+  if (typeof display !== 'string' || !/^\d{6,20}$/.test(display)) return 'quality update has no display_phone_number';
+  const raw = value.max_daily_conversations_per_business ?? value.current_limit;
+  const limit = parseMessagingLimit(raw);
+  return limit === undefined ? `quality update: limit ${JSON.stringify(raw)?.slice(0, 40)} is not one Postmaster knows` : { display, limit };
+}
+
 export function splitWebhook(body: unknown): SplitResult {
-  const out: SplitResult = { events: [], skipped: [] };
+  const out: SplitResult = { events: [], limits: [], skipped: [] };
   if (!isObj(body) || body.object !== 'whatsapp_business_account') {
     out.skipped.push({ at: 'object', reason: 'not a whatsapp_business_account notification' });
     return out;
@@ -81,6 +100,12 @@ export function splitWebhook(body: unknown): SplitResult {
   arr(body.entry).forEach((entry, e) => {
     arr(isObj(entry) ? entry.changes : undefined).forEach((change, c) => {
       const at = `entry.${e}.changes.${c}`;
+      if (isObj(change) && change.field === 'phone_number_quality_update' && isObj(change.value)) {
+        const u = limitUpdate(change.value);
+        if (typeof u === 'string') out.skipped.push({ at, reason: u });
+        else out.limits.push(u);
+        return;
+      }
       if (!isObj(change) || change.field !== 'messages' || !isObj(change.value)) {
         out.skipped.push({ at, reason: `field ${isObj(change) ? String(change.field) : '?'} is not carried` });
         return;

@@ -1,10 +1,14 @@
 /**
  * Meta's webhook for WhatsApp: `GET /webhooks/whatsapp` answers the verification challenge,
  * `POST /webhooks/whatsapp` takes signed notifications (inbound messages and statuses) and answers
- * 200 only once every event in them is confirmed by the broker.
+ * 200 only once every event in them is confirmed by the broker. A phone_number_quality_update sets
+ * the messaging limit of the number's portfolio (shared/messaging-limit.ts).
  */
 import { Router, type Request, type Response } from 'express';
+import { MessagingLimits } from '../../shared/messaging-limit.js';
+import { businessNumbers } from '../../shared/numbers.js';
 import type { Runtime } from '../../shared/runtime.js';
+import { UnavailableError } from './admission.js';
 import { problem, rawBody, reject, secretEquals } from './http.js';
 import { RequestError } from './request-error.js';
 import { checkSignature } from './signature.js';
@@ -34,6 +38,8 @@ function verify(rt: Runtime) {
 
 function receive(rt: Runtime, intake: WebhookIntake) {
   const log = rt.log.child({ component: 'webhook' });
+  const numbers = businessNumbers(rt.cfg);
+  const messagingLimits = new MessagingLimits(rt.redis, rt.keys);
   return async (req: Request, res: Response) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const sig = checkSignature(raw, req.get('x-hub-signature-256'), rt.cfg.whatsappAppSecret);
@@ -51,7 +57,18 @@ function receive(rt: Runtime, intake: WebhookIntake) {
     } catch (err) {
       throw new RequestError('(body)', `(body): not valid JSON: ${(err as Error).message}`);
     }
-    const { events, skipped } = splitWebhook(body);
+    const { events, limits, skipped } = splitWebhook(body);
+    for (const u of limits) {
+      const n = numbers.byDisplay(u.display);
+      if (!n) {
+        skipped.push({ at: 'phone_number_quality_update', reason: `display phone number ${u.display} is no configured number's "display"` });
+        continue;
+      }
+      await messagingLimits.setLimit(n.portfolio, u.limit).catch((err: Error) => {
+        throw new UnavailableError(`could not record the new messaging limit: ${err.message}`, 'redis', { cause: err });
+      });
+      log.info({ portfolio: n.portfolio, number: n.id, limit: u.limit ?? 'unlimited' }, 'messaging limit changed (phone_number_quality_update)');
+    }
     if (skipped.length > 0) log.warn({ skipped }, 'webhook parts skipped');
     const r = await intake.take(events);
     res.status(200).json({ received: events.length, published: r.published, duplicates: r.duplicates, skipped: skipped.length });

@@ -13,7 +13,8 @@ import { H } from '../../shared/envelope.js';
 import { asClassified, ThrottledError, WindowClosedError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
-import { isProviderThrottle, type SendLimiter } from './limiter.js';
+import { isProviderThrottle } from './limiter.js';
+import type { SenderNumbers } from './numbers.js';
 import type { ProviderClient, SendResult } from './provider-client.js';
 import { asFallback, heldByWindow, windowKey } from '../../shared/window.js';
 import { providerRefused, type BeginResult, type FallbackReason, type SendLedger } from './send-ledger.js';
@@ -30,11 +31,13 @@ interface Delivered {
 export interface SendDeps {
   rt: Runtime;
   provider: ProviderClient;
-  limiter: SendLimiter;
+  numbers: SenderNumbers;
   ledger: SendLedger;
 }
 
-export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
+export function createSendHandler({ rt, provider, numbers, ledger }: SendDeps) {
+  /** The options every number's limiter shares (all but the throughput). */
+  const limits = numbers.default.opts;
   /**
    * A call to the dedup store. Without its record a redelivery could reach the user twice, so a
    * Redis failure becomes a ThrottledError: wait, do not send, do not count an attempt.
@@ -43,7 +46,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     try {
       return await call();
     } catch (err) {
-      throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limiter.opts.throttleBackoffMs, cause: err });
+      throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limits.throttleBackoffMs, cause: err });
     }
   }
 
@@ -67,11 +70,11 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       // A throttle keeps the mark while this delivery may still try again in-process (send() clears it).
       const keep = isProviderThrottle(e) || (fallbackNext && failureClass === 'window-closed');
       if (providerRefused(code) && !keep) await unmark(env.id);
-      rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code });
+      rt.metrics.sent.inc({ outcome: isProviderThrottle(e) ? 'throttled' : failureClass, code, number: env.from ?? numbers.numbers.default.id });
       throw e;
     }
     rt.metrics.providerLatency.observe({ outcome: 'ok' }, seconds());
-    rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status) });
+    rt.metrics.sent.inc({ outcome: 'ok', code: String(result.status), number: env.from ?? numbers.numbers.default.id });
     return result;
   }
 
@@ -100,16 +103,36 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
     const held = heldByWindow(env.payload);
     const fallback = held ? asFallback(env) : null;
     if (held && !windowOpen && rt.cfg.whatsappWindowCheck === 'enforce') {
-      if (fallback) return { result: await callProvider(fallback), fallback: 'window-closed' };
+      if (fallback) return sendFallback(fallback, 'window-closed');
       await unmark(env.id);
       throw new WindowClosedError('customer-service window closed: the user has not written in 24 hours, and the message has no fallbackTemplate (not sent)', { code: 'window-closed' });
     }
+    // A template to a user outside the window opens a business-initiated conversation: it counts
+    // against the portfolio's messaging limit.
+    if (!windowOpen && env.payload.type === 'template') await admitBusinessInitiated(env);
     try {
       return { result: await callProvider(env, fallback !== null) };
     } catch (err) {
       if (!(fallback && err instanceof WindowClosedError)) throw err;
       ctx.log.info({ code: err.code }, 'provider refused a free-form message outside the window; sending the fallback template');
-      return { result: await callProvider(fallback), fallback: '131047' };
+      return sendFallback(fallback, '131047');
+    }
+  }
+
+  /** The fallback template: a business-initiated message, so within the messaging limit. */
+  async function sendFallback(fallback: Envelope, reason: FallbackReason): Promise<Delivered> {
+    await admitBusinessInitiated(fallback);
+    rt.metrics.windowFallbacks.inc({ reason });
+    return { result: await callProvider(fallback), fallback: reason };
+  }
+
+  /** The messaging-limit admission; refused, the message is not sent (the mark is cleared). */
+  async function admitBusinessInitiated(env: Envelope): Promise<void> {
+    try {
+      await numbers.admitBusinessInitiated(env);
+    } catch (err) {
+      await unmark(env.id);
+      throw err;
     }
   }
 
@@ -125,6 +148,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
       ctx.log.warn({ kind: env.kind }, 'non-outbound message on a send lane; dropped');
       return;
     }
+    const limiter = numbers.limiterOf(env);
     let marked = false;
     let windowOpen = true;
     for (let throttles = 0; ; ) {
@@ -150,7 +174,7 @@ export function createSendHandler({ rt, provider, limiter, ledger }: SendDeps) {
           }
           if (!marked) {
             // The dedup check; it also sets this replica's `sending` mark unless the id was sent.
-            const begun = await dedupStore(() => ledger.begin(env.id, windowKey(rt, rt.cfg.whatsappPhoneNumberId, env.user)));
+            const begun = await dedupStore(() => ledger.begin(env.id, windowKey(rt, limiter.opts.phoneNumberId, env.user)));
             marked = begun.state !== 'sent';
             windowOpen = begun.windowOpen;
             if (begun.state !== 'fresh') return begun.state;

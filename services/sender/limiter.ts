@@ -73,6 +73,8 @@ export interface LimiterDeps {
   redis: Redis;
   keys: Keyspace;
   metrics: Metrics;
+  /** A clock shared by the limiters of several numbers; without one the limiter runs its own. */
+  clock?: RedisClock;
 }
 
 /** `wanted` tokens of a limit that is off. */
@@ -108,12 +110,14 @@ export class SendLimiter {
   private readonly pairGates = new Map<string, PriorityGate>();
   private closed = false;
   private gaugeTimer: NodeJS.Timeout | null = null;
+  private readonly ownClock: boolean;
 
   constructor(
     private readonly deps: LimiterDeps,
     readonly opts: LimiterOptions,
   ) {
-    this.clock = new RedisClock(deps.redis);
+    this.ownClock = !deps.clock;
+    this.clock = deps.clock ?? new RedisClock(deps.redis);
     const now = () => this.clock.now();
     this.windows = new SlotWindows(deps.redis, deps.keys('rl'), now);
     this.backoff = new ProviderBackoff(deps.redis, deps.keys, {
@@ -130,7 +134,7 @@ export class SendLimiter {
   }
 
   async start(): Promise<void> {
-    await this.clock.start();
+    if (this.ownClock) await this.clock.start();
   }
 
   /**
@@ -185,7 +189,7 @@ export class SendLimiter {
     this.numberGate.close();
     for (const g of this.pairGates.values()) g.close();
     this.pairGates.clear();
-    this.clock.close();
+    if (this.ownClock) this.clock.close();
     if (this.gaugeTimer) clearTimeout(this.gaugeTimer);
   }
 
@@ -243,7 +247,7 @@ export class SendLimiter {
     }
     if (!this.pairLimited) return free(wanted);
     const windowMs = this.opts.pairBurst * this.opts.pairIntervalMs;
-    const t = await this.windows.take({ key: `pair:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst }, wanted);
+    const t = await this.windows.take({ key: `pair:${this.opts.phoneNumberId}:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst }, wanted);
     return t.ok ? { ok: true, count: t.count, nextInMs: t.nextInMs, release: (n = 1) => this.windows.giveBack(t.slotKey, n) } : t;
   }
 

@@ -2,7 +2,7 @@
  * What the provider told us to do, shared by every sender replica through Redis, so the fleet slows
  * down as one instead of each message retrying on its own clock.
  *
- * - **Penalty until** — `penalty:number:<phone number id>` and `penalty:pair:<recipient>` hold a
+ * - **Penalty until** — `penalty:number:<phone number id>` and `penalty:pair:<phone number id>:<recipient>` hold a
  *   time (Redis clock, ms) before which nothing is sent from the number / to the recipient. Set on
  *   130429 / 429 (number) or 131056 (recipient) to now + Retry-After, or a default backoff when the
  *   provider sends none (Meta's throttles never do). A later deadline is never shortened.
@@ -121,7 +121,7 @@ export class ProviderBackoff {
     return this.keys('penalty', 'number', this.opts.phoneNumberId);
   }
   private pairPenaltyKey(user: string): string {
-    return this.keys('penalty', 'pair', user);
+    return this.keys('penalty', 'pair', this.opts.phoneNumberId, user);
   }
   private rateKey(): string {
     return this.keys('rate', this.opts.phoneNumberId);

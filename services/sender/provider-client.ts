@@ -7,14 +7,17 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { Pool } from 'undici';
 import type { Envelope } from '../../shared/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
-import { TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
+import { PermanentError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
 import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
 
 export interface ProviderConfig {
   baseUrl: string;
   graphApiVersion: string;
+  /** The default number: messages without `from` go out from it. */
   phoneNumberId: string;
   accessToken: string;
+  /** Further business numbers a message may name in `from`, each with its own token. */
+  others?: Array<{ id: string; accessToken: string }>;
   /** Deadline of one call, from the request to the end of the answer's body. */
   timeoutMs: number;
   /** Largest answer read (0: no cap); default 64 KiB. */
@@ -50,8 +53,8 @@ export class ProviderClient {
   /** The slots of each pool (`slotsFor` its connections; see `slot`). */
   private readonly slots: LimitFunction;
   private readonly urgentSlots: LimitFunction;
-  private readonly path: string;
-  private readonly auth: string;
+  /** Per business number: the messages path and the Authorization header. */
+  private readonly routes = new Map<string, { path: string; auth: string }>();
   private closing: Promise<void> | null = null;
 
   constructor(private readonly cfg: ProviderConfig) {
@@ -71,8 +74,9 @@ export class ProviderClient {
     this.slots = pLimit(slotsFor(connections));
     this.urgentSlots = pLimit(slotsFor(URGENT_CONNECTIONS));
     const prefix = base.pathname.replace(/\/$/, '');
-    this.path = `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
-    this.auth = `Bearer ${cfg.accessToken}`;
+    for (const n of [{ id: cfg.phoneNumberId, accessToken: cfg.accessToken }, ...(cfg.others ?? [])]) {
+      this.routes.set(n.id, { path: `${prefix}/${cfg.graphApiVersion}/${encodeURIComponent(n.id)}/messages`, auth: `Bearer ${n.accessToken}` });
+    }
   }
 
   /**
@@ -116,14 +120,19 @@ export class ProviderClient {
    * for its status webhook before sending again.
    */
   async send(env: Envelope): Promise<SendResult> {
+    const route = this.routes.get(env.from ?? this.cfg.phoneNumberId);
+    if (!route) {
+      // The ingress only accepts configured numbers: this sender's WHATSAPP_NUMBERS lacks one the ingress has.
+      throw new PermanentError(`business number ${env.from} is not configured in this sender (WHATSAPP_NUMBERS); replay once it is`, { code: 'unknown-number' });
+    }
     let res;
     let text: string;
     try {
       ({ res, text } = await withCallDeadline(this.cfg.timeoutMs, async (signal) => {
         const res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
           method: 'POST',
-          path: this.path,
-          headers: { authorization: this.auth, 'content-type': 'application/json' },
+          path: route.path,
+          headers: { authorization: route.auth, 'content-type': 'application/json' },
           body: JSON.stringify(ProviderClient.body(env)),
           signal,
         });

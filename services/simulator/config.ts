@@ -4,6 +4,7 @@
  * convict masks them when the config is printed.
  */
 import convict from 'convict';
+import type { SimNumber } from './numbers.js';
 import type { SimulatorOptions } from './server.js';
 import type { StatusName } from './webhook.js';
 
@@ -54,6 +55,18 @@ const definition = {
     env: 'WHATSAPP_ACCESS_TOKEN',
     sensitive: true,
   },
+  numbers: {
+    doc: 'Business numbers, the fleet\'s WHATSAPP_NUMBERS (JSON: id, tokenEnv, throughputPerSecond, portfolio): only these ids are accepted, each with the token its tokenEnv names (else WHATSAPP_ACCESS_TOKEN); empty: WHATSAPP_PHONE_NUMBER_ID.',
+    format: String,
+    default: '',
+    env: 'WHATSAPP_NUMBERS',
+  },
+  messagingLimits: {
+    doc: 'Messaging limits by portfolio as JSON ({"default": 1000}): distinct users reached by business-initiated templates per 24 h, 131048 past it; empty: none.',
+    format: String,
+    default: '',
+    env: 'SIMULATOR_MESSAGING_LIMITS',
+  },
   latencyMs: { doc: 'Latency added to every provider answer, ms.', format: 'nat', default: 0, env: 'SIMULATOR_LATENCY_MS' },
   jitterMs: { doc: 'Uniform extra latency 0..jitter, ms.', format: 'nat', default: 0, env: 'SIMULATOR_JITTER_MS' },
   errorRate: { doc: 'Share of sends answered with a random error (0..1).', format: 'simulator-ratio', default: 0, env: 'SIMULATOR_ERROR_RATE' },
@@ -102,6 +115,30 @@ export interface StandaloneConfig {
   logLevel: string;
 }
 
+function jsonOf(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${name}: not JSON (${(err as Error).message})`);
+  }
+}
+
+/** WHATSAPP_NUMBERS as the simulator's numbers, each with the token its tokenEnv names. */
+function simNumbers(text: string, env: NodeJS.ProcessEnv): SimNumber[] {
+  const list = jsonOf(text, 'WHATSAPP_NUMBERS');
+  if (!Array.isArray(list)) throw new Error('WHATSAPP_NUMBERS: must be a JSON array');
+  return list.map((n: { id?: unknown; tokenEnv?: unknown; throughputPerSecond?: unknown; portfolio?: unknown }, i) => {
+    if (typeof n?.id !== 'string') throw new Error(`WHATSAPP_NUMBERS[${i}].id: is required`);
+    const token = typeof n.tokenEnv === 'string' ? env[n.tokenEnv] : undefined;
+    return {
+      id: n.id,
+      ...(token ? { accessToken: token } : {}),
+      ...(typeof n.throughputPerSecond === 'number' ? { throughputPerSecond: n.throughputPerSecond } : {}),
+      ...(typeof n.portfolio === 'string' ? { portfolio: n.portfolio } : {}),
+    };
+  });
+}
+
 /** Loads and validates the environment; throws one message naming every bad key. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): StandaloneConfig {
   const config = convict(definition, { env, args: [] });
@@ -115,6 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StandaloneConf
     host: c.host,
     phoneNumberId: c.phoneNumberId || undefined,
     accessToken: c.accessToken || undefined,
+    ...(c.numbers.trim() !== '' ? { numbers: simNumbers(c.numbers, env) } : {}),
+    ...(c.messagingLimits.trim() !== '' ? { messagingLimits: jsonOf(c.messagingLimits, 'SIMULATOR_MESSAGING_LIMITS') as Record<string, number> } : {}),
     keepBodies: c.keepBodies,
     seed: seed === '' ? undefined : Number(seed),
     faults: {

@@ -7,11 +7,16 @@ import { defaultFaults, FaultEngine, mergeFaults, type FaultConfig } from './fau
 import { Ledger, type LedgerStats } from './ledger.js';
 import { randomSeed } from './random.js';
 import { StatusWebhooks, type WebhookOptions, type WebhookStats } from './webhook.js';
+import { SimNumbers, type NumbersStats, type SimNumber } from './numbers.js';
 import { Windows, type WindowRefusal } from './windows.js';
 
 export interface CoreOptions {
   phoneNumberId?: string;
   accessToken?: string;
+  /** Several business numbers, each with its own token and throughput (numbers.ts). */
+  numbers?: SimNumber[];
+  /** Messaging limits by portfolio: distinct users per 24 h reached by business-initiated messages. */
+  messagingLimits?: Record<string, number>;
   faults?: Partial<FaultConfig>;
   seed?: number;
   webhook?: WebhookOptions;
@@ -23,6 +28,7 @@ export interface SimulatorStats extends LedgerStats {
   /** The seed of the random error mix and jitter: pass it back to replay a run. */
   seed: number;
   webhooks: WebhookStats | null;
+  numbers: NumbersStats;
 }
 
 export class SimulatorCore {
@@ -30,6 +36,7 @@ export class SimulatorCore {
   readonly ledger: Ledger;
   readonly webhooks: StatusWebhooks | null;
   readonly windows = new Windows();
+  readonly numbers: SimNumbers;
   /** The clock: the given one (or the wall clock) plus what `advanceClock` added. */
   readonly now: () => number;
   private clockOffsetMs = 0;
@@ -41,6 +48,7 @@ export class SimulatorCore {
     this.faults = new FaultEngine(mergeFaults(defaultFaults(), options.faults ?? {}), this.seed);
     this.ledger = new Ledger(options.keepBodies ?? true, randomBytes(6).toString('hex'));
     this.webhooks = options.webhook ? new StatusWebhooks(options.webhook) : null;
+    this.numbers = new SimNumbers(options.numbers, options.messagingLimits);
     const clock = options.clock ?? Date.now;
     this.now = () => clock() + this.clockOffsetMs;
   }
@@ -71,13 +79,14 @@ export class SimulatorCore {
   }
 
   stats(): SimulatorStats {
-    return { ...this.ledger.stats(), seed: this.seed, webhooks: this.webhooks?.stats() ?? null };
+    return { ...this.ledger.stats(), seed: this.seed, webhooks: this.webhooks?.stats() ?? null, numbers: this.numbers.stats(this.now()) };
   }
 
   reset(): void {
     this.ledger.clear();
     this.faults.reset();
     this.windows.clear();
+    this.numbers.clear();
     this.clockOffsetMs = 0;
   }
 

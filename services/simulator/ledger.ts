@@ -6,6 +6,8 @@
  */
 export interface LedgerEntry {
   seq: number;
+  /** The business number the send came from (empty in records built without one). */
+  phoneNumberId: string;
   receivedAt: number;
   to: string;
   type: string;
@@ -17,6 +19,8 @@ export interface LedgerEntry {
 }
 
 export interface LedgerRecord {
+  /** The business number the send came from (absent in records built by hand). */
+  phoneNumberId?: string;
   receivedAt: number;
   to: string;
   type: string;
@@ -76,7 +80,9 @@ export class Ledger {
   private code = new Int32Array(INITIAL_CAPACITY);
   private toIndex = new Uint32Array(INITIAL_CAPACITY);
   private typeIndex = new Uint32Array(INITIAL_CAPACITY);
+  private numberIndex = new Uint32Array(INITIAL_CAPACITY);
   private ids: Array<string | null> = [];
+  private numbers = new Interner();
   private bodies: unknown[] = [];
   private recipients = new Interner();
   private types = new Interner();
@@ -109,6 +115,7 @@ export class Ledger {
     this.toIndex[i] = this.recipients.intern(record.to);
     this.typeIndex[i] = this.types.intern(record.type);
     this.ids.push(record.id);
+    this.numberIndex[i] = this.numbers.intern(record.phoneNumberId ?? '');
     if (this.keepBodies) this.bodies.push(record.body);
     this.count(record);
     return i + 1;
@@ -154,6 +161,8 @@ export class Ledger {
     this.toIndex = new Uint32Array(INITIAL_CAPACITY);
     this.typeIndex = new Uint32Array(INITIAL_CAPACITY);
     this.ids = [];
+    this.numberIndex = new Uint32Array(INITIAL_CAPACITY);
+    this.numbers = new Interner();
     this.bodies = [];
     this.recipients = new Interner();
     this.types = new Interner();
@@ -171,6 +180,7 @@ export class Ledger {
     const code = this.code[i];
     return {
       seq,
+      phoneNumberId: this.numbers.values[this.numberIndex[i]],
       receivedAt: this.receivedAt[i],
       to: this.recipients.values[this.toIndex[i]],
       type: this.types.values[this.typeIndex[i]],
@@ -204,5 +214,6 @@ export class Ledger {
     this.code = grown(this.code, (n) => new Int32Array(n));
     this.toIndex = grown(this.toIndex, (n) => new Uint32Array(n));
     this.typeIndex = grown(this.typeIndex, (n) => new Uint32Array(n));
+    this.numberIndex = grown(this.numberIndex, (n) => new Uint32Array(n));
   }
 }

@@ -15,6 +15,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 /** What the ledger keeps of a request, whatever its answer. */
 interface Seen {
+  /** The business number the send came from (the path's phone number id). */
+  phoneNumberId: string;
   to: string;
   type: string;
   id: string | null;
@@ -36,18 +38,20 @@ export async function handleSend(core: SimulatorCore, req: IncomingMessage, res:
   } catch (err) {
     if (!(err instanceof BodyTooLargeError)) return; // the client went away mid-body: nothing to answer
     const rejection = { status: 413, code: INVALID_PARAMETER, error: { message: 'Request body is too large.' } };
-    return reject(core, res, { to: '', type: '', id: null, body: null, receivedAt: core.now() }, rejection);
+    return reject(core, res, { phoneNumberId, to: '', type: '', id: null, body: null, receivedAt: core.now() }, rejection);
   }
   const receivedAt = core.now();
   const body = parseJson(raw);
   const checked = validateMessage(body);
-  const seen: Seen = { to: checked.to, type: checked.type, id: checked.ok ? checked.id : callbackData(body), body: body ?? null, receivedAt };
+  const seen: Seen = { phoneNumberId, to: checked.to, type: checked.type, id: checked.ok ? checked.id : callbackData(body), body: body ?? null, receivedAt };
 
   const denied = checkAccess(core, req, phoneNumberId);
   if (denied) return reject(core, res, seen, denied);
   if (!checked.ok) return reject(core, res, seen, invalidBody(body, checked));
   const closed = core.windowRefusal(phoneNumberId, checked.to, checked.type);
   if (closed) return reject(core, res, seen, closed);
+  const limited = numberLimits(core, phoneNumberId, checked.to, checked.type, receivedAt);
+  if (limited) return reject(core, res, seen, limited);
   const decision: Decision = core.faults.decide(checked.to, checked.id, receivedAt);
   if (decision.kind === 'error') {
     const { status, code, message, retryAfterS, latencyMs } = decision;
@@ -93,9 +97,19 @@ function invalidBody(body: unknown, checked: InvalidMessage): Rejection {
   return { status: statusForCode(checked.code), code: checked.code, error: { details: checked.message } };
 }
 
+/** A number's own throughput (130429), then its portfolio's messaging limit for a business-initiated template (131048). */
+function numberLimits(core: SimulatorCore, phoneNumberId: string, to: string, type: string, now: number): Rejection | null {
+  const code =
+    core.numbers.throttled(phoneNumberId, now) ??
+    (type === 'template' && !core.windows.isOpen(phoneNumberId, to, now) ? core.numbers.businessInitiated(phoneNumberId, to, now) : null);
+  return code === null ? null : { status: statusForCode(code), code, error: {} };
+}
+
 /** Bearer token, then phone number id: a wrong token is 401/190, an unknown number 400/100 (subcode 33). */
 function checkAccess(core: SimulatorCore, req: IncomingMessage, phoneNumberId: string): Rejection | null {
-  const { accessToken, phoneNumberId: expectedId } = core.options;
+  const own = core.numbers.get(phoneNumberId);
+  const accessToken = own?.accessToken ?? core.options.accessToken;
+  const expectedId = core.numbers.configured ? (own ? phoneNumberId : '') : core.options.phoneNumberId;
   if (accessToken !== undefined) {
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();

@@ -13,12 +13,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleControl } from './control.js';
-import { SimulatorCore } from './core.js';
+import { SimulatorCore, type SimulatorStats } from './core.js';
 import { metaError } from './errors.js';
 import type { FaultConfig } from './faults.js';
 import { resetConnection, sendJson } from './http-io.js';
 import type { LedgerEntry, LedgerFilter } from './ledger.js';
 import { handleSend } from './messages.js';
+import type { SimNumber } from './numbers.js';
 import type { WebhookOptions } from './webhook.js';
 
 export type { ErrorMixItem, FaultConfig, FaultRule } from './faults.js';
@@ -35,6 +36,13 @@ export interface SimulatorOptions {
   phoneNumberId?: string;
   /** If set, a missing or wrong bearer token gets a 401 error (code 190). */
   accessToken?: string;
+  /**
+   * Several business numbers, each with its own token and throughput; when set, a send from any
+   * other number gets the 400 of an unknown id (numbers.ts).
+   */
+  numbers?: SimNumber[];
+  /** Messaging limits by portfolio: distinct users reached by business-initiated templates per 24 h (131048 past it). */
+  messagingLimits?: Record<string, number>;
   /** Faults at start; `reset()` comes back to these. */
   faults?: Partial<FaultConfig>;
   /** Seed of the random error mix and jitter (deterministic runs); random when unset. */
@@ -58,6 +66,8 @@ export interface Simulator {
   ledger(filter?: LedgerFilter): LedgerEntry[];
   /** Only 2xx answers, arrival order. */
   accepted(): LedgerEntry[];
+  /** Counters: received, accepted, by code, webhooks, numbers (over-limit sends, users reached). */
+  stats(): SimulatorStats;
   /** Merge: each given key replaces the current value. */
   setFaults(f: Partial<FaultConfig>): void;
   /** Clears the ledger and counters, and brings faults back to the ones given at start. */
@@ -89,6 +99,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     port,
     ledger: (filter) => core.ledger.entries(filter),
     accepted: () => core.ledger.entries({ accepted: true }),
+    stats: () => core.stats(),
     setFaults: (f) => core.faults.set(f),
     reset: () => core.reset(),
     close: () => (closing ??= shutdown(server, sockets, core)),

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { FAILURE_CLASSES } from '../../../shared/failures/errors.js';
+import type { BusinessNumbers } from '../../../shared/numbers.js';
 import { parseLane } from '../../../shared/topology/names.js';
 import { isEmptyFilter, parseDuration, type DlqFilter } from '../filter.js';
 import { CliError } from './context.js';
@@ -13,6 +14,7 @@ export interface FilterOptions {
   class?: string;
   stage?: string;
   user?: string;
+  from?: string;
   olderThan?: string;
   newerThan?: string;
 }
@@ -26,6 +28,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--class <classes>', `failure classes: ${CLASSES.join(', ')}`)
     .option('--stage <stages>', 'stages or lanes: dispatch, send, dispatch.urgent, send.urgent')
     .option('--user <users>', 'user (recipient) phone numbers')
+    .option('--from <numbers>', 'business numbers the messages go out from: phone number ids or aliases of WHATSAPP_NUMBERS')
     .option('--older-than <duration>', 'failed at least this long ago (30s, 10m, 2h, 7d)')
     .option('--newer-than <duration>', 'failed at most this long ago');
 }
@@ -45,7 +48,21 @@ function duration(name: string, v: string | undefined): number | undefined {
   }
 }
 
-export function filterFrom(o: FilterOptions): DlqFilter {
+/**
+ * `--from` as the envelopes' `from` values: each number's id, and '' (no `from`) for the default
+ * number, whose messages usually carry none.
+ */
+function fromValues(v: string | undefined, numbers: BusinessNumbers | undefined): string[] | undefined {
+  const refs = list(v);
+  if (!refs || !numbers) return refs;
+  return refs.flatMap((ref) => {
+    const n = numbers.resolve(ref);
+    if (!n) throw new CliError(`--from: "${ref}" is not a configured business number (configured: ${numbers.describe()})`, 2);
+    return n === numbers.default ? [n.id, ''] : [n.id];
+  });
+}
+
+export function filterFrom(o: FilterOptions, numbers?: BusinessNumbers): DlqFilter {
   const classes = list(o.class);
   const bad = classes?.find((c) => !CLASSES.includes(c));
   if (bad) throw new CliError(`--class: "${bad}" is not one of ${CLASSES.join(', ')}`, 2);
@@ -58,6 +75,7 @@ export function filterFrom(o: FilterOptions): DlqFilter {
     classes,
     stages,
     users: list(o.user),
+    froms: fromValues(o.from, numbers),
     olderThanMs: duration('older-than', o.olderThan),
     newerThanMs: duration('newer-than', o.newerThan),
   };
@@ -68,7 +86,7 @@ export function filterFrom(o: FilterOptions): DlqFilter {
 export function requireScope(action: string, filter: DlqFilter, all: boolean | undefined): void {
   if (all && !isEmptyFilter(filter)) throw new CliError(`--all ${action}s every dead letter: leave out the filters, or --all`, 2);
   if (!all && isEmptyFilter(filter)) {
-    throw new CliError(`say which dead letters to ${action}: a filter (--code, --class, --stage, --user, --id, --older-than, --newer-than) or --all`, 2);
+    throw new CliError(`say which dead letters to ${action}: a filter (--code, --class, --stage, --user, --from, --id, --older-than, --newer-than) or --all`, 2);
   }
 }
 

@@ -3,6 +3,7 @@
  * jobs. The CLI never changes the DLQ itself; `--dry-run` only reads it.
  */
 import os from 'node:os';
+import { businessNumbers } from '../../../shared/numbers.js';
 import { describeFilter, type DlqFilter } from '../filter.js';
 import { signJobData } from '../job-signature.js';
 import { cancelJob, enqueue, findJob, listJobs, viewJob, type JobView, type ReplayAction, type ReplayJobData } from '../jobs.js';
@@ -73,7 +74,7 @@ async function confirmChange(ctx: CliContext, action: ReplayAction, filter: DlqF
 }
 
 export async function changeCommand(ctx: CliContext, action: ReplayAction, o: ChangeOptions): Promise<void> {
-  const filter = filterFrom(o);
+  const filter = filterFrom(o, businessNumbers(ctx.cfg));
   requireScope(action, filter, o.all);
   const limit = positiveNumber('limit', o.limit) ?? null;
   const rate = action === 'replay' ? (positiveNumber('rate', o.rate, false) ?? null) : null;

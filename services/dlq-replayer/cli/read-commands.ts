@@ -3,6 +3,7 @@
  * (reader.ts says how). Each read takes the DLQ lock, so it never runs while a job's pass does.
  */
 import { waitingUsers } from '../../../shared/stage/dead-letter-holds.js';
+import { businessNumbers } from '../../../shared/numbers.js';
 import { STAGES, type Stage } from '../../../shared/topology/names.js';
 import type { DeadLetter } from '../dead-letter.js';
 import { describeFilter, matches, type DlqFilter } from '../filter.js';
@@ -94,7 +95,7 @@ function renderWaiting(waiting: Record<Stage, StageWait>): string {
 }
 
 export async function statsCommand(ctx: CliContext, o: ReadCommandOptions): Promise<void> {
-  const filter = filterFrom(o);
+  const filter = filterFrom(o, businessNumbers(ctx.cfg));
   const { summary, read } = await summarize(ctx, filter, o.force);
   const waiting = await waitingBehindDeadLetters(ctx);
   const out = { ...summary, queue: ctx.dlq, depth: read.depth - read.markers, filter: describeFilter(filter), unread: missed(read), waiting };
@@ -106,7 +107,7 @@ export async function statsCommand(ctx: CliContext, o: ReadCommandOptions): Prom
 }
 
 export async function listCommand(ctx: CliContext, o: ReadCommandOptions & { limit: string; offset: string }): Promise<void> {
-  const filter = filterFrom(o);
+  const filter = filterFrom(o, businessNumbers(ctx.cfg));
   const limit = Number(o.limit);
   const offset = Number(o.offset);
   if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(offset) || offset < 0) throw new CliError('--limit must be ≥ 1 and --offset ≥ 0', 2);

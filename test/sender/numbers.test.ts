@@ -1,0 +1,257 @@
+import { expect } from 'chai';
+import { businessNumbers } from '../../shared/numbers.js';
+import { limitKey } from '../../shared/messaging-limit.js';
+import { keyspace } from '../../shared/redis.js';
+import { loadConfig } from '../../shared/config.js';
+import { inboundPayload } from '../../services/simulator/windows.js';
+import { startFleet, type Fleet } from '../support/fleet.js';
+import { isolate, type Isolation } from '../support/isolation.js';
+import { waitFor } from '../support/wait.js';
+import { maxInWindow } from './traffic.js';
+import { runCli } from '../dlq/helpers.js';
+import { postWebhook } from '../webhooks/meta.js';
+
+const MAIN = '100000000000001';
+const SUPPORT = '100000000000002';
+const SUPPORT_TOKEN_ENV = `PMTEST_SUPPORT_TOKEN_${process.pid}`;
+const SUPPORT_TOKEN = 'support-number-token-0123456789abcdef';
+const TEMPLATE = { name: 'order_update', language: { code: 'en_US' } };
+
+const numbersJson = (main: Record<string, unknown>, support: Record<string, unknown>) =>
+  JSON.stringify([
+    { id: MAIN, alias: 'main', display: '15550000001', ...main },
+    { id: SUPPORT, alias: 'support', tokenEnv: SUPPORT_TOKEN_ENV, display: '15550000002', ...support },
+  ]);
+
+/** Meta's phone_number_quality_update for the display number `display`. */
+const qualityUpdate = (display: string, limit: string) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: '102290129340398', time: Math.floor(Date.now() / 1000), changes: [{ field: 'phone_number_quality_update', value: { display_phone_number: display, event: 'UPGRADE', old_limit: 'TIER_250', current_limit: limit, max_daily_conversations_per_business: limit } }] }],
+});
+
+describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
+  const load = (env: Record<string, string>) => loadConfig({ ...env });
+
+  it('defaults to the one number of WHATSAPP_PHONE_NUMBER_ID', () => {
+    const n = businessNumbers(load({ WHATSAPP_PHONE_NUMBER_ID: '123456' }));
+    expect(n.all.map((x) => x.id)).to.deep.equal(['123456']);
+    expect(n.default.throughputPerSecond).to.equal(80);
+  });
+
+  it('resolves ids and aliases, and takes the first as the default', () => {
+    const n = businessNumbers(load({ WHATSAPP_NUMBERS: numbersJson({ throughputPerSecond: 20 }, {}) }));
+    expect(n.default.id).to.equal(MAIN);
+    expect(n.resolve('support')?.id).to.equal(SUPPORT);
+    expect(n.resolve(SUPPORT)?.alias).to.equal('support');
+    expect(n.resolve('nope')).to.equal(undefined);
+    expect(n.all.map((x) => x.throughputPerSecond)).to.deep.equal([20, 80]);
+  });
+
+  it('refuses a bad list, naming the entry and field', () => {
+    expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "12a"}]' })).to.throw(/WHATSAPP_NUMBERS\[0\]\.id: must be the phone number id/);
+    expect(() => load({ WHATSAPP_NUMBERS: '{"id": "1"}' })).to.throw(/WHATSAPP_NUMBERS: .*array/i);
+    expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "alias": "a"}, {"id": "2", "alias": "a"}]' })).to.throw(/"a" names two numbers/);
+    expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "token": "secret"}]' })).to.throw(/WHATSAPP_NUMBERS\[0\]/);
+    expect(() => load({ WHATSAPP_MESSAGING_LIMIT: 'lots' })).to.throw(/WHATSAPP_MESSAGING_LIMIT/);
+  });
+
+  it('reads tier names and portfolio limits', () => {
+    const n = businessNumbers(load({ WHATSAPP_MESSAGING_LIMIT: 'TIER_1K', WHATSAPP_NUMBERS: '[{"id": "1"}, {"id": "2", "portfolio": "b", "messagingLimit": 250}]' }));
+    expect(n.messagingLimit('default')).to.equal(1000);
+    expect(n.messagingLimit('b')).to.equal(250);
+  });
+});
+
+/**
+ * Several business numbers through the whole pipeline: each number paced to its own throughput
+ * with its own token, replies leaving from the receiving number, `from` by alias, and per-(number,
+ * user) order. The simulator holds each number to the same throughput as Meta would (130429).
+ */
+describe('sender: several business numbers', function () {
+  this.timeout(120_000);
+  let iso: Isolation;
+  let fleet: Fleet;
+  const RATE = { main: 10, support: 25 };
+
+  before(async () => {
+    process.env[SUPPORT_TOKEN_ENV] = SUPPORT_TOKEN;
+    iso = await isolate('sender-numbers');
+    fleet = await startFleet(iso, {
+      senders: 2,
+      overrides: { whatsappNumbers: numbersJson({ throughputPerSecond: RATE.main }, { throughputPerSecond: RATE.support }), whatsappAccessToken: 'main-number-token-0123456789abcdef' },
+      simulator: {
+        accessToken: 'main-number-token-0123456789abcdef',
+        numbers: [
+          { id: MAIN, throughputPerSecond: Math.ceil(RATE.main * 1.1) },
+          { id: SUPPORT, throughputPerSecond: Math.ceil(RATE.support * 1.1), accessToken: SUPPORT_TOKEN },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await fleet?.close();
+    await iso?.cleanup();
+    delete process.env[SUPPORT_TOKEN_ENV];
+  });
+
+  it('holds two busy numbers each to its own throughput, in order per (number, user), each with its own token', async () => {
+    const users = ['15557000001', '15557000002', '15557000003'];
+    const PER = { main: 8, support: 20 };
+    const posts: Array<Promise<unknown>> = [];
+    for (const from of ['main', 'support'] as const) {
+      for (const to of users) {
+        // One user's messages are posted one after another (the API's order is the order of 202s).
+        posts.push(
+          (async () => {
+            for (let i = 0; i < PER[from]; i++) {
+              const res = await fleet.send({ to, from, text: { body: `${from}-${i}` } });
+              expect(res.status, JSON.stringify(res.body)).to.equal(202);
+            }
+          })(),
+        );
+      }
+    }
+    await Promise.all(posts);
+    const total = users.length * (PER.main + PER.support);
+    await waitFor(() => fleet.sim.accepted().filter((e) => users.includes(e.to)).length >= total || null, { timeoutMs: 60_000, what: `${total} sends accepted` });
+    const calls = fleet.sim.ledger().filter((e) => users.includes(e.to));
+    expect(calls.filter((e) => e.status === 401), 'sends with the wrong token').to.deep.equal([]);
+    for (const [from, id] of [['main', MAIN], ['support', SUPPORT]] as const) {
+      const mine = calls.filter((e) => e.phoneNumberId === id && e.status === 200);
+      expect(mine).to.have.length(users.length * PER[from]);
+      // Our pacing (the simulator's 130429s would only add retries): the busiest 1 s span, as in throughput.test.ts.
+      expect(maxInWindow(mine.map((e) => e.receivedAt), 1000), `${from}: busiest 1 s`).to.be.at.most(RATE[from] * 1.1);
+      for (const to of users) {
+        const bodies = mine.filter((e) => e.to === to).map((e) => (e.body as { text: { body: string } }).text.body);
+        expect(bodies).to.deep.equal(Array.from({ length: PER[from] }, (_, i) => `${from}-${i}`));
+      }
+    }
+  });
+
+  it('sends a reply from the number the user wrote to', async () => {
+    const to = '15557000010';
+    const hook = inboundPayload({ phoneNumberId: SUPPORT, from: to, text: 'hi support', at: Date.now(), wamid: `wamid.NUM${to}` });
+    expect((await postWebhook(fleet, JSON.stringify(hook))).status).to.equal(200);
+    const reply = await waitFor(() => fleet.sim.accepted().find((e) => e.to === to), { what: 'the echo reply' });
+    expect(reply.phoneNumberId).to.equal(SUPPORT);
+  });
+
+  it('refuses an unknown `from` with a 400 naming the field and the configured numbers', async () => {
+    const res = await fleet.send({ to: '15557000020', from: 'marketing', text: { body: 'x' } });
+    expect(res.status).to.equal(400);
+    expect(res.body.field).to.equal('from');
+    expect(res.body.message).to.match(/from: "marketing" is not a configured business number \(configured: main \(100000000000001\), support \(100000000000002\)\)/);
+  });
+
+  it('labels sends by number in postmaster_sent_total', async () => {
+    const text = await fleet.senders[0].rt.metrics.registry.metrics();
+    expect(text).to.match(new RegExp(`postmaster_sent_total\\{[^}]*number="${SUPPORT}"[^}]*\\} \\d+`));
+  });
+});
+
+/**
+ * The messaging limit: business-initiated templates (to users whose window is closed) count
+ * distinct users per portfolio and rolling 24 hours; past the limit a send fails (action fail) or
+ * waits (action wait) instead of reaching the provider, and Meta's quality webhook changes it.
+ */
+describe('sender: messaging limits', function () {
+  this.timeout(60_000);
+  let iso: Isolation;
+  let n = 0;
+  const user = () => `1555800${String(++n).padStart(4, '0')}`;
+
+  async function fleetWith(action: 'fail' | 'wait'): Promise<Fleet> {
+    return startFleet(iso, {
+      overrides: { whatsappNumbers: numbersJson({}, { tokenEnv: undefined }), whatsappMessagingLimit: '2', whatsappMessagingLimitAction: action },
+      // The simulator holds the portfolio to one more than ours: it must never see a refusal.
+      simulator: { messagingLimits: { default: 3 } },
+    });
+  }
+  const settled = (fleet: Fleet, id: string) =>
+    waitFor(async () => {
+      const rec = (await fleet.call('GET', `/v1/messages/${id}`)).body;
+      return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
+    }, { what: `message ${id} settled` });
+  const template = async (fleet: Fleet, to: string, from = 'main') => {
+    const res = await fleet.send({ to, from, type: 'template', template: TEMPLATE });
+    expect(res.status, JSON.stringify(res.body)).to.equal(202);
+    return res.body.id as string;
+  };
+
+  before(async () => {
+    iso = await isolate('sender-mlimit');
+  });
+  after(async () => {
+    await iso?.cleanup();
+  });
+
+  it('fails the template to a third user at once (action fail), while a second template to a counted user and templates inside windows pass', async () => {
+    const fleet = await fleetWith('fail');
+    try {
+      const [a, b, c, d] = [user(), user(), user(), user()];
+      expect((await settled(fleet, await template(fleet, a))).status).to.equal('sent');
+      // Another number of the same portfolio: the same limit.
+      expect((await settled(fleet, await template(fleet, b, 'support'))).status).to.equal('sent');
+      const third = await settled(fleet, await template(fleet, c));
+      expect(third.status).to.equal('dead-lettered');
+      expect(third.error).to.include({ class: 'permanent', code: 'messaging-limit' });
+      expect(fleet.sim.ledger({ to: c })).to.have.length(0);
+      // A user already counted in the last 24 hours costs nothing more.
+      expect((await settled(fleet, await template(fleet, a))).status).to.equal('sent');
+      // A user who wrote (window open) is not business-initiated.
+      const hook = inboundPayload({ phoneNumberId: MAIN, from: d, text: 'hi', at: Date.now(), wamid: `wamid.ML${d}` });
+      expect((await postWebhook(fleet, JSON.stringify(hook))).status).to.equal(200);
+      await waitFor(() => fleet.sim.accepted().find((e) => e.to === d), { what: 'the echo reply' });
+      expect((await settled(fleet, await template(fleet, d))).status).to.equal('sent');
+      expect(fleet.sim.stats().numbers.overLimit).to.equal(0);
+      // The DLQ CLI finds them by number, by alias or id.
+      const viaSupport = await settled(fleet, await template(fleet, user(), 'support'));
+      expect(viaSupport.error).to.include({ code: 'messaging-limit' });
+      const listed = async (from: string) => (await runCli(fleet.cfg, ['list', '--json', '--from', from])).json().items.map((i: { id: string }) => i.id);
+      expect(await listed('main')).to.deep.equal([third.id]);
+      expect(await listed(SUPPORT)).to.deep.equal([viaSupport.id]);
+      const bad = await runCli(fleet.cfg, ['list', '--from', 'nope']);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.match(/--from: "nope" is not a configured business number/);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  it('waits past the limit (action wait) and sends once Meta\'s quality webhook raises the tier', async () => {
+    const fleet = await fleetWith('wait');
+    try {
+      // The first test's two users still count: the portfolio is full.
+      const e = user();
+      const id = await template(fleet, e);
+      const prefix = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
+      await waitFor(async () => /postmaster_messaging_limit_total\{[^}]*outcome="refused"[^}]*\} [1-9]/.test(await fleet.senders[0].rt.metrics.registry.metrics()) || null, {
+        what: 'the template refused by the messaging limit (and re-tiered)',
+      });
+      expect((await fleet.call('GET', `/v1/messages/${id}`)).body.status).to.not.equal('dead-lettered');
+      expect(fleet.sim.ledger({ to: e })).to.have.length(0);
+      const res = await postWebhook(fleet, JSON.stringify(qualityUpdate('15550000002', 'TIER_1K')));
+      expect(res.status).to.equal(200);
+      expect(await iso.redis.get(limitKey(prefix, 'default'))).to.equal('1000');
+      const rec = await settled(fleet, id);
+      expect(rec.status).to.equal('sent');
+      expect(fleet.sim.accepted().filter((x) => x.to === e)).to.have.length(1);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  it('skips a quality update for a display number it does not know, and reads Meta\'s tier names', async () => {
+    const fleet = await fleetWith('fail');
+    try {
+      const res = await postWebhook(fleet, JSON.stringify(qualityUpdate('15559999999', 'TIER_10K')));
+      expect(res.status).to.equal(200);
+      expect(res.body.skipped).to.equal(1);
+      const ok = await postWebhook(fleet, JSON.stringify(qualityUpdate('15550000001', 'TIER_UNLIMITED')));
+      expect(ok.body.skipped).to.equal(0);
+      expect(await iso.redis.get(limitKey(keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix), 'default'))).to.equal('unlimited');
+    } finally {
+      await fleet.close();
+    }
+  });
+});
