@@ -1,12 +1,13 @@
 /**
  * The OpenAPI document: docs/openapi.json is what the zod schemas generate now (drift), the ingress
  * serves it, its schemas compile under a strict JSON Schema 2020-12 validator, every request example
- * of docs/API.md is valid against it, and bodies the ingress refuses are refused by it too.
+ * of docs/API.md is valid against it, bodies the ingress refuses are refused by it too, and a real
+ * ingress answers as it says.
  */
 import { expect } from 'chai';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { openApiDocument, renderOpenApi } from '../../services/ingress/openapi.js';
 import { MESSAGE_TYPES } from '../../services/ingress/content.js';
 import { parseSendRequest, RequestError, requestFields } from '../../services/ingress/request.js';
@@ -19,23 +20,43 @@ type Json = Record<string, any>;
 
 const DOC_ID = 'postmaster-openapi.json';
 
-/** A validator of the document's schemas; `validate(name)` checks against components.schemas[name]. */
-function validatorOf(doc: Json): (name: string) => ValidateFunction {
-  // OpenAPI's own keywords beside the schemas (paths, responses…) are not JSON Schema: strict
-  // mode applies to the schemas under components, compiled on their own.
+/** The document in a strict JSON Schema 2020-12 validator, its schemas found by JSON pointer. */
+function validatorOf(doc: Json): (pointer: string) => ValidateFunction {
+  // OpenAPI's own objects around the schemas (paths, responses…) are not JSON Schema: they are
+  // walked by pointer, and strict mode applies to each schema compiled from there.
   const ajv = new Ajv2020({ strict: true, allErrors: true, strictTypes: false, strictTuples: false, strictRequired: false });
   addFormats.default(ajv);
   ajv.addKeyword('components');
-  ajv.addSchema({ $id: DOC_ID, components: { schemas: doc.components.schemas } });
-  return (name) => {
-    const validate = ajv.getSchema(`${DOC_ID}#/components/schemas/${name}`);
-    if (!validate) throw new Error(`no schema ${name}`);
+  ajv.addKeyword('paths');
+  ajv.addSchema({ $id: DOC_ID, components: doc.components, paths: doc.paths });
+  return (pointer) => {
+    const validate = ajv.getSchema(`${DOC_ID}#${pointer}`);
+    if (!validate) throw new Error(`no schema at ${pointer}`);
     return validate;
   };
 }
 
 const committed = JSON.parse(read('docs/openapi.json')) as Json;
-const schemaOf = validatorOf(openApiDocument());
+const schemaAt = validatorOf(openApiDocument());
+/** The validator of components.schemas[name]. */
+const schemaOf = (name: string) => schemaAt(`/components/schemas/${name}`);
+
+/** The validator of a route's JSON answer with that status, following a `$ref` to components.responses. */
+function answerSchema(method: string, path: string, status: number): ValidateFunction {
+  const escaped = path.replace(/~/g, '~0').replace(/\//g, '~1');
+  let at = `/paths/${escaped}/${method.toLowerCase()}/responses/${status}`;
+  const ref: string | undefined = committed.paths[path][method.toLowerCase()].responses[status]?.$ref;
+  if (ref) at = ref.slice(1);
+  return schemaAt(`${at}/content/application~1json/schema`);
+}
+
+/** Asserts that a real answer is what the document says for that route and status. */
+async function expectDocumented(method: string, path: string, res: Dispatcher.ResponseData, status: number): Promise<Json> {
+  const body = (await res.body.json()) as Json;
+  expect(res.statusCode, JSON.stringify(body)).to.equal(status);
+  expect(errorsOf(answerSchema(method, path, status), body), `${method} ${path} ${status}`).to.equal('');
+  return body;
+}
 
 /** The components.schemas name of a route's JSON request body. */
 function bodySchemaName(doc: Json, method: string, path: string): string {
@@ -156,6 +177,24 @@ describe('OpenAPI document (docs/openapi.json)', () => {
       expect(res.statusCode).to.equal(200);
       expect(res.headers['content-type']).to.match(/^application\/json/);
       expect(await res.body.json()).to.deep.equal(committed);
+    });
+
+    it('answers as the document says: send, batch, status record, errors, health', async () => {
+      const token = { authorization: `Bearer ${ingress.rt.cfg.ingressApiToken}`, 'content-type': 'application/json' };
+      const post = (path: string, body: unknown, headers: Record<string, string> = token) =>
+        request(`${ingress.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      expect(answerSchema('POST', '/v1/messages', 202)({ id: 'x', status: 'accepted' }), 'the check bites').to.equal(false);
+      const sent = await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, idempotencyKey: 'k1' }), 202);
+      await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, idempotencyKey: 'k1' }), 200);
+      await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }), 202);
+      await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: '' } }), 400);
+      await expectDocumented('POST', '/v1/messages', await post('/v1/messages', {}, { 'content-type': 'application/json' }), 401);
+      const batch = { messages: [{ to: '15551234567', text: { body: 'a' } }, { to: 'x', text: { body: 'b' } }] };
+      await expectDocumented('POST', '/v1/messages/batch', await post('/v1/messages/batch', batch), 207);
+      await expectDocumented('GET', '/v1/messages/{id}', await request(`${ingress.url}/v1/messages/${sent.id}`, { headers: token }), 200);
+      await expectDocumented('GET', '/v1/messages/{id}', await request(`${ingress.url}/v1/messages/01K2Z8X4J6M3Q5R7T9V1W3Y5A7`, { headers: token }), 404);
+      await expectDocumented('GET', '/healthz', await request(`${ingress.url}/healthz`), 200);
+      await expectDocumented('GET', '/readyz', await request(`${ingress.url}/readyz`), 200);
     });
   });
 });
