@@ -9,6 +9,7 @@ import type { StatusStore } from '../../shared/status.js';
 import type { Acceptor } from './accept.js';
 import { errorHandler, problem, reject } from './http.js';
 import { messagesRouter } from './messages-routes.js';
+import { OPENAPI_PATH, renderOpenApi } from './openapi.js';
 import { webhookRouter } from './webhook-routes.js';
 import type { WebhookIntake } from './webhook-intake.js';
 
@@ -37,6 +38,12 @@ export function createApp({ rt, ready, acceptor, intake, status }: IngressDeps):
     // A resource alarm is the whole broker's: every replica is equally blocked, so it is reported
     // (and answered with 503 + Retry-After) but does not take the pod out of the Service.
     res.status(r.ok ? 200 : 503).json({ ready: r.ok, broker: rt.broker.connected(), blocked: rt.broker.blocked() });
+  });
+
+  // The API's description is public, like docs/API.md; built once, on the first request.
+  let openApi: string | undefined;
+  app.get(OPENAPI_PATH, (_req, res) => {
+    res.type('application/json').send((openApi ??= renderOpenApi()));
   });
 
   app.use(messagesRouter(rt, acceptor, status));

@@ -34,19 +34,43 @@ function utf8Text(maxBytes: number) {
   });
 }
 
-const meta = z
+/**
+ * Postmaster's own fields of a send request, beside the content: who gets it and how it travels.
+ * The OpenAPI document (openapi.ts) is built from this schema too.
+ */
+export const requestFields = z
   .object({
     // ASCII digits only (`\d` without the u flag), so at most 21 bytes: the user, and routing key, is at most 20.
-    to: z.string().regex(/^\+?\d{6,20}$/, 'must be a phone number in international format, digits only'),
-    priority: z.enum(PRIORITIES, { message: `must be one of ${PRIORITIES.join(', ')}` }).default('normal'),
-    urgency: z.number().int().min(0).max(9).optional(),
-    idempotencyKey: utf8Text(IDEMPOTENCY_KEY_MAX_BYTES).min(1).optional(),
-    sendAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone offset (Z or ±hh:mm)' }).optional(),
+    to: z
+      .string()
+      .regex(/^\+?\d{6,20}$/, 'must be a phone number in international format, digits only')
+      .describe("The recipient's phone number in international format, digits only (`+` allowed)."),
+    priority: z
+      .enum(PRIORITIES, { message: `must be one of ${PRIORITIES.join(', ')}` })
+      .default('normal')
+      .describe("`urgent` skips the user's ordered lane (OTP codes, alerts)."),
+    urgency: z.number().int().min(0).max(9).optional().describe('Priority inside the urgent lane (default 5); only with `priority: "urgent"`.'),
+    idempotencyKey: utf8Text(IDEMPOTENCY_KEY_MAX_BYTES)
+      .min(1)
+      .optional()
+      .describe(`A repeat within IDEMPOTENCY_TTL_S gets 200 with the first message's id. At most ${IDEMPOTENCY_KEY_MAX_BYTES} bytes in UTF-8.`),
+    sendAt: z.iso
+      .datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone offset (Z or ±hh:mm)' })
+      .optional()
+      .describe('Send at this time (with a time zone offset), at most SCHEDULE_MAX_AHEAD_S ahead; now or past: at once.'),
     // An id for logs and tracing: control characters have no place in it, and DEL and C1 (which JSON
     // does not escape) reach terminals and plain-text log viewers as they are.
-    correlationId: utf8Text(CORRELATION_ID_MAX_BYTES).regex(/^\P{Cc}*$/u, 'must not contain control characters').optional(),
+    correlationId: utf8Text(CORRELATION_ID_MAX_BYTES)
+      .regex(/^\P{Cc}*$/u, 'must not contain control characters')
+      .optional()
+      .describe(`An id for logs and tracing, carried as the AMQP correlation-id. At most ${CORRELATION_ID_MAX_BYTES} bytes in UTF-8.`),
     // The business number to send from, by phone number id or alias (shared/numbers.ts); absent: the default.
-    from: z.string().min(1).max(64).optional(),
+    from: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('The business number to send from: its phone number id or alias (WHATSAPP_NUMBERS); absent: the default number.'),
     // The `template` object of a template message, sent instead when the user's 24-hour window is closed.
     fallbackTemplate: z
       .record(z.string(), z.unknown())
@@ -59,11 +83,12 @@ const meta = z
           if (!(err instanceof RequestError)) throw err;
           ctx.addIssue({ code: 'custom', message: err.message.slice(err.field.length + 2), path: err.field.split('.').slice(1) });
         }
-      }),
+      })
+      .describe("A template object, sent instead when the user's 24-hour customer-service window is closed."),
   })
   .strict();
 
-const META_KEYS = new Set(['to', 'from', 'priority', 'urgency', 'idempotencyKey', 'sendAt', 'correlationId', 'fallbackTemplate']);
+const META_KEYS = new Set(Object.keys(requestFields.shape));
 /** Keys that JSON.parse keeps as own properties but that would reach prototypes once copied. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -105,7 +130,7 @@ export function parseSendRequest(body: unknown, path = '', opts: ParseOptions = 
     (META_KEYS.has(k) ? metaPart : contentPart)[k] = v;
   }
   if (!('to' in metaPart)) throw new RequestError(join(path, 'to'), `${join(path, 'to')}: is required`);
-  const m = meta.safeParse(metaPart);
+  const m = requestFields.safeParse(metaPart);
   if (!m.success) throw requestErrorOf(m.error, path);
   if (m.data.urgency !== undefined && m.data.priority !== 'urgent') {
     throw new RequestError(join(path, 'urgency'), `${join(path, 'urgency')}: only applies when priority is "urgent"`);

@@ -41,7 +41,7 @@ convict.addFormat({
 
 const definition = {
   port: { doc: 'Port to listen on (0 = any free port).', format: 'port', default: 9090, env: 'SIMULATOR_PORT' },
-  host: { doc: 'Address to listen on.', format: String, default: '127.0.0.1', env: 'SIMULATOR_HOST' },
+  host: { doc: 'Address the simulator listens on.', format: String, default: '127.0.0.1', env: 'SIMULATOR_HOST' },
   phoneNumberId: {
     doc: 'Only this phone number id is accepted in the path (empty: any).',
     format: String,
@@ -82,7 +82,7 @@ const definition = {
     default: 0,
     env: 'SIMULATOR_PAIR_COUNT',
   },
-  pairWindowMs: { doc: 'Pair rate window, ms.', format: 'nat', default: 6000, env: 'SIMULATOR_PAIR_WINDOW_MS' },
+  pairWindowMs: { doc: 'Window of SIMULATOR_PAIR_COUNT, ms.', format: 'nat', default: 6000, env: 'SIMULATOR_PAIR_WINDOW_MS' },
   keepBodies: {
     doc: 'Keep request bodies in the ledger (false for long benchmarks).',
     format: 'simulator-flag',
@@ -92,7 +92,7 @@ const definition = {
   seed: { doc: 'Seed of the random error mix (empty: random).', format: '*', default: '', env: 'SIMULATOR_SEED' },
   webhookUrl: { doc: 'Where to post status webhooks (empty: none).', format: String, default: '', env: 'SIMULATOR_WEBHOOK_URL' },
   webhookStatuses: {
-    doc: 'Statuses posted per accepted message, in order.',
+    doc: 'Status webhooks posted to SIMULATOR_WEBHOOK_URL for every accepted message, in this order.',
     format: 'simulator-statuses',
     default: ['sent', 'delivered'],
     env: 'SIMULATOR_WEBHOOK_STATUSES',
@@ -104,8 +104,11 @@ const definition = {
     env: 'WHATSAPP_APP_SECRET',
     sensitive: true,
   },
-  logLevel: { doc: 'pino log level.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
+  logLevel: { doc: 'Least severe level logged (pino); silent: nothing.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
 };
+
+/** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIGURATION.md). */
+export const SIMULATOR_CONFIG_SCHEMA: Readonly<typeof definition> = definition;
 
 export interface StandaloneConfig {
   options: SimulatorOptions;

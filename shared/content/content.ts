@@ -36,8 +36,11 @@ export const MESSAGE_TYPES = Object.keys(TYPE_OBJECTS) as MessageType[];
 /** Any message may reply to an earlier one: WhatsApp shows it quoted. */
 const context = z.object({ message_id: z.string().min(1).max(512) }).strict();
 
+/** The type of a message that names none, as in the Cloud API. */
+export const DEFAULT_TYPE: MessageType = 'text';
+
 /** One strict schema per type: `type`, the type's object, and an optional `context`. */
-const MESSAGE_SCHEMAS = new Map<string, z.ZodType>(
+export const MESSAGE_SCHEMAS: ReadonlyMap<string, z.ZodObject> = new Map(
   MESSAGE_TYPES.map((t) => [t, z.object({ type: z.literal(t), [t]: TYPE_OBJECTS[t], context: context.optional() }).strict()]),
 );
 
@@ -50,7 +53,7 @@ export type Content = Record<string, unknown>;
  * the first bad field.
  */
 export function parseContent(part: Record<string, unknown>, path: string): Content {
-  const content = isReadReceipt(part) ? part : { type: 'text', ...part };
+  const content = isReadReceipt(part) ? part : { type: DEFAULT_TYPE, ...part };
   const schema = isReadReceipt(content) ? readReceipt : MESSAGE_SCHEMAS.get(content.type as string);
   if (!schema) {
     const field = join(path, 'type');

@@ -65,7 +65,8 @@ const flowParameters = z
     }
   });
 
-const ACTIONS: Record<string, z.ZodType> = {
+/** The `action` of each interactive type checked here; `product` and `product_list` pass as given. */
+export const ACTIONS: Record<string, z.ZodType> = {
   button: z.object({ buttons: z.array(replyButton).min(1).max(3) }).strict(),
   list: z
     .object({
@@ -86,7 +87,7 @@ const ACTIONS: Record<string, z.ZodType> = {
 };
 
 /** A text header holds at most 60 characters; a media header one image, video or document. */
-const header = z.discriminatedUnion('type', [
+export const header = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text'), text: z.string().min(1).max(60) }).strict(),
   z.object({ type: z.literal('image'), image: mediaRef }).strict(),
   z.object({ type: z.literal('video'), video: mediaRef }).strict(),

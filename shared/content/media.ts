@@ -20,7 +20,9 @@ function media<T extends z.ZodRawShape>(extra: T) {
   return z
     .object({ ...base, ...extra })
     .strict()
-    .refine((m) => exactlyOne(m as { link?: string; id?: string }), { message: 'needs exactly one of link or id' });
+    .refine((m) => exactlyOne(m as { link?: string; id?: string }), { message: 'needs exactly one of link or id' })
+    // The refinement in JSON Schema, for the OpenAPI document (zod copies metadata into it).
+    .meta({ oneOf: [{ required: ['link'] }, { required: ['id'] }] });
 }
 
 /** Media by id or link and nothing else: audio, stickers, interactive headers. */

@@ -7,18 +7,21 @@
 import { z } from 'zod';
 import { join, requestErrorOf, RequestError } from './request-error.js';
 
+/** At most this many components in a template. */
+export const MAX_COMPONENTS = 20;
+
 export const template = z
   .object({
     name: z.string().min(1).max(512),
     language: z.object({ code: z.string().min(2).max(15), policy: z.literal('deterministic').optional() }).strict(),
-    components: z.array(z.record(z.string(), z.unknown())).max(20).optional(),
+    components: z.array(z.record(z.string(), z.unknown())).max(MAX_COMPONENTS).optional(),
   })
   .strict();
 export type Template = z.infer<typeof template>;
 
 const templateParameter = z.looseObject({ type: z.string().min(1), text: z.string().optional() });
 /** Meta: `index` 0–9 (up to 10 buttons), often sent as a string; a carousel holds up to 10 cards. */
-const templateComponent = z.looseObject({
+export const templateComponent = z.looseObject({
   type: z.string().min(1),
   parameters: z.array(templateParameter).optional(),
   index: z.union([z.number().int().min(0).max(9), z.string().regex(/^\d$/, 'must be 0 to 9')]).optional(),

@@ -19,6 +19,13 @@ export function repoPath(rel: string): string {
   return path.join(ROOT, rel);
 }
 
+/** Exit code of `node <rel> <args…>` (a compiled script), run from anywhere. */
+export function scriptExitCode(rel: string, args: string[] = []): Promise<number> {
+  return new Promise((resolve) => {
+    execFile('node', [repoPath(rel), ...args], { timeout: 30_000 }, (err) => resolve(err ? (typeof err.code === 'number' ? err.code : 1) : 0));
+  });
+}
+
 export function read(rel: string): string {
   return readFileSync(repoPath(rel), 'utf8');
 }

@@ -7,35 +7,13 @@
 import { expect } from 'chai';
 import { MESSAGE_TYPES } from '../../shared/content/content.js';
 import { read } from '../infra/repo.js';
+import { messageTypeExamples, type MessageTypeExample as Example } from '../support/api-docs.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { contentOf, delivered } from './delivered.js';
 
-interface Example {
-  title: string;
-  body: Record<string, unknown>;
-}
-
-/** The `-d '…'` body of the curl in each `####` subsection of `### Message types`. */
-function examples(markdown: string): Example[] {
-  const start = markdown.indexOf('\n### Message types\n');
-  if (start < 0) throw new Error('docs/API.md has no "### Message types" section');
-  const end = markdown.indexOf('\n### ', start + 1);
-  const section = markdown.slice(start, end < 0 ? undefined : end);
-  return section
-    .split('\n#### ')
-    .slice(1)
-    .map((part) => {
-      const title = part.slice(0, part.indexOf('\n'));
-      const block = /```sh\n([\s\S]*?)```/.exec(part)?.[1];
-      const data = block && /curl [^\n]*\$API\/v1\/messages [\s\S]*?-d '([^']*)'/.exec(block)?.[1];
-      if (!data) throw new Error(`docs/API.md, "${title}": no curl to $API/v1/messages with a -d '…' body`);
-      return { title, body: JSON.parse(data) as Record<string, unknown> };
-    });
-}
-
-const EXAMPLES = examples(read('docs/API.md'));
+const EXAMPLES = messageTypeExamples(read('docs/API.md'));
 const isRead = (e: Example) => e.body.status === 'read';
 
 describe('docs/API.md: every message type example reaches the provider unchanged', function () {
