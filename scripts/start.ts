@@ -2,7 +2,9 @@
  * `npm start`: the whole fleet in the foreground — the provider simulator (when PROVIDER_BASE_URL is
  * unset), ingress, dispatcher, sender and dlq-replayer as child processes, REPLICAS of each worker.
  * Ctrl-C / SIGTERM stops them gracefully (each drains its in-flight work); a service that crashes
- * is restarted (launch).
+ * is restarted (launch). On a terminal their JSON logs become one readable line each behind the
+ * process's name; JSON when stdout is not a terminal, or as LOG_FORMAT (json | pretty) says
+ * (start/log-format.ts). METRICS_PORT=0 gives every service an ephemeral metrics port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config.js';
 import { ensureServices, waitForPort } from './ensure-services.js';
+import { logFormat, pipeLines, prettyLine } from './start/log-format.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, '..');
@@ -22,9 +25,20 @@ interface ServiceSpec {
 }
 
 const cfg = loadConfig();
+let format: ReturnType<typeof logFormat>;
+try {
+  format = logFormat(process.env, process.stdout.isTTY === true);
+} catch (err) {
+  console.error(`postmaster: ${(err as Error).message}`);
+  process.exit(2);
+}
 await ensureServices();
 
 const replicas = Math.max(1, Number(process.env.REPLICAS ?? 1));
+/** A process's name: the service's, with `#i` when it runs several replicas. */
+const processName = (service: string, i: number, of: number): string => (of > 1 ? `${service}#${i}` : service);
+const prefixWidth = Math.max(...['simulator', 'ingress', 'dlq-replayer', processName('dispatcher', replicas - 1, replicas)].map((n) => n.length));
+const colours = new Map<string, number>();
 const children: ChildProcess[] = [];
 const baseEnv: Record<string, string> = { ...(process.env as Record<string, string>) };
 let providerUrl = cfg.providerBaseUrl;
@@ -41,8 +55,14 @@ function launch(name: string, main: string, env: Record<string, string>, restart
   const startedAt = Date.now();
   const child = spawn(process.execPath, ['--enable-source-maps', path.join(dist, main)], {
     env: { ...baseEnv, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: format === 'pretty' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
   });
+  if (format === 'pretty') {
+    if (!colours.has(name)) colours.set(name, colours.size);
+    const line = prettyLine(name, { width: prefixWidth, colour: colours.get(name) });
+    pipeLines(child.stdout!, process.stdout, line);
+    pipeLines(child.stderr!, process.stderr, line);
+  }
   child.on('exit', (code, signal) => {
     children.splice(children.indexOf(child), 1);
     if (stopping) return;
@@ -71,7 +91,8 @@ async function stop(code = 0): Promise<void> {
     alive.map(
       (c) =>
         new Promise<void>((resolve) => {
-          c.once('exit', () => resolve());
+          // 'close': after the exit and the last of its output.
+          c.once('close', () => resolve());
           c.kill('SIGTERM');
         }),
     ),
@@ -90,16 +111,18 @@ if (!providerUrl) {
   }
 }
 
+/** The n-th metrics port after METRICS_PORT; 0 (ephemeral) stays 0 for every service. */
+const metricsPort = (n: number): Record<string, string> => ({ METRICS_PORT: String(cfg.metricsPort === 0 ? 0 : cfg.metricsPort + n) });
 const services: ServiceSpec[] = [
-  { name: 'ingress', main: 'services/ingress/main.js', replicas: 1, env: () => ({ METRICS_PORT: String(cfg.metricsPort) }) },
-  { name: 'dispatcher', main: 'services/dispatcher/main.js', replicas, env: (i) => ({ METRICS_PORT: String(cfg.metricsPort + 1 + i) }) },
-  { name: 'sender', main: 'services/sender/main.js', replicas, env: (i) => ({ METRICS_PORT: String(cfg.metricsPort + 1 + replicas + i) }) },
-  { name: 'dlq-replayer', main: 'services/dlq-replayer/main.js', replicas: 1, env: () => ({ METRICS_PORT: String(cfg.metricsPort + 1 + 2 * replicas) }) },
+  { name: 'ingress', main: 'services/ingress/main.js', replicas: 1, env: () => metricsPort(0) },
+  { name: 'dispatcher', main: 'services/dispatcher/main.js', replicas, env: (i) => metricsPort(1 + i) },
+  { name: 'sender', main: 'services/sender/main.js', replicas, env: (i) => metricsPort(1 + replicas + i) },
+  { name: 'dlq-replayer', main: 'services/dlq-replayer/main.js', replicas: 1, env: () => metricsPort(1 + 2 * replicas) },
 ];
 for (const s of services) {
   if (!existsSync(path.join(dist, s.main))) continue;
   for (let i = 0; i < s.replicas; i++) {
-    launch(`${s.name}#${i}`, s.main, { ...s.env(i), PROVIDER_BASE_URL: providerUrl, REPLICA_ID: `${s.name}-${i}` });
+    launch(processName(s.name, i, s.replicas), s.main, { ...s.env(i), PROVIDER_BASE_URL: providerUrl, REPLICA_ID: `${s.name}-${i}` });
   }
 }
 

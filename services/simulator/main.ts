@@ -9,21 +9,9 @@ import { startSimulator } from './server.js';
 
 async function main(): Promise<void> {
   const { options, logLevel } = loadConfig();
-  const log = pino({ name: 'simulator', level: logLevel });
+  // The fleet's line shape: `service` names the process, times are ISO 8601 UTC.
+  const log = pino({ level: logLevel, base: { service: 'simulator' }, timestamp: pino.stdTimeFunctions.isoTime });
   const simulator = await startSimulator(options);
-  log.info(
-    {
-      url: simulator.url,
-      port: simulator.port,
-      phoneNumberId: options.phoneNumberId ?? null,
-      auth: options.accessToken !== undefined,
-      keepBodies: options.keepBodies,
-      faults: options.faults,
-      webhook: options.webhook ? options.webhook.url : null,
-    },
-    'simulator listening',
-  );
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -39,6 +27,19 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Announced once the handlers are in place: whoever waits for this line may signal at once.
+  log.info(
+    {
+      url: simulator.url,
+      port: simulator.port,
+      phoneNumberId: options.phoneNumberId ?? null,
+      auth: options.accessToken !== undefined,
+      keepBodies: options.keepBodies,
+      faults: options.faults,
+      webhook: options.webhook ? options.webhook.url : null,
+    },
+    'simulator listening',
+  );
 }
 
 main().catch((err: unknown) => {

@@ -4,12 +4,24 @@
  * so a replay or purge never happens because a prompt was answered by accident.
  */
 import readline from 'node:readline/promises';
-import { CliError } from './context.js';
+import type { ReplayAction } from '../jobs.js';
+import { CliError } from './errors.js';
+import { filterFrom, requireScope } from './filter-options.js';
+import type { ChangeOptions } from './job-commands.js';
 
 export function requireTerminal(action: string): void {
   if (!process.stdin.isTTY) {
     throw new CliError(`refusing to ${action} without confirmation: stdin is not a terminal. Add --yes to ${action} non-interactively (try --dry-run first).`, 2);
   }
+}
+
+/**
+ * What `replay` and `purge` refuse before anything connects (exit 2): no filter and no --all, or no
+ * --yes without a terminal to ask on.
+ */
+export function checkChange(action: ReplayAction, o: ChangeOptions): void {
+  requireScope(action, filterFrom(o), o.all);
+  if (!o.dryRun && !o.yes) requireTerminal(action);
 }
 
 /** Asks on the terminal; anything but y/yes aborts. */

@@ -1,36 +1,26 @@
 /**
  * What a CLI command works with: the configuration (the fleet's own env names, through
- * loadConfig), Redis (jobs, the DLQ lock), the replay queue, and — only for commands that read the
- * DLQ — a broker connection. Logs go to stderr, at `warn` unless LOG_LEVEL says otherwise, so
- * stdout carries only the command's answer.
+ * loadConfig), Redis (jobs, the DLQ lock; connected by session.ts), the replay queue, and — only
+ * for commands that read the DLQ — a broker connection, reached within the deadline
+ * (--connect-timeout) or failing with one line and exit 4, the attempts' own warnings kept back
+ * (they show at LOG_LEVEL=debug).
  */
 import type { ChannelModel } from 'amqplib';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { Broker } from '../../../shared/broker.js';
-import { loadConfig, type Config } from '../../../shared/config.js';
+import { maskUrl, type Config } from '../../../shared/config.js';
 import type { Logger } from '../../../shared/logger.js';
-import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../../../shared/redis.js';
+import { keyspace, type Keyspace } from '../../../shared/redis.js';
 import { topologyFromConfig } from '../../../shared/runtime.js';
 import { runSteps } from '../../../shared/shutdown.js';
 import type { Names } from '../../../shared/topology/names.js';
 import { dlqLock, type DlqLock } from '../dlq-lock.js';
 import { openReplayQueue, type ReplayJobData, type ReplayResult } from '../jobs.js';
 import { LaneIndex } from '../lanes.js';
+import { unreachable } from './errors.js';
 
-const CONNECT_TIMEOUT_MS = 10_000;
-
-/** An error the CLI reports in one line, with its exit code (1 failed, 2 refused/usage, 3 DLQ busy). */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError, UNREACHABLE } from './errors.js';
 
 export class CliContext {
   readonly names: Names;
@@ -41,14 +31,16 @@ export class CliContext {
   readonly lock: DlqLock;
   private broker: Broker | null = null;
 
+  /** `redis` is connected (connectRedis). */
   constructor(
     readonly cfg: Config,
     readonly log: Logger,
+    redis: Redis,
+    private readonly connectTimeoutMs: number,
   ) {
     this.names = topologyFromConfig(cfg).names;
     this.lanes = new LaneIndex(this.names, cfg.shards);
-    this.redis = createRedis(cfg, redisDeadlines(cfg));
-    this.redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
+    this.redis = redis;
     this.keys = keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix);
     this.queue = openReplayQueue(cfg, this.redis);
     this.lock = dlqLock(this.redis, this.keys);
@@ -60,8 +52,15 @@ export class CliContext {
 
   async conn(): Promise<ChannelModel> {
     if (!this.broker) {
-      this.broker = new Broker({ urls: this.cfg.amqpUrl, logger: this.log, publishTimeoutMs: this.cfg.publishTimeoutMs, name: 'postmaster-dlq-cli' });
-      await this.broker.waitForConnect(CONNECT_TIMEOUT_MS);
+      const logger = this.log.isLevelEnabled('debug') ? this.log : this.log.child({}, { level: 'error' });
+      this.broker = new Broker({ urls: this.cfg.amqpUrl, logger, publishTimeoutMs: this.cfg.publishTimeoutMs, name: 'postmaster-dlq-cli' });
+      let last: string | undefined;
+      this.broker.manager.on('connectFailed', ({ err }) => (last = err?.message));
+      try {
+        await this.broker.waitForConnect(this.connectTimeoutMs);
+      } catch {
+        throw unreachable(`RabbitMQ at ${maskUrl(this.cfg.amqpUrl)}`, this.connectTimeoutMs, last);
+      }
     }
     return this.broker.connection();
   }
@@ -72,17 +71,6 @@ export class CliContext {
       ['close broker', () => this.broker?.close()],
       ['close redis', () => this.redis.quit().catch(() => this.redis.disconnect())],
     ]);
-  }
-}
-
-export async function withContext<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T> {
-  const cfg = loadConfig(process.env, {}, 'cli');
-  const log = pino({ level: process.env.LOG_LEVEL ? cfg.logLevel : 'warn', base: { service: 'postmaster-dlq' } }, pino.destination({ dest: 2, sync: true }));
-  const ctx = new CliContext(cfg, log);
-  try {
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
   }
 }
 

@@ -8,8 +8,8 @@ import { describeFilter, type DlqFilter } from '../filter.js';
 import { signJobData } from '../job-signature.js';
 import { cancelJob, enqueue, findJob, listJobs, viewJob, type JobView, type ReplayAction, type ReplayJobData } from '../jobs.js';
 import { CliError, emit, type CliContext } from './context.js';
-import { ask, requireTerminal } from './confirm.js';
-import { filterFrom, positiveNumber, requireScope, type FilterOptions } from './filter-options.js';
+import { ask } from './confirm.js';
+import { filterFrom, type FilterOptions } from './filter-options.js';
 import { follow } from './follow.js';
 import { summarize } from './read-commands.js';
 import { renderJob, renderJobs, renderSummary } from './render.js';
@@ -18,8 +18,8 @@ const SAMPLE = 10;
 
 export interface ChangeOptions extends FilterOptions {
   all?: boolean;
-  rate?: string;
-  limit?: string;
+  rate?: number;
+  limit?: number;
   dryRun?: boolean;
   yes?: boolean;
   wait?: boolean;
@@ -62,7 +62,6 @@ async function dryRun(ctx: CliContext, action: ReplayAction, filter: DlqFilter, 
 /** On a terminal: counts what matches and asks. Resolves false when nothing matches. */
 async function confirmChange(ctx: CliContext, action: ReplayAction, filter: DlqFilter, limit: number | null, rate: number | null, o: ChangeOptions): Promise<boolean> {
   if (o.yes) return true;
-  requireTerminal(action);
   const { matched, read } = await summarize(ctx, filter, o.force);
   if (matched.length === 0) return false;
   const n = limit === null ? matched.length : Math.min(limit, matched.length);
@@ -75,9 +74,8 @@ async function confirmChange(ctx: CliContext, action: ReplayAction, filter: DlqF
 
 export async function changeCommand(ctx: CliContext, action: ReplayAction, o: ChangeOptions): Promise<void> {
   const filter = filterFrom(o, businessNumbers(ctx.cfg));
-  requireScope(action, filter, o.all);
-  const limit = positiveNumber('limit', o.limit) ?? null;
-  const rate = action === 'replay' ? (positiveNumber('rate', o.rate, false) ?? null) : null;
+  const limit = o.limit ?? null;
+  const rate = action === 'replay' ? (o.rate ?? null) : null;
   if (o.dryRun) return dryRun(ctx, action, filter, limit, o);
   if (!(await confirmChange(ctx, action, filter, limit, rate, o))) {
     emit(Boolean(o.json), { job: null, matched: 0 }, () => `no dead letter matches ${describeFilter(filter)}: nothing to ${action}`);
@@ -104,9 +102,8 @@ function finalLine(v: JobView): string {
   return `job ${v.id} completed: ${did}, ${p.kept} kept in the DLQ (${p.unroutable} unroutable), ${p.duplicates} duplicates dropped${missing}`;
 }
 
-export async function jobsListCommand(ctx: CliContext, o: { json?: boolean; limit: string }): Promise<void> {
-  const limit = positiveNumber('limit', o.limit) ?? 20;
-  const jobs = await listJobs(ctx.queue, limit);
+export async function jobsListCommand(ctx: CliContext, o: { json?: boolean; limit: number }): Promise<void> {
+  const jobs = await listJobs(ctx.queue, o.limit);
   const schedulers = await ctx.queue.getJobSchedulers();
   const auto = schedulers.find((s) => s.key === 'auto-replay' || s.name === 'auto-replay') ?? null;
   emit(Boolean(o.json), { jobs, autoReplay: auto ? { every: auto.every ?? null, next: auto.next ?? null } : null }, () =>

@@ -106,11 +106,9 @@ export async function statsCommand(ctx: CliContext, o: ReadCommandOptions): Prom
   });
 }
 
-export async function listCommand(ctx: CliContext, o: ReadCommandOptions & { limit: string; offset: string }): Promise<void> {
+export async function listCommand(ctx: CliContext, o: ReadCommandOptions & { limit: number; offset: number }): Promise<void> {
   const filter = filterFrom(o, businessNumbers(ctx.cfg));
-  const limit = Number(o.limit);
-  const offset = Number(o.offset);
-  if (!Number.isInteger(limit) || limit < 1 || !Number.isInteger(offset) || offset < 0) throw new CliError('--limit must be ≥ 1 and --offset ≥ 0', 2);
+  const { limit, offset } = o;
   const now = Date.now();
   const items: ListItem[] = [];
   let total = 0;
