@@ -140,7 +140,7 @@ function parseNumbersJson(json: string): z.infer<typeof numbersList> {
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new Error(`WHATSAPP_NUMBERS: not JSON (${(err as Error).message})`);
+    throw new Error(`WHATSAPP_NUMBERS: not JSON (${(err as Error).message})`, { cause: err });
   }
   const r = numbersList.safeParse(raw);
   if (!r.success) {

@@ -119,7 +119,7 @@ function jsonOf(text: string, name: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${name}: not JSON (${(err as Error).message})`);
+    throw new Error(`${name}: not JSON (${(err as Error).message})`, { cause: err });
   }
 }
 

@@ -34,7 +34,7 @@ describe('ingress: generated bad requests', function () {
         const n = i++;
         const r = reqs[n];
         let status: number;
-        let body: any = null;
+        let body: any;
         try {
           const res = await request(`${fleet.ingress.url}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
           status = res.statusCode;

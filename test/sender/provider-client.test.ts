@@ -57,7 +57,7 @@ describe('sender: Cloud API client', function () {
   });
 
   it('classifies the provider\'s answers: throttles, transient and permanent errors', async () => {
-    const cases: Array<[number, string, boolean, Function]> = [
+    const cases: Array<[number, string, boolean, typeof TransientError | typeof PermanentError]> = [
       [130429, '130429', true, TransientError],
       [131056, '131056', true, TransientError],
       [131000, '131000', false, TransientError],

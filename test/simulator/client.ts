@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 export interface Answer {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON under test
   body: any;
 }
 

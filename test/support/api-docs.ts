@@ -42,7 +42,7 @@ export function requestExamples(markdown: string): RequestExample[] {
       try {
         out.push({ title, method, path, body: JSON.parse(data) });
       } catch (err) {
-        throw new Error(`docs/API.md, "${title}": the body of ${method} ${path} is not JSON: ${(err as Error).message}`);
+        throw new Error(`docs/API.md, "${title}": the body of ${method} ${path} is not JSON: ${(err as Error).message}`, { cause: err });
       }
     }
   }
