@@ -17,7 +17,9 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { onPath, portOpen, privateInfraAvailable, Teardown } from './chaos/infra.js';
+import { portOpen } from './lib/ports.js';
+import { Teardown } from './lib/teardown.js';
+import { onPath, privateInfraAvailable } from './lib/tools.js';
 import { clusterUrl, RabbitNode, startCluster } from './chaos/rabbit.js';
 import { PrivateSentinelSet } from './chaos/sentinel.js';
 

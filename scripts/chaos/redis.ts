@@ -4,7 +4,9 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { portOpen, run, waitFor } from './infra.js';
+import { portOpen } from '../lib/ports.js';
+import { run } from '../lib/tools.js';
+import { waitFor } from '../lib/wait.js';
 
 export class PrivateRedis {
   readonly dir: string;

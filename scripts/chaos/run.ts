@@ -11,7 +11,7 @@ import { acceptedKeys, audit, deadLetterCount, deliveredCount, drainDeadLetters,
 import { Management } from '../../shared/management.js';
 import { ChaosFleet, type Infra } from './fleet.js';
 import type { RabbitNode } from './rabbit.js';
-import { sleep } from './infra.js';
+import { sleep } from '../lib/wait.js';
 import { PacedLoad, usersFor, type LoadCounts } from './load.js';
 import type { FaultWindow, RoutesMoved, Scenario } from './scenarios.js';
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
-import { drainQueue } from '../support/dlq.js';
+import { drainQueue } from '../../scripts/lib/dlq.js';
 import { audit, sendAsUsers } from '../support/load.js';
 import { waitFor } from '../support/wait.js';
 

@@ -4,7 +4,7 @@ import amqplib from 'amqplib';
 import { H } from '../../shared/envelope.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
-import { drainQueue } from '../support/dlq.js';
+import { drainQueue } from '../../scripts/lib/dlq.js';
 import { waitFor } from '../support/wait.js';
 
 describe('failures: retry tiers, dead letters, order across retries', function () {

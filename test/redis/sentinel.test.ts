@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { onPath } from '../../scripts/chaos/infra.js';
+import { onPath } from '../../scripts/lib/tools.js';
 import { PrivateSentinelSet } from '../../scripts/chaos/sentinel.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { startIngress } from '../../services/ingress/service.js';
