@@ -20,8 +20,8 @@ import path from 'node:path';
 import { portOpen } from './lib/ports.js';
 import { Teardown } from './lib/teardown.js';
 import { onPath, privateInfraAvailable } from './lib/tools.js';
-import { clusterUrl, RabbitNode, startCluster } from './chaos/rabbit.js';
-import { PrivateSentinelSet } from './chaos/sentinel.js';
+import { clusterUrl, RabbitNode, startCluster } from './lib/private-rabbit.js';
+import { PrivateSentinelSet } from './lib/private-sentinel.js';
 
 const base = path.join(os.tmpdir(), 'postmaster-cluster');
 const basePort = Number(process.env.CLUSTER_BASE_PORT ?? 5701);

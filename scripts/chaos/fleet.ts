@@ -12,9 +12,9 @@ import { startSimulator, type Simulator } from '../../services/simulator/server.
 import { freePort } from '../lib/ports.js';
 import { sleep } from '../lib/wait.js';
 import { spawnService, type ServiceName, type ServiceProcess } from '../lib/processes.js';
-import type { RabbitNode } from './rabbit.js';
-import type { PrivateRedis } from './redis.js';
-import type { PrivateSentinelSet } from './sentinel.js';
+import type { RabbitNode } from '../lib/private-rabbit.js';
+import type { PrivateRedis } from '../lib/private-redis.js';
+import type { PrivateSentinelSet } from '../lib/private-sentinel.js';
 
 export interface FleetShape {
   dispatchers: number;

@@ -10,7 +10,7 @@ import type { ScheduledShare } from './load.js';
 import { portOpen } from '../lib/ports.js';
 import { sleep, waitFor } from '../lib/wait.js';
 import type { ServiceName } from '../lib/processes.js';
-import type { RabbitNode } from './rabbit.js';
+import type { RabbitNode } from '../lib/private-rabbit.js';
 import { STAGES } from '../../shared/topology/names.js';
 import { strictReplayOrder } from './strict-replay.js';
 import { sentinelKillPrimary } from './sentinel-failover.js';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { onPath } from '../../scripts/lib/tools.js';
-import { PrivateSentinelSet } from '../../scripts/chaos/sentinel.js';
+import { PrivateSentinelSet } from '../../scripts/lib/private-sentinel.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { startIngress } from '../../services/ingress/service.js';
 import { createRedis, redisDeadlines, ReplicaAckError, waitForReplicas } from '../../shared/redis.js';

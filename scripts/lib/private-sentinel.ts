@@ -8,9 +8,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePorts, portOpen } from '../lib/ports.js';
-import { run } from '../lib/tools.js';
-import { waitFor } from '../lib/wait.js';
+import { freePorts, portOpen } from './ports.js';
+import { run } from './tools.js';
+import { waitFor } from './wait.js';
 
 export const SENTINEL_MASTER_NAME = 'mymaster';
 /** How long the Sentinels wait before calling an unanswering primary down. */

@@ -4,9 +4,9 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { portOpen } from '../lib/ports.js';
-import { run } from '../lib/tools.js';
-import { waitFor } from '../lib/wait.js';
+import { portOpen } from './ports.js';
+import { run } from './tools.js';
+import { waitFor } from './wait.js';
 
 export class PrivateRedis {
   readonly dir: string;
