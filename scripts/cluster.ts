@@ -17,9 +17,11 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { onPath, portOpen, privateInfraAvailable, Teardown } from './chaos/infra.js';
-import { clusterUrl, RabbitNode, startCluster } from './chaos/rabbit.js';
-import { PrivateSentinelSet } from './chaos/sentinel.js';
+import { portOpen } from './lib/ports.js';
+import { Teardown } from './lib/teardown.js';
+import { onPath, privateInfraAvailable } from './lib/tools.js';
+import { clusterUrl, RabbitNode, startCluster } from './lib/private-rabbit.js';
+import { PrivateSentinelSet } from './lib/private-sentinel.js';
 
 const base = path.join(os.tmpdir(), 'postmaster-cluster');
 const basePort = Number(process.env.CLUSTER_BASE_PORT ?? 5701);

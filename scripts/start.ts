@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config.js';
-import { ensureServices, waitForPort } from './ensure-services.js';
+import { ensureServices } from './ensure-services.js';
+import { waitForPort } from './lib/ports.js';
 import { logFormat, pipeLines, prettyLine } from './start/log-format.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -105,7 +106,7 @@ process.on('SIGTERM', () => void stop(0));
 if (!providerUrl) {
   providerUrl = `http://127.0.0.1:${cfg.simulatorPort}`;
   launch('simulator', 'services/simulator/main.js', { SIMULATOR_PORT: String(cfg.simulatorPort) });
-  if (!(await waitForPort('127.0.0.1', cfg.simulatorPort, 15_000))) {
+  if (!(await waitForPort(cfg.simulatorPort, '127.0.0.1', 15_000))) {
     console.error('postmaster: the provider simulator did not start');
     await stop(1);
   }
@@ -126,7 +127,7 @@ for (const s of services) {
   }
 }
 
-if (await waitForPort('127.0.0.1', cfg.ingressPort, 30_000)) {
+if (await waitForPort(cfg.ingressPort, '127.0.0.1', 30_000)) {
   const mgmt = cfg.managementUrl || 'http://127.0.0.1:15672';
   console.error(
     [

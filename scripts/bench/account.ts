@@ -7,7 +7,7 @@
  */
 import amqplib from 'amqplib';
 import type { LedgerClient } from './provider.js';
-import { sleep } from './processes.js';
+import { sleep } from '../lib/wait.js';
 
 export interface Account {
   accepted: number;

@@ -16,7 +16,7 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { run } from '../chaos/infra.js';
+import { run } from '../lib/tools.js';
 import { percentile } from './delivery.js';
 
 const SAMPLE_MS = 100;

@@ -14,7 +14,7 @@ import type { LedgerClient } from './provider.js';
 import { MGMT_URL } from './isolation.js';
 import { closedLoop, type Accepted, type IngressClient } from './load.js';
 import type { Log } from './pipeline.js';
-import { RssSampler } from './processes.js';
+import { type Child } from '../lib/processes.js';
 import type { Sizes } from './sizes.js';
 
 /** The account by count, from the ledger and the queue depths. */
@@ -156,4 +156,25 @@ function sampleBrokerMemory(): { stop(): Promise<number> } {
       return max;
     },
   };
+}
+
+/** Samples the RSS of some processes until stopped; keeps each one's maximum. */
+class RssSampler {
+  readonly maxMb = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly children: Child[], everyMs = 250) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  private sample(): void {
+    for (const c of this.children) this.maxMb.set(c.name, Math.max(this.maxMb.get(c.name) ?? 0, c.rssMb()));
+  }
+
+  stop(): Map<string, number> {
+    clearInterval(this.timer);
+    this.sample();
+    return this.maxMb;
+  }
 }

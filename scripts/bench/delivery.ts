@@ -3,7 +3,7 @@
  * its own process.
  */
 import type { LedgerClient, LedgerEntry } from './provider.js';
-import { sleep } from './processes.js';
+import { sleep } from '../lib/wait.js';
 
 export async function deliveredCount(ledger: LedgerClient): Promise<number> {
   return (await ledger.stats()).delivered;

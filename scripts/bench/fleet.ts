@@ -10,7 +10,8 @@ import { request } from 'undici';
 import type { Config } from '../../shared/config.js';
 import { topologyFromConfig } from '../../shared/runtime.js';
 import type { BenchSpace } from './isolation.js';
-import { freePort, spawnService, type Child } from './processes.js';
+import { freePort } from '../lib/ports.js';
+import { spawnService, type Child } from '../lib/processes.js';
 
 /** `…-urgent`: a replica with WORKER_LANES=urgent (the urgent measurement's dedicated deployment). */
 export type ServiceName = 'ingress' | 'dispatcher' | 'sender' | 'dispatcher-urgent' | 'sender-urgent';
@@ -58,7 +59,7 @@ export class Fleet {
     const metricsPort = await freePort();
     const cfg: Config = { ...this.cfg, metricsPort, replicaId: `bench-${name}-${metricsPort}`, ...overrides };
     const nodeArgs = this.profileArgs(name);
-    const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, nodeArgs);
+    const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, { nodeArgs });
     this.procs.set(name, child);
     this.metricsPorts.set(name, cfg.metricsPort);
     return child;

@@ -1,12 +1,11 @@
 /**
- * A benchmark run's own namespace: a fresh RabbitMQ vhost and Redis key prefix (the few lines of
- * test/support/isolation.ts the bench needs; scripts do not import from test/), removed afterwards
- * even when the run failed. Everything targets 127.0.0.1.
+ * A benchmark run's own namespace (scripts/lib/isolation.ts) with a production-like configuration,
+ * removed afterwards even when the run failed. Everything targets 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { Management } from '../../shared/management.js';
+import { createSpace as createNamespace, type Space } from '../lib/isolation.js';
 
 // PMBENCH_AMQP_URL / PMBENCH_MANAGEMENT_URL: bench another node on this machine (one configured
 // differently, e.g. a private node started with its own rabbitmq.conf) instead of the machine's own.
@@ -14,15 +13,9 @@ export const AMQP_BASE = process.env.PMBENCH_AMQP_URL || 'amqp://guest:guest@127
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const MGMT_URL = process.env.PMBENCH_MANAGEMENT_URL || Management.urlFromAmqp(AMQP_BASE);
 
-export interface BenchSpace {
-  vhost: string;
-  redisKeyPrefix: string;
-  amqpUrl: string;
-  redis: Redis;
+export interface BenchSpace extends Space {
   /** Production-like service configuration in this namespace (secrets set, NODE_ENV=production). */
   config(overrides?: Partial<Config>): Config;
-  /** Deletes the vhost and every Redis key under the prefix. Idempotent. */
-  cleanup(): Promise<void>;
 }
 
 /**
@@ -36,57 +29,23 @@ function runSecrets(): Partial<Config> {
 }
 
 export async function createSpace(): Promise<BenchSpace> {
-  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  const vhost = `pmbench-${id}`;
-  const redisKeyPrefix = `pmbench-${id}`;
-  const mgmt = new Management(MGMT_URL);
-  await mgmt.putVhost(vhost);
-  const url = new URL(AMQP_BASE);
-  url.pathname = '/' + encodeURIComponent(vhost);
-  const amqpUrl = url.toString();
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  const space = await createNamespace({ name: `pmbench-${Date.now().toString(36)}`, amqpBase: AMQP_BASE, redisUrl: REDIS_URL, managementUrl: MGMT_URL });
   const secrets = runSecrets();
-  let cleaning: Promise<void> | null = null;
-  return {
-    vhost,
-    redisKeyPrefix,
-    amqpUrl,
-    redis,
-    // The caller's environment tunes the fleet (SHARDS, SHARD_PREFETCH, …: the bench measures the
-    // configuration it is given); where the run's vhost, Redis prefix and limits come from is fixed.
-    config: (overrides = {}) =>
-      loadConfig(
-        process.env,
-        {
-          env: 'production',
-          amqpUrl,
-          redisUrl: REDIS_URL,
-          redisKeyPrefix,
-          managementUrl: MGMT_URL,
-          ingressHost: '127.0.0.1',
-          logLevel: 'warn',
-          whatsappThroughputPerSecond: 0,
-          whatsappPairIntervalMs: 0,
-          ...secrets,
-          ...overrides,
-        },
-      ),
-    cleanup: () =>
-      (cleaning ??= (async () => {
-        const errors: unknown[] = [];
-        await mgmt.deleteVhost(vhost).catch((err) => errors.push(err));
-        await deleteKeys(redis, redisKeyPrefix).catch((err) => errors.push(err));
-        redis.disconnect();
-        if (errors.length) throw errors[0];
-      })()),
-  };
-}
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // The caller's environment tunes the fleet (SHARDS, SHARD_PREFETCH, …: the bench measures the
+  // configuration it is given); where the run's vhost, Redis prefix and limits come from is fixed.
+  const config = (overrides: Partial<Config> = {}) =>
+    loadConfig(process.env, {
+      env: 'production',
+      amqpUrl: space.amqpUrl,
+      redisUrl: REDIS_URL,
+      redisKeyPrefix: space.redisKeyPrefix,
+      managementUrl: MGMT_URL,
+      ingressHost: '127.0.0.1',
+      logLevel: 'warn',
+      whatsappThroughputPerSecond: 0,
+      whatsappPairIntervalMs: 0,
+      ...secrets,
+      ...overrides,
+    });
+  return Object.assign(space, { config });
 }

@@ -5,7 +5,7 @@
  */
 import { Pool } from 'undici';
 import { sendRequest, users as makeUsers } from './message.js';
-import { sleep } from './processes.js';
+import { sleep } from '../lib/wait.js';
 
 /** Pause after a 503 (the ingress's Retry-After, shortened: the bench wants the capacity, not the politeness). */
 const RETRY_PAUSE_MS = 50;

@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 import { request } from 'undici';
-import { DIST, freePort, spawnChild, type Child } from './processes.js';
+import { freePort } from '../lib/ports.js';
+import { DIST, spawnChild, type Child } from '../lib/processes.js';
 
 export interface LedgerStats {
   received: number;

@@ -4,9 +4,10 @@
  * answered. A message is identified by its text (`<user> #<seq>`), so a copy sent under another
  * envelope id (a retried publish the client was never told about) still counts as a duplicate.
  */
-import amqplib from 'amqplib';
 import { H as HEADERS } from '../../shared/envelope.js';
 import type { LedgerEntry } from '../../services/simulator/server.js';
+import { drainQueue } from '../lib/dlq.js';
+import { queueDepths } from '../lib/isolation.js';
 import type { AcceptedMessage } from './load.js';
 
 export interface DeadLetter {
@@ -43,40 +44,24 @@ export function keyOfEntry(e: LedgerEntry): string | null {
 
 /** Takes every message of the DLQ (destructive: once, at the end of a scenario). */
 export async function drainDeadLetters(amqpUrl: string, queue: string): Promise<DeadLetter[]> {
-  const conn = await amqplib.connect(amqpUrl);
-  try {
-    const ch = await conn.createChannel();
-    const out: DeadLetter[] = [];
-    for (;;) {
-      const m = await ch.get(queue, { noAck: true });
-      if (!m) break;
-      const h = (m.properties.headers ?? {}) as Record<string, unknown>;
-      let key: string | null = null;
-      try {
-        key = keyOfText((JSON.parse(m.content.toString()) as { payload?: { text?: { body?: unknown } } }).payload?.text?.body);
-      } catch {
-        // not an envelope: no key
-      }
-      const death = (h['x-death'] as Array<{ reason?: string }> | undefined)?.[0]?.reason;
-      const cls = h[HEADERS.failureClass];
-      const reason = cls ? `${String(cls)}${h[HEADERS.failureCode] ? `:${String(h[HEADERS.failureCode])}` : ''}` : death ? `x-death:${death}` : null;
-      out.push({ key, reason });
+  return (await drainQueue(amqpUrl, queue)).map((m) => {
+    let key: string | null = null;
+    try {
+      key = keyOfText((JSON.parse(m.body) as { payload?: { text?: { body?: unknown } } }).payload?.text?.body);
+    } catch {
+      // not an envelope: no key
     }
-    return out;
-  } finally {
-    await conn.close().catch(() => undefined);
-  }
+    const h = m.headers as Record<string, unknown>;
+    const death = (h['x-death'] as Array<{ reason?: string }> | undefined)?.[0]?.reason;
+    const cls = h[HEADERS.failureClass];
+    const reason = cls ? `${String(cls)}${h[HEADERS.failureCode] ? `:${String(h[HEADERS.failureCode])}` : ''}` : death ? `x-death:${death}` : null;
+    return { key, reason };
+  });
 }
 
 /** How many messages of the DLQ there are now (without taking them). */
 export async function deadLetterCount(amqpUrl: string, queue: string): Promise<number> {
-  const conn = await amqplib.connect(amqpUrl);
-  try {
-    const ch = await conn.createChannel();
-    return (await ch.checkQueue(queue)).messageCount;
-  } finally {
-    await conn.close().catch(() => undefined);
-  }
+  return (await queueDepths(amqpUrl, [queue]))[queue];
 }
 
 /** Accepted messages that have reached the provider at least once. */

@@ -9,11 +9,12 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { Management } from '../../shared/management.js';
 import { startSimulator, type Simulator } from '../../services/simulator/server.js';
-import { freePort, sleep } from './infra.js';
-import { spawnService, type ServiceName, type ServiceProcess } from './processes.js';
-import type { RabbitNode } from './rabbit.js';
-import type { PrivateRedis } from './redis.js';
-import type { PrivateSentinelSet } from './sentinel.js';
+import { freePort } from '../lib/ports.js';
+import { sleep } from '../lib/wait.js';
+import { spawnService, type ServiceName, type ServiceProcess } from '../lib/processes.js';
+import type { RabbitNode } from '../lib/private-rabbit.js';
+import type { PrivateRedis } from '../lib/private-redis.js';
+import type { PrivateSentinelSet } from '../lib/private-sentinel.js';
 
 export interface FleetShape {
   dispatchers: number;
@@ -104,13 +105,13 @@ export class ChaosFleet {
     const fleet = new ChaosFleet(name, infra, vhost, cfg, sim);
     try {
       // The ingress first: it declares the topology (the others then find it in place).
-      fleet.adopt(await spawnService('ingress', cfg, 'ingress-0'));
+      fleet.adopt(await spawnService('ingress', cfg, { replicaId: 'ingress-0' }));
       const rest: Array<[ServiceName, string]> = [
         ...Array.from({ length: shape.dispatchers }, (_, i): [ServiceName, string] => ['dispatcher', `dispatcher-${i}`]),
         ...Array.from({ length: shape.senders }, (_, i): [ServiceName, string] => ['sender', `sender-${i}`]),
         ...(shape.replayer ? [['dlq-replayer', 'dlq-replayer-0'] as [ServiceName, string]] : []),
       ];
-      const started = await Promise.allSettled(rest.map(([svc, replica]) => spawnService(svc, cfg, replica)));
+      const started = await Promise.allSettled(rest.map(([svc, replica]) => spawnService(svc, cfg, { replicaId: replica })));
       for (const s of started) if (s.status === 'fulfilled') fleet.adopt(s.value);
       const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) throw failed.reason;
@@ -139,7 +140,7 @@ export class ChaosFleet {
       if (this.closing) return;
       const replicaId = `${dead.replicaId.replace(/~r\d+$/, '')}~r${++this.restarts}`;
       try {
-        const p = await spawnService(dead.service, this.cfg, replicaId);
+        const p = await spawnService(dead.service, this.cfg, { replicaId });
         if (this.closing) return void (await p.stop());
         this.adopt(p, index);
         return;
@@ -184,7 +185,7 @@ export class ChaosFleet {
     const killedAt = Date.now();
     this.retired.push(old);
     const replicaId = `${old.replicaId.replace(/~r\d+$/, '')}~r${++this.restarts}`;
-    this.adopt(await spawnService(old.service, this.cfg, replicaId), index);
+    this.adopt(await spawnService(old.service, this.cfg, { replicaId }), index);
     return { killedAt, readyAt: Date.now(), replicaId };
   }
 

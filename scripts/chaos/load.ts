@@ -6,7 +6,7 @@
  * was already accepted) — only those count as accepted.
  */
 import { Agent, request } from 'undici';
-import { sleep } from './infra.js';
+import { sleep } from '../lib/wait.js';
 
 export interface AcceptedMessage {
   user: string;

@@ -10,8 +10,8 @@ import { names } from '../../shared/topology/names.js';
 import { acceptedKeys, audit, deadLetterCount, deliveredCount, drainDeadLetters, keyOfEntry, longestGapMs, recoveryMs, type Audit } from './audit.js';
 import { Management } from '../../shared/management.js';
 import { ChaosFleet, type Infra } from './fleet.js';
-import type { RabbitNode } from './rabbit.js';
-import { sleep } from './infra.js';
+import type { RabbitNode } from '../lib/private-rabbit.js';
+import { sleep } from '../lib/wait.js';
 import { PacedLoad, usersFor, type LoadCounts } from './load.js';
 import type { FaultWindow, RoutesMoved, Scenario } from './scenarios.js';
 

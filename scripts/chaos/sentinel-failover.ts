@@ -7,7 +7,7 @@
  * of the fleet's kind writing (and replicating) through it again.
  */
 import { createRedis, redisDeadlines, waitForReplicas } from '../../shared/redis.js';
-import { waitFor } from './infra.js';
+import { waitFor } from '../lib/wait.js';
 import type { Scenario } from './scenarios.js';
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -12,7 +12,8 @@ import { envOf } from '../../shared/config.js';
 import { names } from '../../shared/topology/names.js';
 import { deadLetterCount } from './audit.js';
 import { DEFAULT_SHAPE } from './fleet.js';
-import { run, sleep, waitFor } from './infra.js';
+import { run } from '../lib/tools.js';
+import { sleep, waitFor } from '../lib/wait.js';
 import type { Scenario } from './scenarios.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'dlq-replayer', 'cli.js');

@@ -11,9 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ChaosFleet, type Infra } from '../../scripts/chaos/fleet.js';
-import { freePort, privateInfraAvailable, Teardown } from '../../scripts/chaos/infra.js';
-import { allocateNodes } from '../../scripts/chaos/rabbit.js';
-import { PrivateRedis } from '../../scripts/chaos/redis.js';
+import { freePort } from '../../scripts/lib/ports.js';
+import { Teardown } from '../../scripts/lib/teardown.js';
+import { privateInfraAvailable } from '../../scripts/lib/tools.js';
+import { allocateNodes } from '../../scripts/lib/private-rabbit.js';
+import { PrivateRedis } from '../../scripts/lib/private-redis.js';
 import { exercise, type RunOptions, type ScenarioResult } from '../../scripts/chaos/run.js';
 import { SCENARIOS } from '../../scripts/chaos/scenarios.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { freePort } from '../../scripts/chaos/infra.js';
+import { freePort } from '../../scripts/lib/ports.js';
 import type { Config } from '../../shared/config.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { runCli, type CliRun } from './helpers.js';

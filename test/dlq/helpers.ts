@@ -10,6 +10,7 @@ import amqplib from 'amqplib';
 import { envOf, type Config } from '../../shared/config.js';
 import { H, newEnvelope } from '../../shared/envelope.js';
 import { names } from '../../shared/topology/names.js';
+import type { DeadLetter } from '../../scripts/lib/dlq.js';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(dist, 'services', 'dlq-replayer', 'cli.js');
@@ -121,12 +122,8 @@ export async function publishDeadLetters(amqpUrl: string, prefix: string, specs:
   return out;
 }
 
-export interface Peeked {
-  id: string | undefined;
-  routingKey: string;
-  headers: Record<string, any>;
-  body: any;
-}
+/** A message as drainQueue reads it, its body parsed when it is JSON. */
+export type Peeked = Omit<DeadLetter, 'body'> & { body: any };
 
 /**
  * The messages of a queue, in order, without removing them: consume everything unacked, then close

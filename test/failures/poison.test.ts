@@ -2,9 +2,8 @@ import { routingKeyFor } from '../../shared/publish.js';
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { H, newEnvelope } from '../../shared/envelope.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
+import { useFleet } from '../support/use-fleet.js';
 import { crashUntilDeadLettered, startHangingBot, type HangingBot } from '../support/hanging-bot.js';
-import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -15,35 +14,28 @@ import { waitFor } from '../support/wait.js';
  */
 describe('failures: a message that crashes its consumer ends in the DLQ at the delivery limit', function () {
   this.timeout(180_000);
-  let iso: Isolation;
-  let fleet: Fleet;
   let bot: HangingBot;
   let botUrl: string;
   const POISON = 'crash me';
 
-  before(async () => {
-    iso = await isolate('poison');
+  const t = useFleet('poison', async () => {
     bot = await startHangingBot(POISON);
+    t.defer('close the bot', () => bot.close());
     botUrl = bot.url;
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 1, overrides: { shards: 2, deliveryLimit: 2, botHandlerUrl: botUrl, botHandlerTimeoutMs: 60_000 } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await bot?.close();
-    await iso?.cleanup();
+    return { dispatchers: 0, senders: 1, overrides: { shards: 2, deliveryLimit: 2, botHandlerUrl: botUrl, botHandlerTimeoutMs: 60_000 } };
   });
 
   it('dead-letters it after the delivery limit, as poison, and the shard keeps flowing', async () => {
     const user = '15556000001';
     const inbound = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: POISON } } });
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
-    const dispatch = fleet.ingress.rt.topology.names.laneExchange('dispatch');
-    ch.publish(dispatch, routingKeyFor(fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
+    const dispatch = t.fleet.ingress.rt.topology.names.laneExchange('dispatch');
+    ch.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
     await ch.waitForConfirms();
     await conn.close();
 
-    const { kills, dead, dispatcher } = await crashUntilDeadLettered({ bot, messageId: inbound.id, cfg: fleet.cfg, amqpUrl: iso.amqpUrl, dlq: fleet.ingress.rt.topology.names.dlq });
+    const { kills, dead, dispatcher } = await crashUntilDeadLettered({ bot, messageId: inbound.id, cfg: t.fleet.cfg, amqpUrl: t.iso.amqpUrl, dlq: t.fleet.ingress.rt.topology.names.dlq });
     expect(kills, 'crashes before the DLQ').to.equal(2); // delivery limit 2: the third delivery is dead-lettered unhandled
     expect(dead.map((d) => d.id)).to.deep.equal([inbound.id]);
     expect(dead[0].headers[H.failureClass]).to.equal('poison');
@@ -52,12 +44,12 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
 
     // The shard keeps flowing: the same user's next message is handled and answered.
     const next = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: 'hello again' } } });
-    const c2 = await amqplib.connect(iso.amqpUrl);
+    const c2 = await amqplib.connect(t.iso.amqpUrl);
     const ch2 = await c2.createConfirmChannel();
-    ch2.publish(dispatch, routingKeyFor(fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
+    ch2.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
     await ch2.waitForConfirms();
     await c2.close();
-    await waitFor(() => fleet.sim.accepted().some((e) => e.to === user), { timeoutMs: 20_000, what: 'the reply to the next message' });
+    await waitFor(() => t.fleet.sim.accepted().some((e) => e.to === user), { timeoutMs: 20_000, what: 'the reply to the next message' });
     await dispatcher?.stop();
   });
 });

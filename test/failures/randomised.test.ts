@@ -1,18 +1,13 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
-import { drainQueue } from '../support/dlq.js';
+import { useFleet } from '../support/use-fleet.js';
+import { drainQueue } from '../../scripts/lib/dlq.js';
 import { audit, sendAsUsers } from '../support/load.js';
 import { waitFor } from '../support/wait.js';
 
 describe('failures: a randomised run of transient, permanent and throttling faults', function () {
   this.timeout(240_000);
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('random');
-    fleet = await startFleet(iso, {
+  const t = useFleet('random', {
       overrides: { shards: 8 },
       simulator: {
         seed: 20261123,
@@ -26,30 +21,25 @@ describe('failures: a randomised run of transient, permanent and throttling faul
         },
       },
     });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
 
   it('ends with every message delivered exactly once or dead-lettered, each user in acceptance order', async () => {
     const users = Array.from({ length: 100 }, (_, i) => `1555400${String(i).padStart(4, '0')}`);
-    const accepted = await sendAsUsers(fleet, users, 20, { concurrency: 25 });
+    const accepted = await sendAsUsers(t.fleet, users, 20, { concurrency: 25 });
     const all = [...accepted.values()].flat();
     expect(all).to.have.length(2000);
-    const dlq = fleet.ingress.rt.topology.names.dlq;
+    const dlq = t.fleet.ingress.rt.topology.names.dlq;
     const dead = new Set<string>();
     // Settled when every accepted message is either at the provider or in the DLQ.
     await waitFor(
       async () => {
-        for (const d of await drainQueue(iso.amqpUrl, dlq)) if (d.id) dead.add(d.id);
-        const delivered = new Set(fleet.sim.accepted().map((e) => e.id));
+        for (const d of await drainQueue(t.iso.amqpUrl, dlq)) if (d.id) dead.add(d.id);
+        const delivered = new Set(t.fleet.sim.accepted().map((e) => e.id));
         return all.every((id) => delivered.has(id) || dead.has(id));
       },
       { timeoutMs: 180_000, intervalMs: 500, what: 'every message delivered or dead-lettered' },
     );
-    const report = audit(fleet.sim.accepted(), accepted, dead);
-    const stats = { ...report, misordered: report.misordered.length, deadLettered: dead.size, providerCalls: fleet.sim.ledger().length };
+    const report = audit(t.fleet.sim.accepted(), accepted, dead);
+    const stats = { ...report, misordered: report.misordered.length, deadLettered: dead.size, providerCalls: t.fleet.sim.ledger().length };
     console.log(`      randomised audit: ${JSON.stringify(stats)}`);
     expect(dead.size, 'some permanent failures were dead-lettered').to.be.greaterThan(0);
     expect(dead.size, 'only the unlucky few are dead-lettered').to.be.below(200);
@@ -57,6 +47,6 @@ describe('failures: a randomised run of transient, permanent and throttling faul
     expect(report.missing).to.equal(0);
     expect(report.duplicates).to.equal(0);
     expect(report.misordered).to.deep.equal([]);
-    for (const id of dead) expect(fleet.sim.accepted().some((e) => e.id === id), `${id} dead and delivered`).to.equal(false);
+    for (const id of dead) expect(t.fleet.sim.accepted().some((e) => e.id === id), `${id} dead and delivered`).to.equal(false);
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../shared/config.js';
 import { loadConfig as loadSimulatorConfig } from '../../services/simulator/config.js';
-import { PLUGINS } from '../../scripts/ensure-services.js';
+import { PLUGINS } from '../../scripts/lib/tools.js';
 import { exists, imageServices, knownEnvNames, read, yamlFile, type Doc } from './repo.js';
 
 /** Compose's `${NAME:-default}` interpolation with an empty shell environment. */

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { PLUGINS } from '../../scripts/ensure-services.js';
+import { PLUGINS } from '../../scripts/lib/tools.js';
 import { loadConfig, unsafeSettings } from '../../shared/config.js';
 import type { ServiceRole } from '../../shared/production-policy.js';
 import { AFTER_CLOSE_MS } from '../../shared/consumer.js';

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { fixture, postWebhook } from '../webhooks/meta.js';
 
@@ -17,36 +16,26 @@ interface Answer {
 }
 
 describe('ingress: back-pressure (503 + Retry-After instead of buffering)', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
-
-  before(async () => {
-    iso = await isolate('backpressure');
-    fleet = await startFleet(iso, { overrides: { publishTimeoutMs: 2000, ingressMaxInFlight: 20 } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('backpressure', { overrides: { publishTimeoutMs: 2000, ingressMaxInFlight: 20 } });
 
   const timed = async (to: string, n: number): Promise<Answer> => {
     const t0 = Date.now();
-    const r = await fleet.send({ to, text: { body: `m${n}` } });
+    const r = await t.fleet.send({ to, text: { body: `m${n}` } });
     return { status: r.status, id: r.body?.id, retryAfter: r.headers['retry-after'], ms: Date.now() - t0, at: t0 };
   };
 
   it('answers 503 beyond INGRESS_MAX_IN_FLIGHT, and 202 again once slots are free', async () => {
-    const held = fleet.ingress.admission.acquire(fleet.cfg.ingressMaxInFlight);
+    const held = t.fleet.ingress.admission.acquire(t.fleet.cfg.ingressMaxInFlight);
     try {
       const r = await timed('15557770001', 0);
       expect(r.status).to.equal(503);
-      expect(r.retryAfter).to.equal(String(fleet.cfg.ingressRetryAfterS));
-      expect((await postWebhook(fleet, fixture('inbound-text.json'))).status).to.equal(503);
+      expect(r.retryAfter).to.equal(String(t.fleet.cfg.ingressRetryAfterS));
+      expect((await postWebhook(t.fleet, fixture('inbound-text.json'))).status).to.equal(503);
     } finally {
       held.release();
     }
     expect((await timed('15557770001', 1)).status).to.equal(202);
-    expect((await postWebhook(fleet, fixture('inbound-text.json'))).status).to.equal(200);
+    expect((await postWebhook(t.fleet, fixture('inbound-text.json'))).status).to.equal(200);
   });
 
   it('answers 503 while its broker connection is down, recovers by itself, and delivers every 202', async () => {
@@ -59,14 +48,14 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
       await waitFor(() => answers.filter((a) => a.status === 202).length >= 20, { what: 'traffic flowing' });
       // The management API lists a new connection only after its next stats emission.
       const ingress = await waitFor(async () => {
-        const conns = await iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
-          'GET', `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`,
+        const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
+          'GET', `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
         );
         const found = conns.filter((c) => c.client_properties?.connection_name?.startsWith('postmaster-ingress@'));
         return found.length === 1 ? found : null;
       }, { what: 'the ingress connection in the management API', timeoutMs: 20_000, intervalMs: 250 });
       const killedAt = Date.now();
-      await iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(ingress[0].name)}`);
+      await t.iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(ingress[0].name)}`);
       await waitFor(() => answers.some((a) => a.status === 503 && a.at >= killedAt), { what: 'a 503 during the outage' });
       const firstRefusal = answers.find((a) => a.status === 503 && a.at >= killedAt)!;
       await waitFor(() => answers.some((a) => a.status === 202 && a.at > firstRefusal.at), { what: 'a 202 after recovery', timeoutMs: 15_000 });
@@ -76,13 +65,13 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
     }
     const refused = answers.filter((a) => a.status === 503);
     expect(refused.length).to.be.greaterThan(0);
-    for (const a of refused) expect(a.retryAfter).to.equal(String(fleet.cfg.ingressRetryAfterS));
+    for (const a of refused) expect(a.retryAfter).to.equal(String(t.fleet.cfg.ingressRetryAfterS));
     expect(answers.every((a) => a.status === 202 || a.status === 503), 'only 202 and 503').to.equal(true);
     // Bounded: nothing waited longer than the publish timeout (plus slack for the test machine).
-    expect(Math.max(...answers.map((a) => a.ms))).to.be.below(fleet.cfg.publishTimeoutMs + 1000);
+    expect(Math.max(...answers.map((a) => a.ms))).to.be.below(t.fleet.cfg.publishTimeoutMs + 1000);
     const ids = answers.filter((a) => a.status === 202).map((a) => a.id!);
     await waitFor(() => {
-      const got = new Set(fleet.sim.accepted().map((e) => e.id));
+      const got = new Set(t.fleet.sim.accepted().map((e) => e.id));
       return ids.every((id) => got.has(id));
     }, { what: `all ${ids.length} accepted messages at the provider`, timeoutMs: 30_000 });
   });
@@ -92,7 +81,7 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
     // Live (not from the stats database, which lags by seconds): 503 while any alarm is in effect.
     const alarmed = async () => {
       try {
-        await iso.mgmt.call('GET', '/api/health/checks/alarms');
+        await t.iso.mgmt.call('GET', '/api/health/checks/alarms');
         return false;
       } catch (err) {
         return (err as { status?: number }).status === 503;
@@ -114,8 +103,8 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
       const r = await timed('15557770009', 0);
       mark(`first answer ${r.status}`);
       expect(r.status).to.equal(503);
-      expect(r.retryAfter).to.equal(String(fleet.cfg.ingressRetryAfterS));
-      expect(r.ms).to.be.below(fleet.cfg.publishTimeoutMs + 1000);
+      expect(r.retryAfter).to.equal(String(t.fleet.cfg.ingressRetryAfterS));
+      expect(r.ms).to.be.below(t.fleet.cfg.publishTimeoutMs + 1000);
       const again = await timed('15557770009', 1);
       mark(`second answer ${again.status} in ${again.ms} ms`);
       expect(again.status).to.equal(503);

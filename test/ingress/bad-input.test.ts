@@ -1,26 +1,17 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { laneQueues, totalDepth } from './lanes.js';
 
 describe('ingress: bad input is rejected with the field named, and nothing is published', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('bad-input');
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
-  });
-  after(async () => {
-    try {
-      expect(await totalDepth(fleet, laneQueues(fleet))).to.equal(0);
-    } finally {
-      await fleet?.close();
-      await iso?.cleanup();
-    }
-  });
+  const t = useFleet('bad-input', { dispatchers: 0, senders: 0 });
+  before(() =>
+    t.defer('check that nothing was published', async () => {
+      expect(await totalDepth(t.fleet, laneQueues(t.fleet))).to.equal(0);
+    }),
+  );
 
-  const post = (body: unknown, headers: Record<string, string> = {}) => fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
+  const post = (body: unknown, headers: Record<string, string> = {}) => t.fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
 
   const CASES: Array<[string, unknown, string]> = [
     ['malformed JSON', '{"to": "15551234567", "text": {"body": "hi"}', '(body)'],
@@ -57,16 +48,16 @@ describe('ingress: bad input is rejected with the field named, and nothing is pu
 
   it('answers 415 to a body that is not declared JSON', async () => {
     for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']) {
-      const r = await fleet.call('POST', '/v1/messages', { body: '{"to":"15551234567","text":{"body":"hi"}}', headers: { 'content-type': ct } });
+      const r = await t.fleet.call('POST', '/v1/messages', { body: '{"to":"15551234567","text":{"body":"hi"}}', headers: { 'content-type': ct } });
       expect(r.status, ct).to.equal(415);
     }
-    const none = await fleet.call('POST', '/v1/messages', { body: Buffer.from('{"to":"15551234567","text":{"body":"hi"}}') });
+    const none = await t.fleet.call('POST', '/v1/messages', { body: Buffer.from('{"to":"15551234567","text":{"body":"hi"}}') });
     expect(none.status).to.equal(415);
   });
 
   it('answers 401 with WWW-Authenticate to a missing or wrong token, before looking at the body', async () => {
     for (const token of [null, 'wrong', '']) {
-      const r = await fleet.call('POST', '/v1/messages', { body: 'not even json', token, headers: { 'content-type': 'text/plain' } });
+      const r = await t.fleet.call('POST', '/v1/messages', { body: 'not even json', token, headers: { 'content-type': 'text/plain' } });
       expect(r.status).to.equal(401);
       expect(r.headers['www-authenticate']).to.equal('Bearer');
     }
@@ -74,7 +65,7 @@ describe('ingress: bad input is rejected with the field named, and nothing is pu
 
   it('answers 400 naming messages to a batch that is empty, too big or not a list', async () => {
     for (const body of [{ messages: [] }, { messages: Array.from({ length: 501 }, () => ({ to: '15551234567', text: { body: 'x' } })) }, { messages: {} }, {}]) {
-      const r = await fleet.call('POST', '/v1/messages/batch', { body });
+      const r = await t.fleet.call('POST', '/v1/messages/batch', { body });
       expect(r.status).to.equal(400);
       expect(r.body.field).to.equal('messages');
     }

@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { queueDepths } from '../support/isolation.js';
 import { postWebhook } from '../webhooks/meta.js';
 import { sendQueues, totalDepth } from './lanes.js';
 
@@ -56,21 +56,12 @@ async function correlationProperties(amqpUrl: string, queues: string[]): Promise
 }
 
 describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
   const ordinary = { to: '15551234567', text: { body: 'hi' } };
 
-  before(async () => {
-    iso = await isolate('byte-limits');
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('byte-limits', { dispatchers: 0, senders: 0 });
 
   const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
+    t.fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
   const expect400 = (r: { status: number; body: any }, field: string) => {
     expect(r.status, JSON.stringify(r.body)).to.equal(400);
     expect(r.body.field).to.equal(field);
@@ -96,9 +87,9 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
     const ok = 'a !"#$%&\'()*+,-./0123456789:;<=>?@AZ[\\]^_`az{|}~'.padEnd(LIMIT, 'x');
     const r = await post(ordinary, { 'x-correlation-id': ok });
     expect(r.status).to.equal(202);
-    expect((await correlationProperties(fleet.cfg.amqpUrl, sendQueues(fleet))).get(r.body.id)).to.equal(ok);
+    expect((await correlationProperties(t.fleet.cfg.amqpUrl, sendQueues(t.fleet))).get(r.body.id)).to.equal(ok);
     for (const bad of ['x'.repeat(LIMIT + 1), 'caf\xe9', 'a\tb']) expect400(await post(ordinary, { 'x-correlation-id': bad }), 'X-Correlation-Id');
-    const batch = await fleet.call('POST', '/v1/messages/batch', { body: { messages: [ordinary] }, headers: { 'x-correlation-id': 'x'.repeat(LIMIT + 1) } });
+    const batch = await t.fleet.call('POST', '/v1/messages/batch', { body: { messages: [ordinary] }, headers: { 'x-correlation-id': 'x'.repeat(LIMIT + 1) } });
     expect400(batch, 'X-Correlation-Id');
   });
 
@@ -109,7 +100,7 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
       const key = atLimit(unit, 'key:');
       const r = await post({ ...ordinary, correlationId: exact, idempotencyKey: key });
       expect(r.status, JSON.stringify(r.body)).to.equal(202);
-      expect((await correlationProperties(fleet.cfg.amqpUrl, sendQueues(fleet))).get(r.body.id)).to.equal(exact);
+      expect((await correlationProperties(t.fleet.cfg.amqpUrl, sendQueues(t.fleet))).get(r.body.id)).to.equal(exact);
       const over = await post({ ...ordinary, correlationId: `${exact}b` });
       expect400(over, 'correlationId');
       expect(over.body.message).to.equal(`correlationId: must be at most ${LIMIT} bytes in UTF-8 (got ${LIMIT + 1})`);
@@ -126,7 +117,7 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
 
   it('rejects only the batch items over the limit, naming them', async () => {
     const messages = [ordinary, { ...ordinary, correlationId: EURO_300_BYTES }, { ...ordinary, idempotencyKey: '😀'.repeat(51) }];
-    const r = await fleet.call('POST', '/v1/messages/batch', { body: { messages } });
+    const r = await t.fleet.call('POST', '/v1/messages/batch', { body: { messages } });
     expect(r.status).to.equal(207);
     expect(r.body.results.map((x: any) => [x.status, x.field])).to.deep.equal([[202, undefined], [400, 'messages.1.correlationId'], [400, 'messages.2.idempotencyKey']]);
   });
@@ -170,7 +161,7 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
   });
 
   it('webhooks: skips (200) the events whose ids would not fit, publishing the rest', async () => {
-    const before = await totalDepth(fleet);
+    const before = await totalDepth(t.fleet);
     const msg = (from: string, id: string) => ({ from, id, timestamp: '1749416383', type: 'text', text: { body: 'hi' } });
     const status = (id: string) => ({ id, status: 'delivered', timestamp: '1749416383', recipient_id: '16505551234' });
     const value = {
@@ -179,10 +170,10 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
       statuses: [status('wamid.GOOD3'), status('€'.repeat(70))],
     };
     const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'messages', value }] }] });
-    const r = await postWebhook(fleet, body);
+    const r = await postWebhook(t.fleet, body);
     expect(r.status, r.text).to.equal(200);
     expect(r.body).to.deep.equal({ received: 2, published: 2, duplicates: 0, skipped: 4 });
-    expect(await totalDepth(fleet)).to.equal(before + 2);
+    expect(await totalDepth(t.fleet)).to.equal(before + 2);
     expect((await post(ordinary)).status).to.equal(202);
   });
 });

@@ -5,8 +5,7 @@
  * overflow the test's stack.
  */
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { postWebhook } from '../webhooks/meta.js';
 import { totalDepth } from './lanes.js';
 
@@ -22,19 +21,9 @@ const bodyParam = (text: string, extra: Record<string, unknown> = {}) => ({ type
 const flow = (action: string) => `{${TO},"type":"interactive","interactive":{"type":"flow","body":{"text":"x"},"action":${action}}}`;
 
 describe('ingress: content bounds (depth, size, Cloud API limits)', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
+  const t = useFleet('content-bounds', { dispatchers: 0, senders: 0 });
 
-  before(async () => {
-    iso = await isolate('content-bounds');
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
-
-  const post = (body: unknown) => fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json' } });
+  const post = (body: unknown) => t.fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json' } });
   const expect400 = (r: { status: number; body: any }, field: string) => {
     expect(r.status, JSON.stringify(r.body).slice(0, 300)).to.equal(400);
     expect(r.body.field).to.equal(field);
@@ -69,7 +58,7 @@ describe('ingress: content bounds (depth, size, Cloud API limits)', function () 
 
   it('rejects only the batch item that nests too deep, naming it', async () => {
     const raw = `{"messages":[{${TO},"text":{"body":"ok"}},${flow(`{"data":${nestedArrays(10_000)}}`)}]}`;
-    const r = await fleet.call('POST', '/v1/messages/batch', { body: raw, headers: { 'content-type': 'application/json' } });
+    const r = await t.fleet.call('POST', '/v1/messages/batch', { body: raw, headers: { 'content-type': 'application/json' } });
     expect(r.status).to.equal(207);
     expect(r.body.results[0].status).to.equal(202);
     expect(r.body.results[1]).to.include({ status: 400, field: `messages.1.interactive.action.data${'.0'.repeat(DEPTH - 2)}` });
@@ -111,13 +100,13 @@ describe('ingress: content bounds (depth, size, Cloud API limits)', function () 
   });
 
   it('webhooks: skips (200, not 503) a message nested too deep to serialize, publishing the rest', async () => {
-    const before = await totalDepth(fleet);
+    const before = await totalDepth(t.fleet);
     const msg = (id: string, extra: string) => `{"from":"16505551234","id":"${id}","timestamp":"1749416383","type":"text","text":{"body":"hi"}${extra}}`;
     const messages = `[${msg('wamid.DEEP', `,"x":${nestedArrays(10_000)}`)},${msg('wamid.FINE', '')}]`;
     const body = `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","messages":${messages}}}]}]}`;
-    const r = await postWebhook(fleet, body);
+    const r = await postWebhook(t.fleet, body);
     expect(r.status, r.text).to.equal(200);
     expect(r.body).to.deep.equal({ received: 1, published: 1, duplicates: 0, skipped: 1 });
-    expect(await totalDepth(fleet)).to.equal(before + 1);
+    expect(await totalDepth(t.fleet)).to.equal(before + 1);
   });
 });

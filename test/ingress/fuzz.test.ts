@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'undici';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, scanAll, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { scanAll } from '../support/isolation.js';
 import { laneQueues, totalDepth } from './lanes.js';
 import { generator, type BadRequest } from './bad-requests.js';
 
@@ -10,21 +10,11 @@ const COUNT = Number(process.env.FUZZ_COUNT ?? 1200);
 const CONCURRENCY = 16;
 
 describe('ingress: generated bad requests', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
-
-  before(async () => {
-    iso = await isolate('fuzz');
-    // No dispatcher or sender: anything published would stay in the lanes.
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  // No dispatcher or sender: anything published would stay in the lanes.
+  const t = useFleet('fuzz', { dispatchers: 0, senders: 0 });
 
   it(`rejects ${COUNT} generated bad requests (seed ${SEED}) without a 5xx and publishes nothing`, async () => {
-    const next = generator(SEED, fleet.cfg.ingressApiToken, fleet.cfg.whatsappAppSecret);
+    const next = generator(SEED, t.fleet.cfg.ingressApiToken, t.fleet.cfg.whatsappAppSecret);
     const reqs: BadRequest[] = Array.from({ length: COUNT }, next);
     const failures: string[] = [];
     const seen = new Map<string, number>();
@@ -36,7 +26,7 @@ describe('ingress: generated bad requests', function () {
         let status: number;
         let body: any;
         try {
-          const res = await request(`${fleet.ingress.url}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
+          const res = await request(`${t.fleet.ingress.url}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
           status = res.statusCode;
           const text = await res.body.text();
           body = text.startsWith('{') ? JSON.parse(text) : text;
@@ -61,11 +51,11 @@ describe('ingress: generated bad requests', function () {
     // Every kind of bad request was generated.
     expect(new Set([...seen.keys()].map((k) => k.split(' → ')[0].replace(/content-type .*/, 'content-type'))).size).to.be.greaterThan(20);
 
-    expect(await totalDepth(fleet, laneQueues(fleet)), 'messages in the lanes').to.equal(0);
-    expect(fleet.sim.ledger(), 'sends at the provider').to.have.length(0);
-    const jobs = await fleet.ingress.schedule.queue.getJobCounts();
+    expect(await totalDepth(t.fleet, laneQueues(t.fleet)), 'messages in the lanes').to.equal(0);
+    expect(t.fleet.sim.ledger(), 'sends at the provider').to.have.length(0);
+    const jobs = await t.fleet.ingress.schedule.queue.getJobCounts();
     expect(Object.values(jobs).reduce((a, b) => a + b, 0), 'scheduled jobs').to.equal(0);
-    const keys = await scanAll(iso.redis, `${iso.redisKeyPrefix}*`);
+    const keys = await scanAll(t.iso.redis, `${t.iso.redisKeyPrefix}*`);
     // BullMQ writes its queue's meta key when it connects; anything else would be state of a request.
     expect(keys.filter((k) => !k.endsWith(':scheduled-sends:meta')), 'status records, idempotency keys or webhook marks').to.deep.equal([]);
   });

@@ -7,8 +7,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 120);
@@ -89,17 +88,8 @@ const call = fc.record({ batch: fc.option(fc.array(sendRequest, { minLength: 1, 
 
 describe('ingress: generated extreme requests against a running fleet (property-based)', function () {
   this.timeout(300_000);
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('property');
-    fleet = await startFleet(iso);
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('property');
 
   it(`answers ${RUNS} generated calls with 202/200/400 only, and the provider gets every 202 once, in order per user`, async () => {
     const accepted: Array<{ id: string; to: string; urgent: boolean }> = [];
@@ -112,7 +102,7 @@ describe('ingress: generated extreme requests against a running fleet (property-
       fc.asyncProperty(call, async ({ batch, single, header }) => {
         const headers: Record<string, string> = header !== undefined ? { 'x-correlation-id': header } : {};
         if (batch) {
-          const r = await fleet.call('POST', '/v1/messages/batch', { body: { messages: batch }, headers });
+          const r = await t.fleet.call('POST', '/v1/messages/batch', { body: { messages: batch }, headers });
           if (r.status === 202 || r.status === 207) {
             for (const item of (r.body as { results: Array<{ index: number; status: number; id?: string }> }).results) {
               count(item.status);
@@ -121,13 +111,13 @@ describe('ingress: generated extreme requests against a running fleet (property-
             }
           } else if (r.status !== 400) note('batch', r.status, r.body);
         }
-        const r = await fleet.send(single, headers);
+        const r = await t.fleet.send(single, headers);
         count(r.status);
         if (r.status === 202) accepted.push({ id: r.body.id, to: single.to, urgent: single.priority === 'urgent' });
         else if (r.status !== 200 && r.status !== 400) note('single', r.status, r.body);
         if (r.status === 400) expect(r.body.field, 'a 400 names its field').to.be.a('string');
         // Ordinary traffic in between: the ingress keeps answering 202.
-        const plain = await fleet.send({ to: single.to, type: 'text', text: { body: 'ordinary' } });
+        const plain = await t.fleet.send({ to: single.to, type: 'text', text: { body: 'ordinary' } });
         if (plain.status !== 202) note('ordinary', plain.status, plain.body);
         else accepted.push({ id: plain.body.id, to: single.to, urgent: false });
       }),
@@ -139,15 +129,15 @@ describe('ingress: generated extreme requests against a running fleet (property-
     expect(counts[400] ?? 0, 'and the 400 path').to.be.greaterThan(RUNS / 10);
 
     const ids = new Set(accepted.map((a) => a.id));
-    await waitFor(() => new Set(fleet.sim.accepted().map((e) => e.id).filter((id) => id && ids.has(id))).size === ids.size, {
+    await waitFor(() => new Set(t.fleet.sim.accepted().map((e) => e.id).filter((id) => id && ids.has(id))).size === ids.size, {
       what: `all ${ids.size} accepted messages at the provider`,
       timeoutMs: 120_000,
       intervalMs: 200,
     });
-    const delivered = fleet.sim.accepted().filter((e) => e.id && ids.has(e.id));
+    const delivered = t.fleet.sim.accepted().filter((e) => e.id && ids.has(e.id));
     expect(delivered.length, 'each 202 exactly once').to.equal(ids.size);
     // Nothing rejected was published: the ingress confirmed exactly the 202s.
-    const metrics = (await fleet.ingress.rt.metrics.render()).body;
+    const metrics = (await t.fleet.ingress.rt.metrics.render()).body;
     const published = [...metrics.matchAll(/^postmaster_published_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
     expect(published, 'publishes confirmed by the ingress').to.equal(ids.size);
     // Per user, the ordered lane's messages arrive in acceptance order (urgent ones are not ordered with them).
@@ -157,7 +147,7 @@ describe('ingress: generated extreme requests against a running fleet (property-
       const got = delivered.filter((e) => wanted.has(e.id!)).map((e) => e.id);
       expect(got, `order of ${user}`).to.deep.equal(want);
     }
-    const after = await fleet.send({ to: USERS[0], type: 'text', text: { body: 'still here' } });
+    const after = await t.fleet.send({ to: USERS[0], type: 'text', text: { body: 'still here' } });
     expect(after.status).to.equal(202);
   });
 });

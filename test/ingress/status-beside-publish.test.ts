@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { queueDepths } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -12,33 +12,24 @@ import { waitFor } from '../support/wait.js';
 describe('ingress: the status record beside the publish', function () {
   const PAUSE_MS = 1500;
   const USER = '15557780001';
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('status-beside');
-    // No sender: what the ingress publishes stays in the send lane, where the test counts it.
-    fleet = await startFleet(iso, { dispatchers: 0, senders: 0 });
-  });
-  after(async () => {
-    await iso?.redis.call('CLIENT', 'UNPAUSE').catch(() => {});
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  // No sender: what the ingress publishes stays in the send lane, where the test counts it.
+  const t = useFleet('status-beside', { dispatchers: 0, senders: 0 });
+  before(() => t.defer('unpause Redis', () => t.iso.redis.call('CLIENT', 'UNPAUSE').catch(() => {})));
 
-  const sendShards = () => Array.from({ length: fleet.cfg.shards }, (_, i) => fleet.ingress.rt.topology.names.shardQueue('send', i));
-  const inSendLane = async () => Object.values(await queueDepths(iso.amqpUrl, sendShards())).reduce((a, b) => a + b, 0);
+  const sendShards = () => Array.from({ length: t.fleet.cfg.shards }, (_, i) => t.fleet.ingress.rt.topology.names.shardQueue('send', i));
+  const inSendLane = async () => Object.values(await queueDepths(t.iso.amqpUrl, sendShards())).reduce((a, b) => a + b, 0);
 
   it('publishes while Redis is paused for writes, and records the status once it is back', async () => {
     // Warm-up on the same user (so the same shard): connections and scripts are in place.
-    const warm = await fleet.send({ to: USER, type: 'text', text: { body: 'warm-up' } });
+    const warm = await t.fleet.send({ to: USER, type: 'text', text: { body: 'warm-up' } });
     expect(warm.status).to.equal(202);
     await waitFor(async () => (await inSendLane()) === 1, { what: 'the warm-up message in the send lane' });
 
-    await iso.redis.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE');
+    await t.iso.redis.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE');
     const pausedAt = Date.now();
     let answeredAt = 0;
-    const answer = fleet.send({ to: USER, type: 'text', text: { body: 'while Redis waits' } }).then((r) => {
+    const answer = t.fleet.send({ to: USER, type: 'text', text: { body: 'while Redis waits' } }).then((r) => {
       answeredAt = Date.now();
       return r;
     });
@@ -50,7 +41,7 @@ describe('ingress: the status record beside the publish', function () {
     const res = await answer;
     expect(res.status).to.equal(202);
     expect(answeredAt - pausedAt, 'the 202 waited for Redis').to.be.at.least(PAUSE_MS - 100);
-    const rec = (await fleet.call('GET', `/v1/messages/${res.body.id}`)).body;
+    const rec = (await t.fleet.call('GET', `/v1/messages/${res.body.id}`)).body;
     expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted']);
   });
 });

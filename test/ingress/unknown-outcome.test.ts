@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { request } from 'undici';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { freezableRedis as freezableProxy, type FreezableRedis } from '../support/frozen-redis.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -14,31 +13,26 @@ import { waitFor } from '../support/wait.js';
  */
 describe('ingress: a confirm that times out is an unknown outcome, and the retry is safe', function () {
   this.timeout(60_000);
-  let iso: Isolation;
-  let fleet: Fleet;
   let proxy: FreezableRedis;
   let ingress: Ingress;
 
+  const t = useFleet('unknown-outcome');
   before(async () => {
-    iso = await isolate('unknown-outcome');
-    fleet = await startFleet(iso);
-    proxy = await freezableProxy(iso.amqpUrl.replace(/^amqp:/, 'redis:'));
-    const url = new URL(iso.amqpUrl);
+    proxy = await freezableProxy(t.iso.amqpUrl.replace(/^amqp:/, 'redis:'));
+    t.defer('close the proxy', () => proxy.close());
+    const url = new URL(t.iso.amqpUrl);
     url.port = new URL(proxy.url).port;
-    ingress = await startIngress({ ...fleet.cfg, amqpUrl: url.toString(), publishTimeoutMs: 1500 });
-  });
-  after(async () => {
-    proxy?.thaw();
-    await ingress?.close();
-    await fleet?.close();
-    await proxy?.close();
-    await iso?.cleanup();
+    ingress = await startIngress({ ...t.fleet.cfg, amqpUrl: url.toString(), publishTimeoutMs: 1500 });
+    t.defer('close the second ingress', async () => {
+      proxy.thaw();
+      await ingress.close();
+    });
   });
 
   const send = async (body: Record<string, unknown>) => {
     const res = await request(`${ingress.url}/v1/messages`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${fleet.cfg.ingressApiToken}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${t.fleet.cfg.ingressApiToken}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
     return { status: res.statusCode, body: (await res.body.json()) as any };
@@ -61,12 +55,12 @@ describe('ingress: a confirm that times out is an unknown outcome, and the retry
       return r.status === 202 ? r : null;
     }, { what: 'a 202 for the retry', intervalMs: 100 });
     // Both copies reach the provider's door under one id; the sender sends an id once.
-    await waitFor(() => fleet.sim.accepted().some((e) => e.to === user), { what: 'the message at the provider' });
+    await waitFor(() => t.fleet.sim.accepted().some((e) => e.to === user), { what: 'the message at the provider' });
     const again = await send(body);
     expect(again.status, 'a third try is a duplicate of the same id').to.equal(200);
     expect(again.body.id).to.equal(retry.body.id);
-    await waitFor(async () => (await fleet.call('GET', `/v1/messages/${retry.body.id}`)).body?.status === 'sent', { what: 'the status record to say sent' }).catch(() => null);
-    const atProvider = fleet.sim.accepted().filter((e) => e.to === user);
+    await waitFor(async () => (await t.fleet.call('GET', `/v1/messages/${retry.body.id}`)).body?.status === 'sent', { what: 'the status record to say sent' }).catch(() => null);
+    const atProvider = t.fleet.sim.accepted().filter((e) => e.to === user);
     expect(atProvider.map((e) => e.id)).to.deep.equal([retry.body.id]);
   });
 
@@ -74,7 +68,7 @@ describe('ingress: a confirm that times out is an unknown outcome, and the retry
     const body = { to: '15556660002', type: 'text', text: { body: 'once' }, idempotencyKey: 'unknown-outcome-2' };
     // The urgent lane's binding is gone: the broker returns the publish, so it certainly was not stored.
     const { default: amqplib } = await import('amqplib');
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createChannel();
     const urgent = ingress.rt.topology.names.urgent('send');
     await ch.unbindQueue(urgent, urgent, '');

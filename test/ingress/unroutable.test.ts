@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { newEnvelope } from '../../shared/envelope.js';
 import { publishToStage } from '../../shared/publish.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -13,20 +12,11 @@ import { waitFor } from '../support/wait.js';
  */
 describe('ingress and workers: a deleted binding under load', function () {
   this.timeout(120_000);
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('unroutable');
-    fleet = await startFleet(iso);
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('unroutable');
 
   async function setBinding(exchangeAndQueue: string, present: boolean): Promise<void> {
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     try {
       const ch = await conn.createChannel();
       if (present) await ch.bindQueue(exchangeAndQueue, exchangeAndQueue, '');
@@ -38,14 +28,14 @@ describe('ingress and workers: a deleted binding under load', function () {
   }
 
   it('answers 503 (never 202) while the urgent lane has no binding, and every 202 reaches the provider once', async () => {
-    const names = fleet.ingress.rt.topology.names;
+    const names = t.fleet.ingress.rt.topology.names;
     const accepted: string[] = [];
     const refused: Array<{ status: number; body: any }> = [];
     let phase: 'before' | 'cut' | 'after' = 'before';
     const refusedWhileCut: number[] = [];
     const send = async (i: number) => {
       const urgent = i % 2 === 0;
-      const r = await fleet.send({ to: `1555300${String(i % 5).padStart(4, '0')}`, type: 'text', text: { body: `m${i}` }, ...(urgent ? { priority: 'urgent' } : {}) });
+      const r = await t.fleet.send({ to: `1555300${String(i % 5).padStart(4, '0')}`, type: 'text', text: { body: `m${i}` }, ...(urgent ? { priority: 'urgent' } : {}) });
       if (r.status === 202) accepted.push(r.body.id);
       else {
         refused.push(r);
@@ -65,7 +55,7 @@ describe('ingress and workers: a deleted binding under load', function () {
     const forwarded = Array.from({ length: 5 }, (_, k) =>
       newEnvelope({ kind: 'outbound', user: `155530100${k}`, priority: 'urgent', payload: { type: 'text', text: { body: `via dispatch ${k}` } } }),
     );
-    for (const env of forwarded) await publishToStage(fleet.ingress.rt, 'dispatch', env);
+    for (const env of forwarded) await publishToStage(t.fleet.ingress.rt, 'dispatch', env);
     accepted.push(...forwarded.map((e) => e.id));
     await burst(60);
     phase = 'after';
@@ -75,22 +65,22 @@ describe('ingress and workers: a deleted binding under load', function () {
       expect(r.status).to.equal(503);
       expect(r.body.message).to.match(/reached no queue/);
     }
-    const metrics = (await fleet.ingress.rt.metrics.render()).body;
+    const metrics = (await t.fleet.ingress.rt.metrics.render()).body;
     expect(metrics).to.match(/postmaster_unroutable_total\{exchange="[^"]*send\.urgent"[^}]*\} 30/);
 
     // The dispatcher's publishes to send.urgent come back too: those messages wait in the retry
     // tiers (never acked into the void) until the binding is back.
-    await waitFor(async () => /postmaster_unroutable_total\{exchange="[^"]*send\.urgent"/.test((await fleet.dispatchers[0].rt.metrics.render()).body), {
+    await waitFor(async () => /postmaster_unroutable_total\{exchange="[^"]*send\.urgent"/.test((await t.fleet.dispatchers[0].rt.metrics.render()).body), {
       what: 'the dispatcher counting returned publishes to send.urgent',
     });
     await setBinding(names.urgent('send'), true);
     await burst(60);
-    await waitFor(() => new Set(fleet.sim.accepted().map((e) => e.id).filter((id) => id && accepted.includes(id))).size === accepted.length, {
+    await waitFor(() => new Set(t.fleet.sim.accepted().map((e) => e.id).filter((id) => id && accepted.includes(id))).size === accepted.length, {
       what: `all ${accepted.length} accepted messages at the provider`,
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    const ids = fleet.sim.accepted().map((e) => e.id).filter((id): id is string => !!id && accepted.includes(id));
+    const ids = t.fleet.sim.accepted().map((e) => e.id).filter((id): id is string => !!id && accepted.includes(id));
     expect(ids.length, 'each accepted message once').to.equal(accepted.length);
     expect(accepted.length).to.equal(180 - 30 + forwarded.length);
   });

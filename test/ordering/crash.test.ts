@@ -1,42 +1,34 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { checkDelivery, sendAsUsers } from '../support/load.js';
 
 describe('ordering after a crash: a sender replica killed with SIGKILL mid-run', function () {
   this.timeout(180_000);
-  let iso: Isolation;
-  let fleet: Fleet;
   const senders: ServiceProcess[] = [];
 
+  // Status webhooks flow back (simulator → ingress → dispatcher → status store): they are how the
+  // sender resolves a message the killed replica may have sent just before dying.
+  const t = useFleet('crash', { dispatchers: 1, senders: 0, statusWebhooks: ['sent'], overrides: { shards: 8, leaseTtlMs: 2000 } });
   before(async () => {
-    iso = await isolate('crash');
-    // Status webhooks flow back (simulator → ingress → dispatcher → status store): they are how the
-    // sender resolves a message the killed replica may have sent just before dying.
-    fleet = await startFleet(iso, { dispatchers: 1, senders: 0, statusWebhooks: ['sent'], overrides: { shards: 8, leaseTtlMs: 2000 } });
-    for (let i = 0; i < 3; i++) senders.push(await spawnService('sender', fleet.cfg, { replicaId: `sender-proc-${i}`, logLevel: 'warn' }));
-  });
-  after(async () => {
-    await Promise.all(senders.map((s) => s.stop()));
-    await fleet?.close();
-    await iso?.cleanup();
+    t.defer('stop the sender processes', () => Promise.all(senders.map((s) => s.stop())));
+    for (let i = 0; i < 3; i++) senders.push(await spawnService('sender', t.fleet.cfg, { replicaId: `sender-proc-${i}`, logLevel: 'warn' }));
   });
 
   it('loses nothing, sends nothing twice, and keeps every user in order', async () => {
     const users = Array.from({ length: 100 }, (_, i) => `1555200${String(i).padStart(4, '0')}`);
-    const load = sendAsUsers(fleet, users, 20, { concurrency: 25 });
-    await waitFor(() => fleet.sim.accepted().length >= 600, { timeoutMs: 60_000, what: '600 messages at the provider' });
+    const load = sendAsUsers(t.fleet, users, 20, { concurrency: 25 });
+    await waitFor(() => t.fleet.sim.accepted().length >= 600, { timeoutMs: 60_000, what: '600 messages at the provider' });
     const killedAt = Date.now();
     await senders[0].kill();
     const accepted = await load;
-    const report = await checkDelivery(fleet, accepted, { timeoutMs: 90_000 });
+    const report = await checkDelivery(t.fleet, accepted, { timeoutMs: 90_000 });
     // The stall of the users whose shards the killed replica held: the longest gap, across the kill,
     // between a user's consecutive deliveries (their shards move after the lease TTL).
     let stall = 0;
     const byUser = new Map<string, number[]>();
-    for (const e of fleet.sim.accepted()) byUser.set(e.to, [...(byUser.get(e.to) ?? []), e.receivedAt]);
+    for (const e of t.fleet.sim.accepted()) byUser.set(e.to, [...(byUser.get(e.to) ?? []), e.receivedAt]);
     for (const times of byUser.values()) {
       for (let i = 1; i < times.length; i++) if (times[i - 1] <= killedAt && times[i] >= killedAt) stall = Math.max(stall, times[i] - killedAt);
     }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { queueDepths } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -21,38 +21,29 @@ describe('ordering: a held user whose head\'s retry copy is lost flows again wit
   this.timeout(120_000);
   const TIERS = [1000, 8000];
   const GRACE_MS = 2000;
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('hold-heal');
-    fleet = await startFleet(iso, { overrides: { retryTiers: '1s,8s', shards: 2, holdGraceMs: GRACE_MS } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('hold-heal', { overrides: { retryTiers: '1s,8s', shards: 2, holdGraceMs: GRACE_MS } });
 
   const text = (to: string, body: string) => ({ to, type: 'text', text: { body } });
   const metric = async (name: 'holdsHealed' | 'oldestHoldAge', labels: Record<string, string>) => {
-    const m = await fleet.senders[0].rt.metrics[name].get();
+    const m = await t.fleet.senders[0].rt.metrics[name].get();
     return m.values.find((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val))?.value ?? 0;
   };
 
   it('drops the lost head after its tier + HOLD_GRACE_MS and sends the later messages in order', async () => {
     const user = '15558100001';
-    fleet.sim.setFaults({ rules: [{ to: user, times: 2, status: 503, code: 131000 }] });
-    const head = (await fleet.send(text(user, 'head'))).body.id as string;
+    t.fleet.sim.setFaults({ rules: [{ to: user, times: 2, status: 503, code: 131000 }] });
+    const head = (await t.fleet.send(text(user, 'head'))).body.id as string;
     const later: string[] = [];
-    for (const body of ['one', 'two', 'three']) later.push((await fleet.send(text(user, body))).body.id);
+    for (const body of ['one', 'two', 'three']) later.push((await t.fleet.send(text(user, body))).body.id);
 
     const attempts = await waitFor(() => {
-      const a = fleet.sim.ledger().filter((e) => e.id === head);
+      const a = t.fleet.sim.ledger().filter((e) => e.id === head);
       return a.length === 2 ? a : null;
     }, { timeoutMs: 15_000, what: 'the head\'s two failed attempts' });
-    const longTier = fleet.ingress.rt.topology.names.retry(TIERS[1]);
-    await waitFor(async () => (await queueDepths(iso.amqpUrl, [longTier]))[longTier] === 1, { timeoutMs: 5000, what: 'the head in the 8 s tier' });
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const longTier = t.fleet.ingress.rt.topology.names.retry(TIERS[1]);
+    await waitFor(async () => (await queueDepths(t.iso.amqpUrl, [longTier]))[longTier] === 1, { timeoutMs: 5000, what: 'the head in the 8 s tier' });
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const { messageCount } = await (await conn.createChannel()).purgeQueue(longTier);
     await conn.close();
     expect(messageCount, 'purged: the head\'s copy').to.equal(1);
@@ -60,11 +51,11 @@ describe('ordering: a held user whose head\'s retry copy is lost flows again wit
     let maxAge = 0;
     const sampler = setInterval(() => void metric('oldestHoldAge', { stage: 'send' }).then((v) => (maxAge = Math.max(maxAge, v))), 100);
     try {
-      await waitFor(() => fleet.sim.accepted().filter((e) => e.to === user).length === 3, { timeoutMs: 30_000, what: 'the three later messages' });
+      await waitFor(() => t.fleet.sim.accepted().filter((e) => e.to === user).length === 3, { timeoutMs: 30_000, what: 'the three later messages' });
     } finally {
       clearInterval(sampler);
     }
-    const sent = fleet.sim.accepted().filter((e) => e.to === user);
+    const sent = t.fleet.sim.accepted().filter((e) => e.to === user);
     expect(sent.map((e) => e.id), 'in order, without the lost head').to.deep.equal(later);
     const dueBack = attempts[1].receivedAt + TIERS[1];
     const first = sent[0].receivedAt - dueBack;
@@ -75,7 +66,7 @@ describe('ordering: a held user whose head\'s retry copy is lost flows again wit
     expect(await metric('holdsHealed', { stage: 'send', reason: 'lost' })).to.equal(1);
     expect(maxAge, 'the oldest hold\'s age while the user waited').to.be.at.least(3);
     await waitFor(async () => (await metric('oldestHoldAge', { stage: 'send' })) === 0, { timeoutMs: 10_000, what: 'the hold age back to 0' });
-    expect(await iso.redis.exists(`${iso.redisKeyPrefix}:postmaster:hold:send:${user}`), 'the hold is gone').to.equal(0);
-    expect(fleet.senders[0].worker.ordering.heldCount()).to.equal(0);
+    expect(await t.iso.redis.exists(`${t.iso.redisKeyPrefix}:postmaster:hold:send:${user}`), 'the hold is gone').to.equal(0);
+    expect(t.fleet.senders[0].worker.ordering.heldCount()).to.equal(0);
   });
 });

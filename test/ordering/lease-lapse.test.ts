@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { checkDelivery, sendAsUsers } from '../support/load.js';
@@ -18,27 +17,20 @@ const TTL_MS = 1500;
  */
 describe('ordering when a shard lease runs out under a live owner (a frozen sender)', function () {
   this.timeout(180_000);
-  let iso: Isolation;
-  let fleet: Fleet;
   let frozen: ServiceProcess;
   let other: ServiceProcess;
 
-  before(async () => {
-    iso = await isolate('lease-lapse');
-    fleet = await startFleet(iso, {
-      dispatchers: 1,
-      senders: 0,
-      statusWebhooks: ['sent'],
-      simulator: { faults: { latencyMs: 40 } },
-      overrides: { shards: SHARDS, leaseTtlMs: TTL_MS },
-    });
-    frozen = await spawnService('sender', fleet.cfg, { replicaId: 'sender-frozen', logLevel: 'warn' });
-    other = await spawnService('sender', fleet.cfg, { replicaId: 'sender-other', logLevel: 'warn' });
+  const t = useFleet('lease-lapse', {
+    dispatchers: 1,
+    senders: 0,
+    statusWebhooks: ['sent'],
+    simulator: { faults: { latencyMs: 40 } },
+    overrides: { shards: SHARDS, leaseTtlMs: TTL_MS },
   });
-  after(async () => {
-    await Promise.all([frozen, other].filter(Boolean).map((s) => s.stop()));
-    await fleet?.close();
-    await iso?.cleanup();
+  before(async () => {
+    t.defer('stop the sender processes', () => Promise.all([frozen, other].filter(Boolean).map((s) => s.stop())));
+    frozen = await spawnService('sender', t.fleet.cfg, { replicaId: 'sender-frozen', logLevel: 'warn' });
+    other = await spawnService('sender', t.fleet.cfg, { replicaId: 'sender-other', logLevel: 'warn' });
   });
 
   /** A send-stage series of a sender's /metrics (0 when absent). */
@@ -48,8 +40,8 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
   };
 
   const leaseOwners = async (): Promise<Array<string | null>> => {
-    const keys = keyspace(iso.redisKeyPrefix, fleet.cfg.topologyPrefix);
-    return Promise.all(Array.from({ length: SHARDS }, (_, s) => iso.redis.get(keys('lease', 'send', s))));
+    const keys = keyspace(t.iso.redisKeyPrefix, t.fleet.cfg.topologyPrefix);
+    return Promise.all(Array.from({ length: SHARDS }, (_, s) => t.iso.redis.get(keys('lease', 'send', s))));
   };
 
   it('loses nothing, sends nothing twice and keeps every user in order across the freeze', async () => {
@@ -60,8 +52,8 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     }, { timeoutMs: 20_000, what: 'the shards spread over both senders' });
 
     const users = Array.from({ length: 60 }, (_, i) => `1555300${String(i).padStart(4, '0')}`);
-    const load = sendAsUsers(fleet, users, 20, { concurrency: 20 });
-    await waitFor(() => fleet.sim.accepted().length >= 200, { timeoutMs: 60_000, what: '200 messages at the provider' });
+    const load = sendAsUsers(t.fleet, users, 20, { concurrency: 20 });
+    await waitFor(() => t.fleet.sim.accepted().length >= 200, { timeoutMs: 60_000, what: '200 messages at the provider' });
 
     frozen.pause();
     // Its membership and leases run out; the other sender takes every lease and subscribes to every
@@ -72,7 +64,7 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     ).finally(() => frozen.resume());
 
     const accepted = await load;
-    const report = await checkDelivery(fleet, accepted, { timeoutMs: 90_000 });
+    const report = await checkDelivery(t.fleet, accepted, { timeoutMs: 90_000 });
     console.log(`      lease-lapse audit: ${JSON.stringify({ ...report, misordered: report.misordered.length })}`);
     expect(report.missing, 'lost').to.equal(0);
     expect(report.duplicates, 'duplicated').to.equal(0);

@@ -5,7 +5,7 @@ import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { StaticAssigner } from '../../shared/stage/assigner.js';
 import { StageWorker } from '../../shared/stage/worker.js';
 import { silentLogger } from '../../shared/logger.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useIsolation } from '../support/use-fleet.js';
 
 /**
  * Taking a shard over can fail (its quorum queue has no leader yet, or is missing): the assigner
@@ -15,22 +15,18 @@ import { isolate, type Isolation } from '../support/isolation.js';
  */
 describe('ordering: a shard take-over that fails leaves no consumer behind', function () {
   this.timeout(60_000);
-  let iso: Isolation;
   let rt: Runtime;
 
+  const t = useIsolation('take-over');
   before(async () => {
-    iso = await isolate('take-over');
-    rt = await createRuntime(iso.config({ shards: 2 }), { service: 'sender', logger: silentLogger() });
-  });
-  after(async () => {
-    await rt?.close();
-    await iso?.cleanup();
+    rt = await createRuntime(t.iso.config({ shards: 2 }), { service: 'sender', logger: silentLogger() });
+    t.defer('close the runtime', () => rt.close());
   });
 
   it('does not subscribe to the shard queue by itself once the queue is back', async () => {
     const queue = rt.topology.names.shardQueue('send', 1);
-    const spec = await iso.mgmt.queue(iso.vhost, queue);
-    await iso.mgmt.call('DELETE', `/api/queues/${encodeURIComponent(iso.vhost)}/${encodeURIComponent(queue)}`);
+    const spec = await t.iso.mgmt.queue(t.iso.vhost, queue);
+    await t.iso.mgmt.call('DELETE', `/api/queues/${encodeURIComponent(t.iso.vhost)}/${encodeURIComponent(queue)}`);
 
     const worker = new StageWorker(rt, 'send', async () => {}, { assigner: new StaticAssigner(2) });
     let failed: Error | null = null;
@@ -40,7 +36,7 @@ describe('ordering: a shard take-over that fails leaves no consumer behind', fun
 
     // The queue comes back, as it was declared; a consumer left behind would subscribe within its
     // revive delay (2 s, then 4 s): watch for twice that.
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     try {
       const ch = await conn.createChannel();
       await ch.assertQueue(queue, { durable: true, arguments: spec.arguments });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { RendezvousAssigner } from '../../shared/stage/membership.js';
 import { silentLogger } from '../../shared/logger.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useIsolation } from '../support/use-fleet.js';
 
 /**
  * A replica that starts (or takes over a gone replica's shards) onto full shards subscribes them
@@ -13,24 +13,20 @@ import { isolate, type Isolation } from '../support/isolation.js';
 describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function () {
   this.timeout(60_000);
   const SHARDS = 4;
-  let iso: Isolation;
   const runtimes: Runtime[] = [];
   const assigners: RendezvousAssigner[] = [];
 
-  before(async () => {
-    iso = await isolate('take-pacing');
-  });
+  const t = useIsolation('take-pacing');
+  before(() => t.defer('close the runtimes', async () => {
+    for (const rt of runtimes) await rt.close();
+  }));
   // Each test's assigner gives its leases back, also when the test failed half-way.
   afterEach(async () => {
     for (const a of assigners.splice(0)) await a.stop();
   });
-  after(async () => {
-    for (const rt of runtimes) await rt.close();
-    await iso?.cleanup();
-  });
 
   async function runtime(replicaId: string, shards = SHARDS): Promise<Runtime> {
-    const rt = await createRuntime(iso.config({ shards, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
+    const rt = await createRuntime(t.iso.config({ shards, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
     runtimes.push(rt);
     return rt;
   }

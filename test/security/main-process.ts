@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../scripts/chaos/infra.js';
+import { freePort } from '../../scripts/lib/ports.js';
 import type { Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 

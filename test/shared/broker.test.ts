@@ -4,8 +4,8 @@ import net, { type Socket } from 'node:net';
 import { batchFrameWrites, Broker } from '../../shared/broker.js';
 import { QueueConsumer } from '../../shared/consumer.js';
 import { silentLogger } from '../../shared/logger.js';
-import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
+import { useIsolation } from '../support/use-fleet.js';
 
 /**
  * The broker connection batches the frames of one pass of amqplib's multiplexer into one socket
@@ -14,17 +14,13 @@ import { waitFor } from '../support/wait.js';
  */
 describe('shared/broker: frame writes batched per multiplexer pass', function () {
   this.timeout(60_000);
-  let iso: Isolation;
   let broker: Broker;
 
+  const t = useIsolation('broker-writes');
   before(async () => {
-    iso = await isolate('broker-writes');
-    broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000 });
+    broker = new Broker({ urls: t.iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000 });
+    t.defer('close the broker', () => broker.close());
     await broker.waitForConnect(10_000);
-  });
-  after(async () => {
-    await broker?.close();
-    await iso?.cleanup();
   });
 
   /** Counts the socket's low-level writes while `work` runs. */
@@ -56,7 +52,7 @@ describe('shared/broker: frame writes batched per multiplexer pass', function ()
 
   it('publishes 200 messages of one tick in a handful of socket writes, every one confirmed and queued', async () => {
     const queue = 'batched';
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     try {
       const ch = await conn.createChannel();
       await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
@@ -86,12 +82,8 @@ describe('shared/broker: frame writes batched per multiplexer pass', function ()
  */
 describe('shared/broker: TCP_NODELAY on the connection', function () {
   this.timeout(30_000);
-  let iso: Isolation;
 
-  before(async () => {
-    iso = await isolate('broker-nodelay');
-  });
-  after(() => iso?.cleanup());
+  const t = useIsolation('broker-nodelay');
 
   it('sets noDelay on its connection socket (reconnects use the same options)', async () => {
     const calls: Array<{ socket: Socket; on: boolean }> = [];
@@ -103,7 +95,7 @@ describe('shared/broker: TCP_NODELAY on the connection', function () {
     };
     let broker: Broker | undefined;
     try {
-      broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000 });
+      broker = new Broker({ urls: t.iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000 });
       await broker.waitForConnect(10_000);
       const socket = (broker.connection() as unknown as { connection: { stream: Socket } }).connection.stream;
       const mine = calls.filter((c) => c.socket === socket);
@@ -125,28 +117,24 @@ describe('shared/broker: TCP_NODELAY on the connection', function () {
 describe('shared/broker: the urgent lanes on a connection of their own', function () {
   this.timeout(60_000);
   const NAME = 'pmtest-urgent-conn';
-  let iso: Isolation;
   let broker: Broker;
 
+  const t = useIsolation('broker-urgent-conn');
   before(async () => {
-    iso = await isolate('broker-urgent-conn');
-    broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000, name: NAME, urgentConnection: true });
+    broker = new Broker({ urls: t.iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 10_000, name: NAME, urgentConnection: true });
+    t.defer('close the broker', () => broker.close());
     await broker.waitForConnect(10_000);
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createChannel();
     for (const q of ['lane.urgent', 'lane.ordered']) await ch.assertQueue(q, { durable: true });
     await conn.close();
-  });
-  after(async () => {
-    await broker?.close();
-    await iso?.cleanup();
   });
 
   type Conn = { name: string; channels?: number; client_properties?: { connection_name?: string } };
   /** Our connections by their connection_name, once the management API lists both (its stats lag). */
   async function ours(): Promise<Map<string, Conn>> {
     return waitFor(async () => {
-      const conns = await iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`);
+      const conns = await t.iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`);
       // Named `<name>@<replica>`: keyed here by the part before the replica.
       const byName = new Map(conns.map((c) => [(c.client_properties?.connection_name ?? '').replace(`@${broker.replica}`, ''), c]));
       return byName.has(NAME) && byName.has(`${NAME}:urgent`) ? byName : null;
@@ -176,7 +164,7 @@ describe('shared/broker: the urgent lanes on a connection of their own', functio
     const main = (await ours()).get(NAME) as Conn;
     // Kill the main connection, and check the urgent lane before the main one is back.
     const dropped = new Promise<void>((resolve) => broker.manager.once('disconnect', () => resolve()));
-    await iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(main.name)}`);
+    await t.iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(main.name)}`);
     await dropped;
     // Both publishes start in the same tick, while the main connection is known to be down (it
     // reconnects after a second): the urgent one goes out, the ordered one is refused at once.

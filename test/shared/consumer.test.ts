@@ -4,8 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Broker } from '../../shared/broker.js';
 import { QueueConsumer } from '../../shared/consumer.js';
 import { silentLogger } from '../../shared/logger.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { queueDepths } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
+import { useIsolation } from '../support/use-fleet.js';
 
 /**
  * QueueConsumer against the real broker, through the failures that stalled shards in the chaos
@@ -16,22 +17,18 @@ import { waitFor } from '../support/wait.js';
  */
 describe('shared/consumer: QueueConsumer across a reconnect, a refused subscription and a hand-over', function () {
   this.timeout(90_000);
-  let iso: Isolation;
   let broker: Broker;
   const NAME = `consumer-test-${process.pid}`;
 
+  const t = useIsolation('consumer');
   before(async () => {
-    iso = await isolate('consumer');
-    broker = new Broker({ urls: iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 5000, name: NAME });
+    broker = new Broker({ urls: t.iso.amqpUrl, logger: silentLogger(), publishTimeoutMs: 5000, name: NAME });
+    t.defer('close the broker', () => broker.close());
     await broker.waitForConnect(10_000);
-  });
-  after(async () => {
-    await broker?.close();
-    await iso?.cleanup();
   });
 
   async function declareAndFill(queue: string, n: number, args: Record<string, unknown> = {}): Promise<string[]> {
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
     await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', ...args } });
     const ids = Array.from({ length: n }, (_, i) => `m-${String(i).padStart(4, '0')}`);
@@ -43,7 +40,7 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
 
   /** Ready + unacked, straight from the broker (a passive declare counts only ready ones). */
   async function left(queue: string): Promise<{ ready: number; unacked: number }> {
-    const q = await iso.mgmt.queue(iso.vhost, queue);
+    const q = await t.iso.mgmt.queue(t.iso.vhost, queue);
     return { ready: q.messages_ready ?? 0, unacked: q.messages_unacknowledged ?? 0 };
   }
 
@@ -67,15 +64,15 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     // Close the consumer's connection from the broker's side, as a node restart or a network cut would.
     // (The management API lists a new connection after its next stats emission: wait for it.)
     const mine = await waitFor(async () => {
-      const conns = await iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
+      const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
         'GET',
-        `/api/vhosts/${encodeURIComponent(iso.vhost)}/connections`,
+        `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
       );
       const found = conns.filter((c) => c.client_properties?.connection_name === `${NAME}@${broker.replica}`);
       return found.length ? found : null;
     }, { timeoutMs: 20_000, intervalMs: 250, what: 'the broker to list our connection' });
     expect(mine, 'one connection of ours').to.have.length(1);
-    await iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(mine[0].name)}`);
+    await t.iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(mine[0].name)}`);
     await waitFor(() => !broker.connected(), { timeoutMs: 10_000, what: 'the connection to drop' });
     await waitFor(() => broker.connected(), { timeoutMs: 20_000, what: 'the reconnect' });
 
@@ -196,7 +193,7 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     await consumer.stop(100);
     expect(returned, 'the handler had returned when stop() resolved').to.equal(true);
     expect(consumer.inFlightCount).to.equal(0);
-    expect(await queueDepths(iso.amqpUrl, [queue]), 'the unsettled delivery went back to the queue').to.deep.equal({ [queue]: 1 });
+    expect(await queueDepths(t.iso.amqpUrl, [queue]), 'the unsettled delivery went back to the queue').to.deep.equal({ [queue]: 1 });
   });
 
   it('acks a run of finished deliveries in one frame, and one still at work does not hold the prefetch window', async () => {

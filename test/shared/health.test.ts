@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { request } from 'undici';
 import { assertTopology } from '../../shared/topology/assert.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -13,29 +12,20 @@ import { waitFor } from '../support/wait.js';
  */
 describe('health: a worker that cannot consume is unready, then not live', function () {
   this.timeout(60_000);
-  let iso: Isolation;
-  let fleet: Fleet;
 
-  before(async () => {
-    iso = await isolate('health');
-    fleet = await startFleet(iso, { senders: 0, overrides: { healthStuckAfterMs: 1500 } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('health', { senders: 0, overrides: { healthStuckAfterMs: 1500 } });
 
   const probe = async (path: '/readyz' | '/healthz') => {
-    const res = await request(`http://127.0.0.1:${fleet.dispatchers[0].metricsPort}${path}`);
+    const res = await request(`http://127.0.0.1:${t.fleet.dispatchers[0].metricsPort}${path}`);
     return { status: res.statusCode, body: (await res.body.json()) as { failing: Record<string, { reason: string }> } };
   };
 
   it('reports the lane it does not consume, fails liveness after the stuck time, and recovers', async () => {
     expect((await probe('/readyz')).status).to.equal(200);
     expect((await probe('/healthz')).status).to.equal(200);
-    const urgent = fleet.dispatchers[0].rt.topology.names.urgent('dispatch');
+    const urgent = t.fleet.dispatchers[0].rt.topology.names.urgent('dispatch');
     // The queue goes away under the consumer (deleted in the management UI, a node that lost it).
-    const conn = await amqplib.connect(iso.amqpUrl);
+    const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createChannel();
     await ch.deleteQueue(urgent);
     await ch.close();
@@ -52,7 +42,7 @@ describe('health: a worker that cannot consume is unready, then not live', funct
     expect(stuck.body.failing).to.have.property('consume');
 
     // The lane comes back (topology asserted again): the consumer resubscribes, both probes pass.
-    await assertTopology(conn, fleet.dispatchers[0].rt.topology, { mode: 'assert', vhost: iso.vhost, managementUrl: fleet.cfg.managementUrl });
+    await assertTopology(conn, t.fleet.dispatchers[0].rt.topology, { mode: 'assert', vhost: t.iso.vhost, managementUrl: t.fleet.cfg.managementUrl });
     await conn.close();
     await waitFor(async () => (await probe('/readyz')).status === 200, { what: '/readyz to recover', timeoutMs: 40_000 });
     expect((await probe('/healthz')).status).to.equal(200);

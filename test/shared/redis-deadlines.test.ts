@@ -8,9 +8,10 @@ import { createLogger } from '../../shared/logger.js';
 import { createRuntime, type Runtime } from '../../shared/runtime.js';
 import { RendezvousAssigner } from '../../shared/stage/membership.js';
 import { freezableRedis, silentRedis, type FakeRedis, type FreezableRedis } from '../support/frozen-redis.js';
-import { isolate, REDIS_URL, type Isolation } from '../support/isolation.js';
+import { REDIS_URL } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { fixture } from '../webhooks/meta.js';
+import { useIsolation } from '../support/use-fleet.js';
 
 /**
  * Every wait on Redis has a deadline (issue #25): a Redis that accepts connections but never
@@ -18,14 +19,8 @@ import { fixture } from '../webhooks/meta.js';
  */
 describe('shared: Redis deadlines', function () {
   this.timeout(30_000);
-  let iso: Isolation;
 
-  before(async () => {
-    iso = await isolate('redis-deadlines');
-  });
-  after(async () => {
-    await iso?.cleanup();
-  });
+  const t = useIsolation('redis-deadlines');
 
   describe('ingress against a Redis that never answers', () => {
     const PUBLISH_TIMEOUT_MS = 2000;
@@ -36,7 +31,7 @@ describe('shared: Redis deadlines', function () {
 
     before(async () => {
       redis = await silentRedis();
-      ingress = await startIngress(iso.config({ redisUrl: redis.url, publishTimeoutMs: PUBLISH_TIMEOUT_MS, redisCommandTimeoutMs: 800 }));
+      ingress = await startIngress(t.iso.config({ redisUrl: redis.url, publishTimeoutMs: PUBLISH_TIMEOUT_MS, redisCommandTimeoutMs: 800 }));
       expect(redis.connections(), 'the ingress connected to the silent Redis').to.be.at.least(1);
     });
     after(async () => {
@@ -108,7 +103,7 @@ describe('shared: Redis deadlines', function () {
         },
       });
       // No command timeout on the connection: the renewal's own deadline must be enough.
-      const cfg = iso.config({ redisUrl: proxy.url, redisCommandTimeoutMs: 0, shards: 2, replicaId: 'frozen-replica', leaseTtlMs: TTL_MS });
+      const cfg = t.iso.config({ redisUrl: proxy.url, redisCommandTimeoutMs: 0, shards: 2, replicaId: 'frozen-replica', leaseTtlMs: TTL_MS });
       rt = await createRuntime(cfg, { service: 'dispatcher', logger: createLogger({ level: 'warn', service: 'test' }, lines) });
     });
     after(async () => {
@@ -140,8 +135,8 @@ describe('shared: Redis deadlines', function () {
       // Renewed after the thaw: still ours, its TTL back near the full TTL (it was down to about
       // TTL minus the freeze).
       const key = rt.keys('lease', 'dispatch', 0);
-      await waitFor(async () => (await iso.redis.pttl(key)) > TTL_MS - 4 * TICK_MS, { what: 'the lease renewed after the thaw', timeoutMs: TTL_MS });
-      expect(await iso.redis.get(key)).to.equal('frozen-replica');
+      await waitFor(async () => (await t.iso.redis.pttl(key)) > TTL_MS - 4 * TICK_MS, { what: 'the lease renewed after the thaw', timeoutMs: TTL_MS });
+      expect(await t.iso.redis.get(key)).to.equal('frozen-replica');
       expect(warnings.filter((w) => /ran out/.test(w.msg)), 'no lease ran out').to.deep.equal([]);
       expect(assigner.owned()).to.deep.equal([0, 1]);
     });

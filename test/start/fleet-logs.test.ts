@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { freePort } from '../../scripts/chaos/infra.js';
+import { freePort } from '../../scripts/lib/ports.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { freePort } from '../../scripts/chaos/infra.js';
+import { freePort } from '../../scripts/lib/ports.js';
 import { logFormat, prettyLine } from '../../scripts/start/log-format.js';
 import { createLogger } from '../../shared/logger.js';
 

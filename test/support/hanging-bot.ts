@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { Config } from '../../shared/config.js';
-import { drainQueue, type DeadLetter } from './dlq.js';
+import { drainQueue, type DeadLetter } from '../../scripts/lib/dlq.js';
 import { spawnService, type ServiceProcess } from './processes.js';
 import { waitFor } from './wait.js';
 

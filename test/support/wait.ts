@@ -1,4 +1,4 @@
-import { waitFor as poll } from '../../scripts/chaos/infra.js';
+import { waitFor as poll } from '../../scripts/lib/wait.js';
 
 /** Polls until `check` returns a truthy value or the deadline passes (no fixed sleeps in tests). */
 export function waitFor<T>(

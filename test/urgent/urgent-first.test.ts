@@ -6,8 +6,8 @@
  */
 import { expect } from 'chai';
 import { startSender, type Sender } from '../../services/sender/service.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { queueDepths } from '../support/isolation.js';
 import { sendAsUsers } from '../support/load.js';
 import { waitFor } from '../support/wait.js';
 
@@ -15,50 +15,43 @@ const URGENT_LATENCY_MS = 1000;
 
 describe('urgent first inside a shared replica (URGENT_HOLD_MS)', function () {
   this.timeout(180_000);
-  let iso: Isolation;
-  let fleet: Fleet;
   let backlogIds: Set<string>;
   let n = 0;
 
+  // No rate limits: the sender sends the backlog as fast as it can.
+  const t = useFleet('urgent-first', {
+    senders: 0,
+    overrides: { shards: 4, whatsappThroughputPerSecond: 0, whatsappPairIntervalMs: 0 },
+    simulator: { keepBodies: false },
+  });
   before(async () => {
-    iso = await isolate('urgent-first');
-    // No rate limits: the sender sends the backlog as fast as it can.
-    fleet = await startFleet(iso, {
-      senders: 0,
-      overrides: { shards: 4, whatsappThroughputPerSecond: 0, whatsappPairIntervalMs: 0 },
-      simulator: { keepBodies: false },
-    });
     const users = Array.from({ length: 2000 }, (_, i) => `1555730${String(i).padStart(4, '0')}`);
-    const backlog = await sendAsUsers(fleet, users, 6, { concurrency: 50 });
+    const backlog = await sendAsUsers(t.fleet, users, 6, { concurrency: 50 });
     backlogIds = new Set([...backlog.values()].flat());
-    const shards = Array.from({ length: 4 }, (_, i) => fleet.ingress.rt.topology.names.shardQueue('send', i));
-    await waitFor(async () => Object.values(await queueDepths(iso.amqpUrl, shards)).reduce((a, b) => a + b, 0) === backlogIds.size, {
+    const shards = Array.from({ length: 4 }, (_, i) => t.fleet.ingress.rt.topology.names.shardQueue('send', i));
+    await waitFor(async () => Object.values(await queueDepths(t.iso.amqpUrl, shards)).reduce((a, b) => a + b, 0) === backlogIds.size, {
       timeoutMs: 60_000, intervalMs: 250, what: 'the whole backlog in the send shards',
     });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
   });
 
   /** Starts a sender with this hold, lets it get busy, sends one urgent message; the normal calls that reached the simulator while the urgent one was there. */
   async function normalCallsDuringUrgent(urgentHoldMs: number): Promise<{ during: number; sender: Sender }> {
-    for (const s of fleet.senders.splice(0)) await s.close();
-    const sender = await startSender({ ...fleet.cfg, replicaId: `sender-hold-${urgentHoldMs}`, urgentHoldMs });
-    fleet.senders.push(sender);
-    const delivered = () => fleet.sim.accepted().filter((e) => e.id && backlogIds.has(e.id)).length;
+    for (const s of t.fleet.senders.splice(0)) await s.close();
+    const sender = await startSender({ ...t.fleet.cfg, replicaId: `sender-hold-${urgentHoldMs}`, urgentHoldMs });
+    t.fleet.senders.push(sender);
+    const delivered = () => t.fleet.sim.accepted().filter((e) => e.id && backlogIds.has(e.id)).length;
     const before = delivered();
     await waitFor(() => delivered() >= before + 100, { timeoutMs: 30_000, what: 'the sender busy with the backlog' });
     const to = `155574${String(n++).padStart(5, '0')}`;
-    fleet.sim.setFaults({ rules: [{ to, latencyMs: URGENT_LATENCY_MS, times: 1 }] });
-    const r = await fleet.send({ to, type: 'text', text: { body: 'OTP' }, priority: 'urgent' });
+    t.fleet.sim.setFaults({ rules: [{ to, latencyMs: URGENT_LATENCY_MS, times: 1 }] });
+    const r = await t.fleet.send({ to, type: 'text', text: { body: 'OTP' }, priority: 'urgent' });
     expect(r.status).to.equal(202);
-    const urgent = await waitFor(() => fleet.sim.accepted().find((e) => e.id === r.body.id), { timeoutMs: 20_000, what: 'the urgent message at the simulator' });
+    const urgent = await waitFor(() => t.fleet.sim.accepted().find((e) => e.id === r.body.id), { timeoutMs: 20_000, what: 'the urgent message at the simulator' });
     // Wait until the urgent call has been answered (and a little more), then look at the window.
     await waitFor(() => Date.now() > urgent.receivedAt + URGENT_LATENCY_MS + 100, { timeoutMs: 5_000, what: 'the urgent call answered' });
     // From shortly after the urgent call arrived (calls that had passed the hold already may still
     // arrive) to shortly before its answer.
-    const during = fleet.sim
+    const during = t.fleet.sim
       .accepted()
       .filter((e) => e.id && backlogIds.has(e.id) && e.receivedAt > urgent.receivedAt + 60 && e.receivedAt < urgent.receivedAt + URGENT_LATENCY_MS - 100).length;
     return { during, sender };

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
+import { queueDepths } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { fixture, postWebhook } from './meta.js';
 
@@ -59,25 +59,18 @@ const inbound = (wamid: string, text: string) =>
   fixture('inbound-text.json').toString('utf8').replace(/wamid\.[A-Za-z0-9=]+/, wamid).replace('Does it come in another color?', text);
 
 describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
   let bot: Awaited<ReturnType<typeof startBot>>;
 
-  before(async () => {
-    iso = await isolate('bot');
+  const t = useFleet('bot', async () => {
     bot = await startBot();
-    fleet = await startFleet(iso, { overrides: { botHandlerUrl: bot.url, botHandlerToken: 'bot-token', botHandlerTimeoutMs: 2000 } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await bot?.close();
-    await iso?.cleanup();
+    t.defer('close the bot', () => bot.close());
+    return { overrides: { botHandlerUrl: bot.url, botHandlerToken: 'bot-token', botHandlerTimeoutMs: 2000 } };
   });
 
-  const repliesTo = (user: string) => fleet.sim.accepted().filter((e) => e.to === user);
+  const repliesTo = (user: string) => t.fleet.sim.accepted().filter((e) => e.to === user);
 
   it('posts the event with its contact and metadata, and sends the replies in order', async () => {
-    expect((await postWebhook(fleet, inbound('wamid.BOT1', 'red?'))).status).to.equal(200);
+    expect((await postWebhook(t.fleet, inbound('wamid.BOT1', 'red?'))).status).to.equal(200);
     const got = await waitFor(() => (repliesTo('16505551234').length >= 2 ? repliesTo('16505551234') : null), { what: 'two replies' });
     expect(got.map((e) => e.type)).to.deep.equal(['text', 'interactive']);
     expect((got[0].body as any).text.body).to.equal('Hi Sheena Nelson, you said: red?');
@@ -89,13 +82,13 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
     expect(call.body.metadata).to.include({ phone_number_id: '106540352242922' });
     expect(call.body.message).to.deep.include({ from: '16505551234', id: 'wamid.BOT1', type: 'text' });
     expect(call.body.message).not.to.have.property('contact');
-    const rec = (await fleet.call('GET', `/v1/messages/${call.body.id}`)).body;
+    const rec = (await t.fleet.call('GET', `/v1/messages/${call.body.id}`)).body;
     expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'dispatched']);
   });
 
   it('retries after a 5xx and calls again with the same id', async () => {
     const before = repliesTo('16505551234').length;
-    await postWebhook(fleet, inbound('wamid.BOT2', 'fail-503-once'));
+    await postWebhook(t.fleet, inbound('wamid.BOT2', 'fail-503-once'));
     await waitFor(() => repliesTo('16505551234').length >= before + 2, { what: 'the replies after the retry' });
     const calls = bot.seen.filter((s) => s.body.wamid === 'wamid.BOT2');
     expect(calls).to.have.length(2);
@@ -105,10 +98,10 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
 
   it('dead-letters the event at once on a 4xx, sending nothing', async () => {
     const before = repliesTo('16505551234').length;
-    const dlq = fleet.ingress.rt.topology.names.dlq;
-    const depth0 = (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq];
-    await postWebhook(fleet, inbound('wamid.BOT3', 'fail-400'));
-    await waitFor(async () => (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
+    const dlq = t.fleet.ingress.rt.topology.names.dlq;
+    const depth0 = (await queueDepths(t.fleet.cfg.amqpUrl, [dlq]))[dlq];
+    await postWebhook(t.fleet, inbound('wamid.BOT3', 'fail-400'));
+    await waitFor(async () => (await queueDepths(t.fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
     expect(bot.seen.filter((s) => s.body.wamid === 'wamid.BOT3')).to.have.length(1);
     expect(repliesTo('16505551234').length).to.equal(before);
   });
@@ -116,9 +109,9 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
   it('sends replies of any message type the send API takes: a read receipt, a reaction, a location, a quoted reply', async () => {
     const user = '16505551234';
     const before = repliesTo(user).length;
-    await postWebhook(fleet, inbound('wamid.BOT4', 'every-type'));
+    await postWebhook(t.fleet, inbound('wamid.BOT4', 'every-type'));
     // A read receipt names the inbound message, not the user: it is found by its message_id.
-    const read = await waitFor(() => fleet.sim.accepted().find((e) => e.type === 'read' && (e.body as any).message_id === 'wamid.BOT4'), { what: 'the read receipt' });
+    const read = await waitFor(() => t.fleet.sim.accepted().find((e) => e.type === 'read' && (e.body as any).message_id === 'wamid.BOT4'), { what: 'the read receipt' });
     expect(read.body).to.deep.include({ messaging_product: 'whatsapp', status: 'read', message_id: 'wamid.BOT4' });
     const got = await waitFor(() => (repliesTo(user).length >= before + 3 ? repliesTo(user).slice(before) : null), { what: 'three replies' });
     expect(got.map((e) => e.type)).to.deep.equal(['reaction', 'location', 'text']);
@@ -129,12 +122,12 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
 
   it('dead-letters an answer with one invalid reply as poison, naming the field, and sends none of its replies', async () => {
     const before = repliesTo('16505551234').length;
-    const dlq = fleet.ingress.rt.topology.names.dlq;
-    const depth0 = (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq];
-    await postWebhook(fleet, inbound('wamid.BOT5', 'bad-reply'));
-    await waitFor(async () => (await queueDepths(fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
+    const dlq = t.fleet.ingress.rt.topology.names.dlq;
+    const depth0 = (await queueDepths(t.fleet.cfg.amqpUrl, [dlq]))[dlq];
+    await postWebhook(t.fleet, inbound('wamid.BOT5', 'bad-reply'));
+    await waitFor(async () => (await queueDepths(t.fleet.cfg.amqpUrl, [dlq]))[dlq] === depth0 + 1, { what: 'the event in the DLQ' });
     const call = bot.seen.find((s) => s.body.wamid === 'wamid.BOT5')!;
-    const rec = (await fleet.call('GET', `/v1/messages/${call.body.id}`)).body;
+    const rec = (await t.fleet.call('GET', `/v1/messages/${call.body.id}`)).body;
     expect(rec.error).to.include({ class: 'poison', code: 'handler-invalid-answer' });
     expect(rec.error.message).to.match(/replies\.1\.location\.latitude/);
     expect(repliesTo('16505551234').length).to.equal(before);

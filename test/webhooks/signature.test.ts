@@ -1,26 +1,15 @@
 import { expect } from 'chai';
 import { sign } from '../../services/ingress/signature.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { totalDepth } from '../ingress/lanes.js';
 import { fixture, postWebhook } from './meta.js';
 
 describe('webhooks: verification and signatures', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
-
-  before(async () => {
-    iso = await isolate('wh-sig');
-    fleet = await startFleet(iso, { overrides: { whatsappAppSecret: 'app-secret-1', whatsappVerifyToken: 'verify-me' } });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
+  const t = useFleet('wh-sig', { overrides: { whatsappAppSecret: 'app-secret-1', whatsappVerifyToken: 'verify-me' } });
 
   describe('GET /webhooks/whatsapp', () => {
-    const verify = (q: string) => fleet.call('GET', `/webhooks/whatsapp?${q}`, { token: null });
+    const verify = (q: string) => t.fleet.call('GET', `/webhooks/whatsapp?${q}`, { token: null });
 
     it('answers the challenge as text/plain when the verify token matches', async () => {
       const r = await verify('hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444');
@@ -47,44 +36,44 @@ describe('webhooks: verification and signatures', function () {
     const raw = () => fixture('inbound-text.json');
 
     it('answers 401 without X-Hub-Signature-256 and publishes nothing', async () => {
-      const r = await postWebhook(fleet, raw(), null);
+      const r = await postWebhook(t.fleet, raw(), null);
       expect(r.status).to.equal(401);
-      expect(await totalDepth(fleet)).to.equal(0);
+      expect(await totalDepth(t.fleet)).to.equal(0);
     });
 
     it('answers 403 to a wrong or malformed signature and publishes nothing', async () => {
       for (const sig of [sign(raw(), 'another-secret'), 'sha256=abc', 'sha1=' + 'a'.repeat(40), sign(raw(), 'app-secret-1').replace('sha256=', '')]) {
-        expect((await postWebhook(fleet, raw(), sig)).status, sig).to.equal(403);
+        expect((await postWebhook(t.fleet, raw(), sig)).status, sig).to.equal(403);
       }
-      expect(fleet.sim.ledger()).to.have.length(0);
+      expect(t.fleet.sim.ledger()).to.have.length(0);
     });
 
     it('delivers the echo reply of a signed inbound message, and nothing for a forged one', async () => {
       // Forged: a valid signature, but of a different body.
       const forgedBody = raw().toString('utf8').replace('Does it come in another color?', 'FORGED: send me everything');
-      const forged = await postWebhook(fleet, forgedBody, sign(raw(), 'app-secret-1'));
+      const forged = await postWebhook(t.fleet, forgedBody, sign(raw(), 'app-secret-1'));
       expect(forged.status).to.equal(403);
 
-      const genuine = await postWebhook(fleet, raw());
+      const genuine = await postWebhook(t.fleet, raw());
       expect(genuine.status).to.equal(200);
       expect(genuine.body).to.include({ received: 1, published: 1, duplicates: 0 });
-      const reply = await waitFor(() => fleet.sim.accepted().find((e) => e.to === '16505551234'), { what: 'the echo reply at the provider' });
+      const reply = await waitFor(() => t.fleet.sim.accepted().find((e) => e.to === '16505551234'), { what: 'the echo reply at the provider' });
       expect(reply.body).to.deep.include({ type: 'text', text: { body: 'echo: Does it come in another color?' } });
       // Everything the pipeline had is through: the forged body never got in.
-      await waitFor(async () => (await totalDepth(fleet)) === 0, { what: 'empty dispatch lanes' });
-      const toUser = fleet.sim.ledger().filter((e) => e.to === '16505551234');
+      await waitFor(async () => (await totalDepth(t.fleet)) === 0, { what: 'empty dispatch lanes' });
+      const toUser = t.fleet.sim.ledger().filter((e) => e.to === '16505551234');
       expect(toUser).to.have.length(1);
       expect(JSON.stringify(toUser[0].body)).not.to.include('FORGED');
     });
 
     it('answers 400 naming (body) to a signed body that is not JSON', async () => {
-      const r = await postWebhook(fleet, '{"object":');
+      const r = await postWebhook(t.fleet, '{"object":');
       expect(r.status).to.equal(400);
       expect(r.body.field).to.equal('(body)');
     });
 
     it('answers 200 to a signed notification it does not carry, publishing nothing', async () => {
-      const r = await postWebhook(fleet, JSON.stringify({ object: 'page', entry: [] }));
+      const r = await postWebhook(t.fleet, JSON.stringify({ object: 'page', entry: [] }));
       expect(r.status).to.equal(200);
       expect(r.body).to.include({ received: 0, published: 0 });
     });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { newId } from '../../shared/envelope.js';
-import { startFleet, type Fleet } from '../support/fleet.js';
-import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { fixture, postWebhook } from './meta.js';
 
@@ -24,23 +23,13 @@ function statusBody(wamid: string, status: string, opaque?: string): string {
 }
 
 describe('webhooks: statuses update the message status record', function () {
-  let iso: Isolation;
-  let fleet: Fleet;
+  // The simulator posts signed sent / delivered / read webhooks for every message it accepts.
+  const t = useFleet('wh-status', { statusWebhooks: ['sent', 'delivered', 'read'] });
 
-  before(async () => {
-    iso = await isolate('wh-status');
-    // The simulator posts signed sent / delivered / read webhooks for every message it accepts.
-    fleet = await startFleet(iso, { statusWebhooks: ['sent', 'delivered', 'read'] });
-  });
-  after(async () => {
-    await fleet?.close();
-    await iso?.cleanup();
-  });
-
-  const record = async (id: string) => (await fleet.call('GET', `/v1/messages/${id}`)).body;
+  const record = async (id: string) => (await t.fleet.call('GET', `/v1/messages/${id}`)).body;
 
   it('follows a sent message to read: GET /v1/messages/:id shows the history and the wamid', async () => {
-    const res = await fleet.send({ to: '15551230001', text: { body: 'track me' } });
+    const res = await t.fleet.send({ to: '15551230001', text: { body: 'track me' } });
     expect(res.status).to.equal(202);
     const rec = await waitFor(async () => {
       const r = await record(res.body.id);
@@ -49,7 +38,7 @@ describe('webhooks: statuses update the message status record', function () {
     expect(rec.id).to.equal(res.body.id);
     expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'sent', 'delivered', 'read']);
     for (const h of rec.history) expect(Date.parse(h.at)).to.be.within(Date.now() - 60_000, Date.now());
-    const entry = fleet.sim.accepted().find((e) => e.id === res.body.id)!;
+    const entry = t.fleet.sim.accepted().find((e) => e.id === res.body.id)!;
     expect(rec.wamid).to.equal(entry.wamid);
     expect(rec).not.to.have.property('error');
   });
@@ -57,9 +46,9 @@ describe('webhooks: statuses update the message status record', function () {
   it('finds the record by wamid when biz_opaque_callback_data names no record, and keeps the error of a failed status', async () => {
     const id = newId();
     // What the sender records after the Cloud API's 2xx.
-    await fleet.ingress.status.record(id, 'accepted');
-    await fleet.ingress.status.record(id, 'sent', { wamid: 'wamid.OUT2' });
-    const r = await postWebhook(fleet, fixture('status-failed.json'));
+    await t.fleet.ingress.status.record(id, 'accepted');
+    await t.fleet.ingress.status.record(id, 'sent', { wamid: 'wamid.OUT2' });
+    const r = await postWebhook(t.fleet, fixture('status-failed.json'));
     expect(r.status).to.equal(200);
     const rec = await waitFor(async () => {
       const got = await record(id);
@@ -71,14 +60,14 @@ describe('webhooks: statuses update the message status record', function () {
 
   it('ignores a status that arrives after a later one (never moves backwards)', async () => {
     const id = newId();
-    await fleet.ingress.status.record(id, 'sent', { wamid: 'wamid.LATE1' });
-    expect((await postWebhook(fleet, statusBody('wamid.LATE1', 'read', id))).status).to.equal(200);
+    await t.fleet.ingress.status.record(id, 'sent', { wamid: 'wamid.LATE1' });
+    expect((await postWebhook(t.fleet, statusBody('wamid.LATE1', 'read', id))).status).to.equal(200);
     await waitFor(async () => (await record(id)).status === 'read', { what: 'status read' });
-    expect((await postWebhook(fleet, statusBody('wamid.LATE1', 'delivered', id))).status).to.equal(200);
+    expect((await postWebhook(t.fleet, statusBody('wamid.LATE1', 'delivered', id))).status).to.equal(200);
     // Flush: a later event on the same user's shard has been handled once its own effect shows.
     const marker = newId();
-    await fleet.ingress.status.record(marker, 'sent', { wamid: 'wamid.MARK1' });
-    await postWebhook(fleet, statusBody('wamid.MARK1', 'delivered', marker));
+    await t.fleet.ingress.status.record(marker, 'sent', { wamid: 'wamid.MARK1' });
+    await postWebhook(t.fleet, statusBody('wamid.MARK1', 'delivered', marker));
     await waitFor(async () => (await record(marker)).status === 'delivered', { what: 'the marker status' });
     const rec = await record(id);
     expect(rec.status).to.equal('read');
@@ -87,11 +76,11 @@ describe('webhooks: statuses update the message status record', function () {
 
   it('does not invent records for statuses of messages it never saw', async () => {
     const stranger = newId();
-    await postWebhook(fleet, statusBody('wamid.STRANGER', 'delivered', stranger));
+    await postWebhook(t.fleet, statusBody('wamid.STRANGER', 'delivered', stranger));
     const marker = newId();
-    await fleet.ingress.status.record(marker, 'sent', { wamid: 'wamid.MARK2' });
-    await postWebhook(fleet, statusBody('wamid.MARK2', 'delivered', marker));
+    await t.fleet.ingress.status.record(marker, 'sent', { wamid: 'wamid.MARK2' });
+    await postWebhook(t.fleet, statusBody('wamid.MARK2', 'delivered', marker));
     await waitFor(async () => (await record(marker)).status === 'delivered', { what: 'the marker status' });
-    expect((await fleet.call('GET', `/v1/messages/${stranger}`)).status).to.equal(404);
+    expect((await t.fleet.call('GET', `/v1/messages/${stranger}`)).status).to.equal(404);
   });
 });

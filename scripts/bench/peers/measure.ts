@@ -22,7 +22,8 @@ import type { BenchSpace } from '../isolation.js';
 import { REDIS_URL } from '../isolation.js';
 import { closedLoop, IngressClient } from '../load.js';
 import { closedThroughput, type Log, type ThroughputResult } from '../pipeline.js';
-import { DIST, freePort, spawnChild, type Child } from '../processes.js';
+import { freePort } from '../../lib/ports.js';
+import { DIST, spawnChild, type Child } from '../../lib/processes.js';
 import type { Provider } from '../provider.js';
 import { SENDER_CONNECTIONS, type Sizes } from '../sizes.js';
 

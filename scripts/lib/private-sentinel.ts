@@ -8,7 +8,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePorts, portOpen, run, waitFor } from './infra.js';
+import { freePorts, portOpen } from './ports.js';
+import { run } from './tools.js';
+import { waitFor } from './wait.js';
 
 export const SENTINEL_MASTER_NAME = 'mymaster';
 /** How long the Sentinels wait before calling an unanswering primary down. */

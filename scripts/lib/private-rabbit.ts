@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePorts, portOpen, rabbitTool, run, waitFor, type RunResult } from './infra.js';
-
-export const PLUGINS = ['rabbitmq_consistent_hash_exchange', 'rabbitmq_management', 'rabbitmq_prometheus'];
+import { freePorts, portOpen } from './ports.js';
+import { PLUGINS, rabbitTool, run, type RunResult } from './tools.js';
+import { waitFor } from './wait.js';
 
 export interface NodePorts {
   amqp: number;

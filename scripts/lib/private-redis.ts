@@ -4,7 +4,9 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { portOpen, run, waitFor } from './infra.js';
+import { portOpen } from './ports.js';
+import { run } from './tools.js';
+import { waitFor } from './wait.js';
 
 export class PrivateRedis {
   readonly dir: string;

@@ -1,6 +1,6 @@
 /**
- * Reads a DLQ through raw amqplib (side effects checked outside the code under test).
- * Destructive: it takes the messages, so call it once at the end of a test.
+ * Reads a dead-letter queue through raw amqplib (side effects checked outside the code under test).
+ * Destructive: it takes the messages, so call it once, at the end of a test or a scenario.
  */
 import amqplib from 'amqplib';
 
@@ -11,6 +11,7 @@ export interface DeadLetter {
   body: string;
 }
 
+/** Takes every message of `queue`, oldest first. */
 export async function drainQueue(amqpUrl: string, queue: string): Promise<DeadLetter[]> {
   const conn = await amqplib.connect(amqpUrl);
   try {
@@ -23,6 +24,6 @@ export async function drainQueue(amqpUrl: string, queue: string): Promise<DeadLe
     }
     return out;
   } finally {
-    await conn.close();
+    await conn.close().catch(() => undefined);
   }
 }
