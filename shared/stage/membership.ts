@@ -186,7 +186,7 @@ export class RendezvousAssigner implements ShardAssigner {
       return;
     }
     this.log.error({ shard, ttlMs: this.opts.ttlMs }, 'shard lease ran out while held (not renewed in time); handing the shard over');
-    if (this.mine.has(shard)) this.inBackground(shard, () => this.release(shard, 'lease lost', true));
+    if (this.mine.has(shard)) this.inBackground(shard, () => this.release(shard, 'lease lost', { leaseLost: true }));
   }
 
   private async acquire(shard: number): Promise<void> {
@@ -218,7 +218,7 @@ export class RendezvousAssigner implements ShardAssigner {
     } finally {
       this.busy.delete(shard);
     }
-    if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', true);
+    if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', { leaseLost: true });
   }
 
   /**
@@ -245,7 +245,7 @@ export class RendezvousAssigner implements ShardAssigner {
    * one still works on earlier messages of its users — so the subscription is kept until the drain
    * is over (ShardCallbacks.release, leaseLost).
    */
-  private async release(shard: number, why: string, leaseLost = false): Promise<void> {
+  private async release(shard: number, why: string, { leaseLost = false } = {}): Promise<void> {
     if (this.busy.has(shard) || !this.cb) return;
     this.busy.add(shard);
     try {
