@@ -99,7 +99,7 @@ export class LuaScript<K extends string, A extends string, EK extends string, EA
   }
 
   /** KEYS and ARGV of a call, in the spec's order. */
-  keysAndArgs(call: LuaCall<K, A, EK, EA>): { keys: string[]; args: string[] } {
+  private keysAndArgs(call: LuaCall<K, A, EK, EA>): { keys: string[]; args: string[] } {
     const { spec } = this;
     const c = call as { keys?: Record<K, string>; args?: Record<A, LuaArg>; each?: Array<{ keys?: Record<EK, string>; args?: Record<EA, LuaArg> }> };
     const keys = luaArgs(spec.keys ?? [], c.keys ?? ({} as Record<K, string>));
