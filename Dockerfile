@@ -22,7 +22,8 @@ COPY tsconfig.json ./
 COPY shared ./shared
 COPY services ./services
 COPY scripts ./scripts
-RUN npx tsc -p tsconfig.json
+# tsc, then the Lua scripts copied beside the compiled modules that read them (package.json "build").
+RUN npm run build
 
 # ---- deps: production dependencies only, in their own stage so dev tools never reach the runtime --
 FROM ${NODE_IMAGE} AS deps

@@ -78,6 +78,16 @@ export function batchFrameWrites(model: Connection): boolean {
   return true;
 }
 
+/** How Broker.channel opens a channel. */
+export interface ChannelOptions {
+  /** Run on every underlying channel, after every reconnect (prefetch, consumers' bookkeeping). */
+  setup?: (ch: ConfirmChannel) => Promise<void>;
+  /** A confirm channel; default true. */
+  confirm?: boolean;
+  /** On the urgent lanes' connection; default false. */
+  urgent?: boolean;
+}
+
 export class Broker {
   readonly manager: AmqpConnectionManager;
   /**
@@ -192,7 +202,8 @@ export class Broker {
    * to a missing exchange) on the channel, and without a listener the throw tears down the whole
    * connection — every other channel of the process with it.
    */
-  channel(name: string, setup?: (ch: ConfirmChannel) => Promise<void>, confirm = true, urgent = false): ChannelWrapper {
+  channel(name: string, opts: ChannelOptions = {}): ChannelWrapper {
+    const { setup, confirm = true, urgent = false } = opts;
     const wrapper = this.managerFor(urgent).createChannel({
       name,
       confirm,
@@ -220,7 +231,7 @@ export class Broker {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
     if (!this.connected(a.urgent)) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
     if (this.blocked()) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
-    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', true)) : (this.publisher ??= this.openPublisher('publisher'));
+    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', { urgent: true })) : (this.publisher ??= this.openPublisher('publisher'));
     try {
       await channel.publish({
         exchange: a.exchange,
@@ -265,7 +276,7 @@ export class Broker {
     }
   }
 
-  private openPublisher(name: string, urgent = false): PublisherChannel {
+  private openPublisher(name: string, { urgent = false } = {}): PublisherChannel {
     return new PublisherChannel({
       manager: this.managerFor(urgent),
       name,

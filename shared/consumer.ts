@@ -105,9 +105,8 @@ export class QueueConsumer {
   }
 
   private async open(): Promise<void> {
-    const ch = this.broker.channel(
-      `consumer:${this.opts.queue}`,
-      async (raw) => {
+    const ch = this.broker.channel(`consumer:${this.opts.queue}`, {
+      setup: async (raw) => {
         this.raw = raw;
         this.acks = new Acks(raw, () => this.raw === raw, this.counts, this.opts.logger, this.opts.queue);
         raw.once('close', () => {
@@ -116,9 +115,9 @@ export class QueueConsumer {
         });
         await raw.prefetch(this.opts.prefetch, false);
       },
-      false,
-      this.opts.urgent,
-    );
+      confirm: false,
+      urgent: this.opts.urgent,
+    });
     this.channel = ch;
     ch.on('error', (err: Error) => {
       this.opts.logger.warn({ err: err.message, queue: this.opts.queue }, 'consumer channel error');
@@ -175,21 +174,20 @@ export class QueueConsumer {
     const work = this.opts
       .handler(msg, delivery)
       .then(
-        () => this.settle(raw, acks, msg, true),
+        () => this.settle(raw, acks, msg, 'ack'),
         (err: Error) => {
           const gone = this.raw !== raw; // the broker has requeued it already
           this.opts.logger[gone ? 'debug' : 'error']({ err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId }, 'handler failed; requeueing');
-          this.settle(raw, acks, msg, false);
+          this.settle(raw, acks, msg, 'nack');
         },
       )
       .finally(() => this.inFlight.delete(work));
     this.inFlight.add(work);
   }
 
-  private settle(raw: Channel, acks: Acks, msg: ConsumeMessage, ok: boolean): void {
+  private settle(raw: Channel, acks: Acks, msg: ConsumeMessage, how: 'ack' | 'nack'): void {
     if (this.raw !== raw) return; // the broker requeued it with its channel
-    if (ok) acks.ack(msg);
-    else acks.nack(msg);
+    acks[how](msg);
   }
 
   /** Resolves when every delivery handed out so far has been acked or nacked. */

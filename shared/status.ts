@@ -22,7 +22,7 @@
  * failed write as a warning, never as a reason to fail the message.
  */
 import { failureReason } from './redact.js';
-import { defineScript, type RedisScript } from './redis.js';
+import { loadLua, luaArgs, luaScript, type LuaArg } from './lua-scripts.js';
 import type { Runtime } from './runtime.js';
 import { TickBatch } from './tick-batch.js';
 
@@ -103,55 +103,38 @@ export interface StatusRecord {
 export type RecordResult = 'moved' | 'stale' | 'missing';
 
 /**
- * The forward-only move, as a Lua function that other scripts can embed (the sender's ledger runs
- * it in the same script as its `sent` mark: one round trip). Returns 1 moved, 0 stale, -1 missing.
- * `mapKey` (the wamid → id mapping) is only touched when `wamid` is not empty.
+ * The arguments of one `record` call after its two keys (the record, the wamid mapping), in the order
+ * of RECORD_LUA's `record`: a script that embeds it passes them in this order (RecordCall.args).
  */
-export const RECORD_LUA = `
-local function record(rec, mapKey, status, rank, atMs, ttl, mustExist, replayFromRank, wamid, errorJson, sendAt, maxHistory, id)
-  -- The mapping is stored whatever becomes of the record (a webhook that overtook the sender).
-  if wamid ~= '' then redis.call('SET', mapKey, id, 'EX', ttl) end
-  if mustExist == '1' and redis.call('EXISTS', rec) == 0 then return -1 end
-  local r = tonumber(rank)
-  local cur = tonumber(redis.call('HGET', rec, 'rank') or '-1')
-  local curStatus = redis.call('HGET', rec, 'status')
-  local moved = 0
-  if r > cur or (curStatus == 'dead-lettered' and r >= tonumber(replayFromRank) and r < cur) then
-    redis.call('HSET', rec, 'status', status, 'rank', rank)
-    if redis.call('HINCRBY', rec, 'n', 1) <= tonumber(maxHistory) then
-      local h = redis.call('HGET', rec, 'history')
-      local entry = status .. '@' .. atMs
-      redis.call('HSET', rec, 'history', h and (h .. ',' .. entry) or entry)
-    end
-    if errorJson ~= '' then redis.call('HSET', rec, 'error', errorJson)
-    elseif status ~= 'failed' and status ~= 'dead-lettered' then redis.call('HDEL', rec, 'error') end
-    moved = 1
-  end
-  if wamid ~= '' then redis.call('HSET', rec, 'wamid', wamid) end
-  if sendAt ~= '' then redis.call('HSET', rec, 'sendAt', sendAt) end
-  local t = tonumber(ttl)
-  if redis.call('TTL', rec) < t then redis.call('EXPIRE', rec, t) end
-  return moved
-end
-`;
+const RECORD_ARG_NAMES = ['status', 'rank', 'atMs', 'ttlS', 'mustExist', 'replayFromRank', 'wamid', 'errorJson', 'sendAt', 'maxHistory', 'id'] as const;
+type RecordArgs = Record<(typeof RECORD_ARG_NAMES)[number], LuaArg>;
 
-/** Arguments of one `record` call after its two keys (RecordCall.args). */
-export const RECORD_ARGS = 11;
+/** How many arguments one `record` call takes after its two keys. */
+export const RECORD_ARGS = RECORD_ARG_NAMES.length;
 
-// KEYS: record, wamid mapping (or the record again), per record. ARGV: RECORD_ARGS per record.
+const RECORD_FILE = new URL('./lua/status-record.lua', import.meta.url);
+
+/**
+ * The forward-only move, as a Lua function `record(rec, mapKey, …RECORD_ARGS)` that other scripts
+ * can embed (the sender's ledger runs it in the same script as its `sent` mark: one round trip).
+ * Returns 1 moved, 0 stale, -1 missing.
+ */
+export const RECORD_LUA = loadLua(RECORD_FILE);
+
 // One call records the moves of one turn of the event loop (TickBatch): one round trip for them all.
-const RECORD_MANY = `${RECORD_LUA}
-local out = {}
-for i = 1, #KEYS / 2 do
-  local a = (i - 1) * ${RECORD_ARGS}
-  out[i] = record(KEYS[2 * i - 1], KEYS[2 * i], unpack(ARGV, a + 1, a + ${RECORD_ARGS}))
-end
-return out`;
+const RECORD_MANY = luaScript({
+  name: 'postmasterStatusRecordMany',
+  file: new URL('./lua/status-record-many.lua', import.meta.url),
+  each: { keys: ['record', 'wamidMap'], args: RECORD_ARG_NAMES },
+  constants: { RECORD_ARGS },
+});
 
 /** The keys and arguments of one `record` call (RECORD_LUA), for this script or one that embeds it. */
 export interface RecordCall {
   keys: string[];
+  /** RECORD_ARGS arguments, in RECORD_LUA's order. */
   args: string[];
+  named: RecordArgs;
 }
 
 export function recordResult(n: unknown): RecordResult {
@@ -165,10 +148,10 @@ export class StatusStore {
 
   constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'cfg'>) {
     this.ttlS = rt.cfg.statusTtlS;
-    const script: RedisScript = defineScript(rt.redis, 'postmasterStatusRecordMany', RECORD_MANY);
+    const recordMany = RECORD_MANY.bind(rt.redis);
     this.batch = new TickBatch(async (calls) => {
-      const keys = calls.flatMap((c) => [c.keys[0], c.keys[1] ?? c.keys[0]]);
-      const out = (await script(keys.length, ...keys, ...calls.flatMap((c) => c.args))) as unknown[];
+      const each = calls.map((c) => ({ keys: { record: c.keys[0], wamidMap: c.keys[1] ?? c.keys[0] }, args: c.named }));
+      const out = (await recordMany({ each })) as unknown[];
       return out.map(recordResult);
     });
   }
@@ -192,22 +175,21 @@ export class StatusStore {
 
   /** What `record` sends: the keys and arguments of RECORD_LUA's `record`. */
   recordCall(id: string, status: MessageStatus, fields: StatusFields = {}): RecordCall {
-    const ttl = String(Math.max(fields.ttlS ?? 0, this.ttlS));
     const keys = fields.wamid ? [this.key(id), this.wamidKey(fields.wamid)] : [this.key(id)];
-    const args = [
+    const named: RecordArgs = {
       status,
-      String(RANK[status]),
-      String(fields.at ?? Date.now()),
-      ttl,
-      fields.mustExist ? '1' : '0',
-      String(REPLAY_FROM_RANK),
-      fields.wamid ?? '',
-      fields.error ? JSON.stringify(storedError(fields.error)) : '',
-      fields.sendAt ?? '',
-      String(MAX_HISTORY),
+      rank: RANK[status],
+      atMs: fields.at ?? Date.now(),
+      ttlS: Math.max(fields.ttlS ?? 0, this.ttlS),
+      mustExist: fields.mustExist ? '1' : '0',
+      replayFromRank: REPLAY_FROM_RANK,
+      wamid: fields.wamid ?? '',
+      errorJson: fields.error ? JSON.stringify(storedError(fields.error)) : '',
+      sendAt: fields.sendAt ?? '',
+      maxHistory: MAX_HISTORY,
       id,
-    ];
-    return { keys, args };
+    };
+    return { keys, args: luaArgs(RECORD_ARG_NAMES, named), named };
   }
 
   /**

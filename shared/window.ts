@@ -10,7 +10,7 @@
  * dedup check (services/sender/send-ledger.ts): no round trip of its own.
  */
 import type { Envelope } from './envelope.js';
-import { defineScript, type RedisScript } from './redis.js';
+import { luaScript, type LuaFn } from './lua-scripts.js';
 import type { Runtime } from './runtime.js';
 
 /** How long a window stays open after the user's last message. */
@@ -50,24 +50,23 @@ export function receivingNumber(env: Envelope, fallback: string): string {
   return typeof id === 'string' && id !== '' ? id : fallback;
 }
 
-// KEYS: window; ARGV: last inbound ms, expiry ms. Only moves forward: a redelivered or late older
-// message never shortens a window.
-const OPEN = `
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) <= cur then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-return 1`;
+const OPEN = luaScript({
+  name: 'postmasterWindowOpen',
+  file: new URL('./lua/window-open.lua', import.meta.url),
+  keys: ['window'],
+  args: ['lastInboundMs', 'expiresAtMs'],
+});
 
 /** The writer of window records: one script call per inbound message. */
 export class WindowBook {
-  private readonly open: RedisScript;
+  private readonly open: LuaFn<typeof OPEN>;
 
   constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys'>) {
-    this.open = defineScript(rt.redis, 'postmasterWindowOpen', OPEN);
+    this.open = OPEN.bind(rt.redis);
   }
 
   /** The user wrote to `number` at `atMs`: their window is open until `atMs` + 24 h. */
   async opened(number: string, user: string, atMs: number): Promise<void> {
-    await this.open(1, windowKey(this.rt, number, user), String(atMs), String(atMs + WINDOW_MS + KEY_MARGIN_MS));
+    await this.open({ keys: { window: windowKey(this.rt, number, user) }, args: { lastInboundMs: atMs, expiresAtMs: atMs + WINDOW_MS + KEY_MARGIN_MS } });
   }
 }

@@ -9,26 +9,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
 import type { Keyspace } from '../../shared/redis.js';
 
 const JOB = 'job:';
 const READER = 'reader:';
 const READER_TTL_MS = 30_000;
 
-// KEYS: lock; ARGV: owner. Takes a free lock or confirms we hold it; else returns the holder.
-const ACQUIRE = `
-local cur = redis.call('GET', KEYS[1])
-if not cur or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) return '' end
-return cur`;
-// KEYS: lock; ARGV: expected, next. Compare-and-set (take over from a finished job).
-const SWAP = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
-return 0`;
-// KEYS: lock; ARGV: owner, ttl (0 = delete). Renews or releases only our own lock.
-const OWN = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1`;
+const lua = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url);
+const ACQUIRE = luaScript({ name: 'postmasterDlqLockAcquire', file: lua('lock-acquire'), keys: ['lock'], args: ['owner'] });
+const SWAP = luaScript({ name: 'postmasterDlqLockSwap', file: lua('lock-swap'), keys: ['lock'], args: ['expected', 'next'] });
+const OWN = luaScript({ name: 'postmasterDlqLockOwn', file: lua('lock-own'), keys: ['lock'], args: ['owner', 'ttlMs'] });
 
 export type JobLock = { kind: 'owned' } | { kind: 'adopt'; orphan: string } | { kind: 'busy'; holder: string };
 
@@ -43,10 +34,23 @@ export function describeHolder(value: string): Holder {
 }
 
 export class DlqLock {
+  private readonly acquire: LuaFn<typeof ACQUIRE>;
+  private readonly swap: LuaFn<typeof SWAP>;
+  private readonly own: LuaFn<typeof OWN>;
+
   constructor(
     private readonly redis: Redis,
     readonly key: string,
-  ) {}
+  ) {
+    this.acquire = ACQUIRE.bind(redis);
+    this.swap = SWAP.bind(redis);
+    this.own = OWN.bind(redis);
+  }
+
+  /** Renews our own lock for `ttlMs`, or with 0 releases it. */
+  private ownLock(owner: string, ttlMs: number): Promise<unknown> {
+    return this.own({ keys: { lock: this.key }, args: { owner, ttlMs } });
+  }
 
   async holder(): Promise<Holder | null> {
     const v = await this.redis.get(this.key);
@@ -60,16 +64,16 @@ export class DlqLock {
    */
   async acquireForJob(jobId: string, isFinished: (jobId: string) => Promise<boolean>): Promise<JobLock> {
     const me = JOB + jobId;
-    const cur = (await this.redis.eval(ACQUIRE, 1, this.key, me)) as string;
+    const cur = (await this.acquire({ keys: { lock: this.key }, args: { owner: me } })) as string;
     if (cur === '') return { kind: 'owned' };
     const holder = describeHolder(cur);
     if (holder.kind === 'reader' || !(await isFinished(holder.id))) return { kind: 'busy', holder: cur };
-    const swapped = Number(await this.redis.eval(SWAP, 1, this.key, cur, me)) === 1;
+    const swapped = Number(await this.swap({ keys: { lock: this.key }, args: { expected: cur, next: me } })) === 1;
     return swapped ? { kind: 'adopt', orphan: holder.id } : { kind: 'busy', holder: cur };
   }
 
   async releaseJob(jobId: string): Promise<void> {
-    await this.redis.eval(OWN, 1, this.key, JOB + jobId, '0');
+    await this.ownLock(JOB + jobId, 0);
   }
 
   /**
@@ -84,12 +88,12 @@ export class DlqLock {
       if (v) return { holder: describeHolder(v) };
       return this.acquireForReader();
     }
-    const renew = setInterval(() => void this.redis.eval(OWN, 1, this.key, me, String(READER_TTL_MS)).catch(() => {}), READER_TTL_MS / 3);
+    const renew = setInterval(() => void this.ownLock(me, READER_TTL_MS).catch(() => {}), READER_TTL_MS / 3);
     renew.unref();
     return {
       release: async () => {
         clearInterval(renew);
-        await this.redis.eval(OWN, 1, this.key, me, '0');
+        await this.ownLock(me, 0);
       },
     };
   }

@@ -16,6 +16,7 @@
  * the resumed pass republish that one message again (the sender's per-id dedup then drops it).
  */
 import type { Redis } from 'ioredis';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
 import type { Keyspace } from '../../shared/redis.js';
 
 export const COUNTERS = ['total', 'scanned', 'matched', 'replayed', 'purged', 'kept', 'unroutable', 'duplicates'] as const;
@@ -34,12 +35,13 @@ export interface PassRecord extends PassCounters {
 /** How long a finished job's sets are kept (a late `jobs status` still has its counters). */
 const KEEP_S = 7 * 24 * 3600;
 
-// KEYS: set, state; ARGV: key, counters... Records a handled dead letter once.
-const COMMIT = `
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], 'scanned', 1)
-for i = 2, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
-return 1`;
+const COMMIT = luaScript({
+  name: 'postmasterDlqPassCommit',
+  file: new URL('./lua/pass-commit.lua', import.meta.url),
+  keys: ['set', 'state'],
+  args: ['key'],
+  each: { args: ['counter'] },
+});
 
 export function emptyCounters(): PassCounters {
   return Object.fromEntries(COUNTERS.map((c) => [c, 0])) as PassCounters;
@@ -50,6 +52,7 @@ export class PassState {
   private readonly doneKey: string;
   private readonly keptKey: string;
   readonly cancelKey: string;
+  private readonly commitScript: LuaFn<typeof COMMIT>;
 
   constructor(
     private readonly redis: Redis,
@@ -60,6 +63,7 @@ export class PassState {
     this.doneKey = keys('dlq', 'job', jobId, 'done');
     this.keptKey = keys('dlq', 'job', jobId, 'kept');
     this.cancelKey = keys('dlq', 'job', jobId, 'cancel');
+    this.commitScript = COMMIT.bind(redis);
   }
 
   async load(): Promise<PassRecord> {
@@ -88,7 +92,8 @@ export class PassState {
   /** Records a handled dead letter and bumps its counters; false if it was recorded already. */
   async commit(set: 'done' | 'kept', key: string, counters: Counter[]): Promise<boolean> {
     const k = set === 'done' ? this.doneKey : this.keptKey;
-    return Number(await this.redis.eval(COMMIT, 2, k, this.stateKey, key, ...counters)) === 1;
+    const each = counters.map((counter) => ({ args: { counter } }));
+    return Number(await this.commitScript({ keys: { set: k, state: this.stateKey }, args: { key }, each })) === 1;
   }
 
   async bump(counter: Counter): Promise<void> {

@@ -48,85 +48,75 @@ export function envelopeFor(req: SendRequest, correlationId?: string): Envelope 
   });
 }
 
-interface Plan {
+/** One item of a request on its way: its envelope, and its outcome once it has one. */
+interface Item {
   env: Envelope;
   /** Milliseconds until sendAt, > 0 for a scheduled send. */
   delayMs: number;
-  /** Index of an earlier item of the same batch with the same idempotency key. */
-  dupOf?: number;
+  /** The earlier item of the same request with the same idempotency key: this one copies its outcome. */
+  repeats?: Item;
   token?: string;
   /** The key's earlier publish may have got in: this one reuses its id and never frees the key. */
   reclaimed?: boolean;
+  outcome?: Outcome;
 }
 
 export class Acceptor {
   private readonly log: Logger;
 
-  constructor(private readonly d: AcceptDeps) {
-    this.log = d.rt.log.child({ component: 'accept' });
+  constructor(private readonly deps: AcceptDeps) {
+    this.log = deps.rt.log.child({ component: 'accept' });
   }
 
   private idemKey(k: string): string {
-    return this.d.rt.keys('idem', k);
+    return this.deps.rt.keys('idem', k);
   }
 
   /**
    * Accepts valid requests; the outcomes are in the same order. Throws UnavailableError (503 for the
    * whole request) when the broker cannot take publishes or the ingress is at capacity.
    */
-  async accept(items: Array<{ request: SendRequest; correlationId?: string }>): Promise<Outcome[]> {
-    const now = Date.now();
-    const firstByKey = new Map<string, number>();
-    const plans: Plan[] = items.map(({ request, correlationId }, i) => {
-      const env = envelopeFor(request, correlationId);
-      const plan: Plan = { env, delayMs: request.sendAt ? Date.parse(request.sendAt) - now : 0 };
-      const k = request.idempotencyKey;
-      if (k !== undefined && firstByKey.has(k)) plan.dupOf = firstByKey.get(k);
-      else if (k !== undefined) firstByKey.set(k, i);
-      return plan;
-    });
-    const immediate = plans.filter((p) => p.dupOf === undefined && p.delayMs <= 0).length;
-    if (immediate > 0) this.d.admission.checkBroker();
-    const lease = this.d.admission.acquire(immediate);
+  async accept(requests: Array<{ request: SendRequest; correlationId?: string }>): Promise<Outcome[]> {
+    const items = itemsOf(requests, Date.now());
+    const firsts = items.filter((it) => it.repeats === undefined);
+    const immediate = firsts.filter((it) => it.delayMs <= 0).length;
+    if (immediate > 0) this.deps.admission.checkBroker();
+    const lease = this.deps.admission.acquire(immediate);
     try {
-      const out: Array<Outcome | undefined> = new Array(plans.length);
-      await this.claim(plans, out);
-      const go = plans.map((_, i) => i).filter((i) => out[i] === undefined && plans[i].dupOf === undefined);
+      await this.claim(firsts);
+      const go = firsts.filter((it) => it.outcome === undefined);
       // The `accepted` records go out beside the publishes, not before them: one Redis round trip
       // less on every request's path (see recordAccepted). Awaited before settleClaims, which
       // forgets the records of the messages that were not published.
-      const recorded = this.recordAccepted(go.map((i) => plans[i]));
-      await this.deliver(go, plans, out);
+      const recorded = this.recordAccepted(go);
+      await this.deliver(go);
       await recorded;
-      await this.settleClaims(go, plans, out);
-      for (let i = 0; i < plans.length; i++) {
-        const first = plans[i].dupOf;
-        if (first !== undefined) out[i] = copyAsDuplicate(out[first]!);
-      }
-      await this.fillCurrent(out as Outcome[]);
-      return out as Outcome[];
+      await this.settleClaims(go);
+      const outcomes = items.map((it) => (it.repeats ? copyAsDuplicate(it.repeats.outcome!) : it.outcome!));
+      await this.fillCurrent(outcomes);
+      return outcomes;
     } finally {
       lease.release();
     }
   }
 
-  /** Idempotency claims of the first item of each key (repeats inside the batch copy its outcome). */
-  private async claim(plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
+  /** Idempotency claims of the first item of each key (repeats inside the request copy its outcome). */
+  private async claim(items: Item[]): Promise<void> {
     await Promise.all(
-      plans.map(async (p, i) => {
-        const key = p.env.idempotencyKey;
-        if (key === undefined || p.dupOf !== undefined) return;
+      items.map(async (it) => {
+        const key = it.env.idempotencyKey;
+        if (key === undefined) return;
         try {
-          const c = await this.d.idempotency.claim(this.idemKey(key), p.env.id, p.env.id);
-          if (c.kind === 'done') out[i] = { status: 200, state: 'duplicate', id: c.value, current: null };
-          else p.token = c.token;
+          const c = await this.deps.idempotency.claim(this.idemKey(key), it.env.id, it.env.id);
+          if (c.kind === 'done') it.outcome = { status: 200, state: 'duplicate', id: c.value, current: null };
+          else it.token = c.token;
           if (c.kind === 'reclaimed') {
-            p.env.id = c.id;
-            p.reclaimed = true;
+            it.env.id = c.id;
+            it.reclaimed = true;
           }
         } catch (err) {
           this.log.warn({ err: (err as Error).message }, 'idempotency claim failed');
-          out[i] = { status: 503, error: 'idempotency keys unavailable (Redis)' };
+          it.outcome = { status: 503, error: 'idempotency keys unavailable (Redis)' };
         }
       }),
     );
@@ -139,56 +129,49 @@ export class Acceptor {
    * the record only moves forward (shared/status.ts): this `accepted` is then dropped as stale and
    * the status is right, only its history lacks the entry.
    */
-  private async recordAccepted(plans: Plan[]): Promise<void> {
+  private async recordAccepted(items: Item[]): Promise<void> {
+    const { status, rt } = this.deps;
     await Promise.all(
-      plans.map((p) => {
+      items.map(({ env, delayMs }) => {
         const rec =
-          p.delayMs > 0
-            ? this.d.status.record(p.env.id, 'scheduled', { sendAt: p.env.sendAt, ttlS: Math.ceil(p.delayMs / 1000) + this.d.rt.cfg.statusTtlS })
-            : this.d.status.record(p.env.id, 'accepted');
-        return rec.catch((err: Error) => this.log.warn({ err: err.message, messageId: p.env.id }, 'could not record status'));
+          delayMs > 0
+            ? status.record(env.id, 'scheduled', { sendAt: env.sendAt, ttlS: Math.ceil(delayMs / 1000) + rt.cfg.statusTtlS })
+            : status.record(env.id, 'accepted');
+        return rec.catch((err: Error) => this.log.warn({ err: err.message, messageId: env.id }, 'could not record status'));
       }),
     );
   }
 
   /** Publishes the immediate ones and schedules the rest, then awaits every confirm at once. */
-  private async deliver(go: number[], plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
-    const scheduled = go.filter((i) => plans[i].delayMs > 0);
-    const immediate = go.filter((i) => plans[i].delayMs <= 0);
+  private async deliver(items: Item[]): Promise<void> {
+    const scheduled = items.filter((it) => it.delayMs > 0);
+    const immediate = items.filter((it) => it.delayMs <= 0);
     const [sched, published] = await Promise.all([
-      scheduled.length === 0
-        ? Promise.resolve<Error | null>(null)
-        : this.schedule(scheduled.map((i) => plans[i].env)).then(() => null, (err: Error) => err),
-      Promise.allSettled(immediate.map((i) => publishToStage(this.d.rt, 'send', plans[i].env))),
+      scheduled.length === 0 ? Promise.resolve<Error | null>(null) : this.schedule(scheduled.map((it) => it.env)).then(() => null, (err: Error) => err),
+      Promise.allSettled(immediate.map((it) => publishToStage(this.deps.rt, 'send', it.env))),
     ]);
-    for (const i of scheduled) {
-      const env = plans[i].env;
-      if (sched) {
-        this.log.warn({ err: sched.message }, 'could not schedule');
-        const error = sched instanceof ReplicaAckError ? 'scheduled send not replicated in time (Redis)' : 'scheduled-send queue unavailable (Redis)';
-        out[i] = { status: 503, error, ...(mayHaveLanded(sched) ? { outcomeUnknown: true } : {}) };
-      } else {
-        this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: 'scheduled' });
-        out[i] = { status: 202, state: 'scheduled', id: env.id, sendAt: env.sendAt!, priority: env.priority };
-      }
+    if (sched) this.log.warn({ err: sched.message }, 'could not schedule');
+    for (const it of scheduled) it.outcome = sched ? scheduleFailure(sched) : this.scheduled(it.env);
+    immediate.forEach((it, n) => (it.outcome = this.published(it.env, published[n])));
+  }
+
+  private scheduled(env: Envelope): Outcome {
+    this.deps.rt.metrics.accepted.inc({ kind: env.kind, lane: 'scheduled' });
+    return { status: 202, state: 'scheduled', id: env.id, sendAt: env.sendAt!, priority: env.priority };
+  }
+
+  private published(env: Envelope, r: PromiseSettledResult<Lane>): Outcome {
+    if (r.status === 'fulfilled') {
+      this.deps.rt.metrics.accepted.inc({ kind: env.kind, lane: r.value });
+      return { status: 202, state: 'accepted', id: env.id, lane: r.value, priority: env.priority };
     }
-    immediate.forEach((i, n) => {
-      const env = plans[i].env;
-      const r = published[n];
-      if (r.status === 'fulfilled') {
-        this.d.rt.metrics.accepted.inc({ kind: env.kind, lane: r.value });
-        out[i] = { status: 202, state: 'accepted', id: env.id, lane: r.value, priority: env.priority };
-      } else {
-        const err = r.reason as Error & { reason?: string; outcomeUnknown?: boolean };
-        if (err instanceof UnencodableMessageError) {
-          this.log.error({ err: err.message, messageId: env.id }, 'a validated request could not be encoded for AMQP');
-          out[i] = { status: 400, error: err.message };
-          return;
-        }
-        this.d.rt.metrics.publishFailures.inc({ reason: err.reason ?? 'unknown' });
-        out[i] = { status: 503, error: err.message, ...(err.outcomeUnknown ? { outcomeUnknown: true } : {}) };
-      }
-    });
+    const err = r.reason as Error & { reason?: string; outcomeUnknown?: boolean };
+    if (err instanceof UnencodableMessageError) {
+      this.log.error({ err: err.message, messageId: env.id }, 'a validated request could not be encoded for AMQP');
+      return { status: 400, error: err.message };
+    }
+    this.deps.rt.metrics.publishFailures.inc({ reason: err.reason ?? 'unknown' });
+    return { status: 503, error: err.message, ...(err.outcomeUnknown ? { outcomeUnknown: true } : {}) };
   }
 
   /**
@@ -196,7 +179,7 @@ export class Acceptor {
    * connections but never answers never gets ready: no command timeout covers that wait, this does.
    */
   private schedule(envs: Envelope[]): Promise<void> {
-    return withDeadline(this.d.schedule.add(envs), this.d.rt.cfg.redisCommandTimeoutMs, 'scheduled-send queue');
+    return withDeadline(this.deps.schedule.add(envs), this.deps.rt.cfg.redisCommandTimeoutMs, 'scheduled-send queue');
   }
 
   /**
@@ -204,21 +187,22 @@ export class Acceptor {
    * be in the broker (outcome unknown, or an earlier attempt's was) stays tied to its id, and its
    * status record stays.
    */
-  private async settleClaims(go: number[], plans: Plan[], out: Array<Outcome | undefined>): Promise<void> {
-    const ok = go.filter((i) => out[i]?.status === 202);
-    const failed = go.filter((i) => out[i]?.status !== 202);
-    const unknown = (i: number) => (out[i] as { outcomeUnknown?: boolean }).outcomeUnknown === true;
-    const claim = (i: number) => ({
-      key: this.idemKey(plans[i].env.idempotencyKey ?? ''),
-      token: plans[i].token ?? '',
-      value: plans[i].env.id,
-      ...(unknown(i) || plans[i].reclaimed ? { uncertainId: plans[i].env.id } : {}),
+  private async settleClaims(items: Item[]): Promise<void> {
+    const ok = items.filter((it) => it.outcome?.status === 202);
+    const failed = items.filter((it) => it.outcome?.status !== 202);
+    const unknown = (it: Item) => (it.outcome as { outcomeUnknown?: boolean }).outcomeUnknown === true;
+    const claim = (it: Item) => ({
+      key: this.idemKey(it.env.idempotencyKey ?? ''),
+      token: it.token ?? '',
+      value: it.env.id,
+      ...(unknown(it) || it.reclaimed ? { uncertainId: it.env.id } : {}),
     });
     const warn = (what: string) => (err: Error) => this.log.warn({ err: err.message }, what);
+    const { idempotency, status } = this.deps;
     await Promise.all([
-      this.d.idempotency.confirm(ok.filter((i) => plans[i].token).map(claim)).catch(warn('could not confirm idempotency keys')),
-      this.d.idempotency.release(failed.filter((i) => plans[i].token).map(claim)).catch(warn('could not release idempotency keys')),
-      ...failed.filter((i) => !unknown(i)).map((i) => this.d.status.forget(plans[i].env.id).catch(warn('could not drop status record'))),
+      idempotency.confirm(ok.filter((it) => it.token).map(claim)).catch(warn('could not confirm idempotency keys')),
+      idempotency.release(failed.filter((it) => it.token).map(claim)).catch(warn('could not release idempotency keys')),
+      ...failed.filter((it) => !unknown(it)).map((it) => status.forget(it.env.id).catch(warn('could not drop status record'))),
     ]);
   }
 
@@ -227,10 +211,29 @@ export class Acceptor {
     await Promise.all(
       out.map(async (o) => {
         if (o.status !== 200) return;
-        o.current = await this.d.status.current(o.id).catch(() => null);
+        o.current = await this.deps.status.current(o.id).catch(() => null);
       }),
     );
   }
+}
+
+/** The items of a request; a repeat of an idempotency key earlier in the request points at its first. */
+function itemsOf(requests: Array<{ request: SendRequest; correlationId?: string }>, now: number): Item[] {
+  const firstByKey = new Map<string, Item>();
+  return requests.map(({ request, correlationId }) => {
+    const item: Item = { env: envelopeFor(request, correlationId), delayMs: request.sendAt ? Date.parse(request.sendAt) - now : 0 };
+    const k = request.idempotencyKey;
+    if (k === undefined) return item;
+    const first = firstByKey.get(k);
+    if (first) item.repeats = first;
+    else firstByKey.set(k, item);
+    return item;
+  });
+}
+
+function scheduleFailure(err: Error): Outcome {
+  const error = err instanceof ReplicaAckError ? 'scheduled send not replicated in time (Redis)' : 'scheduled-send queue unavailable (Redis)';
+  return { status: 503, error, ...(mayHaveLanded(err) ? { outcomeUnknown: true } : {}) };
 }
 
 /**

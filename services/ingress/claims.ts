@@ -17,7 +17,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
-import { defineScript, waitForReplicas, type RedisScript } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
+import { waitForReplicas } from '../../shared/redis.js';
 import { TickBatch } from '../../shared/tick-batch.js';
 
 export type ClaimResult =
@@ -28,58 +29,15 @@ export type ClaimResult =
 
 // Each script takes a batch of keys: one call for the claims of one request (or of one turn of the
 // event loop, through TickBatch), sent as EVALSHA.
-
-// KEYS: the claims; ARGV: owner, ttlS, nowMs, staleMs, then one id per key. Returns per key
-// {1, token} claimed, {3, token, id} reclaimed (publish under id), {0, value} done, {2} busy.
-const CLAIM = `
-local out = {}
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  local prior = false
-  local busy = false
-  if v and string.sub(v, 1, 2) == 'p:' then
-    local since = tonumber(string.match(v, ':(%d+)$') or '0')
-    if tonumber(ARGV[3]) - since <= tonumber(ARGV[4]) then busy = true end
-    prior = string.match(v, '|([^:|]+):%d+$')
-    v = false
-  elseif v and string.sub(v, 1, 2) == 'u:' then
-    prior = string.sub(v, 3)
-    v = false
-  end
-  if busy then out[i] = {2}
-  elseif not v then
-    local id = prior or ARGV[4 + i]
-    local token = 'p:' .. ARGV[1]
-    if id ~= '' then token = token .. '|' .. id end
-    token = token .. ':' .. ARGV[3]
-    redis.call('SET', KEYS[i], token, 'EX', ARGV[2])
-    if prior then out[i] = {3, token, prior} else out[i] = {1, token} end
-  else out[i] = {0, v} end
-end
-return out`;
-
-// KEYS: the claims; ARGV: token, value per key. Pending → done, keeping the TTL; only if the claim is still ours.
-const CONFIRM = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then redis.call('SET', KEYS[i], ARGV[2 * i], 'KEEPTTL') end
-end
-return 1`;
-
-// KEYS: the claims; ARGV: token, uncertainId per key. Drops a pending claim, only if it is still
-// ours; with an id, marks it uncertain instead (the message may be in the broker under that id).
-const RELEASE = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
-    if ARGV[2 * i] ~= '' then redis.call('SET', KEYS[i], 'u:' .. ARGV[2 * i], 'KEEPTTL')
-    else redis.call('DEL', KEYS[i]) end
-  end
-end
-return 1`;
+const lua = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url);
+const CLAIM = luaScript({ name: 'postmasterClaimMany', file: lua('claim'), args: ['owner', 'ttlS', 'nowMs', 'staleMs'], each: { keys: ['claim'], args: ['id'] } });
+const CONFIRM = luaScript({ name: 'postmasterClaimConfirmMany', file: lua('claim-confirm'), each: { keys: ['claim'], args: ['token', 'value'] } });
+const RELEASE = luaScript({ name: 'postmasterClaimReleaseMany', file: lua('claim-release'), each: { keys: ['claim'], args: ['token', 'uncertainId'] } });
 
 export class Claims {
-  private readonly claimScript: RedisScript;
-  private readonly confirmScript: RedisScript;
-  private readonly releaseScript: RedisScript;
+  private readonly claimScript: LuaFn<typeof CLAIM>;
+  private readonly confirmScript: LuaFn<typeof CONFIRM>;
+  private readonly releaseScript: LuaFn<typeof RELEASE>;
   /** Single claims of one turn of the event loop (the items of a batch request), in one call. */
   private readonly singles: TickBatch<{ key: string; owner: string; id: string }, ClaimResult>;
 
@@ -91,9 +49,9 @@ export class Claims {
     /** Given: confirm() waits for REDIS_WAIT_REPLICAS replicas (the send API's keys; webhook dedup does without). */
     private readonly replicas?: Pick<Config, 'redisWaitReplicas' | 'redisWaitTimeoutMs'>,
   ) {
-    this.claimScript = defineScript(redis, 'postmasterClaimMany', CLAIM);
-    this.confirmScript = defineScript(redis, 'postmasterClaimConfirmMany', CONFIRM);
-    this.releaseScript = defineScript(redis, 'postmasterClaimReleaseMany', RELEASE);
+    this.claimScript = CLAIM.bind(redis);
+    this.confirmScript = CONFIRM.bind(redis);
+    this.releaseScript = RELEASE.bind(redis);
     this.singles = new TickBatch(async (items) => {
       const out: ClaimResult[] = new Array(items.length);
       for (const owner of new Set(items.map((it) => it.owner))) {
@@ -111,8 +69,9 @@ export class Claims {
    */
   async tryClaim(keys: string[], owner: string, ids: string[] = []): Promise<ClaimResult[]> {
     if (keys.length === 0) return [];
-    const args = [owner.replace(/[:|]/g, '_'), String(this.ttlS), String(Date.now()), String(this.staleMs), ...keys.map((_, i) => ids[i] ?? '')];
-    const replies = (await this.claimScript(keys.length, ...keys, ...args)) as Array<[number, string?, string?]>;
+    const args = { owner: owner.replace(/[:|]/g, '_'), ttlS: this.ttlS, nowMs: Date.now(), staleMs: this.staleMs };
+    const each = keys.map((claim, i) => ({ keys: { claim }, args: { id: ids[i] ?? '' } }));
+    const replies = (await this.claimScript({ args, each })) as Array<[number, string?, string?]>;
     return keys.map((_, i) => {
       const [code, value, id] = replies[i];
       if (code === 1) return { kind: 'claimed', token: String(value) };
@@ -141,7 +100,7 @@ export class Claims {
    */
   async confirm(entries: Array<{ key: string; token: string; value: string }>): Promise<void> {
     if (entries.length === 0) return;
-    await this.confirmScript(entries.length, ...entries.map((e) => e.key), ...entries.flatMap((e) => [e.token, e.value]));
+    await this.confirmScript({ each: entries.map((e) => ({ keys: { claim: e.key }, args: { token: e.token, value: e.value } })) });
     if (this.replicas) await waitForReplicas(this.redis, this.replicas, 'idempotency keys');
   }
 
@@ -151,6 +110,6 @@ export class Claims {
    */
   async release(entries: Array<{ key: string; token: string; uncertainId?: string }>): Promise<void> {
     if (entries.length === 0) return;
-    await this.releaseScript(entries.length, ...entries.map((e) => e.key), ...entries.flatMap((e) => [e.token, e.uncertainId ?? '']));
+    await this.releaseScript({ each: entries.map((e) => ({ keys: { claim: e.key }, args: { token: e.token, uncertainId: e.uncertainId ?? '' } })) });
   }
 }

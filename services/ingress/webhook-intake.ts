@@ -31,18 +31,18 @@ const DONE = 'd';
 export class WebhookIntake {
   private readonly log: Logger;
 
-  constructor(private readonly d: IntakeDeps) {
-    this.log = d.rt.log.child({ component: 'webhook' });
+  constructor(private readonly deps: IntakeDeps) {
+    this.log = deps.rt.log.child({ component: 'webhook' });
   }
 
   private key(dedupKey: string): string {
-    return this.d.rt.keys('webhook-seen', dedupKey);
+    return this.deps.rt.keys('webhook-seen', dedupKey);
   }
 
   /** Resolves when every new event is confirmed by the broker; throws UnavailableError otherwise. */
   async take(events: WebhookEvent[]): Promise<IntakeResult> {
     if (events.length === 0) return { published: 0, duplicates: 0 };
-    const { rt, admission, claims, status } = this.d;
+    const { rt, admission, claims, status } = this.deps;
     admission.checkBroker();
     const lease = admission.acquire(events.length);
     try {
@@ -93,11 +93,11 @@ export class WebhookIntake {
   ): Promise<void> {
     const warn = (what: string) => (err: Error) => this.log.warn({ err: err.message }, what);
     await Promise.all([
-      this.d.claims.confirm(ok).catch(warn('could not mark webhook events seen')),
-      this.d.claims.release(failed).catch(warn('could not release webhook events')),
+      this.deps.claims.confirm(ok).catch(warn('could not mark webhook events seen')),
+      this.deps.claims.release(failed).catch(warn('could not release webhook events')),
       ...failed
         .filter(({ n }) => fresh[n].env.kind === 'inbound')
-        .map(({ n }) => this.d.status.forget(fresh[n].env.id).catch(warn('could not drop status record'))),
+        .map(({ n }) => this.deps.status.forget(fresh[n].env.id).catch(warn('could not drop status record'))),
     ]);
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Runtime } from '../runtime.js';
 import type { Stage } from '../topology/names.js';
-import { defineScript, type RedisScript } from '../redis.js';
+import { luaScript, type LuaFn } from '../lua-scripts.js';
 
 /**
  * Long enough to span a whole crash loop: under Kubernetes' restart back-off (up to 5 min between
@@ -15,20 +15,21 @@ import { defineScript, type RedisScript } from '../redis.js';
  */
 const COUNT_TTL_S = 24 * 3600;
 
-// KEYS: count; ARGV: ttl s. The count after this redelivery.
-const INCREMENT = `
-local n = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return n`;
+const INCREMENT = luaScript({
+  name: 'postmasterRedeliveryCount',
+  file: new URL('./lua/redelivery-count.lua', import.meta.url),
+  keys: ['count'],
+  args: ['ttlS'],
+});
 
 export class RedeliveryCounter {
-  private readonly increment: RedisScript;
+  private readonly increment: LuaFn<typeof INCREMENT>;
 
   constructor(
     private readonly rt: Pick<Runtime, 'redis' | 'keys'>,
     private readonly stage: Stage,
   ) {
-    this.increment = defineScript(rt.redis, 'postmasterRedeliveryCount', INCREMENT);
+    this.increment = INCREMENT.bind(rt.redis);
   }
 
   private key(id: string): string {
@@ -37,7 +38,7 @@ export class RedeliveryCounter {
 
   /** Counts one more redelivery of `id`; the result matches a quorum queue's x-delivery-count (1 on the first redelivery). */
   async count(id: string): Promise<number> {
-    return Number(await this.increment(1, this.key(id), String(COUNT_TTL_S)));
+    return Number(await this.increment({ keys: { count: this.key(id) }, args: { ttlS: COUNT_TTL_S } }));
   }
 
   /** The message was settled (handled, re-tiered or dead-lettered): a later copy of it starts from 0, as on a quorum queue. */

@@ -4,7 +4,8 @@
  * the workers' gauges count the waiting users. The workers' own side is in ordering.ts.
  */
 import type { Redis } from 'ioredis';
-import { defineScript, type Keyspace, type RedisScript } from '../redis.js';
+import type { LuaFn } from '../lua-scripts.js';
+import type { Keyspace } from '../redis.js';
 import type { Stage } from '../topology/names.js';
 import { EXPIRED, RESOLVE } from './hold-scripts.js';
 import { holdKeys } from './hold-keys.js';
@@ -38,16 +39,16 @@ export async function waitingUsers(redis: Redis, keys: Keyspace, stage: Stage): 
 }
 
 export class DeadLetterHolds {
-  private readonly resolveScript: RedisScript;
-  private readonly expiredScript: RedisScript;
+  private readonly resolveScript: LuaFn<typeof RESOLVE>;
+  private readonly expiredScript: LuaFn<typeof EXPIRED>;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
     private readonly ttlMs: number,
   ) {
-    this.resolveScript = defineScript(redis, 'postmasterHoldResolve', RESOLVE);
-    this.expiredScript = defineScript(redis, 'postmasterHoldExpired', EXPIRED);
+    this.resolveScript = RESOLVE.bind(redis);
+    this.expiredScript = EXPIRED.bind(redis);
   }
 
   /**
@@ -57,9 +58,10 @@ export class DeadLetterHolds {
    */
   async resolve(dl: HeldDeadLetter, action: Resolution, stampMs: number): Promise<boolean> {
     const k = holdKeys(this.keys, dl.stage);
-    const args = [dl.id, dl.user, String(Date.now()), String(this.ttlMs), action, String(stampMs)];
-    const r = ((await this.resolveScript(3, k.list(dl.user), k.back(dl.user), k.waiting, ...args)) as unknown[]).map(String);
-    if (r[0] === '0' && r[1] !== '') await this.expiredScript(2, k.list(dl.user), k.shard(Number(r[1])), dl.user);
+    const keys = { list: k.list(dl.user), back: k.back(dl.user), waiting: k.waiting };
+    const args = { id: dl.id, user: dl.user, nowMs: Date.now(), ttlMs: this.ttlMs, action, stampMs };
+    const r = ((await this.resolveScript({ keys, args })) as unknown[]).map(String);
+    if (r[0] === '0' && r[1] !== '') await this.expiredScript({ keys: { list: k.list(dl.user), shardSet: k.shard(Number(r[1])) }, args: { user: dl.user } });
     return r[0] !== '-1';
   }
 

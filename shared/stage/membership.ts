@@ -30,11 +30,10 @@ import { assignShards } from './rendezvous.js';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withDeadline } from '../redis.js';
+import { luaScript, type LuaFn } from '../lua-scripts.js';
 
-// KEYS: lease; ARGV: me, ttl. Renews the lease if it is ours.
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-// KEYS: lease; ARGV: me. Deletes the lease if it is ours.
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const RENEW = luaScript({ name: 'postmasterLeaseRenew', file: new URL('./lua/lease-renew.lua', import.meta.url), keys: ['lease'], args: ['owner', 'ttlMs'] });
+const RELEASE = luaScript({ name: 'postmasterLeaseRelease', file: new URL('./lua/lease-release.lua', import.meta.url), keys: ['lease'], args: ['owner'] });
 
 export class RendezvousAssigner implements ShardAssigner {
   private cb: ShardCallbacks | null = null;
@@ -60,6 +59,8 @@ export class RendezvousAssigner implements ShardAssigner {
   private readonly quit = new AbortController();
   /** Longest wait for one renewal (a quarter of the TTL, whatever REDIS_COMMAND_TIMEOUT_MS says). */
   readonly renewDeadlineMs: number;
+  private readonly renewLease: LuaFn<typeof RENEW>;
+  private readonly releaseLease: LuaFn<typeof RELEASE>;
 
   constructor(
     private readonly rt: Runtime,
@@ -69,6 +70,8 @@ export class RendezvousAssigner implements ShardAssigner {
     this.log = rt.log.child({ component: `${stage}-shards` });
     this.membersKey = rt.keys('members', stage);
     this.renewDeadlineMs = Math.max(50, Math.floor(opts.ttlMs / 4));
+    this.renewLease = RENEW.bind(rt.redis);
+    this.releaseLease = RELEASE.bind(rt.redis);
     // Each take-over waiting its turn listens on `quit` until its wait ends: at most one per shard
     // at once (16 by default, over Node's warning threshold of 10 listeners).
     setMaxListeners(rt.topology.options.shards + 1, this.quit.signal);
@@ -157,13 +160,13 @@ export class RendezvousAssigner implements ShardAssigner {
    * then ends in time for the next one to run well before the lease can run out.
    */
   private async extend(shard: number): Promise<boolean> {
-    const reply = this.rt.redis.eval(RENEW, 1, this.leaseKey(shard), this.rt.replicaId, String(this.opts.ttlMs));
+    const reply = this.renewLease({ keys: { lease: this.leaseKey(shard) }, args: { owner: this.rt.replicaId, ttlMs: this.opts.ttlMs } });
     return Number(await withDeadline(reply, this.renewDeadlineMs, 'lease renewal')) !== 0;
   }
 
   /** Deletes the shard's lease if it is still this replica's (compare-and-delete). */
   private async deleteLease(shard: number): Promise<void> {
-    await this.rt.redis.eval(RELEASE, 1, this.leaseKey(shard), this.rt.replicaId);
+    await this.releaseLease({ keys: { lease: this.leaseKey(shard) }, args: { owner: this.rt.replicaId } });
   }
 
   private async renew(shard: number): Promise<void> {
@@ -183,7 +186,7 @@ export class RendezvousAssigner implements ShardAssigner {
       return;
     }
     this.log.error({ shard, ttlMs: this.opts.ttlMs }, 'shard lease ran out while held (not renewed in time); handing the shard over');
-    if (this.mine.has(shard)) this.inBackground(shard, () => this.release(shard, 'lease lost', true));
+    if (this.mine.has(shard)) this.inBackground(shard, () => this.release(shard, 'lease lost', { leaseLost: true }));
   }
 
   private async acquire(shard: number): Promise<void> {
@@ -215,7 +218,7 @@ export class RendezvousAssigner implements ShardAssigner {
     } finally {
       this.busy.delete(shard);
     }
-    if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', true);
+    if (lostMeanwhile) await this.release(shard, 'lease lost while subscribing', { leaseLost: true });
   }
 
   /**
@@ -242,7 +245,7 @@ export class RendezvousAssigner implements ShardAssigner {
    * one still works on earlier messages of its users — so the subscription is kept until the drain
    * is over (ShardCallbacks.release, leaseLost).
    */
-  private async release(shard: number, why: string, leaseLost = false): Promise<void> {
+  private async release(shard: number, why: string, { leaseLost = false } = {}): Promise<void> {
     if (this.busy.has(shard) || !this.cb) return;
     this.busy.add(shard);
     try {

@@ -46,7 +46,7 @@ import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../runtime.js';
 import { StatusStore } from '../status.js';
 import type { Lane, Stage } from '../topology/names.js';
-import { defineScript, type RedisScript } from '../redis.js';
+import type { LuaFn } from '../lua-scripts.js';
 import { CHECK, DEAD_BACK, DONE, ENQUEUE, EXPIRED, MARK_DEAD, SINCE } from './hold-scripts.js';
 import { holdKeys, type HoldKeys } from './hold-keys.js';
 import { HeldUsers, type HeldUser } from './held-users.js';
@@ -83,7 +83,13 @@ export class OrderingGuard {
   private readonly timer: NodeJS.Timeout;
   private deadCursor = 0;
   /** The hold scripts, sent once per connection and run by their SHA after that. */
-  private readonly scripts: Record<'check' | 'enqueue' | 'done' | 'expired' | 'dead', RedisScript>;
+  private readonly scripts: {
+    check: LuaFn<typeof CHECK>;
+    enqueue: LuaFn<typeof ENQUEUE>;
+    done: LuaFn<typeof DONE>;
+    expired: LuaFn<typeof EXPIRED>;
+    dead: LuaFn<typeof MARK_DEAD>;
+  };
 
   constructor(
     private readonly rt: Runtime,
@@ -91,11 +97,11 @@ export class OrderingGuard {
   ) {
     this.status = new StatusStore(rt);
     this.scripts = {
-      check: defineScript(rt.redis, 'postmasterHoldCheck', CHECK),
-      enqueue: defineScript(rt.redis, 'postmasterHoldEnqueue', ENQUEUE),
-      done: defineScript(rt.redis, 'postmasterHoldDone', DONE),
-      expired: defineScript(rt.redis, 'postmasterHoldExpired', EXPIRED),
-      dead: defineScript(rt.redis, 'postmasterHoldDead', MARK_DEAD),
+      check: CHECK.bind(rt.redis),
+      enqueue: ENQUEUE.bind(rt.redis),
+      done: DONE.bind(rt.redis),
+      expired: EXPIRED.bind(rt.redis),
+      dead: MARK_DEAD.bind(rt.redis),
     };
     this.k = holdKeys(rt.keys, stage);
     this.held = new HeldUsers(() => this.gauge());
@@ -106,8 +112,8 @@ export class OrderingGuard {
     this.timer.unref();
   }
 
-  private keys(user: string, shard: number): [string, string, string, string] {
-    return [this.k.list(user), this.k.back(user), this.k.shard(shard), this.k.waiting];
+  private keys(user: string, shard: number): { list: string; back: string; shardSet: string; waiting: string } {
+    return { list: this.k.list(user), back: this.k.back(user), shardSet: this.k.shard(shard), waiting: this.k.waiting };
   }
 
   /** Users of this replica's shards held by a message in retry (not by a dead letter). */
@@ -182,8 +188,8 @@ export class OrderingGuard {
     if (!this.isHeld(env.user, shard)) return null;
     const estimate = String(enteredAt(msg));
     for (let lookups = 0; ; lookups++) {
-      const args = [env.id, env.user, estimate, String(this.graceMs), String(Date.now()), String(this.ttlMs)];
-      const r = ((await this.scripts.check(4, ...this.keys(env.user, shard), ...args)) as unknown[]).map(String);
+      const args = { id: env.id, user: env.user, enteredMs: estimate, graceMs: this.graceMs, nowMs: Date.now(), ttlMs: this.ttlMs };
+      const r = ((await this.scripts.check({ keys: this.keys(env.user, shard), args })) as unknown[]).map(String);
       if (r[0] === '0') {
         // Nothing dropped now: the hold was already gone — it expired (or was deleted by hand).
         this.healed(env.user, r.length > 1 ? 'lost' : 'expired', r.slice(1));
@@ -229,7 +235,8 @@ export class OrderingGuard {
 
   private async enqueue(env: Envelope, shard: number, backInMs: number): Promise<void> {
     const now = Date.now();
-    const r = (await this.scripts.enqueue(4, ...this.keys(env.user, shard), env.id, env.user, String(now + backInMs), String(now), String(this.ttlMs))) as unknown[];
+    const args = { id: env.id, user: env.user, backMs: now + backInMs, nowMs: now, ttlMs: this.ttlMs };
+    const r = (await this.scripts.enqueue({ keys: this.keys(env.user, shard), args })) as unknown[];
     this.setHeld(shard, env.user, String(r[0]), Number(r[1]) === 1);
   }
 
@@ -242,7 +249,8 @@ export class OrderingGuard {
   }
 
   private async markDead(id: string, user: string, shard: number): Promise<void> {
-    const r = (await this.scripts.dead(4, ...this.keys(user, shard), id, user, String(Date.now()), String(this.ttlMs), String(shard))) as unknown[];
+    const args = { id, user, nowMs: Date.now(), ttlMs: this.ttlMs, shard };
+    const r = (await this.scripts.dead({ keys: this.keys(user, shard), args })) as unknown[];
     this.setHeld(shard, user, String(r[0]), Number(r[1]) === 1);
   }
 
@@ -252,8 +260,8 @@ export class OrderingGuard {
   }
 
   private async remove(id: string, user: string, shard: number): Promise<void> {
-    const now = Date.now();
-    const r = (await this.scripts.done(4, ...this.keys(user, shard), id, user, String(now), String(this.ttlMs))) as Array<string | number>;
+    const args = { id, user, nowMs: Date.now(), ttlMs: this.ttlMs };
+    const r = (await this.scripts.done({ keys: this.keys(user, shard), args })) as Array<string | number>;
     if (Number(r[0]) === 0) this.held.forget(shard, user);
     else this.setHeld(shard, user, String(r[1]), Number(r[2]) === 1);
   }
@@ -282,11 +290,15 @@ export class OrderingGuard {
     this.rt.metrics.dlqWaitingUsers.set({ stage: this.stage }, w.users);
     this.rt.metrics.dlqOldestWait.set({ stage: this.stage }, w.oldestSince === null ? 0 : Math.max(0, now - w.oldestSince) / 1000);
     for (const { shard, user } of this.held.stale(now, this.ttlMs).slice(0, EXPIRY_CHECKS_PER_TICK)) {
-      if (Number(await this.scripts.expired(2, this.k.list(user), this.k.shard(shard), user)) === 0) continue;
+      if (Number(await this.expired(user, shard)) === 0) continue;
       this.healed(user, 'expired', []);
       this.held.forget(shard, user);
     }
     await this.sweepDead(now);
+  }
+
+  private expired(user: string, shard: number): Promise<unknown> {
+    return this.scripts.expired({ keys: { list: this.k.list(user), shardSet: this.k.shard(shard) }, args: { user } });
   }
 
   /** Dead-letter waits no longer in the stage's waiting set were ended by a replay or a purge. */
@@ -300,7 +312,7 @@ export class OrderingGuard {
     const scores = await this.rt.redis.zmscore(this.k.waiting, ...dead.map((d) => d.user));
     for (const [i, { shard, user }] of dead.entries()) {
       if (scores[i] !== null) continue;
-      if (Number(await this.scripts.expired(2, this.k.list(user), this.k.shard(shard), user)) === 1) this.held.forget(shard, user);
+      if (Number(await this.expired(user, shard)) === 1) this.held.forget(shard, user);
       else this.setHeld(shard, user, now, false);
     }
   }
