@@ -12,42 +12,30 @@
 import type { Redis } from 'ioredis';
 import { WINDOW_MS } from './window.js';
 import type { MessagingLimit } from './numbers.js';
-import { defineScript, type Keyspace, type RedisScript } from './redis.js';
+import { luaScript, type LuaFn } from './lua-scripts.js';
+import type { Keyspace } from './redis.js';
 
 export const usersKey = (keys: Keyspace, portfolio: string) => keys('mlimit', portfolio, 'users');
 export const limitKey = (keys: Keyspace, portfolio: string) => keys('mlimit', portfolio, 'limit');
 
-// KEYS: users, limit override; ARGV: now ms, window ms, configured limit ('unlimited' or n), user.
-// Returns {1, count} when admitted (count: users in the window now), {0, ms until a slot frees}.
-const ADMIT = `
-local now = tonumber(ARGV[1])
-local win = tonumber(ARGV[2])
-local limit = redis.call('GET', KEYS[2]) or ARGV[3]
-if limit == 'unlimited' then return {1, -1} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
-if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return {1, redis.call('ZCARD', KEYS[1])} end
-local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(limit) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = 1
-  if oldest[2] then wait = math.max(1, tonumber(oldest[2]) + win - now) end
-  return {0, wait}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], win)
-return {1, n + 1}`;
+const ADMIT = luaScript({
+  name: 'postmasterMessagingLimitAdmit',
+  file: new URL('./lua/messaging-limit-admit.lua', import.meta.url),
+  keys: ['users', 'limit'],
+  args: ['nowMs', 'windowMs', 'limit', 'user'],
+});
 
 export type Admission = { admitted: true } | { admitted: false; waitMs: number };
 
 /** The messaging-limit book of one fleet: admissions (sender) and limit updates (webhooks). */
 export class MessagingLimits {
-  private readonly admit: RedisScript;
+  private readonly admit: LuaFn<typeof ADMIT>;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
   ) {
-    this.admit = defineScript(redis, 'postmasterMessagingLimitAdmit', ADMIT);
+    this.admit = ADMIT.bind(redis);
   }
 
   /**
@@ -55,7 +43,10 @@ export class MessagingLimits {
    * admitted (the user now counts for 24 hours, or already did), or how long until one would be.
    */
   async admitUser(portfolio: string, limit: MessagingLimit, user: string, now = Date.now()): Promise<Admission> {
-    const [ok, n] = (await this.admit(2, usersKey(this.keys, portfolio), limitKey(this.keys, portfolio), String(now), String(WINDOW_MS), limit === null ? 'unlimited' : String(limit), user)) as [number, number];
+    const [ok, n] = (await this.admit({
+      keys: { users: usersKey(this.keys, portfolio), limit: limitKey(this.keys, portfolio) },
+      args: { nowMs: now, windowMs: WINDOW_MS, limit: limit === null ? 'unlimited' : limit, user },
+    })) as [number, number];
     return ok === 1 ? { admitted: true } : { admitted: false, waitMs: n };
   }
 

@@ -158,17 +158,3 @@ export function keyspace(redisKeyPrefix: string, topologyPrefix: string): (...pa
   return (...parts) => [base, ...parts].join(':');
 }
 export type Keyspace = ReturnType<typeof keyspace>;
-
-/** A Lua script on one client: call it with the number of keys, the keys, then the arguments. */
-export type RedisScript = (numKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
-
-/**
- * Defines `lua` as command `name` on `redis` (once per client; later calls reuse it): ioredis sends
- * the script's text once per connection and EVALSHA after that, falling back to EVAL by itself on
- * NOSCRIPT (a restarted or flushed Redis). The name must be unique to the script's text.
- */
-export function defineScript(redis: Redis, name: string, lua: string): RedisScript {
-  const client = redis as unknown as Record<string, RedisScript | undefined>;
-  if (typeof client[name] !== 'function') redis.defineCommand(name, { lua });
-  return (numKeys, ...keysAndArgs) => (client[name] as RedisScript).call(redis, numKeys, ...keysAndArgs);
-}

@@ -22,7 +22,7 @@
  * failed write as a warning, never as a reason to fail the message.
  */
 import { failureReason } from './redact.js';
-import { loadLua, luaArgs, luaScript, type LuaArg } from './lua-scripts.js';
+import { luaScript, type LuaArg } from './lua-scripts.js';
 import type { Runtime } from './runtime.js';
 import { TickBatch } from './tick-batch.js';
 
@@ -104,22 +104,13 @@ export type RecordResult = 'moved' | 'stale' | 'missing';
 
 /**
  * The arguments of one `record` call after its two keys (the record, the wamid mapping), in the order
- * of RECORD_LUA's `record`: a script that embeds it passes them in this order (RecordCall.args).
+ * of `record` (lua/status-record.lua): a script that includes it passes them in this order (RecordCall.args).
  */
 const RECORD_ARG_NAMES = ['status', 'rank', 'atMs', 'ttlS', 'mustExist', 'replayFromRank', 'wamid', 'errorJson', 'sendAt', 'maxHistory', 'id'] as const;
 type RecordArgs = Record<(typeof RECORD_ARG_NAMES)[number], LuaArg>;
 
 /** How many arguments one `record` call takes after its two keys. */
 export const RECORD_ARGS = RECORD_ARG_NAMES.length;
-
-const RECORD_FILE = new URL('./lua/status-record.lua', import.meta.url);
-
-/**
- * The forward-only move, as a Lua function `record(rec, mapKey, …RECORD_ARGS)` that other scripts
- * can embed (the sender's ledger runs it in the same script as its `sent` mark: one round trip).
- * Returns 1 moved, 0 stale, -1 missing.
- */
-export const RECORD_LUA = loadLua(RECORD_FILE);
 
 // One call records the moves of one turn of the event loop (TickBatch): one round trip for them all.
 const RECORD_MANY = luaScript({
@@ -129,13 +120,15 @@ const RECORD_MANY = luaScript({
   constants: { RECORD_ARGS },
 });
 
-/** The keys and arguments of one `record` call (RECORD_LUA), for this script or one that embeds it. */
+/** The keys and arguments of one `record` call (lua/status-record.lua), for this script or one that includes it. */
 export interface RecordCall {
-  keys: string[];
-  /** RECORD_ARGS arguments, in RECORD_LUA's order. */
-  args: string[];
-  named: RecordArgs;
+  /** The record, and the wamid mapping (the record again when there is no wamid: never touched then). */
+  keys: { record: string; wamidMap: string };
+  args: RecordArgs;
 }
+
+/** The argument names of `record`, in order, for a script that embeds it and repeats them per item. */
+export { RECORD_ARG_NAMES };
 
 export function recordResult(n: unknown): RecordResult {
   const v = Number(n);
@@ -150,8 +143,7 @@ export class StatusStore {
     this.ttlS = rt.cfg.statusTtlS;
     const recordMany = RECORD_MANY.bind(rt.redis);
     this.batch = new TickBatch(async (calls) => {
-      const each = calls.map((c) => ({ keys: { record: c.keys[0], wamidMap: c.keys[1] ?? c.keys[0] }, args: c.named }));
-      const out = (await recordMany({ each })) as unknown[];
+      const out = (await recordMany({ each: calls })) as unknown[];
       return out.map(recordResult);
     });
   }
@@ -173,10 +165,11 @@ export class StatusStore {
     return this.batch.add(this.recordCall(id, status, fields));
   }
 
-  /** What `record` sends: the keys and arguments of RECORD_LUA's `record`. */
+  /** What `record` sends: the keys and arguments of the Lua `record`. */
   recordCall(id: string, status: MessageStatus, fields: StatusFields = {}): RecordCall {
-    const keys = fields.wamid ? [this.key(id), this.wamidKey(fields.wamid)] : [this.key(id)];
-    const named: RecordArgs = {
+    const record = this.key(id);
+    const keys = { record, wamidMap: fields.wamid ? this.wamidKey(fields.wamid) : record };
+    const args: RecordArgs = {
       status,
       rank: RANK[status],
       atMs: fields.at ?? Date.now(),
@@ -189,7 +182,7 @@ export class StatusStore {
       maxHistory: MAX_HISTORY,
       id,
     };
-    return { keys, args: luaArgs(RECORD_ARG_NAMES, named), named };
+    return { keys, args };
   }
 
   /**

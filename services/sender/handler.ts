@@ -10,10 +10,10 @@
  */
 import type { Envelope } from '../../shared/envelope.js';
 import { H } from '../../shared/envelope.js';
-import { asClassified, ThrottledError, WindowClosedError } from '../../shared/failures/errors.js';
+import { asClassified, ThrottledError, WindowClosedError, type ClassifiedError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/runtime.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
-import { isProviderThrottle } from './limiter.js';
+import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { SenderNumbers } from './numbers.js';
 import type { ProviderClient, SendResult } from './provider-client.js';
 import { asFallback, heldByWindow, windowKey } from '../../shared/window.js';
@@ -143,53 +143,78 @@ export function createSendHandler({ rt, provider, numbers, ledger }: SendDeps) {
    * most the pool's slots ambiguous (each waits SENDER_AMBIGUOUS_WAIT_MS on redelivery).
    * The price: a redelivery of a message already sent spends a token before it is dropped.
    */
+  /** One delivery's progress across its in-process tries. */
+  interface Sending {
+    env: Envelope;
+    ctx: StageContext;
+    limiter: SendLimiter;
+    /** This replica holds the `sending` mark. */
+    marked: boolean;
+    windowOpen: boolean;
+    /** Provider throttles ridden out so far. */
+    throttles: number;
+  }
+
+  /** One try: a token, a provider slot, the dedup check (once), the call. */
+  async function attempt(s: Sending): Promise<BeginResult | Delivered> {
+    const { env, ctx, limiter } = s;
+    try {
+      await limiter.acquire(env);
+      // A token wait or an inline throttle retry can outlast a shard hand-over's grace period:
+      // the broker has then given the message to the shard's next owner, which sends it.
+      if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while waiting for a send token');
+    } catch (err) {
+      if (s.marked) await unmark(env.id);
+      throw err;
+    }
+    return provider.slot(env, async () => {
+      // Ordered work waits here while an urgent send is in flight in this replica (the slot
+      // holds no connection yet), so the urgent one's steps do not queue behind a pool's worth.
+      const hold = ctx.holdForUrgent();
+      if (hold) await hold;
+      if (!ctx.live()) {
+        if (s.marked) await unmark(env.id);
+        throw new DeliveryGone('the delivery went back to its queue while waiting for a provider connection');
+      }
+      if (!s.marked) {
+        // The dedup check; it also sets this replica's `sending` mark unless the id was sent.
+        const begun = await dedupStore(() => ledger.begin(env.id, windowKey(rt, limiter.opts.phoneNumberId, env.user)));
+        s.marked = begun.state !== 'sent';
+        s.windowOpen = begun.windowOpen;
+        if (begun.state !== 'fresh') return begun.state;
+      }
+      return deliver(env, ctx, s.windowOpen);
+    });
+  }
+
+  /**
+   * The provider throttled a try: pause the number or recipient fleet-wide, and either return (try
+   * again in-process, keeping the mark) or throw the ThrottledError that re-tiers the message — when
+   * the pause was not recorded, is longer than the longest token wait, or the tries are used up.
+   */
+  async function rideOutThrottle(s: Sending, err: ClassifiedError): Promise<void> {
+    s.throttles++;
+    const { error, paused } = await s.limiter.onProviderThrottle(s.env, err);
+    s.ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries: s.throttles }, 'provider throttled; number or recipient paused');
+    if (!paused || s.throttles >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > s.limiter.opts.maxTokenWaitMs) {
+      await unmark(s.env.id);
+      throw error;
+    }
+  }
+
   return async function send(env: Envelope, ctx: StageContext): Promise<void> {
     if (env.kind !== 'outbound') {
       ctx.log.warn({ kind: env.kind }, 'non-outbound message on a send lane; dropped');
       return;
     }
-    const limiter = numbers.limiterOf(env);
-    let marked = false;
-    let windowOpen = true;
-    for (let throttles = 0; ; ) {
-      try {
-        await limiter.acquire(env);
-        // A token wait or an inline throttle retry can outlast a shard hand-over's grace period:
-        // the broker has then given the message to the shard's next owner, which sends it.
-        if (!ctx.live()) throw new DeliveryGone('the delivery went back to its queue while waiting for a send token');
-      } catch (err) {
-        if (marked) await unmark(env.id);
-        throw err;
-      }
+    const s: Sending = { env, ctx, limiter: numbers.limiterOf(env), marked: false, windowOpen: true, throttles: 0 };
+    for (;;) {
       let outcome: BeginResult | Delivered;
       try {
-        outcome = await provider.slot(env, async () => {
-          // Ordered work waits here while an urgent send is in flight in this replica (the slot
-          // holds no connection yet), so the urgent one's steps do not queue behind a pool's worth.
-          const hold = ctx.holdForUrgent();
-          if (hold) await hold;
-          if (!ctx.live()) {
-            if (marked) await unmark(env.id);
-            throw new DeliveryGone('the delivery went back to its queue while waiting for a provider connection');
-          }
-          if (!marked) {
-            // The dedup check; it also sets this replica's `sending` mark unless the id was sent.
-            const begun = await dedupStore(() => ledger.begin(env.id, windowKey(rt, limiter.opts.phoneNumberId, env.user)));
-            marked = begun.state !== 'sent';
-            windowOpen = begun.windowOpen;
-            if (begun.state !== 'fresh') return begun.state;
-          }
-          return deliver(env, ctx, windowOpen);
-        });
+        outcome = await attempt(s);
       } catch (err) {
         if (!isProviderThrottle(err)) throw err;
-        throttles++;
-        const { error, paused } = await limiter.onProviderThrottle(env, err);
-        ctx.log.info({ code: err.code, waitMs: error.retryAfterMs, tries: throttles }, 'provider throttled; number or recipient paused');
-        if (!paused || throttles >= INLINE_THROTTLE_TRIES || (error.retryAfterMs ?? 0) > limiter.opts.maxTokenWaitMs) {
-          await unmark(env.id);
-          throw error;
-        }
+        await rideOutThrottle(s, err);
         continue; // the mark stays: this delivery tries again in-process
       }
       if (typeof outcome === 'object') return recordSent(env, ctx, outcome);

@@ -24,7 +24,8 @@
  * message only while the marker says some recipient may be paused.
  */
 import type { Redis } from 'ioredis';
-import { defineScript, type Keyspace, type RedisScript } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
+import type { Keyspace } from '../../shared/redis.js';
 
 const MIN_FACTOR = 0.1;
 const STEP = 0.1;
@@ -49,49 +50,13 @@ export function effectiveFactor(f: number, at: number, now: number, cooldownMs: 
   return Math.min(1, f + STEP * Math.floor(Math.max(0, now - at) / cooldownMs));
 }
 
-// KEYS: penalty; ARGV: now, until. Keeps the later deadline; returns it.
-const PENALIZE = `
-local now = tonumber(ARGV[1])
-local wanted = tonumber(ARGV[2])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if wanted > cur then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', math.max(1, math.ceil(wanted - now)))
-  cur = wanted
-end`;
-
-// KEYS: recipient's penalty, the number's pair marker; ARGV: now, until. Keeps the later deadline in
-// both; returns the recipient's.
-const PAUSE_PAIR = `
-local now = tonumber(ARGV[1])
-local wanted = tonumber(ARGV[2])
-local function later(key)
-  local cur = tonumber(redis.call('GET', key) or '0')
-  if wanted > cur then
-    redis.call('SET', key, ARGV[2], 'PX', math.max(1, math.ceil(wanted - now)))
-    return wanted
-  end
-  return cur
-end
-later(KEYS[2])
-return tostring(later(KEYS[1]))`;
-
-// KEYS: penalty, rate; ARGV: now, until, cooldownMs, minFactor, step, guardMs.
-// Penalizes the number and halves its factor (at most once per guard); returns {until, factor}.
-const SLOW_DOWN = `${PENALIZE}
-local cd = tonumber(ARGV[3])
-local step = tonumber(ARGV[5])
-local f = tonumber(redis.call('HGET', KEYS[2], 'f') or '1')
-local at = tonumber(redis.call('HGET', KEYS[2], 'at') or '0')
-local eff = 1
-if cd > 0 then
-  eff = math.min(1, f + step * math.floor(math.max(0, now - at) / cd))
-  if now - at >= tonumber(ARGV[6]) then
-    eff = math.max(tonumber(ARGV[4]), eff / 2)
-    redis.call('HSET', KEYS[2], 'f', tostring(eff), 'at', ARGV[1])
-    redis.call('PEXPIRE', KEYS[2], math.ceil(((1 - eff) / step + 1) * cd))
-  end
-end
-return {tostring(cur), tostring(eff)}`;
+const SLOW_DOWN = luaScript({
+  name: 'postmasterSlowNumber',
+  file: new URL('./lua/slow-number.lua', import.meta.url),
+  keys: ['penalty', 'rate'],
+  args: ['now', 'until', 'cooldownMs', 'minFactor', 'step', 'guardMs'],
+});
+const PAUSE_PAIR = luaScript({ name: 'postmasterPausePair', file: new URL('./lua/pause-pair.lua', import.meta.url), keys: ['penalty', 'marker'], args: ['now', 'until'] });
 
 export interface BackoffOptions {
   phoneNumberId: string;
@@ -105,16 +70,16 @@ export class ProviderBackoff {
   private state: NumberState = { penaltyUntil: 0, factor: 1, pairPenaltyUntil: 0 };
   private readAt = -Infinity;
   private reading: Promise<NumberState> | null = null;
-  private readonly slowDownScript: RedisScript;
-  private readonly pausePairScript: RedisScript;
+  private readonly slowDownScript: LuaFn<typeof SLOW_DOWN>;
+  private readonly pausePairScript: LuaFn<typeof PAUSE_PAIR>;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keyspace,
     private readonly opts: BackoffOptions,
   ) {
-    this.slowDownScript = defineScript(redis, 'postmasterSlowNumber', SLOW_DOWN);
-    this.pausePairScript = defineScript(redis, 'postmasterPausePair', PAUSE_PAIR);
+    this.slowDownScript = SLOW_DOWN.bind(redis);
+    this.pausePairScript = PAUSE_PAIR.bind(redis);
   }
 
   private numberPenaltyKey(): string {
@@ -170,10 +135,10 @@ export class ProviderBackoff {
   async slowNumber(waitMs: number): Promise<NumberState> {
     const now = this.opts.now();
     waitMs = Math.ceil(waitMs);
-    const [until, factor] = (await this.slowDownScript(
-      2, this.numberPenaltyKey(), this.rateKey(),
-      String(now), String(now + waitMs), String(this.opts.cooldownMs), String(MIN_FACTOR), String(STEP), String(DECREASE_GUARD_MS),
-    )) as [string, string];
+    const [until, factor] = (await this.slowDownScript({
+      keys: { penalty: this.numberPenaltyKey(), rate: this.rateKey() },
+      args: { now, until: now + waitMs, cooldownMs: this.opts.cooldownMs, minFactor: MIN_FACTOR, step: STEP, guardMs: DECREASE_GUARD_MS },
+    })) as [string, string];
     this.state = { ...this.state, penaltyUntil: Number(until), factor: Number(factor) };
     this.readAt = now;
     this.opts.onState?.(this.state);
@@ -184,7 +149,7 @@ export class ProviderBackoff {
   async pausePair(user: string, waitMs: number): Promise<number> {
     const now = this.opts.now();
     waitMs = Math.ceil(waitMs);
-    const until = Number(await this.pausePairScript(2, this.pairPenaltyKey(user), this.pairMarkerKey(), String(now), String(now + waitMs)));
+    const until = Number(await this.pausePairScript({ keys: { penalty: this.pairPenaltyKey(user), marker: this.pairMarkerKey() }, args: { now, until: now + waitMs } }));
     this.state = { ...this.state, pairPenaltyUntil: Math.max(this.state.pairPenaltyUntil, until) };
     return until;
   }

@@ -12,51 +12,33 @@
  * again only if none comes (at-least-once: then the user may get it twice — when the webhooks are
  * not flowing, or arrive later than the wait).
  */
-import { defineScript, waitForReplicas, type RedisScript } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
+import { waitForReplicas } from '../../shared/redis.js';
 import type { Runtime } from '../../shared/runtime.js';
-import { RECORD_ARGS, RECORD_LUA, StatusStore } from '../../shared/status.js';
+import { RECORD_ARG_NAMES, RECORD_ARGS, StatusStore } from '../../shared/status.js';
 import { TickBatch } from '../../shared/tick-batch.js';
 import { WINDOW_MS } from '../../shared/window.js';
 
 // The begins and dones of one turn of the event loop go together (TickBatch): one script call each.
-
-// KEYS: sent, sending, customer-service window per message; ARGV: ttl s, replica, window ms.
-// Per message 'sent' | 'ambiguous' | 'fresh', then 1 if the window is open, else 0 (read on Redis's
-// clock: one GET more in a script that runs anyway, no round trip of its own).
-const BEGIN = `
-local out = {}
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 1, #KEYS / 3 do
-  local sent, sending, window = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  if redis.call('EXISTS', sent) == 1 then out[2 * i - 1] = 'sent'
-  elseif redis.call('SET', sending, ARGV[2], 'EX', ARGV[1], 'NX') then out[2 * i - 1] = 'fresh'
-  else
-    redis.call('SET', sending, ARGV[2], 'EX', ARGV[1])
-    out[2 * i - 1] = 'ambiguous'
-  end
-  local last = tonumber(redis.call('GET', window) or '')
-  out[2 * i] = (last and last + tonumber(ARGV[3]) > now) and 1 or 0
-end
-return out`;
-
-// KEYS: sending; ARGV: replica. Clears the mark only if this replica set it: after a hand-over the
-// shard's next owner may have marked the message already.
-const REFUSED = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-// KEYS: sent, sending, status record, wamid mapping (or the record again) per message; ARGV: ttl s,
-// then per message the sent value, the fallback reason ('' when none) and the status record's
-// RECORD_ARGS arguments (shared/status.ts). Each dedup record first: it stands even if its status fails.
-const DONE = `${RECORD_LUA}
-local per = 2 + ${RECORD_ARGS}
-for i = 1, #KEYS / 4 do
-  local k, a = (i - 1) * 4, 1 + (i - 1) * per
-  redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'EX', ARGV[1])
-  redis.call('DEL', KEYS[k + 2])
-  record(KEYS[k + 3], KEYS[k + 4], unpack(ARGV, a + 3, a + per))
-  if ARGV[a + 2] ~= '' then redis.call('HSET', KEYS[k + 3], 'fallback', ARGV[a + 2]) end
-end
-return 1`;
+const BEGIN_MANY = luaScript({
+  name: 'postmasterSendBeginMany',
+  file: new URL('./lua/send-begin-many.lua', import.meta.url),
+  args: ['ttlS', 'replica', 'windowMs'],
+  each: { keys: ['sent', 'sending', 'window'] },
+});
+const DONE_MANY = luaScript({
+  name: 'postmasterSendDoneMany',
+  file: new URL('./lua/send-done-many.lua', import.meta.url),
+  args: ['ttlS'],
+  each: { keys: ['sent', 'sending', 'record', 'wamidMap'], args: ['sentValue', 'fallback', ...RECORD_ARG_NAMES] },
+  constants: { RECORD_ARGS },
+});
+const REFUSED = luaScript({
+  name: 'postmasterSendRefused',
+  file: new URL('./lua/send-refused.lua', import.meta.url),
+  keys: ['sending'],
+  args: ['replica'],
+});
 
 /** Statuses that prove the provider accepted the message. */
 const PROVIDER_SAW_IT = new Set(['sent', 'delivered', 'read', 'failed']);
@@ -76,32 +58,31 @@ export class SendLedger {
   private readonly status: StatusStore;
   private readonly begins: TickBatch<{ id: string; window: string }, Begun>;
   private readonly dones: TickBatch<{ id: string; wamid: string | null; fallback?: FallbackReason }, void>;
-  private readonly refusedScript: RedisScript;
+  private readonly refusedScript: LuaFn<typeof REFUSED>;
 
   constructor(private readonly rt: Runtime) {
     this.status = new StatusStore(rt);
-    const ttl = String(rt.cfg.sentIdTtlS);
-    const begin = defineScript(rt.redis, 'postmasterSendBeginMany', BEGIN);
-    const windowMs = String(WINDOW_MS);
+    const ttlS = rt.cfg.sentIdTtlS;
+    const begin = BEGIN_MANY.bind(rt.redis);
     this.begins = new TickBatch(async (items) => {
-      const keys = items.flatMap(({ id, window }) => [this.sent(id), this.sending(id), window]);
-      const out = (await begin(keys.length, ...keys, ttl, rt.replicaId, windowMs)) as Array<BeginResult | number>;
+      const each = items.map(({ id, window }) => ({ keys: { sent: this.sent(id), sending: this.sending(id), window } }));
+      const out = (await begin({ args: { ttlS, replica: rt.replicaId, windowMs: WINDOW_MS }, each })) as Array<BeginResult | number>;
       return items.map((_, i) => ({ state: out[2 * i] as BeginResult, windowOpen: out[2 * i + 1] === 1 }));
     });
-    const done = defineScript(rt.redis, 'postmasterSendDoneMany', DONE);
+    const done = DONE_MANY.bind(rt.redis);
     this.dones = new TickBatch(async (items) => {
-      const keys: string[] = [];
-      const args: string[] = [ttl];
-      for (const { id, wamid, fallback } of items) {
+      const each = items.map(({ id, wamid, fallback }) => {
         const call = this.status.recordCall(id, 'sent', wamid ? { wamid } : {});
-        keys.push(this.sent(id), this.sending(id), call.keys[0], call.keys[1] ?? call.keys[0]);
-        args.push(wamid ?? '1', fallback ?? '', ...call.args);
-      }
-      await done(keys.length, ...keys, ...args);
+        return {
+          keys: { sent: this.sent(id), sending: this.sending(id), ...call.keys },
+          args: { sentValue: wamid ?? '1', fallback: fallback ?? '', ...call.args },
+        };
+      });
+      await done({ args: { ttlS }, each });
       await waitForReplicas(rt.redis, rt.cfg, 'sent record');
       return items.map(() => undefined);
     });
-    this.refusedScript = defineScript(rt.redis, 'postmasterSendRefused', REFUSED);
+    this.refusedScript = REFUSED.bind(rt.redis);
   }
 
   private sent(id: string): string {
@@ -132,7 +113,7 @@ export class SendLedger {
 
   /** The provider answered with a refusal: it did not take the message. */
   async refused(id: string): Promise<void> {
-    await this.refusedScript(1, this.sending(id), this.rt.replicaId);
+    await this.refusedScript({ keys: { sending: this.sending(id) }, args: { replica: this.rt.replicaId } });
   }
 
   /**

@@ -21,7 +21,7 @@
  * and still lets the front of the window burst.
  */
 import type { Redis } from 'ioredis';
-import { defineScript, type RedisScript } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
 
 export interface WindowSpec {
   /** Names the counter (e.g. `tp:<phone number id>`); the window index is appended. */
@@ -42,32 +42,20 @@ export type TakeResult =
   | { ok: true; count: number; slotKey: string; nextInMs?: number }
   | { ok: false; waitMs: number };
 
-// KEYS: window counter. ARGV: tokens in the window, wanted, ttl s. Returns the tokens granted (0..wanted).
-const TAKE = `
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)
-if n <= 0 then return 0 end
-if used == 0 then redis.call('SET', KEYS[1], n, 'EX', ARGV[3]) else redis.call('INCRBY', KEYS[1], n) end
-return n`;
-
-// KEYS: window counter. ARGV: tokens to give back. Never below 0; never recreates an expired window.
-const GIVE_BACK = `
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.min(used, tonumber(ARGV[1]))
-if n > 0 then redis.call('DECRBY', KEYS[1], n) end
-return n`;
+const TAKE = luaScript({ name: 'postmasterSlotTake', file: new URL('./lua/slot-take.lua', import.meta.url), keys: ['window'], args: ['points', 'wanted', 'ttlS'] });
+const GIVE_BACK = luaScript({ name: 'postmasterSlotGiveBack', file: new URL('./lua/slot-give-back.lua', import.meta.url), keys: ['window'], args: ['count'] });
 
 export class SlotWindows {
-  private readonly takeScript: RedisScript;
-  private readonly giveBackScript: RedisScript;
+  private readonly takeScript: LuaFn<typeof TAKE>;
+  private readonly giveBackScript: LuaFn<typeof GIVE_BACK>;
 
   constructor(
     redis: Redis,
     private readonly keyPrefix: string,
     private readonly now: () => number,
   ) {
-    this.takeScript = defineScript(redis, 'postmasterSlotTake', TAKE);
-    this.giveBackScript = defineScript(redis, 'postmasterSlotGiveBack', GIVE_BACK);
+    this.takeScript = TAKE.bind(redis);
+    this.giveBackScript = GIVE_BACK.bind(redis);
   }
 
   /**
@@ -84,7 +72,7 @@ export class SlotWindows {
     const slotKey = `${this.keyPrefix}:${spec.key}:${index}`;
     // The key must outlive its window (it is only read during it); one extra second covers clock offsets.
     const ttlS = Math.ceil(spec.windowMs / 1000) + 1;
-    const count = Number(await this.takeScript(1, slotKey, String(points), String(Math.max(1, Math.floor(wanted))), String(ttlS)));
+    const count = Number(await this.takeScript({ keys: { window: slotKey }, args: { points, wanted: Math.max(1, Math.floor(wanted)), ttlS } }));
     const waitMs = Math.max(1, endsAt - this.now());
     if (count <= 0) return { ok: false, waitMs };
     return count < wanted ? { ok: true, count, slotKey, nextInMs: waitMs } : { ok: true, count, slotKey };
@@ -92,6 +80,6 @@ export class SlotWindows {
 
   /** Gives `count` tokens back to their window (a later limit refused the send). Best-effort. */
   async giveBack(slotKey: string, count = 1): Promise<void> {
-    await this.giveBackScript(1, slotKey, String(count));
+    await this.giveBackScript({ keys: { window: slotKey }, args: { count } });
   }
 }
