@@ -12,9 +12,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # ---- build: every dependency, compile TypeScript -------------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# vendor/ holds local packages that package.json's overrides point at (file:), needed by npm ci.
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
 # No dependency needs an install script; skipping them keeps a compromised package from running
 # code at build time.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
@@ -28,7 +26,6 @@ RUN npx tsc -p tsconfig.json
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- production-dist: the compiled services without the simulator ---------------------------------
