@@ -7,7 +7,7 @@
 #        docker build --target dev -t postmaster:local .    the same plus the provider simulator
 #                                                           (docker-compose.yml, local clusters)
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:26-trixie-slim
 
 # ---- build: every dependency, compile TypeScript -------------------------------------------------
 FROM ${NODE_IMAGE} AS build
