@@ -7,14 +7,12 @@
 #        docker build --target dev -t postmaster:local .    the same plus the provider simulator
 #                                                           (docker-compose.yml, local clusters)
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:26-trixie-slim
 
 # ---- build: every dependency, compile TypeScript -------------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# vendor/ holds local packages that package.json's overrides point at (file:), needed by npm ci.
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
 # No dependency needs an install script; skipping them keeps a compromised package from running
 # code at build time.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
@@ -29,7 +27,6 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- production-dist: the compiled services without the simulator ---------------------------------

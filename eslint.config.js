@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'vendor/**', '.cache/**', '.postmaster/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.postmaster/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

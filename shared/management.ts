@@ -23,6 +23,8 @@ export interface QueueInfo {
   consumers: number;
   arguments: Record<string, unknown>;
   policy?: string;
+  /** The definition of the policy in effect (with the operator policy merged in). */
+  effective_policy_definition?: Record<string, unknown>;
   type?: string;
   leader?: string;
   single_active_consumer_tag?: string;

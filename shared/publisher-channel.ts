@@ -15,14 +15,17 @@
  *   its confirm) and is refused (UnroutableError), never answered as stored.
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from './logger.js';
 
 const require = createRequire(import.meta.url);
 // amqplib's own argument mapping and encoders: the dry run refuses exactly what the real publish would.
-const Args = require('amqplib/lib/api_args.js') as { publish(ex: string, rk: string, o: Options.Publish): Record<string, unknown> };
-const defs = require('amqplib/lib/defs.js') as {
+// Its package `exports` hide lib/, so they are loaded by file path from beside its entry point.
+const amqplibLib = join(dirname(require.resolve('amqplib')), 'lib');
+const Args = require(join(amqplibLib, 'api_args.js')) as { publish(ex: string, rk: string, o: Options.Publish): Record<string, unknown> };
+const defs = require(join(amqplibLib, 'defs.js')) as {
   BasicPublish: number;
   BasicProperties: number;
   encodeMethod(id: number, ch: number, fields: unknown): Buffer;

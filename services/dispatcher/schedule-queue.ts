@@ -72,7 +72,7 @@ export class ScheduledSends {
     );
     // On the connection that sent the add (WAIT counts up to this client's last write): the ioredis
     // client given to the Queue, which BullMQ types as its adapter interface.
-    await waitForReplicas((await this.queue.client) as unknown as Redis, this.rt.cfg, 'scheduled-send queue');
+    await waitForReplicas((await this.queue.getBackend().client) as unknown as Redis, this.rt.cfg, 'scheduled-send queue');
   }
 
   /** Idempotent. */

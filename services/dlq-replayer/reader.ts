@@ -7,8 +7,9 @@
  * handed out. A quorum queue returns the deliveries of a closed channel to the head of the queue
  * sorted by their position, so the DLQ is in its old order afterwards (checked on RabbitMQ 3.10.8
  * with one and with several consumers). Two things do change: each read message's
- * `x-delivery-count` goes up by one and its `redelivered` flag is set. The DLQ has no delivery
- * limit (no policy matches it), so the count is only informative.
+ * `x-delivery-count` goes up by one and its `redelivered` flag is set. The DLQ's policy gives it a
+ * delivery limit no read count reaches (DLQ_DELIVERY_LIMIT): without one, RabbitMQ 4.x's default of
+ * 20 would drop every dead letter on the 21st read.
  *
  * Not `basic.get`: it works on a quorum queue without SAC, but on 3.10.8 the messages it took came
  * back in a *different* order when the channel closed. Not `nack(requeue)` one by one either: a

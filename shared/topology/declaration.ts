@@ -58,6 +58,15 @@ export interface Topology {
  * would match every message and copy each retried message into every lane.
  */
 export const LANE_HEADER = 'postmaster-lane';
+/**
+ * x-delivery-limit of the DLQ (policy `<prefix>.dlq`). Reading the DLQ (`postmaster-dlq stats`,
+ * `list`, `show`, a job's pre-scan) consumes without acking and lets the broker take every message
+ * back, which counts as a delivery. RabbitMQ 4.x gives a quorum queue without a limit a default of
+ * 20 and drops (the DLQ dead-letters nowhere) a message handed out more often: the twenty-first read
+ * would empty the DLQ. A limit no read count reaches keeps 3.x's behaviour on both (3.x refuses -1,
+ * 4.x's "no limit", in a policy).
+ */
+export const DLQ_DELIVERY_LIMIT = 1_000_000;
 /** Highest priority of the urgent lane (classic x-max-priority). */
 export const URGENT_MAX_PRIORITY = 9;
 
@@ -156,6 +165,13 @@ export function buildTopology(options: TopologyOptions): Topology {
               overflow: 'reject-publish',
             }
           : { 'dead-letter-exchange': n.dead },
+    },
+    {
+      name: `${options.prefix}.dlq`,
+      pattern: `^${escapeRe(n.dlq)}$`,
+      applyTo: 'queues',
+      priority: 10,
+      definition: { 'delivery-limit': DLQ_DELIVERY_LIMIT },
     },
   ];
   return { options, names: n, exchanges, queues, bindings, policies };

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { loadConfig } from '../../shared/config.js';
 import { loadConfig as loadSimulatorConfig } from '../../services/simulator/config.js';
 import { PLUGINS } from '../../scripts/lib/tools.js';
-import { exists, imageServices, knownEnvNames, read, yamlFile, type Doc } from './repo.js';
+import { exists, imageServices, knownEnvNames, read, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 /** Compose's `${NAME:-default}` interpolation with an empty shell environment. */
 function interpolate(value: unknown): string {
@@ -49,9 +49,19 @@ describe('docker-compose.yml', () => {
   it('uses no image but the project\'s own, except for the brokers and the opt-in observability tools', () => {
     for (const [name, s] of Object.entries(services)) {
       if (apps.includes(name)) continue;
-      if (name === 'rabbitmq') expect(s.image).to.match(/^rabbitmq:3\.\d+-management$/);
+      if (name === 'rabbitmq') expect(s.image).to.match(/^rabbitmq:4\.\d+-management$/);
       else if (name === 'redis') expect(s.image).to.match(/^redis:7(\.|$)/);
       else expect(s.profiles, `${name} (${s.image}) only starts with --profile observability`).to.deep.equal(['observability']);
+    }
+  });
+
+  it('runs the RabbitMQ line of the Kubernetes RabbitmqClusters (4.x), base and production', () => {
+    const line = (image: string) => /^rabbitmq:(4\.\d+)-management(@sha256:[0-9a-f]{64})?$/.exec(image)?.[1];
+    const compose = line(services.rabbitmq.image);
+    expect(compose, services.rabbitmq.image).to.be.a('string');
+    for (const file of ['infra/k8s/base/rabbitmq-cluster.yaml', 'infra/k8s/overlays/production/rabbitmq.yaml']) {
+      const cluster = yamlDocs(read(file), file).find((d) => d.kind === 'RabbitmqCluster');
+      expect(line(cluster?.spec.image), file).to.equal(compose);
     }
   });
 
