@@ -44,7 +44,11 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const profileAt = args.indexOf('--profile');
 const profileDir =
-  profileAt < 0 ? undefined : args[profileAt + 1] && !args[profileAt + 1].startsWith('--') ? path.resolve(args[profileAt + 1]) : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
+  profileAt < 0
+    ? undefined
+    : args[profileAt + 1] && !args[profileAt + 1].startsWith('--')
+      ? path.resolve(args[profileAt + 1])
+      : path.join(os.tmpdir(), `postmaster-bench-profile-${Date.now()}`);
 const urgentOnly = args.includes('--urgent-only');
 /** `--latency-only`: the pipeline throughput (its rate sets the load), then the batches' latency at half of it. */
 const latencyOnly = args.includes('--latency-only');
@@ -107,14 +111,29 @@ async function benchmark(space: BenchSpace, fleet: Fleet, provider: Provider): P
     const urgent = await measureUrgent(fleet, client, ledger, sizes, pipeline.perSecond, log);
     log(urgentLine('urgent', urgent));
     const burst = await measureBurst(fleet, client, ledger, sizes, log);
-    const results: Results = { mode: sizes.name, ...hop, peerAmqp, peerBullmq, pipeline, latency, inbound, urgent, burst, seconds: (Date.now() - startedAt) / 1000 };
+    const results: Results = {
+      mode: sizes.name,
+      ...hop,
+      peerAmqp,
+      peerBullmq,
+      pipeline,
+      latency,
+      inbound,
+      urgent,
+      burst,
+      seconds: (Date.now() - startedAt) / 1000,
+    };
     log(`done in ${results.seconds.toFixed(0)} s`);
     const machine = `${os.cpus().length} cores, load average ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end, Node ${process.version}`;
     process.stdout.write(`Postmaster bench (${sizes.name}), ${new Date().toISOString()}, ${results.seconds.toFixed(0)} s, ${machine}\n`);
     process.stdout.write(table(results) + '\n');
     if (writeDoc) {
       const doc = path.join(root, 'docs', 'BENCHMARKS.md');
-      await writeBlock(doc, 'bench:latest-run', latestRunBlock(results, { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine, commit: commitOf(root) }));
+      await writeBlock(
+        doc,
+        'bench:latest-run',
+        latestRunBlock(results, { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', machine, commit: commitOf(root) }),
+      );
       log(`wrote the latest run into ${doc}`);
     }
     process.stdout.write(JSON.stringify(figures(results)) + '\n');
@@ -146,7 +165,9 @@ async function profile(space: BenchSpace, fleet: Fleet, provider: Provider): Pro
     await fleet.close();
     const services = ['ingress', 'dispatcher', 'sender'];
     // Allocations are counted from the services' start: the warm-up's messages are in them too.
-    const summaries = profileAlloc ? summarizeAllocDir(profileDir!, services, shape.count + shape.warmup).map(formatAlloc) : summarizeDir(profileDir!, services).map(formatSummary);
+    const summaries = profileAlloc
+      ? summarizeAllocDir(profileDir!, services, shape.count + shape.warmup).map(formatAlloc)
+      : summarizeDir(profileDir!, services).map(formatSummary);
     for (const s of summaries) process.stdout.write(s + '\n\n');
     process.stdout.write(`profiles: ${profileDir}\n`);
     process.stdout.write(JSON.stringify({ mode: sizes.name, pipeline_per_s: Math.round(pipeline.perSecond) }) + '\n');
@@ -157,7 +178,9 @@ async function profile(space: BenchSpace, fleet: Fleet, provider: Provider): Pro
 
 /** The urgent figures, with their two legs when the status records have a `dispatched` step (messages through the dispatcher). */
 function urgentLine(label: string, u: UrgentResult): string {
-  const legs = Number.isFinite(u.legs.dispatch[0]) ? `; legs p50/p99 accept→dispatched ${u.legs.dispatch.join('/')}, dispatched→provider ${u.legs.send.join('/')} ms` : '';
+  const legs = Number.isFinite(u.legs.dispatch[0])
+    ? `; legs p50/p99 accept→dispatched ${u.legs.dispatch.join('/')}, dispatched→provider ${u.legs.send.join('/')} ms`
+    : '';
   return `${label}: p50 ${u.p50}, p99 ${u.p99} ms${legs}`;
 }
 
@@ -170,9 +193,21 @@ async function urgentOnlyRun(fleet: Fleet, ledger: LedgerClient): Promise<void> 
     const shared = await measureUrgent(fleet, client, ledger, sizes, ASSUMED_PIPELINE_PER_S, log);
     log(urgentLine('urgent', shared));
     const label = 'urgent (dedicated replicas)';
-    const dedicated = await measureUrgent(fleet, client, ledger, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, `${label}:`)), { dedicated: true });
+    const dedicated = await measureUrgent(fleet, client, ledger, sizes, ASSUMED_PIPELINE_PER_S, (m) => log(m.replace(/^urgent:/, `${label}:`)), {
+      dedicated: true,
+    });
     log(urgentLine(label, dedicated));
-    const brief = (u: UrgentResult) => ({ p50: u.p50, p99: u.p99, max: u.max, legs: u.legs, backlog: [u.backlogAtStart, u.backlogAtEnd], held: u.held, windowMs: u.windowMs, startup: u.startup, wal: u.wal });
+    const brief = (u: UrgentResult) => ({
+      p50: u.p50,
+      p99: u.p99,
+      max: u.max,
+      legs: u.legs,
+      backlog: [u.backlogAtStart, u.backlogAtEnd],
+      held: u.held,
+      windowMs: u.windowMs,
+      startup: u.startup,
+      wal: u.wal,
+    });
     process.stdout.write(JSON.stringify({ mode: `${sizes.name}-urgent-only`, urgent: brief(shared), urgent_dedicated: brief(dedicated) }) + '\n');
   } finally {
     await client.close();
@@ -188,7 +223,17 @@ async function latencyOnlyRun(space: BenchSpace, fleet: Fleet, provider: Provide
     const { pipeline, latency } = await pipelineAndLatency(fleet, client, provider.ledger, pipelinePids(fleet, infra, provider));
     const rss = Object.fromEntries(fleet.children(['ingress', 'dispatcher', 'sender']).map((c) => [c.name, Math.round(c.rssMb())]));
     process.stdout.write(
-      JSON.stringify({ mode: `${sizes.name}-latency-only`, pipeline_per_s: Math.round(pipeline.perSecond), p50_ms: latency.p50, p99_ms: latency.p99, max_ms: latency.max, count: latency.count, wal: latency.wal, pipeline_cpu_ms_per_msg: pipeline.cpu, rss_mb_at_end: rss }) + '\n',
+      JSON.stringify({
+        mode: `${sizes.name}-latency-only`,
+        pipeline_per_s: Math.round(pipeline.perSecond),
+        p50_ms: latency.p50,
+        p99_ms: latency.p99,
+        max_ms: latency.max,
+        count: latency.count,
+        wal: latency.wal,
+        pipeline_cpu_ms_per_msg: pipeline.cpu,
+        rss_mb_at_end: rss,
+      }) + '\n',
     );
   } finally {
     await client.close();
@@ -207,8 +252,14 @@ async function topologySweepRun(space: BenchSpace): Promise<void> {
   for (const shards of [...new Set([1, 4, cfg.shards])]) {
     for (const window of [16, 50, sizes.raw.window]) {
       const r = await topologyHop({
-        amqpUrl: space.amqpUrl, vhost: space.vhost, managementUrl: MGMT_URL, cfg: { ...cfg, shards },
-        count: sizes.raw.count / 2, window, users: sizes.pipeline.users, timeoutMs: sizes.drainTimeoutMs,
+        amqpUrl: space.amqpUrl,
+        vhost: space.vhost,
+        managementUrl: MGMT_URL,
+        cfg: { ...cfg, shards },
+        count: sizes.raw.count / 2,
+        window,
+        users: sizes.pipeline.users,
+        timeoutMs: sizes.drainTimeoutMs,
         pids: pick(infra, 'rabbitmq'),
       });
       const broker = r.cpu?.byProcess.rabbitmq;

@@ -34,7 +34,7 @@ const opts = new Command('chaos')
   .option('--duration <s>', 'seconds of load per scenario at least (it goes on 15 s past the fault)', '20')
   .option('--drain <s>', 'seconds to wait at most after the load for every message to arrive', '600')
   .option('--stall <s>', '…giving up earlier after this many seconds without progress', '150')
-  .option('--no-doc', "do not write the latest run into docs/RELIABILITY.md")
+  .option('--no-doc', 'do not write the latest run into docs/RELIABILITY.md')
   .option('--render <results.json>', "only write docs/RELIABILITY.md's latest run again from a run's saved results (in its log folder)")
   .parse()
   .opts<{ only?: string; rate: string; users: string; duration: string; drain: string; stall: string; doc: boolean; render?: string }>();
@@ -54,7 +54,10 @@ if (!avail.ok) {
   log(`chaos: ${avail.why}`);
   process.exit(1);
 }
-const wanted = opts.only?.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+const wanted = opts.only
+  ?.split(',')
+  .map((x) => x.trim().toLowerCase())
+  .filter(Boolean);
 const scenarios = SCENARIOS.filter((sc) => !wanted || wanted.some((w) => sc.name.toLowerCase().includes(w)));
 if (scenarios.length === 0) {
   log(`chaos: no scenario matches "${opts.only}"; there are: ${SCENARIOS.map((sc) => sc.name).join(', ')}`);
@@ -88,7 +91,9 @@ async function phase(list: Scenario[], size: number): Promise<void> {
   const nodes: RabbitNode[] = await allocateNodes(base, `pmchaos-${tag}-${size}n`, size);
   teardown.add(`stop ${nodes.map((n) => n.node).join(', ')}`, () => Promise.all(nodes.map((n) => n.destroy())));
   const t0 = Date.now();
-  log(`starting ${size === 1 ? 'a private RabbitMQ node' : `a private ${size}-node RabbitMQ cluster`} (${nodes.map((n) => `${n.node} :${n.ports.amqp}`).join(', ')})…`);
+  log(
+    `starting ${size === 1 ? 'a private RabbitMQ node' : `a private ${size}-node RabbitMQ cluster`} (${nodes.map((n) => `${n.node} :${n.ports.amqp}`).join(', ')})…`,
+  );
   if (size === 1) await nodes[0].start();
   else await startCluster(nodes);
   rabbitVersion = `RabbitMQ ${(await nodes[0].ctl(['version'])).stdout.trim()}`;
@@ -97,7 +102,9 @@ async function phase(list: Scenario[], size: number): Promise<void> {
     log(`\n[${results.length + 1}/${scenarios.length}] ${sc.name}`);
     const r = await runScenario(sc, SCENARIOS.indexOf(sc), { nodes, redis, ...(sc.sentinel && sentinel ? { sentinel } : {}) }, runOpts);
     results.push(r);
-    log(`  → ${r.audit ? `accepted ${r.audit.accepted}, delivered ${r.audit.delivered}, dead ${r.audit.deadLettered}, lost ${r.audit.lost}, duplicated ${r.audit.duplicated}, misordered ${r.audit.misordered}` : `error: ${r.error}`} (${(r.tookMs / 1000).toFixed(0)} s)`);
+    log(
+      `  → ${r.audit ? `accepted ${r.audit.accepted}, delivered ${r.audit.delivered}, dead ${r.audit.deadLettered}, lost ${r.audit.lost}, duplicated ${r.audit.duplicated}, misordered ${r.audit.misordered}` : `error: ${r.error}`} (${(r.tookMs / 1000).toFixed(0)} s)`,
+    );
   }
   for (const n of nodes) await copyFile(path.join(n.dir, 'log', `${n.node}.log`), path.join(logDir, `${n.node}.log`)).catch(() => undefined);
   await Promise.all(nodes.map((n) => n.destroy()));
@@ -119,8 +126,14 @@ try {
     sentinel = set;
     log(`private Redis Sentinel set: servers :${set.redisPorts.join(', :')}, Sentinels ${set.sentinels}`);
   }
-  await phase(scenarios.filter((sc) => !sc.cluster), 1);
-  await phase(scenarios.filter((sc) => sc.cluster), 3);
+  await phase(
+    scenarios.filter((sc) => !sc.cluster),
+    1,
+  );
+  await phase(
+    scenarios.filter((sc) => sc.cluster),
+    3,
+  );
   console.log(consoleTable(results));
   console.log(notesBlock(results));
   const tookMs = Date.now() - began;

@@ -11,6 +11,8 @@ const need = floor.slice(1).map((n) => Number(n ?? 0));
 const have = process.versions.node.split('.').map(Number);
 const first = need.findIndex((n, i) => have[i] !== n);
 if (first >= 0 && have[first] < need[first]) {
-  console.error(`postmaster needs Node.js ${range} (.nvmrc); this is ${process.version} (${process.execPath}). On Linux x64: export PATH="$(scripts/use-node.sh):$PATH"`);
+  console.error(
+    `postmaster needs Node.js ${range} (.nvmrc); this is ${process.version} (${process.execPath}). On Linux x64: export PATH="$(scripts/use-node.sh):$PATH"`,
+  );
   process.exit(1);
 }

@@ -52,8 +52,9 @@ function defaultOf(value: unknown): string {
 const cell = (s: string) => s.replace(/\n/g, ' ').replace(/\|/g, '\\|');
 
 function table(schema: Record<string, Entry>, readers: (key: string) => string): string {
-  const rows = Object.entries(schema).map(([key, e]) =>
-    `| \`${e.env}\` | ${cell(defaultOf(e.default))} | ${cell(formatOf(e.format))} | ${readers(key)} | ${e.sensitive ? 'yes' : ''} | ${cell(e.doc)} |`,
+  const rows = Object.entries(schema).map(
+    ([key, e]) =>
+      `| \`${e.env}\` | ${cell(defaultOf(e.default))} | ${cell(formatOf(e.format))} | ${readers(key)} | ${e.sensitive ? 'yes' : ''} | ${cell(e.doc)} |`,
   );
   return ['| variable | default | takes | read by | secret | what it does |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }

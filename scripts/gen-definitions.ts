@@ -20,7 +20,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '../shared/config.js';
 import { topologyFromConfig, vhostOf } from '../shared/runtime.js';
 import type { Topology } from '../shared/topology/declaration.js';
-import { K8S_USERS_PATH, LOCAL_USERS_PATH, renderK8sUsers, renderLocalUsers, userDefinitions, type DefinitionsPermission, type DefinitionsUser } from './broker-users.js';
+import {
+  K8S_USERS_PATH,
+  LOCAL_USERS_PATH,
+  renderK8sUsers,
+  renderLocalUsers,
+  userDefinitions,
+  type DefinitionsPermission,
+  type DefinitionsUser,
+} from './broker-users.js';
 
 /** The part of a definitions file that POST /api/definitions/<vhost> accepts: no vhost fields. */
 export interface VhostDefinitions {

@@ -57,9 +57,7 @@ function retarget(doc: Document, { runbookBase = RUNBOOK_BASE, topologyPrefix = 
         if (!text.startsWith(`${RUNBOOK_BASE}#`)) throw new Error(`${ALERTS_PATH}: runbook_url ${text} is not on ${RUNBOOK_BASE}`);
         if (runbookBase !== RUNBOOK_BASE) pair.value.value = runbookBase + text.slice(RUNBOOK_BASE.length);
       } else if (pair.key.value === 'expr' && topologyPrefix !== DEFAULT_PREFIX) {
-        pair.value.value = text
-          .replaceAll(from.exact, `queue="${topologyPrefix}.`)
-          .replaceAll(from.regex, `queue=~"${promRegexLiteral(topologyPrefix)}\\\\.`);
+        pair.value.value = text.replaceAll(from.exact, `queue="${topologyPrefix}.`).replaceAll(from.regex, `queue=~"${promRegexLiteral(topologyPrefix)}\\\\.`);
       }
     },
   });

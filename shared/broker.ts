@@ -120,7 +120,10 @@ export class Broker {
   }
 
   private connect(name: string): AmqpConnectionManager {
-    const urls = this.opts.urls.split(',').map((u) => u.trim()).filter(Boolean);
+    const urls = this.opts.urls
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
     const manager = amqp.connect(urls, {
       heartbeatIntervalInSeconds: this.opts.heartbeatS ?? 5,
       reconnectTimeInSeconds: 1,
@@ -141,9 +144,7 @@ export class Broker {
       this.blockedBy.delete(manager);
       log.warn({ err: err?.message }, 'disconnected from RabbitMQ; reconnecting');
     });
-    manager.on('connectFailed', ({ err, url }) =>
-      log.warn({ err: err?.message, url: maskUrl(String(url)) }, 'RabbitMQ connection attempt failed'),
-    );
+    manager.on('connectFailed', ({ err, url }) => log.warn({ err: err?.message, url: maskUrl(String(url)) }, 'RabbitMQ connection attempt failed'));
     manager.on('blocked', ({ reason }) => {
       this.blockedBy.add(manager);
       log.warn({ reason }, 'RabbitMQ blocked publishing (resource alarm)');
@@ -231,7 +232,9 @@ export class Broker {
     if (this.closing) throw new BrokerUnavailableError('broker connection is closing', 'closed');
     if (!this.connected(a.urgent)) throw new BrokerUnavailableError('RabbitMQ is unreachable', 'disconnected');
     if (this.blocked()) throw new BrokerUnavailableError('RabbitMQ has blocked publishing (resource alarm)', 'blocked');
-    const channel = a.urgent ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', { urgent: true })) : (this.publisher ??= this.openPublisher('publisher'));
+    const channel = a.urgent
+      ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', { urgent: true }))
+      : (this.publisher ??= this.openPublisher('publisher'));
     try {
       await channel.publish({
         exchange: a.exchange,

@@ -177,7 +177,10 @@ export class QueueConsumer {
         () => this.settle(raw, acks, msg, 'ack'),
         (err: Error) => {
           const gone = this.raw !== raw; // the broker has requeued it already
-          this.opts.logger[gone ? 'debug' : 'error']({ err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId }, 'handler failed; requeueing');
+          this.opts.logger[gone ? 'debug' : 'error'](
+            { err: err?.message, queue: this.opts.queue, messageId: msg.properties.messageId },
+            'handler failed; requeueing',
+          );
           this.settle(raw, acks, msg, 'nack');
         },
       )
@@ -197,10 +200,7 @@ export class QueueConsumer {
       const left = deadline - Date.now();
       if (left <= 0) return false;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.inFlight]),
-        new Promise((r) => (timer = setTimeout(r, left))),
-      ]);
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, left)))]);
       clearTimeout(timer);
     }
     return true;

@@ -60,7 +60,6 @@ export function tooDeep(value: unknown, max: number): Path | null {
   return null;
 }
 
-
 export const PRIORITIES = ['normal', 'urgent'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
@@ -82,7 +81,10 @@ export const envelopeSchema = z
       .refine((s) => utf8Bytes(s) <= AMQP_SHORT_STRING_BYTES, `must be at most ${AMQP_SHORT_STRING_BYTES} bytes in UTF-8`)
       .optional(),
     /** Outbound: the business number (phone number id) it goes out from; absent: the default number (shared/numbers.ts). */
-    from: z.string().regex(/^\d{1,30}$/, 'must be a phone number id, digits only').optional(),
+    from: z
+      .string()
+      .regex(/^\d{1,30}$/, 'must be a phone number id, digits only')
+      .optional(),
     /** Envelope id of the inbound message an outbound reply answers. */
     replyTo: z.string().optional(),
     /** A template `template` object sent instead when the user's customer-service window is closed (shared/window.ts). */

@@ -60,11 +60,9 @@ export class Management {
         bodyTimeout: 30_000,
       });
     } catch (err) {
-      throw new ManagementError(
-        `RabbitMQ management API at ${this.base} is unreachable; enable it with "rabbitmq-plugins enable rabbitmq_management"`,
-        null,
-        { cause: err },
-      );
+      throw new ManagementError(`RabbitMQ management API at ${this.base} is unreachable; enable it with "rabbitmq-plugins enable rabbitmq_management"`, null, {
+        cause: err,
+      });
     }
     const text = await res.body.text();
     if (res.statusCode >= 400) {
@@ -91,10 +89,7 @@ export class Management {
     }
   }
 
-  async putPolicy(
-    vhost: string,
-    p: { name: string; pattern: string; applyTo: string; priority: number; definition: Record<string, unknown> },
-  ): Promise<void> {
+  async putPolicy(vhost: string, p: { name: string; pattern: string; applyTo: string; priority: number; definition: Record<string, unknown> }): Promise<void> {
     await this.call('PUT', `/api/policies/${Management.vhostPath(vhost)}/${encodeURIComponent(p.name)}`, {
       pattern: p.pattern,
       definition: p.definition,

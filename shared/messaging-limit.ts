@@ -57,7 +57,11 @@ export class MessagingLimits {
 
   /** The limit in force: Meta's latest, else `configured`; and the users reached in the last 24 h. */
   async usage(portfolio: string, configured: MessagingLimit, now = Date.now()): Promise<{ limit: MessagingLimit; users: number }> {
-    const [[, stored], [, users]] = (await this.redis.pipeline().get(limitKey(this.keys, portfolio)).zcount(usersKey(this.keys, portfolio), now - WINDOW_MS, '+inf').exec()) as [[unknown, string | null], [unknown, number]];
+    const [[, stored], [, users]] = (await this.redis
+      .pipeline()
+      .get(limitKey(this.keys, portfolio))
+      .zcount(usersKey(this.keys, portfolio), now - WINDOW_MS, '+inf')
+      .exec()) as [[unknown, string | null], [unknown, number]];
     const limit = stored === null ? configured : stored === 'unlimited' ? null : Number(stored);
     return { limit, users };
   }

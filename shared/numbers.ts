@@ -49,7 +49,10 @@ const numberEntry = z
       .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
       .optional(),
     throughputPerSecond: z.number().int().min(0).max(100_000).optional(),
-    display: z.string().regex(/^\d{6,20}$/, 'must be the display phone number, digits only').optional(),
+    display: z
+      .string()
+      .regex(/^\d{6,20}$/, 'must be the display phone number, digits only')
+      .optional(),
     portfolio: z.string().min(1).max(64).optional(),
     messagingLimit: z.union([z.literal('unlimited'), z.number().int().min(0)]).optional(),
   })
@@ -86,7 +89,8 @@ export class BusinessNumbers {
 
   constructor(s: NumbersSettings) {
     const fallbackLimit = parseMessagingLimit(s.whatsappMessagingLimit);
-    if (fallbackLimit === undefined) throw new Error(`WHATSAPP_MESSAGING_LIMIT: must be "unlimited", a number or a tier name like TIER_1K (got "${s.whatsappMessagingLimit}")`);
+    if (fallbackLimit === undefined)
+      throw new Error(`WHATSAPP_MESSAGING_LIMIT: must be "unlimited", a number or a tier name like TIER_1K (got "${s.whatsappMessagingLimit}")`);
     const entries = s.whatsappNumbers.trim() === '' ? [{ id: s.whatsappPhoneNumberId }] : parseNumbersJson(s.whatsappNumbers);
     this.all = entries.map((e) => ({
       id: e.id,

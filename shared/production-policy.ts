@@ -18,7 +18,8 @@ export function roleOf(service: string): ServiceRole {
   return (ROLES as readonly string[]).includes(service) ? (service as ServiceRole) : 'fleet';
 }
 
-type SecretKey = 'ingressApiToken' | 'ingressApiTokenPrevious' | 'whatsappAppSecret' | 'whatsappVerifyToken' | 'whatsappAccessToken' | 'botHandlerToken' | 'replayJobKey';
+type SecretKey =
+  'ingressApiToken' | 'ingressApiTokenPrevious' | 'whatsappAppSecret' | 'whatsappVerifyToken' | 'whatsappAccessToken' | 'botHandlerToken' | 'replayJobKey';
 
 /** Secrets by role. A secret listed under some role and not under this one is blanked in its config. */
 const SECRETS_OF: Record<Exclude<ServiceRole, 'fleet'>, SecretKey[]> = {
@@ -88,10 +89,14 @@ function httpsRefusal(url: string, name: string, what: string): string | null {
 export function productionRefusals(cfg: Config, role: ServiceRole, env: EnvNames): string[] {
   const out: Array<string | null> = secretsOf(role).map((k) => secretRefusal(k, cfg[k], env));
   const uses = (r: ServiceRole) => role === r || role === 'fleet';
-  if (uses('dispatcher')) out.push(httpsRefusal(cfg.botHandlerUrl, env.botHandlerUrl, 'the bot handler (the built-in echo handler answers users with their own text)'));
+  if (uses('dispatcher'))
+    out.push(httpsRefusal(cfg.botHandlerUrl, env.botHandlerUrl, 'the bot handler (the built-in echo handler answers users with their own text)'));
   if (uses('sender')) {
     out.push(httpsRefusal(cfg.providerBaseUrl, env.providerBaseUrl, 'the Cloud API (https://graph.facebook.com)'));
-    if (!/^\d+$/.test(cfg.whatsappPhoneNumberId)) out.push(`${env.whatsappPhoneNumberId} is not digits only ("${cfg.whatsappPhoneNumberId.slice(0, 40)}"): give the business phone number id from WhatsApp Manager`);
+    if (!/^\d+$/.test(cfg.whatsappPhoneNumberId))
+      out.push(
+        `${env.whatsappPhoneNumberId} is not digits only ("${cfg.whatsappPhoneNumberId.slice(0, 40)}"): give the business phone number id from WhatsApp Manager`,
+      );
   }
   return out.filter((r): r is string => r !== null);
 }

@@ -30,12 +30,7 @@ export interface StagePublisher {
   metrics: Metrics;
 }
 
-export async function publishToStage(
-  p: StagePublisher,
-  stage: Stage,
-  env: Envelope,
-  extraHeaders: Record<string, unknown> = {},
-): Promise<Lane> {
+export async function publishToStage(p: StagePublisher, stage: Stage, env: Envelope, extraHeaders: Record<string, unknown> = {}): Promise<Lane> {
   const lane = laneFor(stage, env);
   const exchange = p.topology.names.exchangeForLane(lane);
   await p.broker.publish({

@@ -55,7 +55,10 @@ export class BrokerUnavailableError extends Error {
 /** No queue took the message (a binding or queue is missing): nothing was stored. */
 export class UnroutableError extends BrokerUnavailableError {
   constructor(exchange: string, routingKey: string) {
-    super(`publish to ${exchange || '(default exchange)'} reached no queue (routing key ${JSON.stringify(routingKey)}); a binding or queue is missing`, 'unroutable');
+    super(
+      `publish to ${exchange || '(default exchange)'} reached no queue (routing key ${JSON.stringify(routingKey)}); a binding or queue is missing`,
+      'unroutable',
+    );
     this.name = 'UnroutableError';
   }
 }
@@ -160,7 +163,10 @@ export class PublisherChannel {
 
   private send(live: Live, m: OutgoingMessage, resolve: () => void, reject: (e: Error) => void): void {
     const messageId = m.options.messageId ?? '';
-    const timer = setTimeout(() => p.settle(new BrokerUnavailableError(`no broker confirm within ${this.o.timeoutMs} ms; the outcome is unknown`, 'timeout')), this.o.timeoutMs);
+    const timer = setTimeout(
+      () => p.settle(new BrokerUnavailableError(`no broker confirm within ${this.o.timeoutMs} ms; the outcome is unknown`, 'timeout')),
+      this.o.timeoutMs,
+    );
     const p: Pending = {
       messageId,
       exchange: m.exchange,
@@ -181,7 +187,9 @@ export class PublisherChannel {
     if (same) same.push(p);
     else live.byId.set(messageId, [p]);
     try {
-      live.room = live.ch.publish(m.exchange, m.routingKey, m.body, { ...m.options, mandatory: true }, (err: unknown) => p.settle(err ? confirmError(err) : null));
+      live.room = live.ch.publish(m.exchange, m.routingKey, m.body, { ...m.options, mandatory: true }, (err: unknown) =>
+        p.settle(err ? confirmError(err) : null),
+      );
     } catch (err) {
       // Nothing was written, but amqplib may already have counted a confirm: this channel is out
       // of step and must not carry another publish.

@@ -26,9 +26,31 @@ export const MAX_REASON = 200;
  * `text`, `caption`, the whole `payload`), a contact's or a location's details.
  */
 const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
-  'to', 'from', 'user', 'wa_id', 'recipient_id', 'phone', 'phone_number', 'phones', 'input',
-  'body', 'text', 'caption', 'payload', 'profile', 'emails', 'email', 'addresses', 'address',
-  'latitude', 'longitude', 'authorization', 'cookie', 'password', 'accesstoken', 'access_token',
+  'to',
+  'from',
+  'user',
+  'wa_id',
+  'recipient_id',
+  'phone',
+  'phone_number',
+  'phones',
+  'input',
+  'body',
+  'text',
+  'caption',
+  'payload',
+  'profile',
+  'emails',
+  'email',
+  'addresses',
+  'address',
+  'latitude',
+  'longitude',
+  'authorization',
+  'cookie',
+  'password',
+  'accesstoken',
+  'access_token',
 ]);
 
 /** Keys whose string is an id, a code or a time: kept as it is, digits and all. */
@@ -139,7 +161,10 @@ const QUOTED = /"[^"]{4,}"|'[^']{4,}'|“[^”]{4,}”/g;
  * in fields of their own and are not touched here.
  */
 export function failureReason(err: { message: string; code?: string }, content?: unknown): string {
-  let text = String(err.message ?? '').split('\n', 1)[0].replace(JSON_LIKE, '[json]').replace(QUOTED, '"…"');
+  let text = String(err.message ?? '')
+    .split('\n', 1)[0]
+    .replace(JSON_LIKE, '[json]')
+    .replace(QUOTED, '"…"');
   if (content !== undefined) text = withoutContent(text, content);
   const answered = ANSWERED.exec(text);
   if (answered && !/^\d+$/.test(err.code ?? '')) text = `${answered[1]}: [body not kept]`;

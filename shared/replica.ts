@@ -31,6 +31,15 @@ export function consumerTag(name: string, replica: string, queue: string): strin
   const tag = `${name}@${replica}:${queue}`;
   if (Buffer.byteLength(tag) <= SHORTSTR_MAX) return tag;
   const room = SHORTSTR_MAX - Buffer.byteLength(`${name}@:${queue}`);
-  const short = room > 0 ? Buffer.from(replica).subarray(0, room).toString().replace(/\uFFFD$/, '') : '';
-  return Buffer.from(`${name}@${short}:${queue}`).subarray(0, SHORTSTR_MAX).toString().replace(/\uFFFD$/, '');
+  const short =
+    room > 0
+      ? Buffer.from(replica)
+          .subarray(0, room)
+          .toString()
+          .replace(/\uFFFD$/, '')
+      : '';
+  return Buffer.from(`${name}@${short}:${queue}`)
+    .subarray(0, SHORTSTR_MAX)
+    .toString()
+    .replace(/\uFFFD$/, '');
 }

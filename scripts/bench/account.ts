@@ -28,7 +28,13 @@ export interface Account {
 }
 
 /** Consumes every message of `queues`; stops when `expected` were read and none came for `quietMs`. */
-export async function drainIds(amqpUrl: string, queues: string[], expected: number, timeoutMs: number, quietMs = 2000): Promise<{ ids: Map<string, number>; byQueue: Record<string, number> }> {
+export async function drainIds(
+  amqpUrl: string,
+  queues: string[],
+  expected: number,
+  timeoutMs: number,
+  quietMs = 2000,
+): Promise<{ ids: Map<string, number>; byQueue: Record<string, number> }> {
   const ids = new Map<string, number>();
   const byQueue: Record<string, number> = {};
   let read = 0;
@@ -66,7 +72,13 @@ export async function deliveredIds(ledger: LedgerClient): Promise<Set<string>> {
   return out;
 }
 
-export function account(accepted: string[], delivered: Set<string>, queued: Map<string, number>, dlq: Map<string, number>, byQueue: Record<string, number>): Account {
+export function account(
+  accepted: string[],
+  delivered: Set<string>,
+  queued: Map<string, number>,
+  dlq: Map<string, number>,
+  byQueue: Record<string, number>,
+): Account {
   const acceptedSet = new Set(accepted);
   let inQueues = 0;
   let inDlq = 0;
@@ -87,5 +99,14 @@ export function account(accepted: string[], delivered: Set<string>, queued: Map<
   }
   let deliveredAccepted = 0;
   for (const id of delivered) if (acceptedSet.has(id)) deliveredAccepted++;
-  return { accepted: acceptedSet.size, delivered: deliveredAccepted, queued: inQueues, deadLettered: inDlq, lost, brokerDuplicates, unacknowledgedButQueued, byQueue };
+  return {
+    accepted: acceptedSet.size,
+    delivered: deliveredAccepted,
+    queued: inQueues,
+    deadLettered: inDlq,
+    lost,
+    brokerDuplicates,
+    unacknowledgedButQueued,
+    byQueue,
+  };
 }

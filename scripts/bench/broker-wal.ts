@@ -84,7 +84,9 @@ export class WalWatch {
 
   private files(): string[] {
     try {
-      return readdirSync(this.dir).filter((f) => f.endsWith('.wal')).sort();
+      return readdirSync(this.dir)
+        .filter((f) => f.endsWith('.wal'))
+        .sort();
     } catch {
       return [];
     }
@@ -129,7 +131,10 @@ export function walReport(flushes: WalFlush[] | null, spans: Array<[acceptedAt: 
   const inWindow = flushes.filter((f) => f.to >= from && f.from <= to);
   if (inWindow.length === 0) return { flushes: 0, flushMs: 0, p99Clear: null };
   const overlaps = ([a, r]: [number, number]) => inWindow.some((f) => f.to >= a && f.from <= r);
-  const clear = spans.filter((s) => !overlaps(s)).map(([a, r]) => r - a).sort((x, y) => x - y);
+  const clear = spans
+    .filter((s) => !overlaps(s))
+    .map(([a, r]) => r - a)
+    .sort((x, y) => x - y);
   return {
     flushes: inWindow.length,
     flushMs: inWindow.reduce((sum, f) => sum + (f.to - f.from), 0),

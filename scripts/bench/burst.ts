@@ -122,7 +122,15 @@ async function countAll(fleet: Fleet, ledger: LedgerClient, accepted: number): P
   const sum = (keep: (q: string) => boolean) => Object.entries(depths).reduce((n, [q, d]) => (keep(q) ? n + d : n), 0);
   const deadLettered = depths[dlq] ?? 0;
   const queued = sum((q) => q !== dlq);
-  return { delivered, duplicates, queued, inRetryTiers: sum((q) => tiers.has(q)), deadLettered, settled, lostByCount: accepted - delivered - queued - deadLettered };
+  return {
+    delivered,
+    duplicates,
+    queued,
+    inRetryTiers: sum((q) => tiers.has(q)),
+    deadLettered,
+    settled,
+    lostByCount: accepted - delivered - queued - deadLettered,
+  };
 }
 
 async function accountById(fleet: Fleet, ledger: LedgerClient, ids: string[], counted: CountAccount): Promise<Account> {
@@ -163,7 +171,10 @@ class RssSampler {
   readonly maxMb = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly children: Child[], everyMs = 250) {
+  constructor(
+    private readonly children: Child[],
+    everyMs = 250,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
   }

@@ -31,7 +31,9 @@ export async function measureHops(space: BenchSpace, provider: Provider, s: Size
   const timeoutMs = s.drainTimeoutMs;
   const raw: HopResult[] = [];
   const http: HopResult[] = [];
-  log(`hops, ${s.hopTrials} trials each: raw ${s.raw.count} messages (confirm window ${s.raw.window}), http ${s.http.count} requests (${SENDER_CONNECTIONS} connections)`);
+  log(
+    `hops, ${s.hopTrials} trials each: raw ${s.raw.count} messages (confirm window ${s.raw.window}), http ${s.http.count} requests (${SENDER_CONNECTIONS} connections)`,
+  );
   for (let t = 0; t < s.hopTrials; t++) {
     raw.push(await rawHop({ amqpUrl: space.amqpUrl, ...s.raw, timeoutMs, pids: pick(infra, 'rabbitmq') }));
     http.push(await httpHop({ provider, count: s.http.count, concurrency: SENDER_CONNECTIONS, timeoutMs }));

@@ -152,7 +152,7 @@ export async function openLoop(client: IngressClient, o: OpenLoadOptions): Promi
   const start = Date.now();
   let lastAcceptedAt = start;
   let sent = 0;
-  for (let i = 0; i < requests; ) {
+  for (let i = 0; i < requests;) {
     // Yield on every round, even when the next request is already due: a loop that only slept when
     // it was more than a timer tick early never let the event loop write what it had queued when the
     // spacing was under 1 ms (single POSTs at 1,100/s), and the whole run left at the end as one

@@ -40,7 +40,15 @@ export type Log = (line: string) => void;
  * After a warm-up of `p.warmup` messages, sends `p.count` as fast as the ingress behind `client`
  * takes them and waits until the provider received every one (distinct ids).
  */
-export async function closedThroughput(client: IngressClient, ledger: LedgerClient, s: Sizes, p: LoadShape, pids: Pids, log: Log, label: string): Promise<ThroughputResult> {
+export async function closedThroughput(
+  client: IngressClient,
+  ledger: LedgerClient,
+  s: Sizes,
+  p: LoadShape,
+  pids: Pids,
+  log: Log,
+  label: string,
+): Promise<ThroughputResult> {
   const load = (count: number) =>
     closedLoop(client, { count, users: p.users, concurrency: p.concurrency, batchSize: p.batchSize, deadline: Date.now() + s.drainTimeoutMs });
   // Warm-up: JIT, connection pools, shard leases settled.
@@ -138,7 +146,10 @@ export async function dumpLatencies(fleet: Fleet, watch: LedgerWatch, ids: strin
     })
     .sort((a, b) => a[0] - b[0]);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `${name}.csv`), 'accepted_ms,latency_ms,to_dispatched_ms,dispatched_to_provider_ms,id\n' + rows.map((r) => r.join(',')).join('\n') + '\n');
+  writeFileSync(
+    path.join(dir, `${name}.csv`),
+    'accepted_ms,latency_ms,to_dispatched_ms,dispatched_to_provider_ms,id\n' + rows.map((r) => r.join(',')).join('\n') + '\n',
+  );
 }
 
 export function summarizeLatency(lat: number[]): { p50: number; p99: number; max: number } {
@@ -157,9 +168,17 @@ export async function measureLatency(
   const watch = await LedgerWatch.fromNow(ledger);
   const retriedBefore = await fleet.counter('postmaster_retried_total');
   const batchSize = shape.batchSize;
-  log(`latency: open loop at ${ratePerSecond.toFixed(0)}/s for ${s.latency.durationMs / 1000} s, ${batchSize === 1 ? 'single POSTs' : `batches of ${batchSize}`}`);
+  log(
+    `latency: open loop at ${ratePerSecond.toFixed(0)}/s for ${s.latency.durationMs / 1000} s, ${batchSize === 1 ? 'single POSTs' : `batches of ${batchSize}`}`,
+  );
   const walWatch = await WalWatch.start();
-  const acc = await openLoop(client, { ratePerSecond, batchSize, durationMs: s.latency.durationMs, users: s.latency.users, deadline: Date.now() + s.drainTimeoutMs });
+  const acc = await openLoop(client, {
+    ratePerSecond,
+    batchSize,
+    durationMs: s.latency.durationMs,
+    users: s.latency.users,
+    deadline: Date.now() + s.drainTimeoutMs,
+  });
   watch.add(acc.ids);
   await watch.waitAll(Date.now() + s.drainTimeoutMs, 'latency run');
   const spans = spansOf(watch, acc.ids);

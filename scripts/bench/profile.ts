@@ -122,7 +122,9 @@ function newestProfile(dir: string, service: string, ext: string): string | null
   const sub = path.join(dir, service);
   let files: string[];
   try {
-    files = readdirSync(sub).filter((f) => f.endsWith(ext)).sort();
+    files = readdirSync(sub)
+      .filter((f) => f.endsWith(ext))
+      .sort();
   } catch {
     return null;
   }

@@ -43,7 +43,7 @@ export class LedgerClient {
   /** Every entry with seq > after. */
   async entriesAfter(after: number, pageSize = 20_000): Promise<LedgerEntry[]> {
     const out: LedgerEntry[] = [];
-    for (let from = after; ; ) {
+    for (let from = after; ;) {
       const page = await this.page(from, pageSize);
       out.push(...page);
       if (page.length < pageSize) return out;
@@ -67,6 +67,11 @@ export interface Provider {
 export async function startProvider(): Promise<Provider> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = await spawnChild({ name: 'provider', script: path.join(DIST, 'scripts', 'bench', 'http-server.js'), env: { PORT: String(port) }, readyUrl: `${url}/` });
+  const child = await spawnChild({
+    name: 'provider',
+    script: path.join(DIST, 'scripts', 'bench', 'http-server.js'),
+    env: { PORT: String(port) },
+    readyUrl: `${url}/`,
+  });
   return { url, child, ledger: new LedgerClient(url) };
 }

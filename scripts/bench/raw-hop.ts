@@ -98,16 +98,24 @@ export function publishWindowed(count: number, window: number, what: string, pub
  * `count` publishes, `batch` at a time every batch / rate seconds (on schedule, not after the
  * confirms), then every confirm; `publish(i, done)` sends the i-th.
  */
-export async function publishPaced(count: number, rate: number, batch: number, what: string, publish: (i: number, done: (err: unknown) => void) => void): Promise<void> {
+export async function publishPaced(
+  count: number,
+  rate: number,
+  batch: number,
+  what: string,
+  publish: (i: number, done: (err: unknown) => void) => void,
+): Promise<void> {
   const started = Date.now();
   const everyMs = (batch * 1000) / rate;
   const confirms: Promise<void>[] = [];
-  for (let sent = 0; sent < count; ) {
+  for (let sent = 0; sent < count;) {
     // Yields even when behind schedule, so that confirms and deliveries are taken in meanwhile (openLoop in load.ts).
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (sent / batch) * everyMs - Date.now())));
     for (let k = 0; k < batch && sent < count; k++, sent++) {
       const i = sent;
-      const confirmed = new Promise<void>((resolve, reject) => publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`${what}: message ${i} nacked`)) : resolve())));
+      const confirmed = new Promise<void>((resolve, reject) =>
+        publish(i, (err) => (err ? reject(err instanceof Error ? err : new Error(`${what}: message ${i} nacked`)) : resolve())),
+      );
       confirmed.catch(() => {}); // a nack before the loop ends is reported by Promise.all below, not as an unhandled rejection
       confirms.push(confirmed);
     }

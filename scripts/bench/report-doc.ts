@@ -31,7 +31,10 @@ const ROWS: Array<[label: string, ours: string, peer: string]> = [
 
 /** "rabbitmq 0.967, ingress 0.796, …; total 2.72", largest first, the provider left out. */
 function cpuWords(cpu: Cpu): string {
-  const parts = Object.entries(cpu).filter(([k]) => k !== 'total' && k !== 'provider').sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(3)}`);
+  const parts = Object.entries(cpu)
+    .filter(([k]) => k !== 'total' && k !== 'provider')
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(3)}`);
   return `${parts.join(', ')}; total ${cpu.total.toFixed(3)}`;
 }
 
@@ -53,8 +56,15 @@ export function latestRunBlock(r: Results, meta: RunMeta): string {
   const ok = targets(r);
   const cpu = f.cpu_ms_per_msg as Record<'pipeline' | 'peer_amqp' | 'peer_bullmq' | 'inbound', Cpu>;
   const fasterAccept = Math.max(r.peerAmqp.burst.acceptPerSecond, r.peerBullmq.burst.acceptPerSecond);
-  const largest = Object.entries(r.burst.maxRssMb).filter(([k]) => ['ingress', 'dispatcher', 'sender'].includes(k)).sort((a, b) => b[1] - a[1])[0];
-  const wal = r.latency.wal === null ? 'WAL not watched' : r.latency.wal.flushes === 0 ? 'no WAL flush in the window' : `${r.latency.wal.flushes} WAL flush(es) in the window`;
+  const largest = Object.entries(r.burst.maxRssMb)
+    .filter(([k]) => ['ingress', 'dispatcher', 'sender'].includes(k))
+    .sort((a, b) => b[1] - a[1])[0];
+  const wal =
+    r.latency.wal === null
+      ? 'WAL not watched'
+      : r.latency.wal.flushes === 0
+        ? 'no WAL flush in the window'
+        : `${r.latency.wal.flushes} WAL flush(es) in the window`;
   const md = [
     `\`npm run bench\`, ${meta.date}, ${r.seconds.toFixed(0)} s; ${meta.machine}; commit ${meta.commit}.`,
     '',
@@ -63,7 +73,10 @@ export function latestRunBlock(r: Results, meta: RunMeta): string {
     `| delivered msgs/s (batches of ${r.pipeline.shape.batchSize}) | \`pipeline_per_s\` **${n(r.pipeline.perSecond)}** | ${n(r.peerAmqp.perSecond)} | ${n(r.peerBullmq.perSecond)} | ` +
       `≥ ${n(r.peerBullmq.perSecond)}: ${verdict(ok.pipeline_vs_peer_bullmq)}; ≥ ${n(0.75 * r.peerAmqp.perSecond)}: ${verdict(ok.pipeline_vs_peer_amqp)} |`,
     `| CPU ms per message, total | ${ms(cpu.pipeline.total)} | ${ms(cpu.peer_amqp.total)} | ${ms(cpu.peer_bullmq.total)} | |`,
-    ...ROWS.map(([label, ours, peer]) => `| … ${label} | ${ms(cpu.pipeline[ours])} | ${peer ? ms(cpu.peer_amqp[peer]) : '—'} | ${peer ? ms(cpu.peer_bullmq[peer]) : '—'} | |`),
+    ...ROWS.map(
+      ([label, ours, peer]) =>
+        `| … ${label} | ${ms(cpu.pipeline[ours])} | ${peer ? ms(cpu.peer_amqp[peer]) : '—'} | ${peer ? ms(cpu.peer_bullmq[peer]) : '—'} | |`,
+    ),
     `| burst acceptance, msgs/s | \`burst_accept_per_s\` ${n(r.burst.acceptPerSecond)} | ${n(r.peerAmqp.burst.acceptPerSecond)} | ${n(r.peerBullmq.burst.acceptPerSecond)} | ≥ ${n(0.75 * fasterAccept)}: ${verdict(ok.burst_accept)} |`,
     '',
     '| figure | value | target |',

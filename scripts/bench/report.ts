@@ -88,7 +88,9 @@ export function figures(r: Results): Record<string, unknown> {
     },
     // Broker WAL flushes (broker-wal.ts) in the p99_ms and urgent_p99_ms windows; -1: not watched.
     wal_flushes: [r.latency.wal, r.urgent.wal].map((w) => (w ? w.flushes : -1)).join('/'),
-    targets_missed: Object.entries(t).filter(([, ok]) => !ok).map(([k]) => k),
+    targets_missed: Object.entries(t)
+      .filter(([, ok]) => !ok)
+      .map(([k]) => k),
   };
 }
 
@@ -101,8 +103,13 @@ function round(x: number, digits: number): number {
 function cpuLine(cpu: Cpu | undefined): string {
   if (!cpu) return '';
   const apart = new Set(['bench', 'provider']);
-  const parts = Object.entries(cpu.byProcess).filter(([k]) => !apart.has(k)).map(([k, v]) => `${k} ${v.toFixed(3)}`);
-  const extra = [['provider', 'provider'], ['bench', 'load generator']].flatMap(([k, label]) => (cpu.byProcess[k] !== undefined ? [`${label} ${cpu.byProcess[k].toFixed(3)}`] : []));
+  const parts = Object.entries(cpu.byProcess)
+    .filter(([k]) => !apart.has(k))
+    .map(([k, v]) => `${k} ${v.toFixed(3)}`);
+  const extra = [
+    ['provider', 'provider'],
+    ['bench', 'load generator'],
+  ].flatMap(([k, label]) => (cpu.byProcess[k] !== undefined ? [`${label} ${cpu.byProcess[k].toFixed(3)}`] : []));
   return `CPU ms/msg: ${parts.join(' + ')}${parts.length ? ' = ' : ''}${cpu.total.toFixed(3)}${extra.length ? ` (${extra.join(', ')})` : ''}`;
 }
 
@@ -114,7 +121,10 @@ function startup(u: UrgentResult): string {
 
 /** "; 1,234 sent to a retry tier by the workers" when any were (with "(send/throttled 1,200, …)" when known). */
 function retried(count: number, by?: Record<string, number>): string {
-  const parts = Object.entries(by ?? {}).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`);
+  const parts = Object.entries(by ?? {})
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${n(v)}`);
   return count > 0 ? `; ${n(count)} sent to a retry tier by the workers meanwhile${parts.length ? ` (${parts.join(', ')})` : ''}` : '';
 }
 
@@ -156,9 +166,16 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 export function table(r: Results): string {
   const f = figures(r);
   const ok = targets(r);
-  const t = new Table({ head: ['figure', 'value', 'target', 'how it was measured'], style: { head: [], border: [] }, wordWrap: true, colWidths: [26, 12, 22, 62] });
+  const t = new Table({
+    head: ['figure', 'value', 'target', 'how it was measured'],
+    style: { head: [], border: [] },
+    wordWrap: true,
+    colWidths: [26, 12, 22, 62],
+  });
   const b = r.burst;
-  const rss = Object.entries(b.maxRssMb).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+  const rss = Object.entries(b.maxRssMb)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
   const fasterAccept = Math.max(r.peerAmqp.burst.acceptPerSecond, r.peerBullmq.burst.acceptPerSecond);
   const batches = `${r.pipeline.shape.concurrency} batches of ${r.pipeline.shape.batchSize} in flight, ${n(r.pipeline.shape.users)} users`;
   t.push(
@@ -171,13 +188,38 @@ export function table(r: Results): string {
     ['pipeline CPU vs peer', '', '', cpuGap(r.pipeline.cpu, r.peerAmqp.cpu)],
     peerRow('peer_amqp_per_s', r.peerAmqp, 'express → confirmed publish → 1 quorum queue → 1 consumer (prefetch 64) → undici POST → ack, the same load'),
     peerRow('peer_bullmq_per_s', r.peerBullmq, 'express → addBulk → 1 Worker (concurrency 64) → undici POST, the same load'),
-    ['inbound_per_s', n(r.inbound.perSecond), '', `signed webhooks (${r.inbound.count} msgs, 1 per webhook) → ingress → dispatcher (echo) → sender → provider, ${r.inbound.seconds.toFixed(1)} s; ${cpuLine(r.inbound.cpu)}`],
-    ['raw_hop_per_s', n(r.raw.perSecond), '', `amqplib confirm-publish → quorum queue → consume+ack, ${n(r.raw.count)} msgs in ${r.raw.seconds.toFixed(1)} s${trials(r.raw)}; ${cpuLine(r.raw.cpu)}`],
-    ['http_hop_per_s', n(r.http.perSecond), '', `undici keep-alive → the provider, ${n(r.http.count)} requests in ${r.http.seconds.toFixed(1)} s${trials(r.http)}`],
+    [
+      'inbound_per_s',
+      n(r.inbound.perSecond),
+      '',
+      `signed webhooks (${r.inbound.count} msgs, 1 per webhook) → ingress → dispatcher (echo) → sender → provider, ${r.inbound.seconds.toFixed(1)} s; ${cpuLine(r.inbound.cpu)}`,
+    ],
+    [
+      'raw_hop_per_s',
+      n(r.raw.perSecond),
+      '',
+      `amqplib confirm-publish → quorum queue → consume+ack, ${n(r.raw.count)} msgs in ${r.raw.seconds.toFixed(1)} s${trials(r.raw)}; ${cpuLine(r.raw.cpu)}`,
+    ],
+    [
+      'http_hop_per_s',
+      n(r.http.perSecond),
+      '',
+      `undici keep-alive → the provider, ${n(r.http.count)} requests in ${r.http.seconds.toFixed(1)} s${trials(r.http)}`,
+    ],
     ['limit_per_s', n(f.limit_per_s as number), '', `1 / (1 / raw + 1 / http); ratio_vs_limit ${f.ratio_vs_limit} (information)`],
-    ['p50_ms', n(r.latency.p50), '', `accept → provider, open loop at ${n(r.latency.ratePerSecond)}/s (half of pipeline_per_s, batches of ${r.latency.batchSize}), ${n(r.latency.count)} msgs${retried(r.latency.retried)}`],
+    [
+      'p50_ms',
+      n(r.latency.p50),
+      '',
+      `accept → provider, open loop at ${n(r.latency.ratePerSecond)}/s (half of pipeline_per_s, batches of ${r.latency.batchSize}), ${n(r.latency.count)} msgs${retried(r.latency.retried)}`,
+    ],
     ['p99_ms', n(r.latency.p99), `≤ 50: ${verdict(ok.p99)}`, `the same; max ${n(r.latency.max)} ms${walWords(r.latency.wal)}`],
-    ['urgent_p99_ms', n(r.urgent.p99), `≤ 100: ${verdict(ok.urgent_p99)}`, `${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}), shared replicas; p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${retried(r.urgent.retried)}${startup(r.urgent)}${walWords(r.urgent.wal)}`],
+    [
+      'urgent_p99_ms',
+      n(r.urgent.p99),
+      `≤ 100: ${verdict(ok.urgent_p99)}`,
+      `${r.urgent.count} urgent msgs while ${n(r.urgent.backlogAtStart)} → ${n(r.urgent.backlogAtEnd)} normal ones waited (backlog ${n(r.urgent.backlog)}), shared replicas; p50 ${n(r.urgent.p50)}, max ${n(r.urgent.max)} ms${retried(r.urgent.retried)}${startup(r.urgent)}${walWords(r.urgent.wal)}`,
+    ],
     [
       'burst_accept_per_s',
       n(b.acceptPerSecond),
@@ -186,7 +228,12 @@ export function table(r: Results): string {
     ],
     peerBurstRow('peer_amqp_accept_per_s', r.peerAmqp),
     peerBurstRow('peer_bullmq_accept_per_s', r.peerBullmq),
-    ['burst_max_rss_mb', String(f.burst_max_rss_mb), `≤ 300: ${verdict(ok.burst_max_rss)}`, `max VmRSS MB: ${rss}; RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`],
+    [
+      'burst_max_rss_mb',
+      String(f.burst_max_rss_mb),
+      `≤ 300: ${verdict(ok.burst_max_rss)}`,
+      `max VmRSS MB: ${rss}; RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`,
+    ],
     [
       'lost',
       String(b.byId.lost),

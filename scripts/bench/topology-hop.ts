@@ -104,7 +104,13 @@ export async function topologyHop(o: TopologyHopOptions): Promise<HopResult> {
  * Publishes the i-th message to a stage's lane exchange as `publishToStage` does: keyed by one of
  * `keys` (the users' routing keys), with the lanes' headers, persistent, message id `<idPrefix><i>`.
  */
-export function lanePublisher(pub: amqplib.ConfirmChannel, exchange: string, keys: string[], body: Buffer, idPrefix: string): (i: number, done: (err: unknown) => void) => void {
+export function lanePublisher(
+  pub: amqplib.ConfirmChannel,
+  exchange: string,
+  keys: string[],
+  body: Buffer,
+  idPrefix: string,
+): (i: number, done: (err: unknown) => void) => void {
   return (i, done) => {
     const headers = { [H.lane]: 'dispatch', [H.stage]: 'dispatch', [H.attempt]: 0, [H.acceptedAt]: Date.now() };
     pub.publish(exchange, keys[i % keys.length], body, { persistent: true, contentType: 'application/json', messageId: `${idPrefix}${i}`, headers }, done);

@@ -153,7 +153,13 @@ export function recoveryMs(ledger: LedgerEntry[], t: { loadStart: number; faultS
 
 /** The longest time without a delivery from the fault's start until `untilMs` (how long users waited). */
 export function longestGapMs(ledger: LedgerEntry[], fromMs: number, untilMs: number): number {
-  const times = [fromMs, ...ledger.map((e) => e.receivedAt).filter((x) => x >= fromMs && x <= untilMs).sort((a, b) => a - b)];
+  const times = [
+    fromMs,
+    ...ledger
+      .map((e) => e.receivedAt)
+      .filter((x) => x >= fromMs && x <= untilMs)
+      .sort((a, b) => a - b),
+  ];
   let gap = 0;
   for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
   return gap;

@@ -226,7 +226,11 @@ export class ChaosFleet {
       }
       await this.infra.redis.cli(['flushall']).catch(() => undefined);
       const sentinel = this.infra.sentinel;
-      if (sentinel) await sentinel.primary().then((p) => sentinel.cli(p.port, ['flushall'])).catch(() => undefined);
+      if (sentinel)
+        await sentinel
+          .primary()
+          .then((p) => sentinel.cli(p.port, ['flushall']))
+          .catch(() => undefined);
     })());
   }
 }

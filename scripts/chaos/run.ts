@@ -44,7 +44,11 @@ export interface ScenarioResult {
   tookMs: number;
 }
 
-const slug = (name: string) => name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+const slug = (name: string) =>
+  name
+    .replace(/[^a-z0-9]+/gi, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
 
 /** Per-second acceptances and deliveries from the load's start, with the fault window (for plots and debugging). */
 async function writeTimeline(dir: string, load: PacedLoad, ledger: LedgerEntry[], w: FaultWindow, a: Audit): Promise<void> {
@@ -163,7 +167,16 @@ export async function runScenario(sc: Scenario, index: number, infra: Infra, o: 
     fleet = await ChaosFleet.start(infra, slug(sc.name), sc.shape);
   } catch (err) {
     o.log(`  FAILED to start the fleet: ${(err as Error).stack ?? String(err)}`);
-    return { name: sc.name, audit: null, recoveryMs: null, longestGapMs: null, load: null, notes: [], error: (err as Error).message, tookMs: Date.now() - began };
+    return {
+      name: sc.name,
+      audit: null,
+      recoveryMs: null,
+      longestGapMs: null,
+      load: null,
+      notes: [],
+      error: (err as Error).message,
+      tookMs: Date.now() - began,
+    };
   }
   o.log(`  fleet up in ${((Date.now() - began) / 1000).toFixed(1)} s (vhost ${fleet.vhost})`);
   try {

@@ -40,7 +40,10 @@ export async function shardRoutes(fleet: ChaosFleet, node: RabbitNode): Promise<
   const out = new Map<string, string>();
   for (const stage of STAGES) {
     const x = names.laneExchange(stage);
-    const bindings = await m.call<Array<{ destination: string; routing_key: string }>>('GET', `/api/exchanges/${Management.vhostPath(fleet.vhost)}/${encodeURIComponent(x)}/bindings/source`);
+    const bindings = await m.call<Array<{ destination: string; routing_key: string }>>(
+      'GET',
+      `/api/exchanges/${Management.vhostPath(fleet.vhost)}/${encodeURIComponent(x)}/bindings/source`,
+    );
     for (const b of bindings) out.set(`${x}/${b.routing_key}`, b.destination);
   }
   return out;
@@ -93,7 +96,9 @@ async function fillShards(fleet: ChaosFleet, node: RabbitNode, latencyMs = 1000)
     const b = await busyShards(fleet, node).catch(() => null);
     return b && b.sendBusy >= fleet.cfg.shards ? b : null;
   };
-  const b = (await waitFor(full, { timeoutMs: 6_000, intervalMs: 250, what: 'every send shard to hold messages' }).catch(() => null)) ?? (await busyShards(fleet, node).catch(() => null));
+  const b =
+    (await waitFor(full, { timeoutMs: 6_000, intervalMs: 250, what: 'every send shard to hold messages' }).catch(() => null)) ??
+    (await busyShards(fleet, node).catch(() => null));
   return b?.note ?? 'shard depths not read';
 }
 
@@ -123,7 +128,10 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 async function untilIngress(fleet: ChaosFleet, match: (r: { broker?: boolean; blocked?: boolean }) => boolean, timeoutMs: number): Promise<number | null> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const r = await fetch(`${fleet.ingressUrl}/readyz`).then((x) => x.json() as Promise<{ broker?: boolean; blocked?: boolean }>, () => null);
+    const r = await fetch(`${fleet.ingressUrl}/readyz`).then(
+      (x) => x.json() as Promise<{ broker?: boolean; blocked?: boolean }>,
+      () => null,
+    );
     if (r && match(r)) return Date.now();
     await sleep(100);
   }
@@ -157,7 +165,9 @@ export async function shardLeader(fleet: ChaosFleet, nodes: RabbitNode[]): Promi
 async function allMembersOnline(fleet: ChaosFleet, via: RabbitNode): Promise<boolean> {
   const { names } = topologyFromConfig(fleet.cfg);
   const shards = new Set(STAGES.flatMap((stage) => Array.from({ length: fleet.cfg.shards }, (_, i) => names.shardQueue(stage, i))));
-  const queues = await new Management(via.mgmtUrl).call<Array<{ name: string; members?: string[]; online?: string[] }>>('GET', `/api/queues/${Management.vhostPath(fleet.vhost)}?columns=name,members,online`).catch(() => null);
+  const queues = await new Management(via.mgmtUrl)
+    .call<Array<{ name: string; members?: string[]; online?: string[] }>>('GET', `/api/queues/${Management.vhostPath(fleet.vhost)}?columns=name,members,online`)
+    .catch(() => null);
   if (!queues) return false;
   const mine = queues.filter((q) => shards.has(q.name));
   return mine.length === shards.size && mine.every((q) => (q.members?.length ?? 0) > 0 && q.online?.length === q.members?.length);
@@ -201,7 +211,10 @@ export const SCENARIOS: Scenario[] = [
       const faultEnd = await listening;
       fleet.sim.setFaults({ latencyMs: 0 });
       const l = await lost;
-      const notes = [busy, `stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`];
+      const notes = [
+        busy,
+        `stop_app took ${s(stopped - issued)}, the ingress lost the broker ${l === null ? 'never' : `${s(l - issued)} after it was issued`}`,
+      ];
       notes.push(`the broker listened again ${s(faultEnd - stopped)} after start_app`);
       const routesMoved = await routesAfter(fleet, [node], before);
       notes.push(routesNote(routesMoved));
@@ -315,7 +328,11 @@ export const SCENARIOS: Scenario[] = [
         await node.start();
         const up = Date.now();
         const other = infra.nodes.find((n) => n !== node)!;
-        const synced = await waitFor(() => allMembersOnline(fleet, other), { timeoutMs: 120_000, intervalMs: 500, what: 'every shard queue to have all members online' })
+        const synced = await waitFor(() => allMembersOnline(fleet, other), {
+          timeoutMs: 120_000,
+          intervalMs: 500,
+          what: 'every shard queue to have all members online',
+        })
           .then(() => Date.now())
           .catch(() => null);
         const step = `${node.name}: stop ${s(down - t0)}, start ${s(up - down)}, members online ${synced === null ? 'not within 120 s' : `after ${s(synced - up)}`}`;
@@ -342,11 +359,18 @@ export const SCENARIOS: Scenario[] = [
       // Nodes wait for their peers' tables as they boot, so they are started together.
       await Promise.all(infra.nodes.map((n) => n.start()));
       const up = Date.now();
-      const synced = await waitFor(() => allMembersOnline(fleet, via), { timeoutMs: 120_000, intervalMs: 500, what: 'every shard queue to have all members online' })
+      const synced = await waitFor(() => allMembersOnline(fleet, via), {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        what: 'every shard queue to have all members online',
+      })
         .then(() => Date.now())
         .catch(() => null);
       fleet.sim.setFaults({ latencyMs: 0 });
-      const notes = [busy, `stopping the three nodes took ${s(down - faultStart)}, starting them ${s(up - down)}; shard queues with all members online ${synced === null ? 'not within 120 s' : `${s(synced - up)} later`}`];
+      const notes = [
+        busy,
+        `stopping the three nodes took ${s(down - faultStart)}, starting them ${s(up - down)}; shard queues with all members online ${synced === null ? 'not within 120 s' : `${s(synced - up)} later`}`,
+      ];
       const routesMoved = await routesAfter(fleet, infra.nodes, before);
       notes.push(routesNote(routesMoved));
       return { faultStart, faultEnd: up, notes, routesMoved };

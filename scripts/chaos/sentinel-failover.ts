@@ -35,7 +35,14 @@ export const sentinelKillPrimary: Scenario = {
     let writingAt: number;
     try {
       await waitFor(
-        () => probe.set(probeKey, String(Date.now())).then(() => waitForReplicas(probe, fleet.cfg, 'probe')).then(() => true, () => false),
+        () =>
+          probe
+            .set(probeKey, String(Date.now()))
+            .then(() => waitForReplicas(probe, fleet.cfg, 'probe'))
+            .then(
+              () => true,
+              () => false,
+            ),
         { timeoutMs: 60_000, intervalMs: 50, what: 'a replicated write through the new primary' },
       );
       writingAt = Date.now();

@@ -47,7 +47,11 @@ export const strictReplayOrder: Scenario = {
     fleet.sim.setFaults({ rules: users.map((to) => ({ to, times: 1, status: 400, code: 131026 })) });
     const amqpUrl = fleet.amqpUrlOf(infra.nodes[infra.nodes.length - 1]);
     const dlq = names(fleet.cfg.topologyPrefix).dlq;
-    await waitFor(async () => (await deadLetterCount(amqpUrl, dlq)) >= users.length, { timeoutMs: 60_000, intervalMs: 250, what: `${users.length} dead letters` });
+    await waitFor(async () => (await deadLetterCount(amqpUrl, dlq)) >= users.length, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: `${users.length} dead letters`,
+    });
     log(`    ${users.length} users dead-lettered; they wait ${WAIT_MS / 1000} s`);
     await sleep(WAIT_MS);
     const through = overtaking(fleet.sim.ledger(), users);

@@ -225,4 +225,3 @@ export async function startCluster(nodes: RabbitNode[]): Promise<void> {
 export function clusterUrl(nodes: RabbitNode[], vhost = '/'): string {
   return nodes.map((n) => n.amqpUrl(vhost)).join(',');
 }
-

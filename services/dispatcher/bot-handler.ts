@@ -103,7 +103,9 @@ export class HttpBotHandler implements BotHandler {
       }
       if (text === null) {
         // A deterministic handler answers the same again: retrying would not help.
-        throw new PoisonMessageError(`bot handler answer larger than BOT_HANDLER_MAX_RESPONSE_BYTES (${this.maxResponseBytes} bytes)`, { code: 'handler-answer-too-large' });
+        throw new PoisonMessageError(`bot handler answer larger than BOT_HANDLER_MAX_RESPONSE_BYTES (${this.maxResponseBytes} bytes)`, {
+          code: 'handler-answer-too-large',
+        });
       }
       if (status === 204 || text.trim() === '') return [];
       let body: unknown;
@@ -148,7 +150,8 @@ export class HttpBotHandler implements BotHandler {
   }
 
   private failed(err: unknown): ClassifiedError {
-    if (err instanceof CallDeadlineError) return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
+    if (err instanceof CallDeadlineError)
+      return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
     return classifyNetworkError(err);
   }
 }

@@ -25,9 +25,13 @@ export interface Dispatcher {
 
 export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {}): Promise<Dispatcher> {
   const rt = await createRuntime(cfg, { service: 'dispatcher', logger: opts.logger });
-  const bot = cfg.botHandlerUrl ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken, cfg.botHandlerMaxResponseBytes) : new EchoHandler();
+  const bot = cfg.botHandlerUrl
+    ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken, cfg.botHandlerMaxResponseBytes)
+    : new EchoHandler();
   const status = new StatusStore(rt);
-  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status, windows: new WindowBook(rt) }), { assigner: createAssigner(rt, 'dispatch') });
+  const worker = new StageWorker(rt, 'dispatch', createDispatchHandler({ rt, bot, status, windows: new WindowBook(rt) }), {
+    assigner: createAssigner(rt, 'dispatch'),
+  });
   const scheduler = new Scheduler(rt);
   try {
     await worker.start();
@@ -40,7 +44,11 @@ export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {
     ]);
     throw err;
   }
-  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()));
+  const metrics = await serveMetrics(
+    rt.metrics,
+    cfg.metricsPort,
+    rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()),
+  );
   let closing: Promise<void> | null = null;
   return {
     rt,

@@ -16,8 +16,7 @@ export class DeliveryStream {
     if (msg) {
       this.items.push(msg);
       this.received++;
-    }
-    else this.fail(new Error('the broker cancelled the consumer'));
+    } else this.fail(new Error('the broker cancelled the consumer'));
     this.wake?.();
   }
 

@@ -33,12 +33,16 @@ export async function applyAutoPolicy(queue: Queue<ReplayJobData, ReplayResult>,
     return false;
   }
   const every = Math.max(1000, cfg.dlqAutoReplayEveryMs);
-  await queue.upsertJobScheduler(AUTO_REPLAY_SCHEDULER, { every }, {
-    name: AUTO_REPLAY_SCHEDULER,
-    // Signed by the replayer itself (it holds the key too): the scheduler's jobs pass its own check.
-    data: signJobData(autoReplayData(cfg), cfg.replayJobKey),
-    opts: { attempts: JOB_OPTIONS.attempts, backoff: JOB_OPTIONS.backoff, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-  });
+  await queue.upsertJobScheduler(
+    AUTO_REPLAY_SCHEDULER,
+    { every },
+    {
+      name: AUTO_REPLAY_SCHEDULER,
+      // Signed by the replayer itself (it holds the key too): the scheduler's jobs pass its own check.
+      data: signJobData(autoReplayData(cfg), cfg.replayJobKey),
+      opts: { attempts: JOB_OPTIONS.attempts, backoff: JOB_OPTIONS.backoff, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    },
+  );
   log.info({ everyMs: every, cooldownMs: cfg.dlqAutoReplayCooldownMs, max: cfg.dlqAutoReplayMax }, 'automatic replay of transient dead letters is on');
   return true;
 }

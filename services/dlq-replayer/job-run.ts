@@ -204,7 +204,9 @@ export class JobRun {
     this.report('done', true);
     this.log.info({ outcome, ...this.counters }, 'job ends');
     if (outcome === 'cancelled') {
-      throw new UnrecoverableError(`cancelled by an operator after ${this.counters.replayed + this.counters.purged} dead letters; the rest stay in the DLQ in order`);
+      throw new UnrecoverableError(
+        `cancelled by an operator after ${this.counters.replayed + this.counters.purged} dead letters; the rest stay in the DLQ in order`,
+      );
     }
     return { ...this.counters, outcome, markerMissing: end === 'marker-missing' };
   }
@@ -216,7 +218,10 @@ export class JobRun {
     this.reportedAt = now;
     const c = this.counters;
     const progress: ReplayProgress = { ...pickCounters(c), phase: this.phase, waiting: this.waiting };
-    this.ctx.rt.metrics.replayPassProgress.set({ action: this.job.data.action }, this.phase === 'done' ? 0 : c.total > 0 ? Math.min(1, c.scanned / c.total) : 0);
+    this.ctx.rt.metrics.replayPassProgress.set(
+      { action: this.job.data.action },
+      this.phase === 'done' ? 0 : c.total > 0 ? Math.min(1, c.scanned / c.total) : 0,
+    );
     this.job.updateProgress(progress).catch((err: Error) => this.log.warn({ err: err.message }, 'could not report progress'));
   }
 }

@@ -39,7 +39,10 @@ function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
 }
@@ -67,7 +70,7 @@ export function verifyJobData(data: ReplayJobData, keys: string[], now = Date.no
     const wanted = Buffer.from(mac(data, k));
     return wanted.length === given.length && timingSafeEqual(wanted, given);
   });
-  if (!ok) throw new JobRefusedError('the job\'s signature does not match its data (forged or altered; or signed with a key this replayer does not hold)');
+  if (!ok) throw new JobRefusedError("the job's signature does not match its data (forged or altered; or signed with a key this replayer does not hold)");
   if (data.auto) return;
   const at = Date.parse(data.requestedAt);
   if (!data.nonce || !Number.isFinite(at) || now - at > NONCE_TTL_MS) throw new JobRefusedError('the job has no nonce or was requested more than 30 days ago');

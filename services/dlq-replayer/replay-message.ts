@@ -19,10 +19,25 @@ const MAX_HISTORY = 10;
 
 /** Headers that describe the last failure or the broker's delivery state, not the message. */
 const FAILURE_HEADERS = [
-  H.failureClass, H.failureCode, H.failureMessage, H.firstFailureAt, H.lastFailureAt, H.originExchange, H.originRoutingKey,
-  H.tier, H.parked, ROTATED_BY_HEADER, MARKER_HEADER,
-  'x-death', 'x-first-death-queue', 'x-first-death-reason', 'x-first-death-exchange',
-  'x-last-death-queue', 'x-last-death-reason', 'x-last-death-exchange', 'x-delivery-count',
+  H.failureClass,
+  H.failureCode,
+  H.failureMessage,
+  H.firstFailureAt,
+  H.lastFailureAt,
+  H.originExchange,
+  H.originRoutingKey,
+  H.tier,
+  H.parked,
+  ROTATED_BY_HEADER,
+  MARKER_HEADER,
+  'x-death',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-first-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-last-death-exchange',
+  'x-delivery-count',
 ];
 
 export interface Outgoing {

@@ -63,7 +63,9 @@ export function checkJobKey(cfg: Pick<Config, 'env' | 'replayJobKey'>): void {
   if (cfg.env !== 'production') return;
   const keys = jobKeys(cfg.replayJobKey);
   if (keys.length === 0 || keys.some((k) => k.length < MIN_JOB_KEY_LENGTH)) {
-    throw new Error(`REPLAY_JOB_KEY must be set in production (each key at least ${MIN_JOB_KEY_LENGTH} characters), the same in the replayer and the postmaster-dlq CLI`);
+    throw new Error(
+      `REPLAY_JOB_KEY must be set in production (each key at least ${MIN_JOB_KEY_LENGTH} characters), the same in the replayer and the postmaster-dlq CLI`,
+    );
   }
 }
 
@@ -91,7 +93,11 @@ export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {})
   try {
     await worker.waitUntilReady();
     await applyAutoPolicy(queue, cfg, log);
-    metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (!closing && worker.isRunning() ? null : 'replay worker not running, or shutting down')));
+    metrics = await serveMetrics(
+      rt.metrics,
+      cfg.metricsPort,
+      rt.health.add('service', () => (!closing && worker.isRunning() ? null : 'replay worker not running, or shutting down')),
+    );
   } catch (err) {
     await close();
     throw err;

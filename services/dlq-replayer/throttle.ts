@@ -107,7 +107,9 @@ export class ReplayThrottle {
   /** 'go' when the next replay may be published now; 'pause' when the lanes stayed busy too long. */
   async acquire(stop: () => boolean): Promise<'go' | 'pause' | 'stop'> {
     const started = Date.now();
-    const lanesBusy = await this.waitFor('backlog', stop, async () => (Date.now() - started > this.opts.maxHoldMs ? 'give-up' : (await this.gate.over()) ? BACKLOG_POLL_MS : 0));
+    const lanesBusy = await this.waitFor('backlog', stop, async () =>
+      Date.now() - started > this.opts.maxHoldMs ? 'give-up' : (await this.gate.over()) ? BACKLOG_POLL_MS : 0,
+    );
     if (lanesBusy !== 'ok') return lanesBusy === 'give-up' ? 'pause' : 'stop';
     const rated = await this.waitFor('rate', stop, async () => Math.min(this.bucket.take(), RATE_SLICE_MS));
     return rated === 'ok' ? 'go' : 'stop';

@@ -147,7 +147,12 @@ export class Acceptor {
     const scheduled = items.filter((it) => it.delayMs > 0);
     const immediate = items.filter((it) => it.delayMs <= 0);
     const [sched, published] = await Promise.all([
-      scheduled.length === 0 ? Promise.resolve<Error | null>(null) : this.schedule(scheduled.map((it) => it.env)).then(() => null, (err: Error) => err),
+      scheduled.length === 0
+        ? Promise.resolve<Error | null>(null)
+        : this.schedule(scheduled.map((it) => it.env)).then(
+            () => null,
+            (err: Error) => err,
+          ),
       Promise.allSettled(immediate.map((it) => publishToStage(this.deps.rt, 'send', it.env))),
     ]);
     if (sched) this.log.warn({ err: sched.message }, 'could not schedule');

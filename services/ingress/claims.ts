@@ -22,15 +22,17 @@ import { waitForReplicas } from '../../shared/redis.js';
 import { TickBatch } from '../../shared/tick-batch.js';
 
 export type ClaimResult =
-  | { kind: 'claimed'; token: string }
-  | { kind: 'reclaimed'; token: string; id: string }
-  | { kind: 'done'; value: string }
-  | { kind: 'busy' };
+  { kind: 'claimed'; token: string } | { kind: 'reclaimed'; token: string; id: string } | { kind: 'done'; value: string } | { kind: 'busy' };
 
 // Each script takes a batch of keys: one call for the claims of one request (or of one turn of the
 // event loop, through TickBatch), sent as EVALSHA.
 const lua = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url);
-const CLAIM = luaScript({ name: 'postmasterClaimMany', file: lua('claim'), args: ['owner', 'ttlS', 'nowMs', 'staleMs'], each: { keys: ['claim'], args: ['id'] } });
+const CLAIM = luaScript({
+  name: 'postmasterClaimMany',
+  file: lua('claim'),
+  args: ['owner', 'ttlS', 'nowMs', 'staleMs'],
+  each: { keys: ['claim'], args: ['id'] },
+});
 const CONFIRM = luaScript({ name: 'postmasterClaimConfirmMany', file: lua('claim-confirm'), each: { keys: ['claim'], args: ['token', 'value'] } });
 const RELEASE = luaScript({ name: 'postmasterClaimReleaseMany', file: lua('claim-release'), each: { keys: ['claim'], args: ['token', 'uncertainId'] } });
 
@@ -56,7 +58,11 @@ export class Claims {
       const out: ClaimResult[] = new Array(items.length);
       for (const owner of new Set(items.map((it) => it.owner))) {
         const idx = items.flatMap((it, i) => (it.owner === owner ? [i] : []));
-        const got = await this.tryClaim(idx.map((i) => items[i].key), owner, idx.map((i) => items[i].id));
+        const got = await this.tryClaim(
+          idx.map((i) => items[i].key),
+          owner,
+          idx.map((i) => items[i].id),
+        );
         idx.forEach((i, n) => (out[i] = got[n]));
       }
       return out;

@@ -29,7 +29,10 @@ function correlationOf(req: Request): string | undefined {
     throw new RequestError(CORRELATION_HEADER, `${CORRELATION_HEADER}: must be at most ${CORRELATION_ID_MAX_BYTES} bytes (got ${c.length})`);
   }
   if (!PRINTABLE_ASCII.test(c)) {
-    throw new RequestError(CORRELATION_HEADER, `${CORRELATION_HEADER}: must be printable ASCII (space to ~); send other characters in the body's correlationId`);
+    throw new RequestError(
+      CORRELATION_HEADER,
+      `${CORRELATION_HEADER}: must be printable ASCII (space to ~); send other characters in the body's correlationId`,
+    );
   }
   return c;
 }

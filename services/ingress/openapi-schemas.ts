@@ -70,7 +70,10 @@ function sendVariants(): Record<string, z.ZodType> {
     if (type === DEFAULT_TYPE) shape.type = schema.shape.type.optional();
     out[`${pascal(type)}Message`] = z.object(shape).strict().describe(`Postmaster's fields and a message of type \`${type}\`.`);
   }
-  out.ReadReceipt = z.object({ ...fields(), ...readReceipt.shape }).strict().describe('Marks an inbound message as read.');
+  out.ReadReceipt = z
+    .object({ ...fields(), ...readReceipt.shape })
+    .strict()
+    .describe('Marks an inbound message as read.');
   return out;
 }
 
@@ -79,23 +82,32 @@ const errorBody = z
     error: z.enum(ERROR_CODES).describe('A stable code.'),
     message: z.string().describe('What is wrong; for a bad request it starts with the field.'),
     field: z.string().optional().describe('The part of the body (`text.body`, `messages.3.to`, `(body)`) or the header at fault.'),
-    outcome: z.literal('unknown').optional().describe('On a 503: the publish was sent but not confirmed, so it may have been stored; retry with the same idempotencyKey.'),
+    outcome: z
+      .literal('unknown')
+      .optional()
+      .describe('On a 503: the publish was sent but not confirmed, so it may have been stored; retry with the same idempotencyKey.'),
   })
   .strict();
 
 const priority = z.enum(PRIORITIES);
-const ulid = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/).describe('The message id (a ULID).');
+const ulid = z
+  .string()
+  .regex(/^[0-9A-HJKMNP-TV-Z]{26}$/)
+  .describe('The message id (a ULID).');
 const sendAt = z.string().describe('ISO-8601 date-time the message is due, as sent.');
 
 const accepted = z
   .object({ id: ulid, status: z.literal('accepted'), lane: z.enum([laneOf('send', 'ordered'), laneOf('send', 'urgent')]), priority })
   .strict()
-  .describe('Published to the user\'s send lane and confirmed by the broker.');
-const scheduled = z.object({ id: ulid, status: z.literal('scheduled'), sendAt, priority }).strict().describe('Held until sendAt.');
+  .describe("Published to the user's send lane and confirmed by the broker.");
+const scheduled = z
+  .object({ id: ulid, status: z.literal('scheduled'), sendAt, priority })
+  .strict()
+  .describe('Held until sendAt.');
 const duplicate = z
   .object({ id: ulid, status: z.enum(STATUSES), duplicate: z.literal(true) })
   .strict()
-  .describe('A repeat of an idempotency key: the first message\'s id and where it is now; nothing published.');
+  .describe("A repeat of an idempotency key: the first message's id and where it is now; nothing published.");
 
 const batchItem = z.union([
   z.object({ index: z.int().min(0), status: z.literal(202), id: ulid, state: z.enum(['accepted', 'scheduled']), sendAt: sendAt.optional() }).strict(),
@@ -110,7 +122,7 @@ const statusRecord = z
     id: ulid,
     status: z.enum(STATUSES),
     history: z.array(z.object({ status: z.enum(STATUSES), at: z.string() }).strict()),
-    wamid: z.string().optional().describe('WhatsApp\'s message id, once sent.'),
+    wamid: z.string().optional().describe("WhatsApp's message id, once sent."),
     error: z.object({ code: z.string().optional(), message: z.string(), class: z.string().optional(), details: z.string().optional() }).strict().optional(),
     sendAt: sendAt.optional(),
     duplicateOf: ulid.optional().describe('This message was dropped as a repeat of that one, whose record this is.'),

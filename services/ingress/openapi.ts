@@ -45,7 +45,7 @@ const correlationHeader = {
   name: 'X-Correlation-Id',
   in: 'header',
   required: false,
-  description: 'An id for logs and tracing, carried as the AMQP correlation-id; the body\'s correlationId wins. Printable ASCII, at most 200 bytes.',
+  description: "An id for logs and tracing, carried as the AMQP correlation-id; the body's correlationId wins. Printable ASCII, at most 200 bytes.",
   schema: { type: 'string', maxLength: 200, pattern: '^[\\x20-\\x7e]*$' },
 };
 
@@ -56,7 +56,14 @@ function sendRoute(summary: string, body: string, ok: Json): Json {
     security: [{ bearer: [] }],
     parameters: [correlationHeader],
     requestBody: { required: true, ...json(ref(body)) },
-    responses: { ...ok, 400: problem('BadRequest'), 401: problem('Unauthorized'), 413: problem('PayloadTooLarge'), 415: problem('UnsupportedMediaType'), 503: problem('Unavailable') },
+    responses: {
+      ...ok,
+      400: problem('BadRequest'),
+      401: problem('Unauthorized'),
+      413: problem('PayloadTooLarge'),
+      415: problem('UnsupportedMediaType'),
+      503: problem('Unavailable'),
+    },
   };
 }
 
@@ -81,12 +88,17 @@ function paths(): Json {
         summary: 'Where a message is: its status record',
         security: [{ bearer: [] }],
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { 200: answer('The status record.', ref('StatusRecord')), 401: problem('Unauthorized'), 404: problem('NotFound'), 503: problem('Unavailable') },
+        responses: {
+          200: answer('The status record.', ref('StatusRecord')),
+          401: problem('Unauthorized'),
+          404: problem('NotFound'),
+          503: problem('Unavailable'),
+        },
       },
     },
     [WEBHOOK_PATH]: {
       get: {
-        summary: 'Meta\'s subscription check',
+        summary: "Meta's subscription check",
         parameters: [
           query('hub.mode', 'Must be `subscribe`.'),
           query('hub.verify_token', 'Must match WHATSAPP_VERIFY_TOKEN.'),
@@ -99,7 +111,7 @@ function paths(): Json {
         },
       },
       post: {
-        summary: 'Meta\'s notifications: inbound messages and statuses',
+        summary: "Meta's notifications: inbound messages and statuses",
         parameters: [
           {
             name: 'X-Hub-Signature-256',
@@ -130,7 +142,13 @@ function paths(): Json {
       get: { summary: 'This document', responses: { 200: answer('The OpenAPI document.', { type: 'object' }) } },
     },
     '/metrics': {
-      servers: [{ url: 'http://{host}:{port}', description: 'METRICS_PORT: never exposed publicly', variables: { host: { default: '127.0.0.1' }, port: { default: '9464' } } }],
+      servers: [
+        {
+          url: 'http://{host}:{port}',
+          description: 'METRICS_PORT: never exposed publicly',
+          variables: { host: { default: '127.0.0.1' }, port: { default: '9464' } },
+        },
+      ],
       get: {
         summary: 'Prometheus metrics (on METRICS_PORT, beside the detailed /healthz and /readyz)',
         responses: { 200: { description: 'The metrics, in Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
@@ -173,7 +191,7 @@ export function openApiDocument(): Json {
     info: {
       title: 'Postmaster ingress',
       version: '1.0.0',
-      description: 'The send API, Meta\'s webhook and the health answers of the Postmaster ingress (docs/API.md).',
+      description: "The send API, Meta's webhook and the health answers of the Postmaster ingress (docs/API.md).",
     },
     paths: paths(),
     components: {

@@ -47,7 +47,14 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   server.requestTimeout = 30_000;
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   const steps: Array<[string, () => Promise<unknown>]> = [
-    ['stop accepting', () => new Promise<void>((r) => { server.close(() => r()); server.closeIdleConnections(); })],
+    [
+      'stop accepting',
+      () =>
+        new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeIdleConnections();
+        }),
+    ],
     ['close scheduled-send queue', () => schedule.close()],
     ['close metrics', async () => metrics?.close()],
     ['close broker and redis', () => rt.close()],

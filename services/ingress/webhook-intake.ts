@@ -73,7 +73,11 @@ export class WebhookIntake {
         const env = events[fresh[n]].env;
         rt.metrics.accepted.inc({ kind: env.kind, lane: (settled[n] as PromiseFulfilledResult<string>).value });
       }
-      await this.settle(ok, failed, fresh.map((i) => events[i]));
+      await this.settle(
+        ok,
+        failed,
+        fresh.map((i) => events[i]),
+      );
       if (failed.length > 0) {
         const first = (settled[failed[0].n] as PromiseRejectedResult).reason as Error;
         throw new UnavailableError(`${failed.length} of ${events.length} events not confirmed by the broker: ${first.message}`, 'nack', { cause: first });

@@ -46,7 +46,11 @@ export function createSendHandler({ rt, provider, numbers, ledger }: SendDeps) {
     try {
       return await call();
     } catch (err) {
-      throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, { code: 'redis-unavailable', retryAfterMs: limits.throttleBackoffMs, cause: err });
+      throw new ThrottledError(`dedup store unavailable: ${(err as Error).message}`, {
+        code: 'redis-unavailable',
+        retryAfterMs: limits.throttleBackoffMs,
+        cause: err,
+      });
     }
   }
 
@@ -105,7 +109,9 @@ export function createSendHandler({ rt, provider, numbers, ledger }: SendDeps) {
     if (held && !windowOpen && rt.cfg.whatsappWindowCheck === 'enforce') {
       if (fallback) return sendFallback(fallback, 'window-closed');
       await unmark(env.id);
-      throw new WindowClosedError('customer-service window closed: the user has not written in 24 hours, and the message has no fallbackTemplate (not sent)', { code: 'window-closed' });
+      throw new WindowClosedError('customer-service window closed: the user has not written in 24 hours, and the message has no fallbackTemplate (not sent)', {
+        code: 'window-closed',
+      });
     }
     // A template to a user outside the window opens a business-initiated conversation: it counts
     // against the portfolio's messaging limit.

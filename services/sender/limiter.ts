@@ -179,7 +179,11 @@ export class SendLimiter {
       paused = false; // this message still waits the advised time, in a retry tier
     }
     const waitMs = Math.max(1, until - this.clock.now());
-    const error = new ThrottledError(`${err.message} (${pair ? 'recipient' : 'number'} paused ${waitMs} ms)`, { code: err.code, retryAfterMs: waitMs, cause: err });
+    const error = new ThrottledError(`${err.message} (${pair ? 'recipient' : 'number'} paused ${waitMs} ms)`, {
+      code: err.code,
+      retryAfterMs: waitMs,
+      cause: err,
+    });
     return { error, paused };
   }
 
@@ -198,7 +202,11 @@ export class SendLimiter {
     try {
       return await this.backoff.numberState();
     } catch (err) {
-      throw new ThrottledError(`rate limit state unavailable (${(err as Error)?.message ?? err})`, { code: 'limit-unavailable', retryAfterMs: 1000, cause: err });
+      throw new ThrottledError(`rate limit state unavailable (${(err as Error)?.message ?? err})`, {
+        code: 'limit-unavailable',
+        retryAfterMs: 1000,
+        cause: err,
+      });
     }
   }
 
@@ -247,7 +255,10 @@ export class SendLimiter {
     }
     if (!this.pairLimited) return free(wanted);
     const windowMs = this.opts.pairBurst * this.opts.pairIntervalMs;
-    const t = await this.windows.take({ key: `pair:${this.opts.phoneNumberId}:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst }, wanted);
+    const t = await this.windows.take(
+      { key: `pair:${this.opts.phoneNumberId}:${user}`, windowMs, phaseMs: phaseOf(user, windowMs), points: this.opts.pairBurst },
+      wanted,
+    );
     return t.ok ? { ok: true, count: t.count, nextInMs: t.nextInMs, release: (n = 1) => this.windows.giveBack(t.slotKey, n) } : t;
   }
 

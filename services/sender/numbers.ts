@@ -40,7 +40,10 @@ export class SenderNumbers {
   /** The number `env` goes out from; a number this sender does not have is a permanent failure (replayable once configured). */
   numberOf(env: Pick<Envelope, 'from'>): BusinessNumber {
     const n = this.numbers.of(env.from);
-    if (!n) throw new PermanentError(`business number ${env.from} is not configured in this sender (WHATSAPP_NUMBERS); replay once it is`, { code: 'unknown-number' });
+    if (!n)
+      throw new PermanentError(`business number ${env.from} is not configured in this sender (WHATSAPP_NUMBERS); replay once it is`, {
+        code: 'unknown-number',
+      });
     return n;
   }
 
@@ -76,7 +79,10 @@ export class SenderNumbers {
 }
 
 /** The provider client's numbers and tokens: every configured number with the token its tokenEnv names. */
-export function providerNumbers(cfg: Config, tokens: Map<string, string>): { phoneNumberId: string; accessToken: string; others: Array<{ id: string; accessToken: string }> } {
+export function providerNumbers(
+  cfg: Config,
+  tokens: Map<string, string>,
+): { phoneNumberId: string; accessToken: string; others: Array<{ id: string; accessToken: string }> } {
   const [first, ...rest] = businessNumbers(cfg).all;
   return { phoneNumberId: first.id, accessToken: tokens.get(first.id)!, others: rest.map((n) => ({ id: n.id, accessToken: tokens.get(n.id)! })) };
 }

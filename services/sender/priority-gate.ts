@@ -31,8 +31,7 @@ import { throttled } from '../../shared/failures/classify.js';
  * or none and how long to wait (`penalty`: the provider's pause, not the pace of the limit).
  */
 export type GateTake =
-  | { ok: true; count?: number; release: (count?: number) => Promise<void>; nextInMs?: number }
-  | { ok: false; waitMs: number; penalty?: boolean };
+  { ok: true; count?: number; release: (count?: number) => Promise<void>; nextInMs?: number } | { ok: false; waitMs: number; penalty?: boolean };
 
 export interface Grant {
   /** Gives the token back when a later limit refuses the send (best-effort). */
@@ -168,7 +167,7 @@ export class PriorityGate {
   /** Turns away the waiters whose deadline comes before `horizon`. */
   private expire(horizon: number, minWaitMs: number): void {
     for (const queue of [this.urgent, this.normal]) {
-      for (let i = 0; i < queue.length; ) {
+      for (let i = 0; i < queue.length;) {
         const w = queue[i];
         if (w.deadline >= horizon) {
           i++;
@@ -183,11 +182,13 @@ export class PriorityGate {
 
   private failAll(err: unknown): void {
     for (const w of this.drain()) {
-      w.reject(new ThrottledError(`rate limit ${this.opts.limit}: counter unavailable (${(err as Error)?.message ?? err})`, {
-        code: 'limit-unavailable',
-        retryAfterMs: 1000,
-        cause: err,
-      }));
+      w.reject(
+        new ThrottledError(`rate limit ${this.opts.limit}: counter unavailable (${(err as Error)?.message ?? err})`, {
+          code: 'limit-unavailable',
+          retryAfterMs: 1000,
+          cause: err,
+        }),
+      );
     }
   }
 

@@ -56,7 +56,12 @@ const SLOW_DOWN = luaScript({
   keys: ['penalty', 'rate'],
   args: ['now', 'until', 'cooldownMs', 'minFactor', 'step', 'guardMs'],
 });
-const PAUSE_PAIR = luaScript({ name: 'postmasterPausePair', file: new URL('./lua/pause-pair.lua', import.meta.url), keys: ['penalty', 'marker'], args: ['now', 'until'] });
+const PAUSE_PAIR = luaScript({
+  name: 'postmasterPausePair',
+  file: new URL('./lua/pause-pair.lua', import.meta.url),
+  keys: ['penalty', 'marker'],
+  args: ['now', 'until'],
+});
 
 export interface BackoffOptions {
   phoneNumberId: string;
@@ -149,7 +154,9 @@ export class ProviderBackoff {
   async pausePair(user: string, waitMs: number): Promise<number> {
     const now = this.opts.now();
     waitMs = Math.ceil(waitMs);
-    const until = Number(await this.pausePairScript({ keys: { penalty: this.pairPenaltyKey(user), marker: this.pairMarkerKey() }, args: { now, until: now + waitMs } }));
+    const until = Number(
+      await this.pausePairScript({ keys: { penalty: this.pairPenaltyKey(user), marker: this.pairMarkerKey() }, args: { now, until: now + waitMs } }),
+    );
     this.state = { ...this.state, pairPenaltyUntil: Math.max(this.state.pairPenaltyUntil, until) };
     return until;
   }

@@ -123,7 +123,9 @@ export class ProviderClient {
     const route = this.routes.get(env.from ?? this.cfg.phoneNumberId);
     if (!route) {
       // The ingress only accepts configured numbers: this sender's WHATSAPP_NUMBERS lacks one the ingress has.
-      throw new PermanentError(`business number ${env.from} is not configured in this sender (WHATSAPP_NUMBERS); replay once it is`, { code: 'unknown-number' });
+      throw new PermanentError(`business number ${env.from} is not configured in this sender (WHATSAPP_NUMBERS); replay once it is`, {
+        code: 'unknown-number',
+      });
     }
     let res;
     let text: string;
@@ -156,7 +158,10 @@ export class ProviderClient {
 
   private failed(err: unknown): ClassifiedError {
     if (err instanceof ResponseTooLargeError) {
-      return new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${err.limit} bytes); not read`, { code: 'response-too-large', cause: err });
+      return new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${err.limit} bytes); not read`, {
+        code: 'response-too-large',
+        cause: err,
+      });
     }
     if (err instanceof CallDeadlineError) {
       return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });

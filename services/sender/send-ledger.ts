@@ -128,7 +128,11 @@ export class SendLedger {
       if ((await this.rt.redis.exists(this.sent(id))) > 0) return true;
       const rec = await this.status.get(id);
       if (rec && (PROVIDER_SAW_IT.has(rec.status) || rec.history.some((h) => PROVIDER_SAW_IT.has(h.status)))) {
-        await this.rt.redis.multi().set(this.sent(id), rec.wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS).del(this.sending(id)).exec();
+        await this.rt.redis
+          .multi()
+          .set(this.sent(id), rec.wamid ?? '1', 'EX', this.rt.cfg.sentIdTtlS)
+          .del(this.sending(id))
+          .exec();
         return true;
       }
       if (Date.now() >= deadline) return false;

@@ -35,7 +35,8 @@ export function senderTokens(cfg: Config, env: NodeJS.ProcessEnv): Map<string, s
   const tokens = numberTokens(numbers, env, cfg.whatsappAccessToken);
   if (cfg.env === 'production' && cfg.allowInsecure !== '1') {
     const weak = numbers.all.filter((n) => n.tokenEnv && (tokens.get(n.id)!.length < 32 || tokens.get(n.id) === DEV_SECRET)).map((n) => n.tokenEnv);
-    if (weak.length) throw new ConfigError(`NODE_ENV=production refuses the access token(s) in ${weak.join(', ')}: shorter than 32 characters, or the development default`);
+    if (weak.length)
+      throw new ConfigError(`NODE_ENV=production refuses the access token(s) in ${weak.join(', ')}: shorter than 32 characters, or the development default`);
   }
   return tokens;
 }
@@ -53,9 +54,15 @@ export async function startSender(cfg: Config, opts: { logger?: Logger; env?: No
   });
   const numbers = new SenderNumbers(rt);
   await numbers.start();
-  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, numbers, ledger: new SendLedger(rt) }), { assigner: createAssigner(rt, 'send') });
+  const worker = new StageWorker(rt, 'send', createSendHandler({ rt, provider, numbers, ledger: new SendLedger(rt) }), {
+    assigner: createAssigner(rt, 'send'),
+  });
   await worker.start();
-  const metrics = await serveMetrics(rt.metrics, cfg.metricsPort, rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()));
+  const metrics = await serveMetrics(
+    rt.metrics,
+    cfg.metricsPort,
+    rt.health.add('service', () => (worker.ready() ? null : 'not started, or shutting down')).add('consume', () => worker.consumeProblem()),
+  );
   let closing: Promise<void> | null = null;
   return {
     rt,

@@ -38,11 +38,14 @@ export interface WindowSpec {
  * `nextInMs` when the window ran out before `wanted`: the next window opens in that many ms. Or
  * none, and how long until the next window.
  */
-export type TakeResult =
-  | { ok: true; count: number; slotKey: string; nextInMs?: number }
-  | { ok: false; waitMs: number };
+export type TakeResult = { ok: true; count: number; slotKey: string; nextInMs?: number } | { ok: false; waitMs: number };
 
-const TAKE = luaScript({ name: 'postmasterSlotTake', file: new URL('./lua/slot-take.lua', import.meta.url), keys: ['window'], args: ['points', 'wanted', 'ttlS'] });
+const TAKE = luaScript({
+  name: 'postmasterSlotTake',
+  file: new URL('./lua/slot-take.lua', import.meta.url),
+  keys: ['window'],
+  args: ['points', 'wanted', 'ttlS'],
+});
 const GIVE_BACK = luaScript({ name: 'postmasterSlotGiveBack', file: new URL('./lua/slot-give-back.lua', import.meta.url), keys: ['window'], args: ['count'] });
 
 export class SlotWindows {

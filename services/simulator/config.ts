@@ -36,7 +36,11 @@ convict.addFormat({
       throw new Error(`must be a comma-separated list of ${STATUS_NAMES.join(', ')}`);
     }
   },
-  coerce: (value: unknown) => String(value).split(',').map((s) => s.trim()).filter(Boolean),
+  coerce: (value: unknown) =>
+    String(value)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
 });
 
 const definition = {
@@ -56,7 +60,7 @@ const definition = {
     sensitive: true,
   },
   numbers: {
-    doc: 'Business numbers, the fleet\'s WHATSAPP_NUMBERS (JSON: id, tokenEnv, throughputPerSecond, portfolio): only these ids are accepted, each with the token its tokenEnv names (else WHATSAPP_ACCESS_TOKEN); empty: WHATSAPP_PHONE_NUMBER_ID.',
+    doc: "Business numbers, the fleet's WHATSAPP_NUMBERS (JSON: id, tokenEnv, throughputPerSecond, portfolio): only these ids are accepted, each with the token its tokenEnv names (else WHATSAPP_ACCESS_TOKEN); empty: WHATSAPP_PHONE_NUMBER_ID.",
     format: String,
     default: '',
     env: 'WHATSAPP_NUMBERS',
@@ -104,7 +108,12 @@ const definition = {
     env: 'WHATSAPP_APP_SECRET',
     sensitive: true,
   },
-  logLevel: { doc: 'Least severe level logged (pino); silent: nothing.', format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: 'LOG_LEVEL' },
+  logLevel: {
+    doc: 'Least severe level logged (pino); silent: nothing.',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'LOG_LEVEL',
+  },
 };
 
 /** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIGURATION.md). */

@@ -8,19 +8,7 @@
  */
 import { isObject, isText, MISSING, typeObjectProblem } from './type-rules.js';
 
-export const MESSAGE_TYPES = [
-  'text',
-  'template',
-  'image',
-  'audio',
-  'document',
-  'video',
-  'sticker',
-  'interactive',
-  'location',
-  'contacts',
-  'reaction',
-] as const;
+export const MESSAGE_TYPES = ['text', 'template', 'image', 'audio', 'document', 'video', 'sticker', 'interactive', 'location', 'contacts', 'reaction'] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 const CALLBACK_DATA_MAX = 512;

@@ -56,7 +56,9 @@ export async function handleControl(core: SimulatorCore, req: IncomingMessage, r
       });
       return true;
     case 'POST /_sim/clock':
-      await withBody(req, res, z.object({ advanceMs: z.number().int().min(0) }).strict(), 'clock move', (b) => sendJson(res, 200, { now: core.advanceClock(b.advanceMs) }));
+      await withBody(req, res, z.object({ advanceMs: z.number().int().min(0) }).strict(), 'clock move', (b) =>
+        sendJson(res, 200, { now: core.advanceClock(b.advanceMs) }),
+      );
       return true;
     case 'POST /_sim/inbound':
       await withBody(req, res, inbound, 'inbound message', (b) => sendInbound(core, res, b));
@@ -101,7 +103,9 @@ async function withBody<T>(req: IncomingMessage, res: ServerResponse, schema: z.
 }
 
 const windowOpening = z.object({ user: z.string().min(1), phoneNumberId: z.string().min(1).optional(), at: z.number().optional() }).strict();
-const inbound = z.object({ from: z.string().regex(/^\d{6,20}$/), text: z.string().min(1).default('hello'), phoneNumberId: z.string().min(1).optional() }).strict();
+const inbound = z
+  .object({ from: z.string().regex(/^\d{6,20}$/), text: z.string().min(1).default('hello'), phoneNumberId: z.string().min(1).optional() })
+  .strict();
 
 function sendWindows(core: SimulatorCore, res: ServerResponse): void {
   sendJson(res, 200, { enforce: core.windows.enforce, now: core.now(), windows: core.windows.list() });
@@ -117,6 +121,8 @@ async function sendInbound(core: SimulatorCore, res: ServerResponse, b: z.infer<
   core.windows.open(b.from, at, phoneNumberId);
   const hook = core.options.webhook;
   const wamid = `wamid.SIMIN${at.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  const posted = hook ? await postInbound({ url: hook.url, appSecret: hook.appSecret, phoneNumberId, from: b.from, text: b.text, at, wamid }).catch(() => null) : null;
+  const posted = hook
+    ? await postInbound({ url: hook.url, appSecret: hook.appSecret, phoneNumberId, from: b.from, text: b.text, at, wamid }).catch(() => null)
+    : null;
   sendJson(res, 200, { wamid, at, phoneNumberId, webhookStatus: posted });
 }

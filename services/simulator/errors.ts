@@ -43,7 +43,11 @@ export const ERROR_CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
   4: { status: 429, title: 'API Too Many Calls', details: 'The app has reached its API call rate limit.' },
   100: { status: 400, title: 'Invalid parameter', details: 'The request included one or more unsupported or misspelled parameters.' },
   190: { status: 401, title: 'Invalid OAuth access token', details: 'Error validating access token.', subcode: 467 },
-  368: { status: 403, title: 'Temporarily blocked for policies violations', details: 'The WhatsApp Business Account has been restricted or disabled for violating a platform policy.' },
+  368: {
+    status: 403,
+    title: 'Temporarily blocked for policies violations',
+    details: 'The WhatsApp Business Account has been restricted or disabled for violating a platform policy.',
+  },
   80007: { status: 429, title: 'Rate limit issues', details: 'The WhatsApp Business Account has reached its rate limit.' },
   130429: {
     status: 429,
@@ -67,7 +71,11 @@ export const ERROR_CATALOGUE: Readonly<Record<number, CatalogueEntry>> = {
     details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
     subcode: 2494010,
   },
-  131048: { status: 429, title: 'Spam rate limit hit', details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.' },
+  131048: {
+    status: 429,
+    title: 'Spam rate limit hit',
+    details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.',
+  },
   131051: { status: 400, title: 'Unsupported message type', details: 'Unsupported message type.' },
   131056: {
     status: 429,

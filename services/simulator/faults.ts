@@ -95,7 +95,10 @@ const ruleSchema = z
     async: z.boolean().optional(),
   })
   .strict()
-  .refine((r) => r.code !== undefined || r.latencyMs !== undefined, { message: 'a rule needs a code (an error) or a latencyMs (a slow answer)', path: ['code'] })
+  .refine((r) => r.code !== undefined || r.latencyMs !== undefined, {
+    message: 'a rule needs a code (an error) or a latencyMs (a slow answer)',
+    path: ['code'],
+  })
   .refine((r) => r.code !== undefined || (r.status === undefined && !r.async), { message: 'status and async need a code', path: ['code'] })
   .transform((r) => ({ ...r, status: r.status ?? (r.code === undefined ? undefined : statusForCode(r.code)) }));
 const mixSchema = z
@@ -118,7 +121,10 @@ export const faultPatchSchema = z
     errorMix: z.array(mixSchema),
     rules: z.array(ruleSchema),
     throughputPerSecond: count.max(MAX_THROUGHPUT),
-    pairPerWindow: z.object({ count: z.number().int().min(1).max(MAX_PAIR_COUNT), windowMs: z.number().int().min(1) }).strict().nullable(),
+    pairPerWindow: z
+      .object({ count: z.number().int().min(1).max(MAX_PAIR_COUNT), windowMs: z.number().int().min(1) })
+      .strict()
+      .nullable(),
     down: z.boolean(),
   })
   .strict()

@@ -127,13 +127,7 @@ function checkAccess(core: SimulatorCore, req: IncomingMessage, phoneNumberId: s
   return null;
 }
 
-function reject(
-  core: SimulatorCore,
-  res: ServerResponse,
-  seen: Seen,
-  rejection: Rejection,
-  latencyMs?: number,
-): void {
+function reject(core: SimulatorCore, res: ServerResponse, seen: Seen, rejection: Rejection, latencyMs?: number): void {
   core.ledger.append({ ...seen, status: rejection.status, code: rejection.code });
   const headers: Record<string, string> = rejection.retryAfterS === undefined ? {} : { 'retry-after': String(Math.ceil(rejection.retryAfterS)) };
   const body = metaError(rejection.code, rejection.error);

@@ -145,7 +145,8 @@ function listProblem(action: Json): Problem | null {
   const bad = text(action.button, "interactive['action']['button']", 20);
   if (bad) return bad;
   const sections = action.sections;
-  if (!Array.isArray(sections) || sections.length < 1 || sections.length > 10) return notValid("Param interactive['action']['sections'] must hold 1 to 10 sections.");
+  if (!Array.isArray(sections) || sections.length < 1 || sections.length > 10)
+    return notValid("Param interactive['action']['sections'] must hold 1 to 10 sections.");
   let rows = 0;
   for (const [s, section] of sections.entries()) {
     const at = `interactive['action']['sections'][${s}]`;
@@ -155,7 +156,8 @@ function listProblem(action: Json): Problem | null {
     for (const [r, row] of section.rows.entries()) {
       const rowAt = `${at}['rows'][${r}]`;
       if (!isObject(row)) return missing(rowAt);
-      const problem = text(row.id, `${rowAt}['id']`, 200) ?? text(row.title, `${rowAt}['title']`, 24) ?? text(row.description, `${rowAt}['description']`, 72, false);
+      const problem =
+        text(row.id, `${rowAt}['id']`, 200) ?? text(row.title, `${rowAt}['title']`, 24) ?? text(row.description, `${rowAt}['description']`, 72, false);
       if (problem) return problem;
     }
     rows += section.rows.length;

@@ -22,10 +22,26 @@ const contact = z
   .object({
     name,
     addresses: z.array(address).optional(),
-    birthday: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD').optional(),
+    birthday: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
+      .optional(),
     emails: z.array(z.object({ email: text, type: opt }).strict()).optional(),
     org: z.object({ company: opt, department: opt, title: opt }).strict().optional(),
-    phones: z.array(z.object({ phone: text, type: opt, wa_id: z.string().regex(/^\d{6,20}$/, 'must be a WhatsApp id, digits only').optional() }).strict()).optional(),
+    phones: z
+      .array(
+        z
+          .object({
+            phone: text,
+            type: opt,
+            wa_id: z
+              .string()
+              .regex(/^\d{6,20}$/, 'must be a WhatsApp id, digits only')
+              .optional(),
+          })
+          .strict(),
+      )
+      .optional(),
     urls: z.array(z.object({ url: text, type: opt }).strict()).optional(),
   })
   .strict();

@@ -14,9 +14,15 @@ import { join, requestErrorOf, RequestError } from './request-error.js';
 export const interactive = z
   .object({
     type: z.enum(['button', 'list', 'cta_url', 'flow', 'product', 'product_list']),
-    body: z.object({ text: z.string().min(1).max(1024) }).strict().optional(),
+    body: z
+      .object({ text: z.string().min(1).max(1024) })
+      .strict()
+      .optional(),
     header: z.record(z.string(), z.unknown()).optional(),
-    footer: z.object({ text: z.string().min(1).max(60) }).strict().optional(),
+    footer: z
+      .object({ text: z.string().min(1).max(60) })
+      .strict()
+      .optional(),
     action: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -29,9 +35,7 @@ const replyButton = z
   })
   .strict();
 
-const listRow = z
-  .object({ id: z.string().min(1).max(200), title: z.string().min(1).max(24), description: z.string().max(72).optional() })
-  .strict();
+const listRow = z.object({ id: z.string().min(1).max(200), title: z.string().min(1).max(24), description: z.string().max(72).optional() }).strict();
 
 /**
  * A flow by id or by name; `navigate` (the default) opens `flow_action_payload.screen`, whose
@@ -48,7 +52,10 @@ const flowParameters = z
     flow_action_payload: z
       .object({
         screen: z.string().min(1),
-        data: z.record(z.string(), z.unknown()).refine((d) => Object.keys(d).length > 0, { message: 'must not be empty' }).optional(),
+        data: z
+          .record(z.string(), z.unknown())
+          .refine((d) => Object.keys(d).length > 0, { message: 'must not be empty' })
+          .optional(),
       })
       .strict()
       .optional(),

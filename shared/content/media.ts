@@ -17,12 +17,14 @@ const caption = z.string().max(CAPTION_MAX);
 const exactlyOne = (m: { link?: string; id?: string }) => (m.link === undefined) !== (m.id === undefined);
 
 function media<T extends z.ZodRawShape>(extra: T) {
-  return z
-    .object({ ...base, ...extra })
-    .strict()
-    .refine((m) => exactlyOne(m as { link?: string; id?: string }), { message: 'needs exactly one of link or id' })
-    // The refinement in JSON Schema, for the OpenAPI document (zod copies metadata into it).
-    .meta({ oneOf: [{ required: ['link'] }, { required: ['id'] }] });
+  return (
+    z
+      .object({ ...base, ...extra })
+      .strict()
+      .refine((m) => exactlyOne(m as { link?: string; id?: string }), { message: 'needs exactly one of link or id' })
+      // The refinement in JSON Schema, for the OpenAPI document (zod copies metadata into it).
+      .meta({ oneOf: [{ required: ['link'] }, { required: ['id'] }] })
+  );
 }
 
 /** Media by id or link and nothing else: audio, stickers, interactive headers. */

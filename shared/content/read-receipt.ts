@@ -10,7 +10,10 @@ export const readReceipt = z
   .object({
     status: z.literal('read', { message: 'must be "read"' }),
     message_id: z.string().min(1).max(512),
-    typing_indicator: z.object({ type: z.literal('text') }).strict().optional(),
+    typing_indicator: z
+      .object({ type: z.literal('text') })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -159,7 +159,8 @@ export class Deliveries {
           if (waitingFor !== dep) {
             if (waitingFor) this.stopWaiting(waitingFor);
             waitingFor = dep;
-            if (this.waiting[dep]++ === 0) this.log.warn({ dependency: dep, err: (err as Error).message }, 'dependency unavailable; holding deliveries until it is back');
+            if (this.waiting[dep]++ === 0)
+              this.log.warn({ dependency: dep, err: (err as Error).message }, 'dependency unavailable; holding deliveries until it is back');
           }
           const until = Date.now() + backoff;
           while (Date.now() < until && delivery.live() && !this.closing()) await sleep(Math.min(100, until - Date.now()));
@@ -212,7 +213,9 @@ export class Deliveries {
     const limit = this.rt.cfg.deliveryLimit;
     if (limit > 0 && prior >= limit) {
       // Handed out DELIVERY_LIMIT times: earlier holders crashed or lost their channel while on it.
-      const poison = new PoisonMessageError(`handed out ${prior + 1} times without being settled: its handler crashed or hung each time`, { code: 'delivery-limit' });
+      const poison = new PoisonMessageError(`handed out ${prior + 1} times without being settled: its handler crashed or hung each time`, {
+        code: 'delivery-limit',
+      });
       await this.fail(h, poison);
       return;
     }

@@ -28,10 +28,22 @@ const file = (name: string): URL => new URL(`./lua/${name}.lua`, import.meta.url
 const HOLD_KEYS = ['list', 'back', 'shardSet', 'waiting'] as const;
 
 /** Appends `id` unless listed, records when its copy is due back. Returns {since, headIsDead}. */
-export const ENQUEUE = luaScript({ name: 'postmasterHoldEnqueue', file: file('hold-enqueue'), constants, keys: HOLD_KEYS, args: ['id', 'user', 'backMs', 'nowMs', 'ttlMs'] });
+export const ENQUEUE = luaScript({
+  name: 'postmasterHoldEnqueue',
+  file: file('hold-enqueue'),
+  constants,
+  keys: HOLD_KEYS,
+  args: ['id', 'user', 'backMs', 'nowMs', 'ttlMs'],
+});
 
 /** The message was dead-lettered: `id` stays (or becomes) listed, due back never. Returns {since, headIsDead}. */
-export const MARK_DEAD = luaScript({ name: 'postmasterHoldDead', file: file('hold-mark-dead'), constants, keys: HOLD_KEYS, args: ['id', 'user', 'nowMs', 'ttlMs', 'shard'] });
+export const MARK_DEAD = luaScript({
+  name: 'postmasterHoldDead',
+  file: file('hold-mark-dead'),
+  constants,
+  keys: HOLD_KEYS,
+  args: ['id', 'user', 'nowMs', 'ttlMs', 'shard'],
+});
 
 /** Removes `id`. Returns {0} when the hold is gone, else {1, since, headIsDead}. */
 export const DONE = luaScript({ name: 'postmasterHoldDone', file: file('hold-done'), constants, keys: HOLD_KEYS, args: ['id', 'user', 'nowMs', 'ttlMs'] });

@@ -254,9 +254,7 @@ export class RendezvousAssigner implements ShardAssigner {
       await this.cb.release(shard, { leaseLost: lost }); // resolves after everything it handed out is acked
       this.mine.delete(shard);
       this.leases.delete(shard);
-      await this.deleteLease(shard).catch((err: Error) =>
-        this.log.warn({ shard, err: err.message }, 'could not delete the lease; it expires by itself'),
-      );
+      await this.deleteLease(shard).catch((err: Error) => this.log.warn({ shard, err: err.message }, 'could not delete the lease; it expires by itself'));
       this.log.info({ stage: this.stage, shard, why, leaseLost: lost }, 'shard handed over');
     } finally {
       this.busy.delete(shard);

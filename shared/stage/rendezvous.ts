@@ -18,9 +18,7 @@ export function assignShards(members: string[], shards: number): Map<number, str
   const cap = Math.ceil(shards / sorted.length);
   const load = new Map(sorted.map((m) => [m, 0]));
   for (let s = 0; s < shards; s++) {
-    const order = sorted
-      .map((m) => ({ m, w: weight(m, s) }))
-      .sort((a, b) => (a.w === b.w ? (a.m < b.m ? -1 : 1) : a.w > b.w ? -1 : 1));
+    const order = sorted.map((m) => ({ m, w: weight(m, s) })).sort((a, b) => (a.w === b.w ? (a.m < b.m ? -1 : 1) : a.w > b.w ? -1 : 1));
     const pick = order.find((o) => (load.get(o.m) ?? 0) < cap) ?? order[0];
     out.set(s, pick.m);
     load.set(pick.m, (load.get(pick.m) ?? 0) + 1);

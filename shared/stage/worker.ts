@@ -63,9 +63,11 @@ export class StageWorker {
       });
       // A classic urgent queue lives on one node: while that node is down the consumer retries by
       // itself, and the shards must not wait for it.
-      await this.urgent.start().catch((err: Error) =>
-        this.log.error({ err: err.message, queue: names.urgent(this.stage) }, 'cannot consume the urgent lane yet; retrying in the background'),
-      );
+      await this.urgent
+        .start()
+        .catch((err: Error) =>
+          this.log.error({ err: err.message, queue: names.urgent(this.stage) }, 'cannot consume the urgent lane yet; retrying in the background'),
+        );
     }
     if (lanes !== 'urgent') {
       await this.assigner.start({

@@ -98,10 +98,7 @@ export function buildTopology(options: TopologyOptions): Topology {
     exchanges.push({ name: urgent, type: 'fanout', arguments: {} });
     queues.push({
       name: urgent,
-      arguments:
-        options.urgentQueueType === 'classic'
-          ? { 'x-queue-type': 'classic', 'x-max-priority': URGENT_MAX_PRIORITY }
-          : { ...quorum },
+      arguments: options.urgentQueueType === 'classic' ? { 'x-queue-type': 'classic', 'x-max-priority': URGENT_MAX_PRIORITY } : { ...quorum },
     });
     toQueue(urgent, urgent);
     for (const kind of ['ordered', 'urgent'] as const) {

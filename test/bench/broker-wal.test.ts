@@ -6,7 +6,7 @@ import { walReport, WalWatch, walWords } from '../../scripts/bench/broker-wal.js
  * one, and the p99 of the others. The watch itself reads the real broker's data folder.
  */
 describe('bench: broker WAL flushes in a measured window', () => {
-  it('finds the real broker\'s WAL folder and sees no flush in a quiet half second', async function () {
+  it("finds the real broker's WAL folder and sees no flush in a quiet half second", async function () {
     this.timeout(60_000);
     const watch = await WalWatch.start();
     expect(watch, 'the WAL folder of the broker on 127.0.0.1 (rabbitmqctl eval, read access)').to.not.equal(null);

@@ -9,15 +9,28 @@ import { markers, replaceBlock } from '../../scripts/doc-block.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const doc = readFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), 'utf8');
 
-const cpu = (byProcess: Record<string, number>) => ({ byProcess, total: Object.entries(byProcess).filter(([k]) => k !== 'provider').reduce((s, [, v]) => s + v, 0) });
+const cpu = (byProcess: Record<string, number>) => ({
+  byProcess,
+  total: Object.entries(byProcess)
+    .filter(([k]) => k !== 'provider')
+    .reduce((s, [, v]) => s + v, 0),
+});
 const shape = { count: 50_000, warmup: 5000, users: 10_000, concurrency: 8, batchSize: 50 };
 const peer = (perSecond: number, c: Record<string, number>, acceptPerSecond: number) => ({
-  shape, count: 50_000, perSecond, acceptPerSecond: 9000, seconds: 10, retried503: 0, cpu: cpu(c), kind: 'amqp',
+  shape,
+  count: 50_000,
+  perSecond,
+  acceptPerSecond: 9000,
+  seconds: 10,
+  retried503: 0,
+  cpu: cpu(c),
+  kind: 'amqp',
   burst: { offered: 100_000, accepted: 100_000, acceptPerSecond, acceptSeconds: 4, held: 100_000 },
 });
 /** The parts of a full run's results that the page's block is written from. */
 const results = {
-  mode: 'full', seconds: 339,
+  mode: 'full',
+  seconds: 339,
   raw: { count: 100_000, seconds: 6, perSecond: 16_937 },
   http: { count: 100_000, seconds: 5, perSecond: 19_437 },
   peerAmqp: peer(5092, { rabbitmq: 0.151, consumer: 0.081, ingress: 0.042, provider: 0.046 }, 24_137),

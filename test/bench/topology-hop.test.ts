@@ -18,7 +18,17 @@ describe('bench: the topology hop, saturated and paced', () => {
   });
 
   const hop = (extra: { rate?: number; batch?: number }) =>
-    topologyHop({ amqpUrl: iso.amqpUrl, vhost: iso.vhost, managementUrl: MGMT_URL, cfg: iso.config(), count: 600, window: 64, users: 50, timeoutMs: 30_000, ...extra });
+    topologyHop({
+      amqpUrl: iso.amqpUrl,
+      vhost: iso.vhost,
+      managementUrl: MGMT_URL,
+      cfg: iso.config(),
+      count: 600,
+      window: 64,
+      users: 50,
+      timeoutMs: 30_000,
+      ...extra,
+    });
 
   it('carries every message through the shards as fast as its window allows', async function () {
     this.timeout(60_000);

@@ -14,11 +14,34 @@ const doc = readFileSync(path.join(root, 'docs', 'RELIABILITY.md'), 'utf8');
 /** docs/RELIABILITY.md is prose by hand around one block a full `npm run chaos` writes. */
 describe('chaos report: docs/RELIABILITY.md', () => {
   const audit: Audit = {
-    accepted: 120, delivered: 119, deadLettered: 1, lost: 0, duplicated: 0, misordered: 0,
-    misorderedUsers: [], misorderedSample: [], lostSample: [], deadReasons: {},
+    accepted: 120,
+    delivered: 119,
+    deadLettered: 1,
+    lost: 0,
+    duplicated: 0,
+    misordered: 0,
+    misorderedUsers: [],
+    misorderedSample: [],
+    lostSample: [],
+    deadReasons: {},
   };
-  const meta: RunMeta = { command: 'npm run chaos', date: '2030-01-01 00:00 UTC', tookMs: 60_000, machine: '2 cores', rabbitmq: 'RabbitMQ 9.9', settings: 'Load: test.' };
-  const result: ScenarioResult = { name: 'kill -9 sender', audit, recoveryMs: 1500, longestGapMs: 800, load: null, notes: ['replacement ready after 1.0 s'], tookMs: 1 };
+  const meta: RunMeta = {
+    command: 'npm run chaos',
+    date: '2030-01-01 00:00 UTC',
+    tookMs: 60_000,
+    machine: '2 cores',
+    rabbitmq: 'RabbitMQ 9.9',
+    settings: 'Load: test.',
+  };
+  const result: ScenarioResult = {
+    name: 'kill -9 sender',
+    audit,
+    recoveryMs: 1500,
+    longestGapMs: 800,
+    load: null,
+    notes: ['replacement ready after 1.0 s'],
+    tookMs: 1,
+  };
 
   it('describes every scenario the run has, and none it does not', () => {
     const sections = [...doc.matchAll(/^### (.+)$/gm)].map((m) => m[1]);

@@ -6,8 +6,17 @@ import type { ScenarioResult } from '../../scripts/chaos/run.js';
 /** docs/RELIABILITY.md's headline comes from the run's audits, so a bad run cannot read as a good one. */
 describe('chaos report: the verdict line', () => {
   const audit = (o: Partial<Audit> = {}): Audit => ({
-    accepted: 100, delivered: 100, deadLettered: 0, lost: 0, duplicated: 0, misordered: 0,
-    misorderedUsers: [], misorderedSample: [], lostSample: [], deadReasons: {}, ...o,
+    accepted: 100,
+    delivered: 100,
+    deadLettered: 0,
+    lost: 0,
+    duplicated: 0,
+    misordered: 0,
+    misorderedUsers: [],
+    misorderedSample: [],
+    lostSample: [],
+    deadReasons: {},
+    ...o,
   });
   const result = (name: string, a: Audit | null): ScenarioResult => ({ name, audit: a, recoveryMs: 0, longestGapMs: 0, load: null, notes: [], tookMs: 1 });
 

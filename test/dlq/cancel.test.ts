@@ -36,14 +36,22 @@ describe('dlq jobs cancel', function () {
 
   it('stops a running replay; what it did not replay stays in the DLQ in its old order', async () => {
     const id: string = (await runCli(cfg, ['replay', '--code', '131026', '--rate', '1', '--yes', '--json'])).json().id;
-    await waitFor(async () => (((await queue.getJob(id))?.progress as Partial<ReplayProgress>)?.replayed ?? 0) >= 1, { timeoutMs: 20_000, what: 'a first replay' });
+    await waitFor(async () => (((await queue.getJob(id))?.progress as Partial<ReplayProgress>)?.replayed ?? 0) >= 1, {
+      timeoutMs: 20_000,
+      what: 'a first replay',
+    });
     const cancel = await runCli(cfg, ['jobs', 'cancel', id, '--json']);
     expect(cancel.json()).to.deep.equal({ id, result: 'cancelling' });
     await waitFor(async () => (await (await queue.getJob(id))?.getState()) === 'failed', { timeoutMs: 20_000, what: 'the job to end as cancelled' });
     const job = (await queue.getJob(id))!;
     expect(job.failedReason).to.match(/^cancelled by an operator after \d dead letters/);
     expect(job.attemptsMade, 'a cancelled job is not retried').to.equal(1);
-    const replayed = (await peekQueues(iso.amqpUrl, Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)))).map((m) => m.id);
+    const replayed = (
+      await peekQueues(
+        iso.amqpUrl,
+        Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)),
+      )
+    ).map((m) => m.id);
     expect(replayed.length).to.be.within(1, 9);
     const left = ids(await peekQueue(iso.amqpUrl, n.dlq));
     expect(left).to.deep.equal(dead.map((d) => d.id).filter((x) => !replayed.includes(x)));

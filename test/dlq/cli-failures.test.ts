@@ -37,13 +37,18 @@ describe('postmaster-dlq in failure', function () {
 
   // A 3 s deadline (the default is 5 s) leaves the bound room for node's start on a loaded machine.
   it('gives up on an unreachable Redis at its deadline, within 10 s: one line, exit 4', async () => {
-    for (const args of [['--connect-timeout', '3s', 'jobs', '--json'], ['--connect-timeout', '3s', 'stats', '--json']]) {
+    for (const args of [
+      ['--connect-timeout', '3s', 'jobs', '--json'],
+      ['--connect-timeout', '3s', 'stats', '--json'],
+    ]) {
       const run = await timed({ ...cfg, redisUrl: `redis://127.0.0.1:${closed}` }, args);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).to.equal(4);
       expect(run.ms, args.join(' ')).to.be.below(10_000);
       expect(run.stdout).to.equal('');
       expect(lines(run.stderr)).to.have.length(1);
-      expect(run.stderr).to.match(new RegExp(`^postmaster-dlq: could not connect to Redis at redis://127\\.0\\.0\\.1:${closed} within 3s \\(last error: connect ECONNREFUSED`));
+      expect(run.stderr).to.match(
+        new RegExp(`^postmaster-dlq: could not connect to Redis at redis://127\\.0\\.0\\.1:${closed} within 3s \\(last error: connect ECONNREFUSED`),
+      );
     }
   });
 
@@ -53,7 +58,11 @@ describe('postmaster-dlq in failure', function () {
     expect(run.ms).to.be.below(10_000);
     expect(run.stdout).to.equal('');
     expect(lines(run.stderr)).to.have.length(1);
-    expect(run.stderr).to.match(new RegExp(`^postmaster-dlq: could not connect to RabbitMQ at amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${closed}/? within 3s \\(last error: connect ECONNREFUSED`));
+    expect(run.stderr).to.match(
+      new RegExp(
+        `^postmaster-dlq: could not connect to RabbitMQ at amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${closed}/? within 3s \\(last error: connect ECONNREFUSED`,
+      ),
+    );
   });
 
   it('takes the deadline from --connect-timeout or DLQ_CONNECT_TIMEOUT', async () => {

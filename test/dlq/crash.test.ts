@@ -58,10 +58,13 @@ describe('dlq-replayer killed in the middle of a replay', function () {
     const id: string = enqueued.json().id;
 
     const replayed = (at: number) =>
-      waitFor(async () => {
-        const p = await progress(id);
-        return (p.replayed ?? 0) >= at ? p : null;
-      }, { timeoutMs: 30_000, what: `${at} replays` });
+      waitFor(
+        async () => {
+          const p = await progress(id);
+          return (p.replayed ?? 0) >= at ? p : null;
+        },
+        { timeoutMs: 30_000, what: `${at} replays` },
+      );
 
     // A graceful stop hands the job back at once (not failed, not stalled) ...
     await replayed(4);
@@ -83,7 +86,13 @@ describe('dlq-replayer killed in the middle of a replay', function () {
     const accepted = fleet.sim.accepted().map((e) => e.id);
     expect(new Set(accepted).size, 'no message reached the provider twice').to.equal(accepted.length);
     for (const to of USERS) {
-      expect(fleet.sim.accepted().filter((e) => e.to === to).map((e) => e.id), `order of ${to}`).to.deep.equal(sent[to]);
+      expect(
+        fleet.sim
+          .accepted()
+          .filter((e) => e.to === to)
+          .map((e) => e.id),
+        `order of ${to}`,
+      ).to.deep.equal(sent[to]);
     }
     // At most the one replay in flight at the kill (published, confirm or Redis write not done yet) is
     // republished by the resumed pass; the sender's per-id dedup keeps it from the provider.
@@ -116,11 +125,7 @@ describe('a resumed pass meets a dead letter it republished just before the cras
 
   it('acks it without republishing it (the replayed set is checked before every republish)', async () => {
     const n = names(cfg.topologyPrefix);
-    const dead = await publishDeadLetters(iso.amqpUrl, cfg.topologyPrefix, [
-      { user: '15552230001' },
-      { user: '15552230002' },
-      { user: '15552230003' },
-    ]);
+    const dead = await publishDeadLetters(iso.amqpUrl, cfg.topologyPrefix, [{ user: '15552230001' }, { user: '15552230002' }, { user: '15552230003' }]);
     // What a replayer killed after the broker confirmed the second republish, before the ack, leaves
     // behind: the key in job 1's replayed set, the dead letter still in the DLQ.
     await new PassState(iso.redis, keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix), '1').commit('done', keyOf(dead[1]), ['matched', 'replayed']);
@@ -129,7 +134,10 @@ describe('a resumed pass meets a dead letter it republished just before the cras
     const job = r.json();
     expect(job.id).to.equal('1');
     expect(job.progress).to.include({ replayed: 3, duplicates: 1, kept: 0 });
-    const lanes = await peekQueues(iso.amqpUrl, Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)));
+    const lanes = await peekQueues(
+      iso.amqpUrl,
+      Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)),
+    );
     expect(lanes.map((m) => m.id).sort()).to.deep.equal([dead[0].id, dead[2].id].sort());
     expect(ids(await peekQueue(iso.amqpUrl, n.dlq))).to.deep.equal([]);
   });
@@ -167,7 +175,10 @@ describe('a job that ended in the middle of its pass', function () {
     const xs = dead.filter((_, i) => i % 2 === 0).map((d) => d.id);
     const ys = dead.filter((_, i) => i % 2 === 1).map((d) => d.id);
     const first: string = (await runCli(cfg, ['replay', '--code', '131026', '--rate', '1', '--yes', '--json'])).json().id;
-    await waitFor(async () => (((await queue.getJob(first))?.progress as Partial<ReplayProgress>)?.replayed ?? 0) >= 2, { timeoutMs: 30_000, what: 'two replays' });
+    await waitFor(async () => (((await queue.getJob(first))?.progress as Partial<ReplayProgress>)?.replayed ?? 0) >= 2, {
+      timeoutMs: 30_000,
+      what: 'two replays',
+    });
     await child.kill();
     child = null;
     // The job is gone for good (say an operator removed it): its pass is an orphan, half the DLQ moved.
@@ -177,8 +188,16 @@ describe('a job that ended in the middle of its pass', function () {
     const r = await runCli(cfg, ['replay', '--code', '131047', '--yes', '--wait', '--json']);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.json().progress).to.include({ replayed: 6 });
-    const yShard = (await peekQueues(iso.amqpUrl, Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)))).filter((m) => m.headers['x-postmaster-user'] === Y);
-    expect(yShard.map((m) => m.id), "y's replay order").to.deep.equal(ys);
+    const yShard = (
+      await peekQueues(
+        iso.amqpUrl,
+        Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i)),
+      )
+    ).filter((m) => m.headers['x-postmaster-user'] === Y);
+    expect(
+      yShard.map((m) => m.id),
+      "y's replay order",
+    ).to.deep.equal(ys);
     const left = ids(await peekQueue(iso.amqpUrl, n.dlq));
     expect(left.length).to.be.within(1, 4);
     expect(left, 'the x not replayed, in their order').to.deep.equal(xs.slice(xs.length - left.length));

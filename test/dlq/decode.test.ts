@@ -25,7 +25,7 @@ describe('dead letters, filters and throttles (no broker)', () => {
     expect(dl.origin).to.deep.equal({ stage: 'dispatch', lane: 'dispatch', exchange: 'pm.dispatch.shards', routingKey: shardKey(shardOf('15550001111', 16)) });
   });
 
-  it('replays a dead letter from before publisher-side sharding (ring exchange, user as key) to the user\'s shard', () => {
+  it("replays a dead letter from before publisher-side sharding (ring exchange, user as key) to the user's shard", () => {
     const c = craft('pm', { user: '15550002222', stage: 'send' });
     c.headers[H.originExchange] = 'pm.send';
     delete c.headers[H.user];
@@ -41,8 +41,22 @@ describe('dead letters, filters and throttles (no broker)', () => {
   it("takes the broker's most recent death in a lane queue over older failure headers", () => {
     const c = craft('pm', { user: '15550001111', code: 'http-503', cls: 'transient' });
     c.headers['x-death'] = [
-      { count: 5, reason: 'delivery_limit', queue: 'pm.send.urgent', time: { '!': 'timestamp', value: 1_700_000_000 }, exchange: 'pm.send.urgent', 'routing-keys': ['15550001111'] },
-      { count: 1, reason: 'expired', queue: 'pm.retry.1s', time: { '!': 'timestamp', value: 1_699_999_000 }, exchange: 'pm.retry.1s', 'routing-keys': ['15550001111'] },
+      {
+        count: 5,
+        reason: 'delivery_limit',
+        queue: 'pm.send.urgent',
+        time: { '!': 'timestamp', value: 1_700_000_000 },
+        exchange: 'pm.send.urgent',
+        'routing-keys': ['15550001111'],
+      },
+      {
+        count: 1,
+        reason: 'expired',
+        queue: 'pm.retry.1s',
+        time: { '!': 'timestamp', value: 1_699_999_000 },
+        exchange: 'pm.retry.1s',
+        'routing-keys': ['15550001111'],
+      },
     ];
     const dl = decodeDeadLetter(delivery(c), lanes);
     expect(dl).to.include({ source: 'broker', failureClass: 'poison', code: 'delivery-limit', lane: 'send.urgent', failedAt: 1_700_000_000_000 });

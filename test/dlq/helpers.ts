@@ -87,7 +87,14 @@ export function craft(prefix: string, spec: CraftedDeadLetter): Crafted {
     ? {
         ...base,
         'x-death': [
-          { count: 1, reason: 'delivery_limit', queue: n.shardQueue(stage, 2), time: { '!': 'timestamp', value: Math.floor(at.getTime() / 1000) }, exchange: n.laneExchange(stage), 'routing-keys': [spec.user] },
+          {
+            count: 1,
+            reason: 'delivery_limit',
+            queue: n.shardQueue(stage, 2),
+            time: { '!': 'timestamp', value: Math.floor(at.getTime() / 1000) },
+            exchange: n.laneExchange(stage),
+            'routing-keys': [spec.user],
+          },
         ],
       }
     : {

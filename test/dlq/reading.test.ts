@@ -100,10 +100,13 @@ describe('dlq CLI: stats, list and show read the DLQ without changing it', funct
     await runCli(cfg, ['stats', '--json']);
     await runCli(cfg, ['list', '--json', '--limit', '1']);
     await runCli(cfg, ['show', dead[3].id, '--json']);
-    const after = await waitFor(async () => {
-      const now = ids(await peekQueue(iso.amqpUrl, dlq));
-      return now.length === 6 ? now : null;
-    }, { what: 'all 6 back in the DLQ' });
+    const after = await waitFor(
+      async () => {
+        const now = ids(await peekQueue(iso.amqpUrl, dlq));
+        return now.length === 6 ? now : null;
+      },
+      { what: 'all 6 back in the DLQ' },
+    );
     expect(after).to.deep.equal(before);
     expect(after).to.deep.equal(dead.map((d) => d.id));
   });
@@ -129,7 +132,11 @@ describe('dlq CLI: stats, list and show read the DLQ without changing it', funct
     const conn = await amqplib.connect(iso.amqpUrl);
     try {
       const ch = await conn.createConfirmChannel();
-      ch.publish(n.laneExchange('send'), routingKeyFor(topologyFromConfig(cfg), 'send', user), Buffer.from(JSON.stringify(env)), { persistent: true, messageId: env.id, headers: { [H.lane]: 'send', [H.stage]: 'send', [H.attempt]: 0 } });
+      ch.publish(n.laneExchange('send'), routingKeyFor(topologyFromConfig(cfg), 'send', user), Buffer.from(JSON.stringify(env)), {
+        persistent: true,
+        messageId: env.id,
+        headers: { [H.lane]: 'send', [H.stage]: 'send', [H.attempt]: 0 },
+      });
       await ch.waitForConfirms();
       const shards = Array.from({ length: cfg.shards }, (_, i) => n.shardQueue('send', i));
       const depths = await queueDepths(iso.amqpUrl, shards);

@@ -20,7 +20,11 @@ describe('dlq replay and purge, end to end through the fleet', function () {
   const sent: Record<string, string[]> = {};
 
   const depth = async () => (await queueDepths(t.iso.amqpUrl, [dlq]))[dlq];
-  const accepted = (to: string) => t.fleet.sim.accepted().filter((e) => e.to === to).map((e) => e.id);
+  const accepted = (to: string) =>
+    t.fleet.sim
+      .accepted()
+      .filter((e) => e.to === to)
+      .map((e) => e.id);
 
   async function send(to: string, n: number): Promise<void> {
     for (let i = 0; i < n; i++) {
@@ -121,7 +125,11 @@ describe('dlq replay and purge, end to end through the fleet', function () {
 
   it('lists the jobs, and shows one', async () => {
     const list = (await runCli(t.fleet.cfg, ['jobs', '--json'])).json();
-    expect(list.jobs.map((j: { action: string; state: string }) => `${j.action}:${j.state}`)).to.deep.equal(['replay:completed', 'purge:completed', 'replay:completed']);
+    expect(list.jobs.map((j: { action: string; state: string }) => `${j.action}:${j.state}`)).to.deep.equal([
+      'replay:completed',
+      'purge:completed',
+      'replay:completed',
+    ]);
     const status = await runCli(t.fleet.cfg, ['jobs', 'status', list.jobs[2].id]);
     expect(status.stdout).to.match(/replayed \/ purged\s+│ 8 \/ 0/);
   });

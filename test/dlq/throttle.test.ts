@@ -46,10 +46,13 @@ describe('dlq replay yields to live traffic', function () {
       for (let i = 0; i < 5; i++) ch.sendToQueue(n.shardQueue('send', 0), Buffer.from('{}'), { persistent: true });
       await ch.waitForConfirms();
       const id: string = (await runCli(cfg, ['replay', '--all', '--yes', '--json'])).json().id;
-      const p = await waitFor(async () => {
-        const progress = (await queue.getJob(id))?.progress as Partial<ReplayProgress> | undefined;
-        return progress?.waiting === 'backlog' ? progress : null;
-      }, { timeoutMs: 20_000, what: 'the job to wait for the backlog' });
+      const p = await waitFor(
+        async () => {
+          const progress = (await queue.getJob(id))?.progress as Partial<ReplayProgress> | undefined;
+          return progress?.waiting === 'backlog' ? progress : null;
+        },
+        { timeoutMs: 20_000, what: 'the job to wait for the backlog' },
+      );
       expect(p.replayed).to.equal(0);
       await ch.purgeQueue(n.shardQueue('send', 0));
       await waitFor(async () => (await (await queue.getJob(id))?.getState()) === 'completed', { timeoutMs: 20_000, what: 'the job to complete' });
@@ -122,7 +125,10 @@ describe('dlq automatic replay policy', function () {
     replayer = null;
     const lanes = await peekQueues(iso.amqpUrl, shards);
     expect(lanes.map((m) => [m.id, m.headers[H.replays]]).sort()).to.deep.equal(
-      [[dead[0].id, 1], [dead[1].id, 2]].sort(),
+      [
+        [dead[0].id, 1],
+        [dead[1].id, 2],
+      ].sort(),
     );
     expect(ids(await peekQueue(iso.amqpUrl, n.dlq))).to.deep.equal([dead[2].id, dead[3].id]);
   });

@@ -31,11 +31,20 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
     const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
     const dispatch = t.fleet.ingress.rt.topology.names.laneExchange('dispatch');
-    ch.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(inbound)), { persistent: true, messageId: inbound.id });
+    ch.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(inbound)), {
+      persistent: true,
+      messageId: inbound.id,
+    });
     await ch.waitForConfirms();
     await conn.close();
 
-    const { kills, dead, dispatcher } = await crashUntilDeadLettered({ bot, messageId: inbound.id, cfg: t.fleet.cfg, amqpUrl: t.iso.amqpUrl, dlq: t.fleet.ingress.rt.topology.names.dlq });
+    const { kills, dead, dispatcher } = await crashUntilDeadLettered({
+      bot,
+      messageId: inbound.id,
+      cfg: t.fleet.cfg,
+      amqpUrl: t.iso.amqpUrl,
+      dlq: t.fleet.ingress.rt.topology.names.dlq,
+    });
     expect(kills, 'crashes before the DLQ').to.equal(2); // delivery limit 2: the third delivery is dead-lettered unhandled
     expect(dead.map((d) => d.id)).to.deep.equal([inbound.id]);
     expect(dead[0].headers[H.failureClass]).to.equal('poison');
@@ -46,7 +55,10 @@ describe('failures: a message that crashes its consumer ends in the DLQ at the d
     const next = newEnvelope({ kind: 'inbound', user, priority: 'normal', payload: { from: user, type: 'text', text: { body: 'hello again' } } });
     const c2 = await amqplib.connect(t.iso.amqpUrl);
     const ch2 = await c2.createConfirmChannel();
-    ch2.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(next)), { persistent: true, messageId: next.id });
+    ch2.publish(dispatch, routingKeyFor(t.fleet.ingress.rt.topology, 'dispatch', user), Buffer.from(JSON.stringify(next)), {
+      persistent: true,
+      messageId: next.id,
+    });
     await ch2.waitForConfirms();
     await c2.close();
     await waitFor(() => t.fleet.sim.accepted().some((e) => e.to === user), { timeoutMs: 20_000, what: 'the reply to the next message' });

@@ -8,19 +8,19 @@ describe('failures: a randomised run of transient, permanent and throttling faul
   this.timeout(240_000);
 
   const t = useFleet('random', {
-      overrides: { shards: 8 },
-      simulator: {
-        seed: 20261123,
-        faults: {
-          errorRate: 0.15,
-          errorMix: [
-            { status: 503, code: 131000, weight: 5 },
-            { status: 400, code: 131026, weight: 1 },
-            { status: 429, code: 130429, weight: 3 },
-          ],
-        },
+    overrides: { shards: 8 },
+    simulator: {
+      seed: 20261123,
+      faults: {
+        errorRate: 0.15,
+        errorMix: [
+          { status: 503, code: 131000, weight: 5 },
+          { status: 400, code: 131026, weight: 1 },
+          { status: 429, code: 130429, weight: 3 },
+        ],
       },
-    });
+    },
+  });
 
   it('ends with every message delivered exactly once or dead-lettered, each user in acceptance order', async () => {
     const users = Array.from({ length: 100 }, (_, i) => `1555400${String(i).padStart(4, '0')}`);
@@ -47,6 +47,10 @@ describe('failures: a randomised run of transient, permanent and throttling faul
     expect(report.missing).to.equal(0);
     expect(report.duplicates).to.equal(0);
     expect(report.misordered).to.deep.equal([]);
-    for (const id of dead) expect(t.fleet.sim.accepted().some((e) => e.id === id), `${id} dead and delivered`).to.equal(false);
+    for (const id of dead)
+      expect(
+        t.fleet.sim.accepted().some((e) => e.id === id),
+        `${id} dead and delivered`,
+      ).to.equal(false);
   });
 });

@@ -24,10 +24,10 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     // Another user is not delayed by the retrying one.
     const t0 = Date.now();
     const o = await t.fleet.send(text(other, 'unaffected'));
-    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === o.body.id), { what: 'the other user\'s message' });
+    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === o.body.id), { what: "the other user's message" });
     expect(Date.now() - t0, 'other user delay').to.be.below(800);
 
-    await waitFor(() => t.fleet.sim.accepted().filter((e) => e.to === slow).length === 3, { timeoutMs: 20_000, what: 'the retrying user\'s 3 messages' });
+    await waitFor(() => t.fleet.sim.accepted().filter((e) => e.to === slow).length === 3, { timeoutMs: 20_000, what: "the retrying user's 3 messages" });
     const attempts = entriesOf(first.body.id);
     expect(attempts.map((e) => e.status)).to.deep.equal([503, 503, 200]);
     const d1 = attempts[1].receivedAt - attempts[0].receivedAt;
@@ -35,7 +35,10 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     expect(d1, 'first tier delay').to.be.within(800, 1200);
     expect(d2, 'second tier delay').to.be.within(1600, 2400);
     // The user's later messages waited behind the retrying one, and kept their order.
-    const order = t.fleet.sim.accepted().filter((e) => e.to === slow).map((e) => e.id);
+    const order = t.fleet.sim
+      .accepted()
+      .filter((e) => e.to === slow)
+      .map((e) => e.id);
     expect(order).to.deep.equal([first.body.id, ...later.map((l) => l.body.id)]);
   });
 
@@ -44,10 +47,13 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     t.fleet.sim.setFaults({ rules: [{ to: user, times: 1, status: 400, code: 131026, message: 'Message undeliverable' }] });
     const r = await t.fleet.send(text(user, 'to nowhere'));
     const dlq = t.fleet.ingress.rt.topology.names.dlq;
-    const [dead] = await waitFor(async () => {
-      const got = await peek(t.iso.amqpUrl, dlq);
-      return got.length ? got : null;
-    }, { timeoutMs: 10_000, what: 'the dead letter' });
+    const [dead] = await waitFor(
+      async () => {
+        const got = await peek(t.iso.amqpUrl, dlq);
+        return got.length ? got : null;
+      },
+      { timeoutMs: 10_000, what: 'the dead letter' },
+    );
     expect(entriesOf(r.body.id)).to.have.length(1);
     expect(dead.id).to.equal(r.body.id);
     expect(dead.headers).to.include({
@@ -70,10 +76,13 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     t.fleet.sim.setFaults({ rules: [{ to: user, times: -1, status: 503, code: 131000 }] });
     const r = await t.fleet.send(text(user, 'never'));
     const dlq = t.fleet.ingress.rt.topology.names.dlq;
-    const [dead] = await waitFor(async () => {
-      const got = await drainQueue(t.iso.amqpUrl, dlq);
-      return got.length ? got : null;
-    }, { timeoutMs: 20_000, what: 'the exhausted dead letter' });
+    const [dead] = await waitFor(
+      async () => {
+        const got = await drainQueue(t.iso.amqpUrl, dlq);
+        return got.length ? got : null;
+      },
+      { timeoutMs: 20_000, what: 'the exhausted dead letter' },
+    );
     expect(dead.id).to.equal(r.body.id);
     expect(entriesOf(r.body.id)).to.have.length(4); // first try + 3 tiers
     expect(dead.headers[H.attempt]).to.equal(4);
@@ -85,7 +94,10 @@ describe('failures: retry tiers, dead letters, order across retries', function (
     const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
     const sendEx = t.fleet.ingress.rt.topology.names.laneExchange('send');
-    ch.publish(sendEx, routingKeyFor(t.fleet.ingress.rt.topology, 'send', user), Buffer.from('{"not":"an envelope"'), { persistent: true, messageId: 'garbage-1' });
+    ch.publish(sendEx, routingKeyFor(t.fleet.ingress.rt.topology, 'send', user), Buffer.from('{"not":"an envelope"'), {
+      persistent: true,
+      messageId: 'garbage-1',
+    });
     await ch.waitForConfirms();
     await conn.close();
     const after = await t.fleet.send(text(user, 'after the garbage'));

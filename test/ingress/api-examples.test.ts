@@ -31,10 +31,16 @@ describe('docs/API.md: every message type example reaches the provider unchanged
 
   it('shows every type, every interactive kind, a reply and a read receipt', () => {
     const types = new Set(EXAMPLES.map((e) => e.body.type));
-    expect(MESSAGE_TYPES.filter((t) => !types.has(t)), 'types without an example').to.deep.equal([]);
-    const kinds = EXAMPLES.flatMap((e) => ((e.body.interactive as { type?: string } | undefined)?.type ?? []));
+    expect(
+      MESSAGE_TYPES.filter((t) => !types.has(t)),
+      'types without an example',
+    ).to.deep.equal([]);
+    const kinds = EXAMPLES.flatMap((e) => (e.body.interactive as { type?: string } | undefined)?.type ?? []);
     expect(kinds).to.include.members(['button', 'list', 'cta_url', 'flow']);
-    expect(EXAMPLES.some((e) => e.body.context !== undefined), 'a reply (context)').to.equal(true);
+    expect(
+      EXAMPLES.some((e) => e.body.context !== undefined),
+      'a reply (context)',
+    ).to.equal(true);
     expect(EXAMPLES.some(isRead), 'a read receipt').to.equal(true);
   });
 

@@ -47,13 +47,17 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
     try {
       await waitFor(() => answers.filter((a) => a.status === 202).length >= 20, { what: 'traffic flowing' });
       // The management API lists a new connection only after its next stats emission.
-      const ingress = await waitFor(async () => {
-        const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
-          'GET', `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
-        );
-        const found = conns.filter((c) => c.client_properties?.connection_name?.startsWith('postmaster-ingress@'));
-        return found.length === 1 ? found : null;
-      }, { what: 'the ingress connection in the management API', timeoutMs: 20_000, intervalMs: 250 });
+      const ingress = await waitFor(
+        async () => {
+          const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
+            'GET',
+            `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
+          );
+          const found = conns.filter((c) => c.client_properties?.connection_name?.startsWith('postmaster-ingress@'));
+          return found.length === 1 ? found : null;
+        },
+        { what: 'the ingress connection in the management API', timeoutMs: 20_000, intervalMs: 250 },
+      );
       const killedAt = Date.now();
       await t.iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(ingress[0].name)}`);
       await waitFor(() => answers.some((a) => a.status === 503 && a.at >= killedAt), { what: 'a 503 during the outage' });
@@ -66,14 +70,20 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
     const refused = answers.filter((a) => a.status === 503);
     expect(refused.length).to.be.greaterThan(0);
     for (const a of refused) expect(a.retryAfter).to.equal(String(t.fleet.cfg.ingressRetryAfterS));
-    expect(answers.every((a) => a.status === 202 || a.status === 503), 'only 202 and 503').to.equal(true);
+    expect(
+      answers.every((a) => a.status === 202 || a.status === 503),
+      'only 202 and 503',
+    ).to.equal(true);
     // Bounded: nothing waited longer than the publish timeout (plus slack for the test machine).
     expect(Math.max(...answers.map((a) => a.ms))).to.be.below(t.fleet.cfg.publishTimeoutMs + 1000);
     const ids = answers.filter((a) => a.status === 202).map((a) => a.id!);
-    await waitFor(() => {
-      const got = new Set(t.fleet.sim.accepted().map((e) => e.id));
-      return ids.every((id) => got.has(id));
-    }, { what: `all ${ids.length} accepted messages at the provider`, timeoutMs: 30_000 });
+    await waitFor(
+      () => {
+        const got = new Set(t.fleet.sim.accepted().map((e) => e.id));
+        return ids.every((id) => got.has(id));
+      },
+      { what: `all ${ids.length} accepted messages at the provider`, timeoutMs: 30_000 },
+    );
   });
 
   it('answers 503 with Retry-After during a memory alarm (brief; always restored)', async function () {
@@ -114,10 +124,13 @@ describe('ingress: back-pressure (503 + Retry-After instead of buffering)', func
     }
     await waitFor(async () => !(await alarmed()), { what: 'the alarm to clear', timeoutMs: 15_000, intervalMs: 50 });
     mark('alarm cleared');
-    const ok = await waitFor(async () => {
-      const r = await timed('15557770009', 2);
-      return r.status === 202 ? r : null;
-    }, { what: 'a 202 after the alarm', timeoutMs: 15_000, intervalMs: 100 });
+    const ok = await waitFor(
+      async () => {
+        const r = await timed('15557770009', 2);
+        return r.status === 202 ? r : null;
+      },
+      { what: 'a 202 after the alarm', timeoutMs: 15_000, intervalMs: 100 },
+    );
     mark('202 again');
     if (process.env.TEST_VERBOSE) console.log(log.join('\n'));
     expect(ok.id).to.be.a('string');

@@ -3,7 +3,6 @@ import { useFleet } from '../support/use-fleet.js';
 import { laneQueues, totalDepth } from './lanes.js';
 
 describe('ingress: bad input is rejected with the field named, and nothing is published', function () {
-
   const t = useFleet('bad-input', { dispatchers: 0, senders: 0 });
   before(() =>
     t.defer('check that nothing was published', async () => {
@@ -11,7 +10,8 @@ describe('ingress: bad input is rejected with the field named, and nothing is pu
     }),
   );
 
-  const post = (body: unknown, headers: Record<string, string> = {}) => t.fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    t.fleet.call('POST', '/v1/messages', { body, headers: { 'content-type': 'application/json', ...headers } });
 
   const CASES: Array<[string, unknown, string]> = [
     ['malformed JSON', '{"to": "15551234567", "text": {"body": "hi"}', '(body)'],
@@ -64,7 +64,12 @@ describe('ingress: bad input is rejected with the field named, and nothing is pu
   });
 
   it('answers 400 naming messages to a batch that is empty, too big or not a list', async () => {
-    for (const body of [{ messages: [] }, { messages: Array.from({ length: 501 }, () => ({ to: '15551234567', text: { body: 'x' } })) }, { messages: {} }, {}]) {
+    for (const body of [
+      { messages: [] },
+      { messages: Array.from({ length: 501 }, () => ({ to: '15551234567', text: { body: 'x' } })) },
+      { messages: {} },
+      {},
+    ]) {
       const r = await t.fleet.call('POST', '/v1/messages/batch', { body });
       expect(r.status).to.equal(400);
       expect(r.body.field).to.equal('messages');

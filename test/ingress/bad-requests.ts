@@ -42,7 +42,11 @@ export function generator(seed: number, token: string, appSecret: string) {
       () => ({ to: phone(), type: 'text', text: { body: word() }, priority: 'urgent', urgency: int(10) }),
       () => ({ to: phone(), type: 'image', image: { link: 'https://example.com/x.png' }, idempotencyKey: word() }),
       () => ({ to: phone(), type: 'template', template: { name: word(), language: { code: 'en' } }, sendAt: new Date(Date.now() + 60_000).toISOString() }),
-      () => ({ to: phone(), type: 'interactive', interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A' } }] } } }),
+      () => ({
+        to: phone(),
+        type: 'interactive',
+        interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A' } }] } },
+      }),
     ])();
 
   const WRONG = [null, 0, -1, 1.5, true, '', 'x', [], {}, [1], { a: 1 }];
@@ -96,15 +100,38 @@ export function generator(seed: number, token: string, appSecret: string) {
         pick(mutations)(r);
         return r;
       });
-      return { what: 'batch of bad items', method: 'POST', path: '/v1/messages/batch', headers: json, body: JSON.stringify({ messages: items }), expect: [207] };
+      return {
+        what: 'batch of bad items',
+        method: 'POST',
+        path: '/v1/messages/batch',
+        headers: json,
+        body: JSON.stringify({ messages: items }),
+        expect: [207],
+      };
     },
     () => {
-      const bad = pick([{}, { messages: [] }, { messages: 'x' }, { messages: {} }, { messages: [valid()], extra: 1 }, [], { messages: Array(501).fill({ to: '1' }) }]);
+      const bad = pick([
+        {},
+        { messages: [] },
+        { messages: 'x' },
+        { messages: {} },
+        { messages: [valid()], extra: 1 },
+        [],
+        { messages: Array(501).fill({ to: '1' }) },
+      ]);
       return { what: 'bad batch envelope', method: 'POST', path: '/v1/messages/batch', headers: json, body: JSON.stringify(bad), expect: [400] };
     },
     () => {
       const text = JSON.stringify(valid());
-      const body = pick([text.slice(0, 1 + int(text.length - 1)), `${text},`, text.replace(/"/g, "'"), '{' + word(), '{"to": NaN}', '\u0000{}', '{"a":1}{"b":2}']);
+      const body = pick([
+        text.slice(0, 1 + int(text.length - 1)),
+        `${text},`,
+        text.replace(/"/g, "'"),
+        '{' + word(),
+        '{"to": NaN}',
+        '\u0000{}',
+        '{"a":1}{"b":2}',
+      ]);
       return { what: 'malformed JSON', method: 'POST', path: pick(['/v1/messages', '/v1/messages/batch']), headers: json, body, expect: [400] };
     },
     () => ({ what: 'not an object', method: 'POST', path: '/v1/messages', headers: json, body: pick(['[]', '"x"', '42', 'null', 'true', '']), expect: [400] }),
@@ -114,16 +141,59 @@ export function generator(seed: number, token: string, appSecret: string) {
       return { what: 'auth', method: 'POST', path: pick(['/v1/messages', '/v1/messages/batch']), headers, body: JSON.stringify(valid()), expect: [401] };
     },
     () => {
-      const ct = pick(['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'application/json; charset=latin1']);
-      return { what: `content-type ${ct}`, method: 'POST', path: '/v1/messages', headers: { ...json, 'content-type': ct }, body: JSON.stringify(valid()), expect: [415] };
+      const ct = pick([
+        'text/plain',
+        'application/xml',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/jsonx',
+        'application/json; charset=latin1',
+      ]);
+      return {
+        what: `content-type ${ct}`,
+        method: 'POST',
+        path: '/v1/messages',
+        headers: { ...json, 'content-type': ct },
+        body: JSON.stringify(valid()),
+        expect: [415],
+      };
     },
-    () => ({ what: 'too large', method: 'POST', path: pick(['/v1/messages', '/v1/messages/batch', '/webhooks/whatsapp']), headers: json, body: `{"to":"${'1'.repeat(1024 * 1024 + int(1000))}"}`, expect: [413] }),
+    () => ({
+      what: 'too large',
+      method: 'POST',
+      path: pick(['/v1/messages', '/v1/messages/batch', '/webhooks/whatsapp']),
+      headers: json,
+      body: `{"to":"${'1'.repeat(1024 * 1024 + int(1000))}"}`,
+      expect: [413],
+    }),
     () => {
-      const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ changes: [{ field: 'messages', value: { messages: [{ from: phone(), id: `wamid.${word()}`, type: 'text', text: { body: 'x' } }] } }] }] });
-      const sig = pick([undefined, sign(body, appSecret + 'x'), sign(body + ' ', appSecret), 'sha256=' + word(), sign(body, appSecret).toUpperCase().replace('SHA256', 'sha1')]);
-      return { what: 'webhook signature', method: 'POST', path: '/webhooks/whatsapp', headers: { 'content-type': 'application/json', ...(sig ? { 'x-hub-signature-256': sig } : {}) }, body, expect: sig ? [403] : [401] };
+      const body = JSON.stringify({
+        object: 'whatsapp_business_account',
+        entry: [{ changes: [{ field: 'messages', value: { messages: [{ from: phone(), id: `wamid.${word()}`, type: 'text', text: { body: 'x' } }] } }] }],
+      });
+      const sig = pick([
+        undefined,
+        sign(body, appSecret + 'x'),
+        sign(body + ' ', appSecret),
+        'sha256=' + word(),
+        sign(body, appSecret).toUpperCase().replace('SHA256', 'sha1'),
+      ]);
+      return {
+        what: 'webhook signature',
+        method: 'POST',
+        path: '/webhooks/whatsapp',
+        headers: { 'content-type': 'application/json', ...(sig ? { 'x-hub-signature-256': sig } : {}) },
+        body,
+        expect: sig ? [403] : [401],
+      };
     },
-    () => ({ what: 'webhook verification', method: 'GET', path: `/webhooks/whatsapp?hub.mode=${pick(['subscribe', 'x'])}&hub.verify_token=${word()}&hub.challenge=1`, headers: {}, expect: [403] }),
+    () => ({
+      what: 'webhook verification',
+      method: 'GET',
+      path: `/webhooks/whatsapp?hub.mode=${pick(['subscribe', 'x'])}&hub.verify_token=${word()}&hub.challenge=1`,
+      headers: {},
+      expect: [403],
+    }),
   ];
 
   return (): BadRequest => pick(kinds)();

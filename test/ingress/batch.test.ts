@@ -49,7 +49,12 @@ describe('ingress: POST /v1/messages/batch', function () {
   it('answers 503 for exactly the messages the broker did not confirm, in one confirm round', async () => {
     const before = await totalDepth(t.fleet);
     // The emptiest shard takes one more message; the broker nacks everything else.
-    const held = Object.values(await queueDepths(t.fleet.cfg.amqpUrl, sendQueues(t.fleet).filter((q) => !q.endsWith('.urgent'))));
+    const held = Object.values(
+      await queueDepths(
+        t.fleet.cfg.amqpUrl,
+        sendQueues(t.fleet).filter((q) => !q.endsWith('.urgent')),
+      ),
+    );
     await capShards(t.iso, t.fleet, Math.min(...held) + 1);
     try {
       const messages = Array.from({ length: 60 }, (_, i) => text(`1555300${String(i).padStart(4, '0')}`));

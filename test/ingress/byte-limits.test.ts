@@ -119,7 +119,11 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
     const messages = [ordinary, { ...ordinary, correlationId: EURO_300_BYTES }, { ...ordinary, idempotencyKey: '😀'.repeat(51) }];
     const r = await t.fleet.call('POST', '/v1/messages/batch', { body: { messages } });
     expect(r.status).to.equal(207);
-    expect(r.body.results.map((x: any) => [x.status, x.field])).to.deep.equal([[202, undefined], [400, 'messages.1.correlationId'], [400, 'messages.2.idempotencyKey']]);
+    expect(r.body.results.map((x: any) => [x.status, x.field])).to.deep.equal([
+      [202, undefined],
+      [400, 'messages.1.correlationId'],
+      [400, 'messages.2.idempotencyKey'],
+    ]);
   });
 
   it('property: any Unicode correlationId is a 400 iff it is over 200 bytes (or holds a control character)', async () => {
@@ -166,7 +170,12 @@ describe('ingress: AMQP-bound values are limited in bytes (issue #25)', function
     const status = (id: string) => ({ id, status: 'delivered', timestamp: '1749416383', recipient_id: '16505551234' });
     const value = {
       messaging_product: 'whatsapp',
-      messages: [msg('16505551234', 'wamid.GOOD1'), msg('16505551234', `wamid.${EURO_300_BYTES}`), msg(EURO_300_BYTES, 'wamid.GOOD2'), msg('16505551234', 'x'.repeat(LIMIT + 1))],
+      messages: [
+        msg('16505551234', 'wamid.GOOD1'),
+        msg('16505551234', `wamid.${EURO_300_BYTES}`),
+        msg(EURO_300_BYTES, 'wamid.GOOD2'),
+        msg('16505551234', 'x'.repeat(LIMIT + 1)),
+      ],
       statuses: [status('wamid.GOOD3'), status('€'.repeat(70))],
     };
     const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'messages', value }] }] });

@@ -17,9 +17,12 @@ describe('ingress: no 202 without a broker confirm', function () {
       priority: 100,
       definition: { 'max-length': 2, overflow: 'reject-publish' },
     });
-    await waitFor(async () => (await t.iso.mgmt.queues(t.iso.vhost)).filter((q) => shards.includes(q.name) && q.policy === 'test-full').length === shards.length, {
-      what: 'the test-full policy on every send shard',
-    });
+    await waitFor(
+      async () => (await t.iso.mgmt.queues(t.iso.vhost)).filter((q) => shards.includes(q.name) && q.policy === 'test-full').length === shards.length,
+      {
+        what: 'the test-full policy on every send shard',
+      },
+    );
     const answers: Array<{ status: number; body: any; headers: Record<string, unknown> }> = [];
     for (let i = 0; i < 6; i++) answers.push(await t.fleet.send({ to: '15557770001', type: 'text', text: { body: `m${i}` } }));
     const refused = answers.filter((a) => a.status === 503);
@@ -42,10 +45,13 @@ describe('ingress: no 202 without a broker confirm', function () {
       definition: { 'max-length': 100_000, overflow: 'reject-publish' },
     });
     // The quorum queue applies the new limit asynchronously; the client retries as told.
-    const again = await waitFor(async () => {
-      const r = await t.fleet.send({ to: '15557770001', type: 'text', text: { body: 'accepted' } });
-      return r.status === 202 ? r : null;
-    }, { what: 'a 202 after the limit is lifted', intervalMs: 200 });
+    const again = await waitFor(
+      async () => {
+        const r = await t.fleet.send({ to: '15557770001', type: 'text', text: { body: 'accepted' } });
+        return r.status === 202 ? r : null;
+      },
+      { what: 'a 202 after the limit is lifted', intervalMs: 200 },
+    );
     expect(again.body.id).to.be.a('string');
   });
 });

@@ -94,7 +94,11 @@ describe('ingress: content bounds (depth, size, Cloud API limits)', function () 
 
   it('holds an interactive text header to 60 characters', async () => {
     const buttons = { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A' } }] };
-    const msg = (text: string) => ({ to: '15551234567', type: 'interactive', interactive: { type: 'button', header: { type: 'text', text }, body: { text: 'x' }, action: buttons } });
+    const msg = (text: string) => ({
+      to: '15551234567',
+      type: 'interactive',
+      interactive: { type: 'button', header: { type: 'text', text }, body: { text: 'x' }, action: buttons },
+    });
     expect((await post(msg('h'.repeat(60)))).status).to.equal(202);
     expect400(await post(msg('h'.repeat(61))), 'interactive.header.text');
   });

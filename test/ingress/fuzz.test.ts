@@ -38,7 +38,8 @@ describe('ingress: generated bad requests', function () {
         }
         seen.set(`${r.what} → ${status}`, (seen.get(`${r.what} → ${status}`) ?? 0) + 1);
         if (!r.expect.includes(status)) failures.push(`#${n} ${r.what}: ${status} ${JSON.stringify(body).slice(0, 200)} (body ${r.body?.slice(0, 120)})`);
-        if (status === 400 && (typeof body?.field !== 'string' || !body.message.startsWith(body.field))) failures.push(`#${n} ${r.what}: 400 without a field: ${JSON.stringify(body)}`);
+        if (status === 400 && (typeof body?.field !== 'string' || !body.message.startsWith(body.field)))
+          failures.push(`#${n} ${r.what}: 400 without a field: ${JSON.stringify(body)}`);
         if (status === 207) {
           const bad = body.results.filter((x: { status: number; field?: string }) => x.status !== 400 || !x.field?.startsWith('messages.'));
           if (bad.length > 0 || body.accepted !== 0) failures.push(`#${n} ${r.what}: 207 with items not rejected: ${JSON.stringify(bad)}`);
@@ -54,9 +55,15 @@ describe('ingress: generated bad requests', function () {
     expect(await totalDepth(t.fleet, laneQueues(t.fleet)), 'messages in the lanes').to.equal(0);
     expect(t.fleet.sim.ledger(), 'sends at the provider').to.have.length(0);
     const jobs = await t.fleet.ingress.schedule.queue.getJobCounts();
-    expect(Object.values(jobs).reduce((a, b) => a + b, 0), 'scheduled jobs').to.equal(0);
+    expect(
+      Object.values(jobs).reduce((a, b) => a + b, 0),
+      'scheduled jobs',
+    ).to.equal(0);
     const keys = await scanAll(t.iso.redis, `${t.iso.redisKeyPrefix}*`);
     // BullMQ writes its queue's meta key when it connects; anything else would be state of a request.
-    expect(keys.filter((k) => !k.endsWith(':scheduled-sends:meta')), 'status records, idempotency keys or webhook marks').to.deep.equal([]);
+    expect(
+      keys.filter((k) => !k.endsWith(':scheduled-sends:meta')),
+      'status records, idempotency keys or webhook marks',
+    ).to.deep.equal([]);
   });
 });

@@ -31,7 +31,7 @@ describe('ingress: idempotency keys', function () {
     expect(await totalDepth(t.fleet)).to.equal(before + 1);
   });
 
-  it('frees the key when the publish fails, so the client\'s retry gets in', async () => {
+  it("frees the key when the publish fails, so the client's retry gets in", async () => {
     const before = await totalDepth(t.fleet);
     await capShards(t.iso, t.fleet, 0);
     const refused = await t.fleet.send(msg('order-3'));
@@ -41,10 +41,13 @@ describe('ingress: idempotency keys', function () {
     const stillRefused = await t.fleet.send(msg('order-3'));
     expect(stillRefused.status, 'the retry is tried again, not taken for a duplicate').to.equal(503);
     await capShards(t.iso, t.fleet, 100_000);
-    const ok = await waitFor(async () => {
-      const r = await t.fleet.send(msg('order-3'));
-      return r.status === 202 ? r : null;
-    }, { what: 'a 202 once the broker takes messages again', intervalMs: 200 });
+    const ok = await waitFor(
+      async () => {
+        const r = await t.fleet.send(msg('order-3'));
+        return r.status === 202 ? r : null;
+      },
+      { what: 'a 202 once the broker takes messages again', intervalMs: 200 },
+    );
     expect(await totalDepth(t.fleet)).to.equal(before + 1);
     const repeat = await t.fleet.send(msg('order-3'));
     expect(repeat.status).to.equal(200);

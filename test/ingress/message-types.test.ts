@@ -42,18 +42,36 @@ const VALID: Array<[string, Obj]> = [
   ['a location with numeric strings', { type: 'location', location: { latitude: '-33.8688', longitude: '151.2093' } }],
   ['a location at the edges', { type: 'location', location: { latitude: 90, longitude: -180, name: 'Pole' } }],
   ['the least contact Meta takes', { type: 'contacts', contacts: [contact()] }],
-  ['two contacts with a birthday', { type: 'contacts', contacts: [contact({ birthday: '1990-02-28' }), { name: { formatted_name: 'Bo', last_name: 'Bo' }, phones: [{ phone: '+1 555 0100' }] }] }],
+  [
+    'two contacts with a birthday',
+    {
+      type: 'contacts',
+      contacts: [contact({ birthday: '1990-02-28' }), { name: { formatted_name: 'Bo', last_name: 'Bo' }, phones: [{ phone: '+1 555 0100' }] }],
+    },
+  ],
   ['a reaction with a skin tone', { type: 'reaction', reaction: { message_id: WAMID, emoji: '👍🏽' } }],
   ['a reaction with a flag', { type: 'reaction', reaction: { message_id: WAMID, emoji: '🇩🇪' } }],
   ['a reaction with a joined family', { type: 'reaction', reaction: { message_id: WAMID, emoji: '👨‍👩‍👧' } }],
   ['a reaction removed', { type: 'reaction', reaction: { message_id: WAMID, emoji: '' } }],
   ['a template with name and language only', { type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } }],
-  ['buttons with a text header and footer', buttons({ header: { type: 'text', text: 'Order 42' }, footer: { text: 'Reply below' } }, { buttons: [reply('a'), reply('b'), reply('c')] })],
+  [
+    'buttons with a text header and footer',
+    buttons({ header: { type: 'text', text: 'Order 42' }, footer: { text: 'Reply below' } }, { buttons: [reply('a'), reply('b'), reply('c')] }),
+  ],
   ['buttons with a document header by id', buttons({ header: { type: 'document', document: { id: '55' } } })],
-  ['a list of two titled sections', list([{ title: 'A', rows: [row('a1'), row('a2', { description: 'second' })] }, { title: 'B', rows: [row('b1')] }])],
+  [
+    'a list of two titled sections',
+    list([
+      { title: 'A', rows: [row('a1'), row('a2', { description: 'second' })] },
+      { title: 'B', rows: [row('b1')] },
+    ]),
+  ],
   ['a flow by name, data_exchange', flow({ flow_message_version: '3', flow_name: 'booking', flow_cta: 'Book', flow_action: 'data_exchange', mode: 'draft' })],
   ['a flow navigating without data', flow(flowParams({ flow_action: 'navigate', flow_action_payload: { screen: 'START' } }))],
-  ['a product message, passed as given', { type: 'interactive', interactive: { type: 'product', body: { text: 'This one' }, action: { catalog_id: '1', product_retailer_id: 'sku-1' } } }],
+  [
+    'a product message, passed as given',
+    { type: 'interactive', interactive: { type: 'product', body: { text: 'This one' }, action: { catalog_id: '1', product_retailer_id: 'sku-1' } } },
+  ],
   ['a reply to a message (context on an image)', { type: 'image', image: { link: `${LINK}.png` }, context: { message_id: WAMID } }],
 ];
 
@@ -89,13 +107,24 @@ const INVALID: Array<[string, Obj, string]> = [
   ['a flow without its version', flow({ flow_id: '1', flow_cta: 'Go' }), 'interactive.action.parameters.flow_message_version'],
   ['a flow by id and by name', flow(flowParams({ flow_name: 'n' })), 'interactive.action.parameters.flow_id'],
   ['a flow by neither id nor name', flow({ flow_message_version: '3', flow_cta: 'Go' }), 'interactive.action.parameters.flow_id'],
-  ['a data_exchange flow with a payload', flow(flowParams({ flow_action: 'data_exchange', flow_action_payload: { screen: 'S' } })), 'interactive.action.parameters.flow_action_payload'],
+  [
+    'a data_exchange flow with a payload',
+    flow(flowParams({ flow_action: 'data_exchange', flow_action_payload: { screen: 'S' } })),
+    'interactive.action.parameters.flow_action_payload',
+  ],
   ['a navigate flow without a payload', flow(flowParams({ flow_action: 'navigate' })), 'interactive.action.parameters.flow_action_payload'],
   ['a flow with empty data', flow(flowParams({ flow_action_payload: { screen: 'S', data: {} } })), 'interactive.action.parameters.flow_action_payload.data'],
   ['a flow action by another name', flow({}, { name: 'flows', parameters: flowParams() }), 'interactive.action.name'],
   ['a list with an image header', list([{ rows: [row('a')] }], { header: { type: 'image', image: { link: `${LINK}.png` } } }), 'interactive.header.type'],
   ['a media header with neither link nor id', buttons({ header: { type: 'video', video: {} } }), 'interactive.header.video'],
-  ['eleven rows in all', list([{ title: 'A', rows: Array.from({ length: 6 }, (_, i) => row(`a${i}`)) }, { title: 'B', rows: Array.from({ length: 5 }, (_, i) => row(`b${i}`)) }]), 'interactive.action.sections'],
+  [
+    'eleven rows in all',
+    list([
+      { title: 'A', rows: Array.from({ length: 6 }, (_, i) => row(`a${i}`)) },
+      { title: 'B', rows: Array.from({ length: 5 }, (_, i) => row(`b${i}`)) },
+    ]),
+    'interactive.action.sections',
+  ],
   ['four buttons', buttons({}, { buttons: [reply('a'), reply('b'), reply('c'), reply('d')] }), 'interactive.action.buttons'],
   ['a read receipt with another status', { status: 'delivered', message_id: WAMID }, 'status'],
   ['a read receipt without message_id', { status: 'read' }, 'message_id'],
@@ -116,11 +145,22 @@ const LIMITS: Array<[string, number, (s: string) => Obj]> = [
   ['interactive.header.text', 60, (s) => buttons({ header: { type: 'text', text: s } })],
   ['interactive.action.buttons.0.reply.title', 20, (s) => buttons({}, { buttons: [reply('a', s)] })],
   ['interactive.action.buttons.0.reply.id', 256, (s) => buttons({}, { buttons: [reply(s, 'A')] })],
-  ['interactive.action.button', 20, (s) => ({ type: 'interactive', interactive: { type: 'list', body: { text: 'x' }, action: { button: s, sections: [{ rows: [row('a')] }] } } })],
+  [
+    'interactive.action.button',
+    20,
+    (s) => ({ type: 'interactive', interactive: { type: 'list', body: { text: 'x' }, action: { button: s, sections: [{ rows: [row('a')] }] } } }),
+  ],
   ['interactive.action.sections.0.title', 24, (s) => list([{ title: s, rows: [row('a')] }])],
   ['interactive.action.sections.0.rows.0.title', 24, (s) => list([{ rows: [{ id: 'a', title: s }] }])],
   ['interactive.action.sections.0.rows.0.description', 72, (s) => list([{ rows: [row('a', { description: s })] }])],
-  ['interactive.action.parameters.display_text', 20, (s) => ({ type: 'interactive', interactive: { type: 'cta_url', body: { text: 'x' }, action: { name: 'cta_url', parameters: { display_text: s, url: LINK } } } })],
+  [
+    'interactive.action.parameters.display_text',
+    20,
+    (s) => ({
+      type: 'interactive',
+      interactive: { type: 'cta_url', body: { text: 'x' }, action: { name: 'cta_url', parameters: { display_text: s, url: LINK } } },
+    }),
+  ],
   ['interactive.action.parameters.flow_cta', 20, (s) => flow(flowParams({ flow_cta: s }))],
 ];
 
@@ -226,7 +266,7 @@ describe('simulator: every message type with Meta validation', function () {
     expect(sim.accepted()[0].body).to.deep.equal(body);
   });
 
-  it('refuses a read receipt that carries a message\'s fields, with code 100', async () => {
+  it("refuses a read receipt that carries a message's fields, with code 100", async () => {
     const res = await send(sim.url, { messaging_product: 'whatsapp', to: '15551234567', status: 'read', message_id: WAMID });
     expect(res.status).to.equal(400);
     expect(res.body.error.code).to.equal(100);

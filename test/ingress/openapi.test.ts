@@ -79,11 +79,15 @@ describe('OpenAPI document (docs/openapi.json)', () => {
     expect(committed.openapi).to.match(/^3\.1\./);
     const table = [...read('docs/API.md').matchAll(/^\| `(GET|POST) (\/[^`]+)`/gm)].map(([, m, p]) => `${m} ${p.replace(/:(\w+)/g, '{$1}')}`);
     expect(table.length).to.be.greaterThan(5);
-    const documented = Object.entries(committed.paths as Json).flatMap(([p, ops]) => Object.keys(ops).filter((k) => k !== 'servers').map((m) => `${m.toUpperCase()} ${p}`));
+    const documented = Object.entries(committed.paths as Json).flatMap(([p, ops]) =>
+      Object.keys(ops)
+        .filter((k) => k !== 'servers')
+        .map((m) => `${m.toUpperCase()} ${p}`),
+    );
     expect(documented).to.include.members(table);
   });
 
-  it('derives every send request from the schemas: each type and each of Postmaster\'s fields', () => {
+  it("derives every send request from the schemas: each type and each of Postmaster's fields", () => {
     const send = committed.components.schemas.SendRequest.anyOf.map((r: { $ref: string }) => committed.components.schemas[r.$ref.split('/').pop()!]);
     expect(send.map((s: Json) => s.properties.type?.const ?? 'read receipt')).to.deep.equal([...MESSAGE_TYPES, 'read receipt']);
     for (const s of send) expect(Object.keys(s.properties)).to.include.members(Object.keys(requestFields.shape));
@@ -112,7 +116,9 @@ describe('OpenAPI document (docs/openapi.json)', () => {
     it('the batch example: valid as a batch, each item valid or invalid as its documented answer says', () => {
       const batch = examples.find((e) => e.path === '/v1/messages/batch')!;
       const api = read('docs/API.md');
-      const answer = JSON.parse(/## POST \/v1\/messages\/batch[\s\S]*?```json\n([\s\S]*?)```/.exec(api)![1]) as { results: Array<{ index: number; status: number }> };
+      const answer = JSON.parse(/## POST \/v1\/messages\/batch[\s\S]*?```json\n([\s\S]*?)```/.exec(api)![1]) as {
+        results: Array<{ index: number; status: number }>;
+      };
       const messages = (batch.body as { messages: unknown[] }).messages;
       const send = schemaOf('SendRequest');
       expect(messages.map((m) => send(m))).to.deep.equal(answer.results.map((r) => r.status !== 400));
@@ -132,17 +138,35 @@ describe('OpenAPI document (docs/openapi.json)', () => {
       ['a sendAt without offset', { to: '15551234567', text: { body: 'hi' }, sendAt: '2030-01-01T08:00:00' }],
       ['an image with both link and id', { to: '15551234567', type: 'image', image: { link: 'https://example.com/a.png', id: '1' } }],
       ['an unknown type', { to: '15551234567', type: 'poll', poll: {} }],
-      ['four reply buttons', {
-        to: '15551234567',
-        type: 'interactive',
-        interactive: { type: 'button', body: { text: 'x' }, action: { buttons: ['a', 'b', 'c', 'd'].map((id) => ({ type: 'reply', reply: { id, title: id } })) } },
-      }],
-      ['a list with an image header', {
-        to: '15551234567',
-        type: 'interactive',
-        interactive: { type: 'list', header: { type: 'image', image: { id: '1' } }, body: { text: 'x' }, action: { button: 'Open', sections: [{ rows: [{ id: 'r', title: 'R' }] }] } },
-      }],
-      ['a template component without type', { to: '15551234567', type: 'template', template: { name: 'n', language: { code: 'en' }, components: [{ parameters: [] }] } }],
+      [
+        'four reply buttons',
+        {
+          to: '15551234567',
+          type: 'interactive',
+          interactive: {
+            type: 'button',
+            body: { text: 'x' },
+            action: { buttons: ['a', 'b', 'c', 'd'].map((id) => ({ type: 'reply', reply: { id, title: id } })) },
+          },
+        },
+      ],
+      [
+        'a list with an image header',
+        {
+          to: '15551234567',
+          type: 'interactive',
+          interactive: {
+            type: 'list',
+            header: { type: 'image', image: { id: '1' } },
+            body: { text: 'x' },
+            action: { button: 'Open', sections: [{ rows: [{ id: 'r', title: 'R' }] }] },
+          },
+        },
+      ],
+      [
+        'a template component without type',
+        { to: '15551234567', type: 'template', template: { name: 'n', language: { code: 'en' }, components: [{ parameters: [] }] } },
+      ],
       ['a read receipt with a type', { to: '15551234567', type: 'text', status: 'read', message_id: 'wamid.1' }],
     ];
     for (const [what, body] of bad) {
@@ -184,12 +208,27 @@ describe('OpenAPI document (docs/openapi.json)', () => {
       const post = (path: string, body: unknown, headers: Record<string, string> = token) =>
         request(`${ingress.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
       expect(answerSchema('POST', '/v1/messages', 202)({ id: 'x', status: 'accepted' }), 'the check bites').to.equal(false);
-      const sent = await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, idempotencyKey: 'k1' }), 202);
+      const sent = await expectDocumented(
+        'POST',
+        '/v1/messages',
+        await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, idempotencyKey: 'k1' }),
+        202,
+      );
       await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, idempotencyKey: 'k1' }), 200);
-      await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }), 202);
+      await expectDocumented(
+        'POST',
+        '/v1/messages',
+        await post('/v1/messages', { to: '15551234567', text: { body: 'hi' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }),
+        202,
+      );
       await expectDocumented('POST', '/v1/messages', await post('/v1/messages', { to: '15551234567', text: { body: '' } }), 400);
       await expectDocumented('POST', '/v1/messages', await post('/v1/messages', {}, { 'content-type': 'application/json' }), 401);
-      const batch = { messages: [{ to: '15551234567', text: { body: 'a' } }, { to: 'x', text: { body: 'b' } }] };
+      const batch = {
+        messages: [
+          { to: '15551234567', text: { body: 'a' } },
+          { to: 'x', text: { body: 'b' } },
+        ],
+      };
       await expectDocumented('POST', '/v1/messages/batch', await post('/v1/messages/batch', batch), 207);
       await expectDocumented('GET', '/v1/messages/{id}', await request(`${ingress.url}/v1/messages/${sent.id}`, { headers: token }), 200);
       await expectDocumented('GET', '/v1/messages/{id}', await request(`${ingress.url}/v1/messages/01K2Z8X4J6M3Q5R7T9V1W3Y5A7`, { headers: token }), 404);

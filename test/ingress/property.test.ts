@@ -79,12 +79,23 @@ const sendRequest = fc
 /** Header values a client may send: printable ASCII, or Latin-1 bytes beyond it; sometimes far too long. */
 const correlationHeader = fc.option(
   fc
-    .string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 260 })
+    .string({
+      unit: fc
+        .integer({ min: 0x20, max: 0xff })
+        .filter((c) => c !== 0x7f)
+        .map((c) => String.fromCharCode(c)),
+      minLength: 1,
+      maxLength: 260,
+    })
     .filter((s) => s.trim() === s && s.length > 0),
   { nil: undefined },
 );
 
-const call = fc.record({ batch: fc.option(fc.array(sendRequest, { minLength: 1, maxLength: 12 }), { nil: undefined }), single: sendRequest, header: correlationHeader });
+const call = fc.record({
+  batch: fc.option(fc.array(sendRequest, { minLength: 1, maxLength: 12 }), { nil: undefined }),
+  single: sendRequest,
+  header: correlationHeader,
+});
 
 describe('ingress: generated extreme requests against a running fleet (property-based)', function () {
   this.timeout(300_000);
@@ -129,11 +140,20 @@ describe('ingress: generated extreme requests against a running fleet (property-
     expect(counts[400] ?? 0, 'and the 400 path').to.be.greaterThan(RUNS / 10);
 
     const ids = new Set(accepted.map((a) => a.id));
-    await waitFor(() => new Set(t.fleet.sim.accepted().map((e) => e.id).filter((id) => id && ids.has(id))).size === ids.size, {
-      what: `all ${ids.size} accepted messages at the provider`,
-      timeoutMs: 120_000,
-      intervalMs: 200,
-    });
+    await waitFor(
+      () =>
+        new Set(
+          t.fleet.sim
+            .accepted()
+            .map((e) => e.id)
+            .filter((id) => id && ids.has(id)),
+        ).size === ids.size,
+      {
+        what: `all ${ids.size} accepted messages at the provider`,
+        timeoutMs: 120_000,
+        intervalMs: 200,
+      },
+    );
     const delivered = t.fleet.sim.accepted().filter((e) => e.id && ids.has(e.id));
     expect(delivered.length, 'each 202 exactly once').to.equal(ids.size);
     // Nothing rejected was published: the ingress confirmed exactly the 202s.

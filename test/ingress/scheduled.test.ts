@@ -6,7 +6,8 @@ describe('ingress: scheduled sends (sendAt)', function () {
   const t = useFleet('sched');
 
   const at = (ms: number) => new Date(Date.now() + ms).toISOString();
-  const delivered = (id: string) => waitFor(() => t.fleet.sim.accepted().find((e) => e.id === id), { what: `message ${id} at the provider`, timeoutMs: 15_000 });
+  const delivered = (id: string) =>
+    waitFor(() => t.fleet.sim.accepted().find((e) => e.id === id), { what: `message ${id} at the provider`, timeoutMs: 15_000 });
 
   it('holds a future message and delivers it within 1 s of its sendAt, not before', async () => {
     const sendAt = at(1500);
@@ -18,10 +19,13 @@ describe('ingress: scheduled sends (sendAt)', function () {
     const entry = await delivered(res.body.id);
     const late = entry.receivedAt - Date.parse(sendAt);
     expect(late, 'ms after sendAt').to.be.within(0, 1000);
-    const after = await waitFor(async () => {
-      const r = (await t.fleet.call('GET', `/v1/messages/${res.body.id}`)).body;
-      return r.history.some((h: { status: string }) => h.status === 'sent') ? r : null;
-    }, { what: 'status sent' });
+    const after = await waitFor(
+      async () => {
+        const r = (await t.fleet.call('GET', `/v1/messages/${res.body.id}`)).body;
+        return r.history.some((h: { status: string }) => h.status === 'sent') ? r : null;
+      },
+      { what: 'status sent' },
+    );
     expect(after.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['scheduled', 'sent']);
   });
 

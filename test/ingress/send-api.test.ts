@@ -4,16 +4,32 @@ import { waitFor } from '../support/wait.js';
 
 const CONTENT: Record<string, Record<string, unknown>> = {
   text: { type: 'text', text: { body: 'hello', preview_url: false } },
-  template: { type: 'template', template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: '42' }] }] } },
+  template: {
+    type: 'template',
+    template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: '42' }] }] },
+  },
   image: { type: 'image', image: { link: 'https://example.com/a.png', caption: 'a' } },
   document: { type: 'document', document: { id: '1234567890', filename: 'invoice.pdf' } },
   button: {
     type: 'interactive',
-    interactive: { type: 'button', body: { text: 'Pick one' }, action: { buttons: [{ type: 'reply', reply: { id: 'yes', title: 'Yes' } }, { type: 'reply', reply: { id: 'no', title: 'No' } }] } },
+    interactive: {
+      type: 'button',
+      body: { text: 'Pick one' },
+      action: {
+        buttons: [
+          { type: 'reply', reply: { id: 'yes', title: 'Yes' } },
+          { type: 'reply', reply: { id: 'no', title: 'No' } },
+        ],
+      },
+    },
   },
   list: {
     type: 'interactive',
-    interactive: { type: 'list', body: { text: 'Menu' }, action: { button: 'Open', sections: [{ title: 'Food', rows: [{ id: 'r1', title: 'Pizza', description: 'hot' }] }] } },
+    interactive: {
+      type: 'list',
+      body: { text: 'Menu' },
+      action: { button: 'Open', sections: [{ title: 'Food', rows: [{ id: 'r1', title: 'Pizza', description: 'hot' }] }] },
+    },
   },
   cta: {
     type: 'interactive',
@@ -56,7 +72,11 @@ describe('ingress: POST /v1/messages and GET /v1/messages/:id', function () {
     const res = await t.fleet.send({
       to: '15550001111',
       type: 'interactive',
-      interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A title far longer than twenty' } }] } },
+      interactive: {
+        type: 'button',
+        body: { text: 'x' },
+        action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A title far longer than twenty' } }] },
+      },
     });
     expect(res.status).to.equal(400);
     expect(res.body.field).to.equal('interactive.action.buttons.0.reply.title');
@@ -64,10 +84,13 @@ describe('ingress: POST /v1/messages and GET /v1/messages/:id', function () {
 
   it('returns the status record of a message: accepted, then sent (one hop: no dispatched step), with the times', async () => {
     const res = await t.fleet.send({ to: '15550002222', text: { body: 'where are you' } });
-    const rec = await waitFor(async () => {
-      const r = await t.fleet.call('GET', `/v1/messages/${res.body.id}`);
-      return r.status === 200 && r.body.history.some((h: { status: string }) => h.status === 'sent') ? r.body : null;
-    }, { what: 'status sent' });
+    const rec = await waitFor(
+      async () => {
+        const r = await t.fleet.call('GET', `/v1/messages/${res.body.id}`);
+        return r.status === 200 && r.body.history.some((h: { status: string }) => h.status === 'sent') ? r.body : null;
+      },
+      { what: 'status sent' },
+    );
     expect(rec.id).to.equal(res.body.id);
     expect(rec.history.slice(0, 2).map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'sent']);
     expect(Date.parse(rec.history[1].at)).to.be.at.least(Date.parse(rec.history[0].at));

@@ -50,16 +50,21 @@ describe('ingress: a confirm that times out is an unknown outcome, and the retry
     expect(first.body.message).to.match(/may have been stored/);
     proxy.thaw(); // the held publish reaches the broker now: the first copy is stored after all
 
-    const retry = await waitFor(async () => {
-      const r = await send(body);
-      return r.status === 202 ? r : null;
-    }, { what: 'a 202 for the retry', intervalMs: 100 });
+    const retry = await waitFor(
+      async () => {
+        const r = await send(body);
+        return r.status === 202 ? r : null;
+      },
+      { what: 'a 202 for the retry', intervalMs: 100 },
+    );
     // Both copies reach the provider's door under one id; the sender sends an id once.
     await waitFor(() => t.fleet.sim.accepted().some((e) => e.to === user), { what: 'the message at the provider' });
     const again = await send(body);
     expect(again.status, 'a third try is a duplicate of the same id').to.equal(200);
     expect(again.body.id).to.equal(retry.body.id);
-    await waitFor(async () => (await t.fleet.call('GET', `/v1/messages/${retry.body.id}`)).body?.status === 'sent', { what: 'the status record to say sent' }).catch(() => null);
+    await waitFor(async () => (await t.fleet.call('GET', `/v1/messages/${retry.body.id}`)).body?.status === 'sent', {
+      what: 'the status record to say sent',
+    }).catch(() => null);
     const atProvider = t.fleet.sim.accepted().filter((e) => e.to === user);
     expect(atProvider.map((e) => e.id)).to.deep.equal([retry.body.id]);
   });

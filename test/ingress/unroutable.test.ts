@@ -35,7 +35,12 @@ describe('ingress and workers: a deleted binding under load', function () {
     const refusedWhileCut: number[] = [];
     const send = async (i: number) => {
       const urgent = i % 2 === 0;
-      const r = await t.fleet.send({ to: `1555300${String(i % 5).padStart(4, '0')}`, type: 'text', text: { body: `m${i}` }, ...(urgent ? { priority: 'urgent' } : {}) });
+      const r = await t.fleet.send({
+        to: `1555300${String(i % 5).padStart(4, '0')}`,
+        type: 'text',
+        text: { body: `m${i}` },
+        ...(urgent ? { priority: 'urgent' } : {}),
+      });
       if (r.status === 202) accepted.push(r.body.id);
       else {
         refused.push(r);
@@ -75,12 +80,24 @@ describe('ingress and workers: a deleted binding under load', function () {
     });
     await setBinding(names.urgent('send'), true);
     await burst(60);
-    await waitFor(() => new Set(t.fleet.sim.accepted().map((e) => e.id).filter((id) => id && accepted.includes(id))).size === accepted.length, {
-      what: `all ${accepted.length} accepted messages at the provider`,
-      timeoutMs: 60_000,
-      intervalMs: 100,
-    });
-    const ids = t.fleet.sim.accepted().map((e) => e.id).filter((id): id is string => !!id && accepted.includes(id));
+    await waitFor(
+      () =>
+        new Set(
+          t.fleet.sim
+            .accepted()
+            .map((e) => e.id)
+            .filter((id) => id && accepted.includes(id)),
+        ).size === accepted.length,
+      {
+        what: `all ${accepted.length} accepted messages at the provider`,
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      },
+    );
+    const ids = t.fleet.sim
+      .accepted()
+      .map((e) => e.id)
+      .filter((id): id is string => !!id && accepted.includes(id));
     expect(ids.length, 'each accepted message once').to.equal(accepted.length);
     expect(accepted.length).to.equal(180 - 30 + forwarded.length);
   });

@@ -49,7 +49,8 @@ describe('ordering: the rules of a hold by a dead letter', function () {
     await h.cleanup();
   });
 
-  const message = (user: string): Envelope => newEnvelope({ kind: 'outbound', user, priority: 'normal', payload: { to: user, type: 'text', text: { body: 'x' } } });
+  const message = (user: string): Envelope =>
+    newEnvelope({ kind: 'outbound', user, priority: 'normal', payload: { to: user, type: 'text', text: { body: 'x' } } });
   const delivery = { properties: { headers: {} }, fields: {} } as unknown as ConsumeMessage;
   const tick = (g: OrderingGuard) => (g as unknown as { tick(): Promise<void> }).tick();
   const user = () => `1555840${String(++n).padStart(4, '0')}`;
@@ -130,10 +131,13 @@ describe('ordering: the rules of a hold by a dead letter', function () {
     expect(await redis.exists(k.list(u), k.back(u))).to.equal(0);
     expect(await redis.sismember(k.shard(SHARD), u)).to.equal(0);
     expect(await redis.zscore(k.waiting, u)).to.equal(null);
-    await waitFor(async () => {
-      await tick(strict);
-      return !strict.isHeld(u, SHARD);
-    }, { what: 'the released user forgotten' });
+    await waitFor(
+      async () => {
+        await tick(strict);
+        return !strict.isHeld(u, SHARD);
+      },
+      { what: 'the released user forgotten' },
+    );
     expect(await holds.resolve({ stage: 'send', user: u, id: head.id }, 'discarded', Date.now()), 'twice: nothing to do').to.equal(false);
   });
 

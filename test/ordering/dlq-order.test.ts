@@ -42,8 +42,16 @@ async function send(s: Setup, to: string, text: string): Promise<string> {
   return r.body.id as string;
 }
 
-const accepted = (s: Setup, to: string) => s.fleet.sim.accepted().filter((e) => e.to === to).map((e) => e.id);
-const failedAt = (s: Setup, to: string) => s.fleet.sim.ledger().filter((e) => e.to === to && e.code !== null).map((e) => e.id);
+const accepted = (s: Setup, to: string) =>
+  s.fleet.sim
+    .accepted()
+    .filter((e) => e.to === to)
+    .map((e) => e.id);
+const failedAt = (s: Setup, to: string) =>
+  s.fleet.sim
+    .ledger()
+    .filter((e) => e.to === to && e.code !== null)
+    .map((e) => e.id);
 
 /** Sends the user's first message, which the provider refuses for good: it ends in the DLQ. */
 async function deadLetterFirst(s: Setup, to: string): Promise<string> {
@@ -85,7 +93,7 @@ async function stats(s: Setup): Promise<any> {
   return r.json();
 }
 
-describe('ordering: DLQ_ORDERING_MODE=strict keeps a user\'s later messages behind a dead letter', function () {
+describe("ordering: DLQ_ORDERING_MODE=strict keeps a user's later messages behind a dead letter", function () {
   this.timeout(120_000);
   const A = '15553330001';
   const B = '15553330002';

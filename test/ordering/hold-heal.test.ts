@@ -17,7 +17,7 @@ import { waitFor } from '../support/wait.js';
  * shortest tier (the parked message that heals may not be the next in line: that one comes back
  * within one more shortest tier) + 1 s of hops.
  */
-describe('ordering: a held user whose head\'s retry copy is lost flows again within a bound', function () {
+describe("ordering: a held user whose head's retry copy is lost flows again within a bound", function () {
   this.timeout(120_000);
   const TIERS = [1000, 8000];
   const GRACE_MS = 2000;
@@ -37,16 +37,19 @@ describe('ordering: a held user whose head\'s retry copy is lost flows again wit
     const later: string[] = [];
     for (const body of ['one', 'two', 'three']) later.push((await t.fleet.send(text(user, body))).body.id);
 
-    const attempts = await waitFor(() => {
-      const a = t.fleet.sim.ledger().filter((e) => e.id === head);
-      return a.length === 2 ? a : null;
-    }, { timeoutMs: 15_000, what: 'the head\'s two failed attempts' });
+    const attempts = await waitFor(
+      () => {
+        const a = t.fleet.sim.ledger().filter((e) => e.id === head);
+        return a.length === 2 ? a : null;
+      },
+      { timeoutMs: 15_000, what: "the head's two failed attempts" },
+    );
     const longTier = t.fleet.ingress.rt.topology.names.retry(TIERS[1]);
     await waitFor(async () => (await queueDepths(t.iso.amqpUrl, [longTier]))[longTier] === 1, { timeoutMs: 5000, what: 'the head in the 8 s tier' });
     const conn = await amqplib.connect(t.iso.amqpUrl);
     const { messageCount } = await (await conn.createChannel()).purgeQueue(longTier);
     await conn.close();
-    expect(messageCount, 'purged: the head\'s copy').to.equal(1);
+    expect(messageCount, "purged: the head's copy").to.equal(1);
 
     let maxAge = 0;
     const sampler = setInterval(() => void metric('oldestHoldAge', { stage: 'send' }).then((v) => (maxAge = Math.max(maxAge, v))), 100);
@@ -56,15 +59,20 @@ describe('ordering: a held user whose head\'s retry copy is lost flows again wit
       clearInterval(sampler);
     }
     const sent = t.fleet.sim.accepted().filter((e) => e.to === user);
-    expect(sent.map((e) => e.id), 'in order, without the lost head').to.deep.equal(later);
+    expect(
+      sent.map((e) => e.id),
+      'in order, without the lost head',
+    ).to.deep.equal(later);
     const dueBack = attempts[1].receivedAt + TIERS[1];
     const first = sent[0].receivedAt - dueBack;
-    console.log(`      first later message ${first} ms after the head was due back (bound: ${GRACE_MS}–${GRACE_MS + 2 * TIERS[0] + 1000} ms); oldest hold seen ${maxAge.toFixed(1)} s`);
+    console.log(
+      `      first later message ${first} ms after the head was due back (bound: ${GRACE_MS}–${GRACE_MS + 2 * TIERS[0] + 1000} ms); oldest hold seen ${maxAge.toFixed(1)} s`,
+    );
     expect(first, 'not before the grace').to.be.at.least(GRACE_MS - 100);
     expect(first, 'within grace + 2 × shortest tier + 1 s').to.be.at.most(GRACE_MS + 2 * TIERS[0] + 1000);
 
     expect(await metric('holdsHealed', { stage: 'send', reason: 'lost' })).to.equal(1);
-    expect(maxAge, 'the oldest hold\'s age while the user waited').to.be.at.least(3);
+    expect(maxAge, "the oldest hold's age while the user waited").to.be.at.least(3);
     await waitFor(async () => (await metric('oldestHoldAge', { stage: 'send' })) === 0, { timeoutMs: 10_000, what: 'the hold age back to 0' });
     expect(await t.iso.redis.exists(`${t.iso.redisKeyPrefix}:postmaster:hold:send:${user}`), 'the hold is gone').to.equal(0);
     expect(t.fleet.senders[0].worker.ordering.heldCount()).to.equal(0);

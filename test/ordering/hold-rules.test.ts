@@ -38,7 +38,8 @@ describe('ordering: the rules by which a hold heals', function () {
     await h.cleanup();
   });
 
-  const message = (user: string): Envelope => newEnvelope({ kind: 'outbound', user, priority: 'normal', payload: { to: user, type: 'text', text: { body: 'x' } } });
+  const message = (user: string): Envelope =>
+    newEnvelope({ kind: 'outbound', user, priority: 'normal', payload: { to: user, type: 'text', text: { body: 'x' } } });
   /** A delivery without a publish timestamp: it entered its queue now. */
   const delivery = { properties: { headers: {} }, fields: {} } as unknown as ConsumeMessage;
   const healed = async (reason: HealReason) => (await metrics.holdsHealed.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
@@ -59,7 +60,9 @@ describe('ordering: the rules by which a hold heals', function () {
   it('keeps waiting for a head that is not due back yet, whatever its record says', async () => {
     const before = await healed('unknown');
     const { head, later } = await heldUser(-60_000, null);
-    expect(await guard.mustWait(later, delivery, SHARD)).to.have.property('headBackMs').above(Date.now());
+    expect(await guard.mustWait(later, delivery, SHARD))
+      .to.have.property('headBackMs')
+      .above(Date.now());
     expect(await redis.lindex(keys('hold', 'send', head.user), 0)).to.equal(head.id);
     expect(await healed('unknown')).to.equal(before);
   });
@@ -70,7 +73,12 @@ describe('ordering: the rules by which a hold heals', function () {
     expect(await redis.lindex(keys('hold', 'send', head.user), 0)).to.equal(head.id);
   });
 
-  for (const [headStatus, reason] of [['sent', 'sent'], ['delivered', 'sent'], ['dead-lettered', 'dead-lettered'], [null, 'unknown']] as const) {
+  for (const [headStatus, reason] of [
+    ['sent', 'sent'],
+    ['delivered', 'sent'],
+    ['dead-lettered', 'dead-lettered'],
+    [null, 'unknown'],
+  ] as const) {
     it(`drops a head past due that is ${headStatus ?? 'without a status record'} (${reason})`, async () => {
       const before = await healed(reason);
       const { user, later } = await heldUser(100, headStatus);
@@ -125,10 +133,13 @@ describe('ordering: the rules by which a hold heals', function () {
     expect(await redis.pttl(keys('hold', 'send', user, 'back'))).to.be.within(1, TIERS[1] + GRACE_MS);
     expect(guard.oldestHoldAgeMs()).to.be.at.least(0);
     const tick = () => (guard as unknown as { tick(): Promise<void> }).tick();
-    await waitFor(async () => {
-      await tick();
-      return !guard.isHeld(user, SHARD);
-    }, { timeoutMs: 5000, intervalMs: 50, what: 'the expired hold forgotten' });
+    await waitFor(
+      async () => {
+        await tick();
+        return !guard.isHeld(user, SHARD);
+      },
+      { timeoutMs: 5000, intervalMs: 50, what: 'the expired hold forgotten' },
+    );
     expect(await redis.sismember(keys('holds', 'send', SHARD), user)).to.equal(0);
     expect(await healed('expired')).to.be.at.least(before + 1);
   });

@@ -46,10 +46,13 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
 
   it('loses nothing, sends nothing twice and keeps every user in order across the freeze', async () => {
     // Both senders hold shards before the load starts.
-    await waitFor(async () => {
-      const owners = await leaseOwners();
-      return owners.every((o) => o !== null) && owners.includes('sender-frozen') && owners.includes('sender-other');
-    }, { timeoutMs: 20_000, what: 'the shards spread over both senders' });
+    await waitFor(
+      async () => {
+        const owners = await leaseOwners();
+        return owners.every((o) => o !== null) && owners.includes('sender-frozen') && owners.includes('sender-other');
+      },
+      { timeoutMs: 20_000, what: 'the shards spread over both senders' },
+    );
 
     const users = Array.from({ length: 60 }, (_, i) => `1555300${String(i).padStart(4, '0')}`);
     const load = sendAsUsers(t.fleet, users, 20, { concurrency: 20 });
@@ -58,10 +61,10 @@ describe('ordering when a shard lease runs out under a live owner (a frozen send
     frozen.pause();
     // Its membership and leases run out; the other sender takes every lease and subscribes to every
     // shard (consume-ok: registered, waiting behind the frozen one's subscriptions).
-    await waitFor(
-      async () => (await leaseOwners()).every((o) => o === 'sender-other') && (await metric(other, 'postmaster_shards_owned')) === SHARDS,
-      { timeoutMs: 15_000, what: 'the other sender holding every lease and subscribed to every shard' },
-    ).finally(() => frozen.resume());
+    await waitFor(async () => (await leaseOwners()).every((o) => o === 'sender-other') && (await metric(other, 'postmaster_shards_owned')) === SHARDS, {
+      timeoutMs: 15_000,
+      what: 'the other sender holding every lease and subscribed to every shard',
+    }).finally(() => frozen.resume());
 
     const accepted = await load;
     const report = await checkDelivery(t.fleet, accepted, { timeoutMs: 90_000 });

@@ -17,8 +17,10 @@ describe('ordering at fleet scale: shards spread over replicas, safe hand-over',
     // The first replica to start owns everything until the others have joined; then it hands over.
     const limit = Math.ceil(SHARDS / 3) + 1;
     const balanced = () => [...owned(t.fleet.dispatchers), ...owned(t.fleet.senders)].every((s) => s.length <= limit);
-    await waitFor(() => shardsSettled(t.fleet.dispatchers, SHARDS) && shardsSettled(t.fleet.senders, SHARDS) && balanced(), { timeoutMs: 20_000, what: 'shards settled and spread' })
-      .catch(() => undefined);
+    await waitFor(() => shardsSettled(t.fleet.dispatchers, SHARDS) && shardsSettled(t.fleet.senders, SHARDS) && balanced(), {
+      timeoutMs: 20_000,
+      what: 'shards settled and spread',
+    }).catch(() => undefined);
     expect(shardsSettled(t.fleet.dispatchers, SHARDS) && shardsSettled(t.fleet.senders, SHARDS), 'every shard has exactly one owner').to.equal(true);
     for (const shards of [...owned(t.fleet.dispatchers), ...owned(t.fleet.senders)]) {
       expect(shards.length).to.be.at.least(1).and.at.most(limit);
@@ -51,6 +53,9 @@ describe('ordering at fleet scale: shards spread over replicas, safe hand-over',
     expect(report.missing, 'lost').to.equal(0);
     expect(report.duplicates, 'duplicated').to.equal(0);
     expect(report.misordered, 'users out of order').to.deep.equal([]);
-    await waitFor(() => shardsSettled(t.fleet.dispatchers, SHARDS) && shardsSettled(t.fleet.senders, SHARDS), { timeoutMs: 20_000, what: 'shards settled again' });
+    await waitFor(() => shardsSettled(t.fleet.dispatchers, SHARDS) && shardsSettled(t.fleet.senders, SHARDS), {
+      timeoutMs: 20_000,
+      what: 'shards settled again',
+    });
   });
 });

@@ -17,9 +17,11 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
   const assigners: RendezvousAssigner[] = [];
 
   const t = useIsolation('take-pacing');
-  before(() => t.defer('close the runtimes', async () => {
-    for (const rt of runtimes) await rt.close();
-  }));
+  before(() =>
+    t.defer('close the runtimes', async () => {
+      for (const rt of runtimes) await rt.close();
+    }),
+  );
   // Each test's assigner gives its leases back, also when the test failed half-way.
   afterEach(async () => {
     for (const a of assigners.splice(0)) await a.stop();
@@ -95,7 +97,10 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     const rt = await runtime('overtaken');
     const { taken } = await assigner(rt, 1500);
     await new Promise((r) => setTimeout(r, 200));
-    expect(taken.map((t) => t.shard), 'only the first take-over went at once').to.have.length(1);
+    expect(
+      taken.map((t) => t.shard),
+      'only the first take-over went at once',
+    ).to.have.length(1);
     // Another replica's lease on a shard still waiting its turn (as after a stall past the TTL).
     const waiting = [0, 1, 2, 3].find((s) => !taken.some((t) => t.shard === s))!;
     const key = rt.keys('lease', 'dispatch', waiting);

@@ -22,17 +22,20 @@ describe('pipeline: HTTP → RabbitMQ → provider', function () {
     });
   });
 
-  it('delivers one user\'s messages in the order they were accepted', async () => {
+  it("delivers one user's messages in the order they were accepted", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
       const r = await t.fleet.send({ to: '15550000001', type: 'text', text: { body: `m${i}` } });
       expect(r.status).to.equal(202);
       ids.push(r.body.id);
     }
-    const got = await waitFor(() => {
-      const seen = t.fleet.sim.accepted().filter((e) => e.to === '15550000001');
-      return seen.length >= 20 ? seen : null;
-    }, { what: '20 messages at the provider' });
+    const got = await waitFor(
+      () => {
+        const seen = t.fleet.sim.accepted().filter((e) => e.to === '15550000001');
+        return seen.length >= 20 ? seen : null;
+      },
+      { what: '20 messages at the provider' },
+    );
     expect(got.map((e) => e.id)).to.deep.equal(ids);
   });
 

@@ -34,7 +34,10 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
   const clients: Redis[] = [];
 
   const sentinelConfig = (overrides: Partial<Config> = {}) =>
-    loadConfig({}, { redisUrl: set.redisUrl, redisSentinels: set.sentinels, redisSentinelName: set.name, redisWaitReplicas: 1, redisWaitTimeoutMs: 1000, ...overrides });
+    loadConfig(
+      {},
+      { redisUrl: set.redisUrl, redisSentinels: set.sentinels, redisSentinelName: set.name, redisWaitReplicas: 1, redisWaitTimeoutMs: 1000, ...overrides },
+    );
   const client = (cfg: Config) => {
     const r = createRedis(cfg, redisDeadlines(cfg));
     r.on('error', () => {}); // connection errors while the primary is away are expected
@@ -60,7 +63,14 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
     await redis.set('acked', 'v1');
     await waitForReplicas(redis, cfg, 'test write');
     const f = await killPrimary(set);
-    await waitFor(() => redis.set('after', '1').then(() => true, () => false), { timeoutMs: 30_000, intervalMs: 50, what: 'a write through the new primary' });
+    await waitFor(
+      () =>
+        redis.set('after', '1').then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 30_000, intervalMs: 50, what: 'a write through the new primary' },
+    );
     const writingMs = Date.now() - f.killedAt;
     console.log(`      new primary :${f.now} elected ${f.electedMs} ms after the SIGKILL of :${f.old}; the client wrote again after ${writingMs} ms`);
     expect(await redis.get('acked')).to.equal('v1');
@@ -81,7 +91,10 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
     const cfg = sentinelConfig({ redisWaitReplicas: 3, redisWaitTimeoutMs: 200 }); // the set has 2 replicas
     const redis = client(cfg);
     await redis.set('unacked', 'v');
-    const err = await waitForReplicas(redis, cfg, 'test write').then(() => null, (e: Error) => e);
+    const err = await waitForReplicas(redis, cfg, 'test write').then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(ReplicaAckError);
     expect(err?.message).to.match(/test write: 2 of 3 Redis replica\(s\) acknowledged the write within 200 ms/);
     await waitForReplicas(redis, { ...cfg, redisWaitReplicas: 0 }, 'off'); // 0: no WAIT at all
@@ -129,7 +142,12 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
         const queue = fleet.ingress.schedule.queue;
         const delayed = async () => (await queue.getJobCounts('delayed')).delayed;
         const before = await delayed();
-        const body = JSON.stringify({ to: '15557770999', text: { body: 'unreplicated' }, sendAt: new Date(Date.now() + 600_000).toISOString(), idempotencyKey: 'sentinel-greedy' });
+        const body = JSON.stringify({
+          to: '15557770999',
+          text: { body: 'unreplicated' },
+          sendAt: new Date(Date.now() + 600_000).toISOString(),
+          idempotencyKey: 'sentinel-greedy',
+        });
         const res = await fetch(`${greedy.url}/v1/messages`, {
           method: 'POST',
           headers: { authorization: `Bearer ${fleet.cfg.ingressApiToken}`, 'content-type': 'application/json' },

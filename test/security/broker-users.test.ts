@@ -105,7 +105,7 @@ describe('broker users: one per service, least privilege (against RabbitMQ)', fu
     expect(policies.map((p) => p.name)).to.include.members(t.policies.map((p) => p.name));
   });
 
-  it('refuses the ingress\'s user a queue.declare and a basic.consume (403), even on its own lanes', async () => {
+  it("refuses the ingress's user a queue.declare and a basic.consume (403), even on its own lanes", async () => {
     const n = topologyFromConfig(cfg).names;
     const c = await connectAs('ingress');
     expect(await refusal(async () => (await channel(c)).assertQueue(`pmtest-${suffix}`, { durable: false }))).to.equal(403);
@@ -117,7 +117,7 @@ describe('broker users: one per service, least privilege (against RabbitMQ)', fu
     expect(await refusal(async () => (await channel(c)).checkExchange(n.dead))).to.equal(null);
   });
 
-  it('lets the ingress\'s user publish a confirmed message to a lane', async () => {
+  it("lets the ingress's user publish a confirmed message to a lane", async () => {
     const n = topologyFromConfig(cfg).names;
     const ch = await (await connectAs('ingress')).createConfirmChannel();
     ch.publish(n.laneExchange('send'), shardKey(1), Buffer.from('{}'), { persistent: true, mandatory: true });
@@ -126,7 +126,7 @@ describe('broker users: one per service, least privilege (against RabbitMQ)', fu
     expect((await queueDepths(iso.amqpUrl, [n.shardQueue('send', 1)]))[n.shardQueue('send', 1)]).to.equal(1);
   });
 
-  it('refuses the sender\'s user a publish to the dispatch lanes, and a consume of them', async () => {
+  it("refuses the sender's user a publish to the dispatch lanes, and a consume of them", async () => {
     const n = topologyFromConfig(cfg).names;
     const c = await connectAs('sender');
     // A refused publish closes the channel: its 'error' event carries the code, the confirm only "closed".
@@ -205,10 +205,13 @@ describe('broker users: one per service, least privilege (against RabbitMQ)', fu
       const guest = await amqplib.connect(iso.amqpUrl);
       conns.push(guest);
       const ch = await guest.createChannel();
-      await waitFor(async () => {
-        for (const q of consumed) if ((await ch.checkQueue(q)).consumerCount === 0) return false;
-        return true;
-      }, { what: 'consumers on the dispatch and send lanes', timeoutMs: 30_000, intervalMs: 200 });
+      await waitFor(
+        async () => {
+          for (const q of consumed) if ((await ch.checkQueue(q)).consumerCount === 0) return false;
+          return true;
+        },
+        { what: 'consumers on the dispatch and send lanes', timeoutMs: 30_000, intervalMs: 200 },
+      );
     } finally {
       for (const s of services) await s.close();
       await acl.drop();

@@ -26,7 +26,8 @@ describe('the ingress at the edge', function () {
   let iso: Isolation;
   let ingress: Ingress;
   /** GET of an unknown message's status: 404 once authenticated, 401 before. */
-  const status = (authorization?: string) => raw(ingress.port, 'GET', '/v1/messages/01K2Z8X4J6M3Q5R7T9V1W3Y5A7', authorization === undefined ? {} : { authorization });
+  const status = (authorization?: string) =>
+    raw(ingress.port, 'GET', '/v1/messages/01K2Z8X4J6M3Q5R7T9V1W3Y5A7', authorization === undefined ? {} : { authorization });
   const metrics = async () => (await raw(ingress.metricsPort, 'GET', '/metrics')).body;
 
   before(async () => {
@@ -66,23 +67,38 @@ describe('the ingress at the edge', function () {
   });
 
   describe('postmaster_rejected_requests_total', () => {
-    const labelSets = async () => new Set((await metrics()).split('\n').filter((l) => l.startsWith('postmaster_rejected_requests_total{')).map((l) => l.slice(0, l.lastIndexOf(' '))));
+    const labelSets = async () =>
+      new Set(
+        (await metrics())
+          .split('\n')
+          .filter((l) => l.startsWith('postmaster_rejected_requests_total{'))
+          .map((l) => l.slice(0, l.lastIndexOf(' '))),
+      );
     const word = () => randomBytes(6).toString('hex');
     const randomPath = (i: number): [string, string] => {
       switch (i % 6) {
-        case 0: return ['GET', `/${word()}/${word()}`];
-        case 1: return ['GET', `/v1/messages/%${word().slice(0, 1)}z${word()}`]; // bad percent-encoding in a route param
-        case 2: return ['POST', `/%E0%A4%A${word()}`];
-        case 3: return ['DELETE', `/v1/messages/${word()}`];
-        case 4: return ['GET', `/v1/messages/${word()}${word()}${word()}`]; // a matched route without a token
-        default: return ['POST', `/webhooks/${word()}?hub.mode=${word()}`];
+        case 0:
+          return ['GET', `/${word()}/${word()}`];
+        case 1:
+          return ['GET', `/v1/messages/%${word().slice(0, 1)}z${word()}`]; // bad percent-encoding in a route param
+        case 2:
+          return ['POST', `/%E0%A4%A${word()}`];
+        case 3:
+          return ['DELETE', `/v1/messages/${word()}`];
+        case 4:
+          return ['GET', `/v1/messages/${word()}${word()}${word()}`]; // a matched route without a token
+        default:
+          return ['POST', `/webhooks/${word()}?hub.mode=${word()}`];
       }
     };
 
     it('adds no label value for 200 random paths, bad percent-encodings included', async () => {
       for (let i = 0; i < 6; i++) await raw(ingress.port, ...randomPath(i));
       const before = await labelSets();
-      expect([...before].some((l) => l.includes('route="unmatched"')), [...before].join('\n')).to.equal(true);
+      expect(
+        [...before].some((l) => l.includes('route="unmatched"')),
+        [...before].join('\n'),
+      ).to.equal(true);
       const answers = new Set<number>();
       for (let i = 0; i < 200; i++) answers.add((await raw(ingress.port, ...randomPath(i))).status);
       expect([...answers]).to.have.members([400, 401, 404]);

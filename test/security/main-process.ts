@@ -64,10 +64,11 @@ export function startMain(service: MainService, env: Record<string, string>): Ma
 
 /** Waits until the process answers 200 on METRICS_PORT's /readyz; fails at once if it exits. */
 export async function untilReady(p: MainProcess, timeoutMs = 30_000): Promise<void> {
-  const ready = waitFor(
-    async () => (await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`).catch(() => null))?.status === 200,
-    { timeoutMs, intervalMs: 100, what: 'the service to be ready on METRICS_PORT' },
-  );
+  const ready = waitFor(async () => (await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`).catch(() => null))?.status === 200, {
+    timeoutMs,
+    intervalMs: 100,
+    what: 'the service to be ready on METRICS_PORT',
+  });
   const died = p.exited.then((code) => {
     throw new Error(`exited with ${code} before it was ready: ${p.output().slice(-2000)}`);
   });

@@ -63,8 +63,14 @@ describe('production refuses unsafe settings', () => {
   it('lists every refusal at once, a line each', () => {
     expect(named(refusals('ingress', {}))).to.have.members(['INGRESS_API_TOKEN', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN']);
     expect(named(refusals('fleet', { WHATSAPP_PHONE_NUMBER_ID: 'x' }))).to.have.members([
-      'INGRESS_API_TOKEN', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_ACCESS_TOKEN',
-      'BOT_HANDLER_URL', 'BOT_HANDLER_TOKEN', 'PROVIDER_BASE_URL', 'WHATSAPP_PHONE_NUMBER_ID',
+      'INGRESS_API_TOKEN',
+      'WHATSAPP_APP_SECRET',
+      'WHATSAPP_VERIFY_TOKEN',
+      'WHATSAPP_ACCESS_TOKEN',
+      'BOT_HANDLER_URL',
+      'BOT_HANDLER_TOKEN',
+      'PROVIDER_BASE_URL',
+      'WHATSAPP_PHONE_NUMBER_ID',
     ]);
   });
 
@@ -77,7 +83,7 @@ describe('production refuses unsafe settings', () => {
     expect(() => loadConfig({ POSTMASTER_ALLOW_INSECURE: 'yes' })).to.throw(ConfigError, /allowInsecure/);
   });
 
-  it('exits the real dispatcher non-zero, printing each refusal on its own line and nothing else\'s', async () => {
+  it("exits the real dispatcher non-zero, printing each refusal on its own line and nothing else's", async () => {
     const p = startMain('dispatcher', { ...PROD, BOT_HANDLER_URL: 'http://bot.internal/hook', BOT_HANDLER_TOKEN: 'short' });
     expect(await p.exited).to.not.equal(0);
     const lines = p.output().trim().split('\n');
@@ -91,13 +97,20 @@ describe('each service holds only its own secrets', () => {
   const secrets = (role: ServiceRole) => {
     const c = loadConfig(ALL, {}, role);
     const held = {
-      ingressApiToken: c.ingressApiToken, ingressApiTokenPrevious: c.ingressApiTokenPrevious, whatsappAppSecret: c.whatsappAppSecret,
-      whatsappVerifyToken: c.whatsappVerifyToken, whatsappAccessToken: c.whatsappAccessToken, botHandlerToken: c.botHandlerToken, replayJobKey: c.replayJobKey,
+      ingressApiToken: c.ingressApiToken,
+      ingressApiTokenPrevious: c.ingressApiTokenPrevious,
+      whatsappAppSecret: c.whatsappAppSecret,
+      whatsappVerifyToken: c.whatsappVerifyToken,
+      whatsappAccessToken: c.whatsappAccessToken,
+      botHandlerToken: c.botHandlerToken,
+      replayJobKey: c.replayJobKey,
     };
-    return Object.entries(held).filter(([, v]) => v !== '').map(([k]) => k);
+    return Object.entries(held)
+      .filter(([, v]) => v !== '')
+      .map(([k]) => k);
   };
 
-  it('blanks the secrets of other services in a service\'s config', () => {
+  it("blanks the secrets of other services in a service's config", () => {
     expect(secrets('ingress')).to.have.members(['ingressApiToken', 'ingressApiTokenPrevious', 'whatsappAppSecret', 'whatsappVerifyToken']);
     expect(secrets('dispatcher')).to.deep.equal(['botHandlerToken']);
     expect(secrets('sender')).to.deep.equal(['whatsappAccessToken']);
@@ -150,10 +163,21 @@ describe('each service holds only its own secrets', () => {
     it('starts with POSTMASTER_ALLOW_INSECURE=1 despite weak secrets, warning once per waived refusal', async () => {
       const p = start('ingress', { POSTMASTER_ALLOW_INSECURE: '1', INGRESS_API_TOKEN: 'weak' });
       await untilReady(p);
-      const warnings = p.output().split('\n').filter((l) => l.includes('"insecure":true')).map((l) => JSON.parse(l) as { level: number; msg: string });
-      expect(warnings.every((w) => w.level === 40), 'at warn level').to.equal(true);
+      const warnings = p
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"insecure":true'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string });
+      expect(
+        warnings.every((w) => w.level === 40),
+        'at warn level',
+      ).to.equal(true);
       const waived = warnings.map((w) => w.msg).filter((m) => m.startsWith('POSTMASTER_ALLOW_INSECURE=1 let through: '));
-      expect(named(waived.map((m) => m.slice('POSTMASTER_ALLOW_INSECURE=1 let through: '.length)))).to.have.members(['INGRESS_API_TOKEN', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN']);
+      expect(named(waived.map((m) => m.slice('POSTMASTER_ALLOW_INSECURE=1 let through: '.length)))).to.have.members([
+        'INGRESS_API_TOKEN',
+        'WHATSAPP_APP_SECRET',
+        'WHATSAPP_VERIFY_TOKEN',
+      ]);
     });
   });
 });

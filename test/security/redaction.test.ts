@@ -24,12 +24,15 @@ const TEXT = 'meet me at the old mill, my PIN is 4711';
 function capture(level = 'debug'): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, any>>; raw: string[] } {
   const raw: string[] = [];
   const lines: Array<Record<string, any>> = [];
-  const log = createLogger({ level, service: 'redaction-test' }, {
-    write: (s: string) => {
-      raw.push(s);
-      lines.push(JSON.parse(s));
+  const log = createLogger(
+    { level, service: 'redaction-test' },
+    {
+      write: (s: string) => {
+        raw.push(s);
+        lines.push(JSON.parse(s));
+      },
     },
-  });
+  );
   return { log, raw, lines };
 }
 
@@ -52,7 +55,11 @@ describe('personal data out of logs, failure headers and status records', () => 
       const { log, lines, raw } = capture();
       const messageId = newId();
       log.info(
-        { messageId, wamid: 'wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI', a: { b: { c: { d: { to: PHONE, user: PHONE, text: { body: TEXT }, caption: TEXT, code: '131026', id: '123456789012' } } } } },
+        {
+          messageId,
+          wamid: 'wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI',
+          a: { b: { c: { d: { to: PHONE, user: PHONE, text: { body: TEXT }, caption: TEXT, code: '131026', id: '123456789012' } } } },
+        },
         'sending',
       );
       const d = lines[0].a.b.c.d;
@@ -86,9 +93,12 @@ describe('personal data out of logs, failure headers and status records', () => 
       expect(lines[0]).to.include({ at: '2026-12-05T20:15:45.123Z', note: 'retry in 30000 ms, code 131056, shard 12', msg: 'at 2026-12-05 20:15' });
     });
 
-    it('redacts child bindings, and a grandchild\'s', () => {
+    it("redacts child bindings, and a grandchild's", () => {
       const { log, lines } = capture();
-      log.child({ user: PHONE, component: 'x' }).child({ deep: { from: PHONE } }).info('hello');
+      log
+        .child({ user: PHONE, component: 'x' })
+        .child({ deep: { from: PHONE } })
+        .info('hello');
       expect(lines[0]).to.include({ user: REDACTED, component: 'x' });
       expect(lines[0].deep).to.deep.equal({ from: REDACTED });
     });
@@ -109,7 +119,13 @@ describe('personal data out of logs, failure headers and status records', () => 
       const sink = { write: () => {} };
       const redacting = createLogger({ level: 'info', service: 'x' }, sink);
       const plain = pino({ level: 'info', base: { service: 'x' }, timestamp: pino.stdTimeFunctions.isoTime }, sink);
-      const line = { messageId: newId(), lane: 'send.3', attempt: 2, fate: { action: 'retry', tierMs: 5000 }, err: 'provider answered 503 code 131000: Something went wrong' };
+      const line = {
+        messageId: newId(),
+        lane: 'send.3',
+        attempt: 2,
+        fate: { action: 'retry', tierMs: 5000 },
+        err: 'provider answered 503 code 131000: Something went wrong',
+      };
       const perLineUs = (f: () => void) => {
         for (let i = 0; i < 2000; i++) f();
         const t = process.hrtime.bigint();
@@ -134,9 +150,11 @@ describe('personal data out of logs, failure headers and status records', () => 
       envelope: env,
     });
 
-    it('keep the provider\'s code and reason, not the text its error echoes', () => {
+    it("keep the provider's code and reason, not the text its error echoes", () => {
       const env = envelope();
-      const err = classifyProviderError(400, { error: { code: 100, message: `(#100) Invalid parameter: text.body "${TEXT}" for ${PHONE}`, type: 'OAuthException' } });
+      const err = classifyProviderError(400, {
+        error: { code: 100, message: `(#100) Invalid parameter: text.body "${TEXT}" for ${PHONE}`, type: 'OAuthException' },
+      });
       const h = router.headersFor(delivery(env), err, 1);
       expect(h[H.failureCode]).to.equal('100');
       expect(h[H.failureClass]).to.equal('permanent');
@@ -144,7 +162,7 @@ describe('personal data out of logs, failure headers and status records', () => 
       expect(JSON.stringify(h[H.failureMessage])).not.to.include('old mill').and.not.to.include(PHONE);
     });
 
-    it('drop a bot handler\'s body and the message\'s own text wherever it is echoed', () => {
+    it("drop a bot handler's body and the message's own text wherever it is echoed", () => {
       const env = envelope({ kind: 'inbound' });
       const bot = new PermanentError(`bot handler answered 422: could not handle ${TEXT}`, { code: 'handler-422' });
       expect(router.headersFor(delivery(env), bot, 1)[H.failureMessage]).to.equal('bot handler answered 422: [body not kept]');
@@ -157,7 +175,9 @@ describe('personal data out of logs, failure headers and status records', () => 
     it('keep reasons short and bodies out even without the envelope (poison)', () => {
       expect(failureReason({ message: `bad json {"to":"${PHONE}","text":{"body":"${TEXT}"}}` })).to.equal('bad json [json]');
       expect(failureReason({ message: 'x'.repeat(1000) })).to.have.length(200);
-      expect(failureReason({ message: 'handed out 3 times without an ack (crash or lost channel)' })).to.equal('handed out 3 times without an ack (crash or lost channel)');
+      expect(failureReason({ message: 'handed out 3 times without an ack (crash or lost channel)' })).to.equal(
+        'handed out 3 times without an ack (crash or lost channel)',
+      );
     });
   });
 
@@ -174,13 +194,20 @@ describe('personal data out of logs, failure headers and status records', () => 
       await iso?.cleanup();
     });
 
-    it('stores a status record\'s error as code, class and reason, without the text', async () => {
+    it("stores a status record's error as code, class and reason, without the text", async () => {
       const cfg = iso.config();
       const store = new StatusStore({ redis, cfg, keys: keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix) });
       const id = newId();
-      await store.record(id, 'dead-lettered', { error: { code: 'handler-400', class: 'permanent', message: `bot handler answered 400: "${TEXT}"`, details: `to ${PHONE}` } });
+      await store.record(id, 'dead-lettered', {
+        error: { code: 'handler-400', class: 'permanent', message: `bot handler answered 400: "${TEXT}"`, details: `to ${PHONE}` },
+      });
       const rec = await store.get(id);
-      expect(rec!.error).to.deep.equal({ code: 'handler-400', class: 'permanent', message: 'bot handler answered 400: [body not kept]', details: `to ${REDACTED}` });
+      expect(rec!.error).to.deep.equal({
+        code: 'handler-400',
+        class: 'permanent',
+        message: 'bot handler answered 400: [body not kept]',
+        details: `to ${REDACTED}`,
+      });
     });
 
     it('lets a failed scheduled job expire: removeOnFail has an age', async () => {
@@ -189,14 +216,20 @@ describe('personal data out of logs, failure headers and status records', () => 
       const sends = new ScheduledSends(rt);
       const env = envelope();
       const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-      const worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, async () => Promise.reject(new UnrecoverableError('publish refused')), { connection, prefix: schedulePrefix(rt) });
+      const worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, async () => Promise.reject(new UnrecoverableError('publish refused')), {
+        connection,
+        prefix: schedulePrefix(rt),
+      });
       const queue = new Queue<ScheduledJob>(SCHEDULE_QUEUE, { connection: redis, prefix: schedulePrefix(rt) });
       try {
         await sends.add([{ ...env, sendAt: new Date().toISOString() }]);
-        const job = await waitFor(async () => {
-          const j = await queue.getJob(env.id);
-          return j && (await j.getState()) === 'failed' ? j : null;
-        }, { what: 'the scheduled job to fail' });
+        const job = await waitFor(
+          async () => {
+            const j = await queue.getJob(env.id);
+            return j && (await j.getState()) === 'failed' ? j : null;
+          },
+          { what: 'the scheduled job to fail' },
+        );
         expect(job.opts.removeOnFail).to.deep.equal({ age: FAILED_JOB_RETENTION_S });
         expect(FAILED_JOB_RETENTION_S).to.be.at.most(30 * 24 * 3600);
       } finally {

@@ -34,10 +34,13 @@ describe('replay and purge jobs only from the CLI (signed with REPLAY_JOB_KEY)',
   /** Enqueues `data` as-is, as any Redis client could, and waits for the replayer's verdict. */
   async function settled(data: ReplayJobData): Promise<Job<ReplayJobData, ReplayResult>> {
     const id = await enqueue(replayer.queue, data);
-    await waitFor(async () => {
-      const state = await (await findJob(replayer.queue, id))?.getState();
-      return state === 'failed' || state === 'completed';
-    }, { what: `job ${id} to end`, timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor(
+      async () => {
+        const state = await (await findJob(replayer.queue, id))?.getState();
+        return state === 'failed' || state === 'completed';
+      },
+      { what: `job ${id} to end`, timeoutMs: 30_000, intervalMs: 50 },
+    );
     // Loaded once it ended: a job read while active has no failedReason yet.
     return (await findJob(replayer.queue, id))!;
   }
@@ -104,7 +107,7 @@ describe('replay and purge jobs only from the CLI (signed with REPLAY_JOB_KEY)',
     expect(() => checkJobKey({ env: 'development', replayJobKey: '' })).not.to.throw();
   });
 
-  it('signs the automatic policy\'s scheduled jobs with the replayer\'s own key (no nonce: the scheduler repeats them)', () => {
+  it("signs the automatic policy's scheduled jobs with the replayer's own key (no nonce: the scheduler repeats them)", () => {
     const data = signJobData(autoReplayData(cfg), KEY);
     expect(data.nonce).to.equal(undefined);
     expect(() => verifyJobData(data, [KEY])).not.to.throw();

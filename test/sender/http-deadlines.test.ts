@@ -23,9 +23,9 @@ type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 const OK_BODY = JSON.stringify({ messaging_product: 'whatsapp', messages: [{ id: 'wamid.OK' }], replies: [{ type: 'text', text: { body: 'hi' } }] });
 
 const BEHAVIOURS: Record<string, Behaviour> = {
-  'silent': () => {},
+  silent: () => {},
   // Each byte comes well within undici's per-chunk bodyTimeout: only an overall deadline ends it.
-  'trickle': (_req, res) => {
+  trickle: (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write('{"messages":[');
     const t = setInterval(() => res.write(' '), TIMEOUT_MS / 8);
@@ -60,7 +60,11 @@ async function startServer(): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -95,7 +99,14 @@ describe('outbound HTTP: overall deadline and answer size cap', function () {
       await Promise.all(clients.map((c) => c.close()));
     });
     const client = (behaviour: string) => {
-      const c = new ProviderClient({ baseUrl: `${server.url}/graph`, graphApiVersion: 'v21.0', phoneNumberId: behaviour, accessToken: 't', timeoutMs: TIMEOUT_MS, maxResponseBytes: MAX_BYTES });
+      const c = new ProviderClient({
+        baseUrl: `${server.url}/graph`,
+        graphApiVersion: 'v21.0',
+        phoneNumberId: behaviour,
+        accessToken: 't',
+        timeoutMs: TIMEOUT_MS,
+        maxResponseBytes: MAX_BYTES,
+      });
       clients.push(c);
       return c;
     };

@@ -44,7 +44,10 @@ describe('sender: limiter shared by replicas through Redis', function () {
   it('pauses the whole number on every replica after one replica hears 130429, and halves its rate', async () => {
     const a = await replica({ throughputPerSecond: 40 });
     const b = await replica({ throughputPerSecond: 40 });
-    const { error: err, paused } = await a.limiter.onProviderThrottle({ user: '15550001111' }, new TransientError('provider answered 429 code 130429', { code: '130429' }));
+    const { error: err, paused } = await a.limiter.onProviderThrottle(
+      { user: '15550001111' },
+      new TransientError('provider answered 429 code 130429', { code: '130429' }),
+    );
     expect(paused).to.equal(true);
     expect(err).to.be.instanceOf(ThrottledError);
     expect(err.code).to.equal('130429');
@@ -70,7 +73,10 @@ describe('sender: limiter shared by replicas through Redis', function () {
     const { error: err } = await a.limiter.onProviderThrottle({ user: '15550003333' }, new TransientError('pair', { code: '131056', retryAfterMs: 5000 }));
     expect(err.retryAfterMs).to.be.within(4900, 5000);
     // Longer than the in-process wait: turned away at once, as throttled, with the time left.
-    const refused = await b.limiter.acquire({ user: '15550003333', priority: 'urgent' }).then(() => null, (e: unknown) => e);
+    const refused = await b.limiter.acquire({ user: '15550003333', priority: 'urgent' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(refused).to.be.instanceOf(ThrottledError);
     expect((refused as ThrottledError).retryAfterMs).to.be.within(4000, 5000);
     const started = Date.now();
@@ -78,7 +84,7 @@ describe('sender: limiter shared by replicas through Redis', function () {
     expect(Date.now() - started).to.be.below(200);
   });
 
-  it('gives the number\'s next token to an urgent send before normal ones that were waiting', async () => {
+  it("gives the number's next token to an urgent send before normal ones that were waiting", async () => {
     const { limiter } = await replica({ throughputPerSecond: 10 });
     const order: string[] = [];
     const normal = Array.from({ length: 6 }, (_, i) => limiter.acquire({ user: `1555001${i}`, priority: 'normal' }).then(() => order.push(`n${i}`)));

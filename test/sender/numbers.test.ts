@@ -26,7 +26,18 @@ const numbersJson = (main: Record<string, unknown>, support: Record<string, unkn
 /** Meta's phone_number_quality_update for the display number `display`. */
 const qualityUpdate = (display: string, limit: string) => ({
   object: 'whatsapp_business_account',
-  entry: [{ id: '102290129340398', time: Math.floor(Date.now() / 1000), changes: [{ field: 'phone_number_quality_update', value: { display_phone_number: display, event: 'UPGRADE', old_limit: 'TIER_250', current_limit: limit, max_daily_conversations_per_business: limit } }] }],
+  entry: [
+    {
+      id: '102290129340398',
+      time: Math.floor(Date.now() / 1000),
+      changes: [
+        {
+          field: 'phone_number_quality_update',
+          value: { display_phone_number: display, event: 'UPGRADE', old_limit: 'TIER_250', current_limit: limit, max_daily_conversations_per_business: limit },
+        },
+      ],
+    },
+  ],
 });
 
 describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
@@ -56,7 +67,9 @@ describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
   });
 
   it('reads tier names and portfolio limits', () => {
-    const n = businessNumbers(load({ WHATSAPP_MESSAGING_LIMIT: 'TIER_1K', WHATSAPP_NUMBERS: '[{"id": "1"}, {"id": "2", "portfolio": "b", "messagingLimit": 250}]' }));
+    const n = businessNumbers(
+      load({ WHATSAPP_MESSAGING_LIMIT: 'TIER_1K', WHATSAPP_NUMBERS: '[{"id": "1"}, {"id": "2", "portfolio": "b", "messagingLimit": 250}]' }),
+    );
     expect(n.messagingLimit('default')).to.equal(1000);
     expect(n.messagingLimit('b')).to.equal(250);
   });
@@ -78,7 +91,10 @@ describe('sender: several business numbers', function () {
     iso = await isolate('sender-numbers');
     fleet = await startFleet(iso, {
       senders: 2,
-      overrides: { whatsappNumbers: numbersJson({ throughputPerSecond: RATE.main }, { throughputPerSecond: RATE.support }), whatsappAccessToken: 'main-number-token-0123456789abcdef' },
+      overrides: {
+        whatsappNumbers: numbersJson({ throughputPerSecond: RATE.main }, { throughputPerSecond: RATE.support }),
+        whatsappAccessToken: 'main-number-token-0123456789abcdef',
+      },
       simulator: {
         accessToken: 'main-number-token-0123456789abcdef',
         numbers: [
@@ -113,14 +129,29 @@ describe('sender: several business numbers', function () {
     }
     await Promise.all(posts);
     const total = users.length * (PER.main + PER.support);
-    await waitFor(() => fleet.sim.accepted().filter((e) => users.includes(e.to)).length >= total || null, { timeoutMs: 60_000, what: `${total} sends accepted` });
+    await waitFor(() => fleet.sim.accepted().filter((e) => users.includes(e.to)).length >= total || null, {
+      timeoutMs: 60_000,
+      what: `${total} sends accepted`,
+    });
     const calls = fleet.sim.ledger().filter((e) => users.includes(e.to));
-    expect(calls.filter((e) => e.status === 401), 'sends with the wrong token').to.deep.equal([]);
-    for (const [from, id] of [['main', MAIN], ['support', SUPPORT]] as const) {
+    expect(
+      calls.filter((e) => e.status === 401),
+      'sends with the wrong token',
+    ).to.deep.equal([]);
+    for (const [from, id] of [
+      ['main', MAIN],
+      ['support', SUPPORT],
+    ] as const) {
       const mine = calls.filter((e) => e.phoneNumberId === id && e.status === 200);
       expect(mine).to.have.length(users.length * PER[from]);
       // Our pacing (the simulator's 130429s would only add retries): the busiest 1 s span, as in throughput.test.ts.
-      expect(maxInWindow(mine.map((e) => e.receivedAt), 1000), `${from}: busiest 1 s`).to.be.at.most(RATE[from] * 1.1);
+      expect(
+        maxInWindow(
+          mine.map((e) => e.receivedAt),
+          1000,
+        ),
+        `${from}: busiest 1 s`,
+      ).to.be.at.most(RATE[from] * 1.1);
       for (const to of users) {
         const bodies = mine.filter((e) => e.to === to).map((e) => (e.body as { text: { body: string } }).text.body);
         expect(bodies).to.deep.equal(Array.from({ length: PER[from] }, (_, i) => `${from}-${i}`));
@@ -140,7 +171,9 @@ describe('sender: several business numbers', function () {
     const res = await fleet.send({ to: '15557000020', from: 'marketing', text: { body: 'x' } });
     expect(res.status).to.equal(400);
     expect(res.body.field).to.equal('from');
-    expect(res.body.message).to.match(/from: "marketing" is not a configured business number \(configured: main \(100000000000001\), support \(100000000000002\)\)/);
+    expect(res.body.message).to.match(
+      /from: "marketing" is not a configured business number \(configured: main \(100000000000001\), support \(100000000000002\)\)/,
+    );
   });
 
   it('labels sends by number in postmaster_sent_total', async () => {
@@ -168,10 +201,13 @@ describe('sender: messaging limits', function () {
     });
   }
   const settled = (fleet: Fleet, id: string) =>
-    waitFor(async () => {
-      const rec = (await fleet.call('GET', `/v1/messages/${id}`)).body;
-      return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
-    }, { what: `message ${id} settled` });
+    waitFor(
+      async () => {
+        const rec = (await fleet.call('GET', `/v1/messages/${id}`)).body;
+        return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
+      },
+      { what: `message ${id} settled` },
+    );
   const template = async (fleet: Fleet, to: string, from = 'main') => {
     const res = await fleet.send({ to, from, type: 'template', template: TEMPLATE });
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
@@ -218,16 +254,19 @@ describe('sender: messaging limits', function () {
     }
   });
 
-  it('waits past the limit (action wait) and sends once Meta\'s quality webhook raises the tier', async () => {
+  it("waits past the limit (action wait) and sends once Meta's quality webhook raises the tier", async () => {
     const fleet = await fleetWith('wait');
     try {
       // The first test's two users still count: the portfolio is full.
       const e = user();
       const id = await template(fleet, e);
       const prefix = keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix);
-      await waitFor(async () => /postmaster_messaging_limit_total\{[^}]*outcome="refused"[^}]*\} [1-9]/.test(await fleet.senders[0].rt.metrics.registry.metrics()) || null, {
-        what: 'the template refused by the messaging limit (and re-tiered)',
-      });
+      await waitFor(
+        async () => /postmaster_messaging_limit_total\{[^}]*outcome="refused"[^}]*\} [1-9]/.test(await fleet.senders[0].rt.metrics.registry.metrics()) || null,
+        {
+          what: 'the template refused by the messaging limit (and re-tiered)',
+        },
+      );
       expect((await fleet.call('GET', `/v1/messages/${id}`)).body.status).to.not.equal('dead-lettered');
       expect(fleet.sim.ledger({ to: e })).to.have.length(0);
       const res = await postWebhook(fleet, JSON.stringify(qualityUpdate('15550000002', 'TIER_1K')));
@@ -241,7 +280,7 @@ describe('sender: messaging limits', function () {
     }
   });
 
-  it('skips a quality update for a display number it does not know, and reads Meta\'s tier names', async () => {
+  it("skips a quality update for a display number it does not know, and reads Meta's tier names", async () => {
     const fleet = await fleetWith('fail');
     try {
       const res = await postWebhook(fleet, JSON.stringify(qualityUpdate('15559999999', 'TIER_10K')));

@@ -22,7 +22,7 @@ describe('sender: pair rate limit per recipient', function () {
     await iso?.cleanup();
   });
 
-  it('spreads one user\'s messages at the configured rate, in order, while other users go at full speed', async () => {
+  it("spreads one user's messages at the configured rate, in order, while other users go at full speed", async () => {
     const [busy] = recipients(1, 15550200000);
     const others = recipients(100, 15550300000);
     const [one, many] = await Promise.all([publishToSenders(fleet, [busy], 10, 1), publishToSenders(fleet, others, 2, 20)]);
@@ -38,7 +38,10 @@ describe('sender: pair rate limit per recipient', function () {
     const span = t[t.length - 1] - t[0];
     // Time from publication to the provider: the busy user's grow with the limit, the others' do not.
     const latency = (e: { id: string | null; receivedAt: number }) => e.receivedAt - (one.at.get(e.id!) ?? many.at.get(e.id!)!);
-    const othersLatency = accepted.filter((e) => e.to !== busy).map(latency).sort((a, b) => a - b);
+    const othersLatency = accepted
+      .filter((e) => e.to !== busy)
+      .map(latency)
+      .sort((a, b) => a - b);
     const othersDone = Math.max(...accepted.filter((e) => e.to !== busy).map((e) => e.receivedAt));
     const p95 = othersLatency[Math.floor(othersLatency.length * 0.95)];
     console.log(
@@ -87,7 +90,12 @@ describe('sender: provider pair-rate answers (131056) with our pair limit off', 
     // Each refusal pauses the recipient for the backoff: the provider is asked again about once per pause, not in a loop.
     expect(refused).to.be.greaterThan(0).and.at.most(8);
     for (const [user, ids] of many.byUser) {
-      expect(fleet.sim.accepted().filter((e) => e.to === user).map((e) => e.id)).to.deep.equal(ids);
+      expect(
+        fleet.sim
+          .accepted()
+          .filter((e) => e.to === user)
+          .map((e) => e.id),
+      ).to.deep.equal(ids);
     }
     const dlq = fleet.senders[0].rt.topology.names.dlq;
     expect(await queueDepths(iso.amqpUrl, [dlq])).to.deep.equal({ [dlq]: 0 });

@@ -67,7 +67,7 @@ describe('sender: limiter arithmetic', function () {
     }
   });
 
-  it('shifts each recipient\'s pair windows by a stable phase', () => {
+  it("shifts each recipient's pair windows by a stable phase", () => {
     expect(phaseOf('15551234567', 600)).to.equal(phaseOf('15551234567', 600));
     const phases = new Set(Array.from({ length: 50 }, (_, i) => phaseOf(String(15550000000 + i), 600)));
     for (const p of phases) expect(p).to.be.within(0, 599);

@@ -7,7 +7,10 @@ import { startSimulator, type Simulator } from '../../services/simulator/server.
 
 const PAYLOADS: Array<Record<string, unknown>> = [
   { type: 'text', text: { body: 'hello', preview_url: false } },
-  { type: 'template', template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: '42' }] }] } },
+  {
+    type: 'template',
+    template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: '42' }] }] },
+  },
   { type: 'image', image: { link: 'https://example.com/a.png', caption: 'a' } },
   { type: 'document', document: { id: '1234567890', filename: 'invoice.pdf' } },
   { type: 'video', video: { link: 'https://example.com/v.mp4' } },
@@ -17,7 +20,10 @@ const PAYLOADS: Array<Record<string, unknown>> = [
     type: 'interactive',
     interactive: { type: 'button', body: { text: 'Pick one' }, action: { buttons: [{ type: 'reply', reply: { id: 'y', title: 'Yes' } }] } },
   },
-  { type: 'interactive', interactive: { type: 'list', body: { text: 'Menu' }, action: { button: 'Open', sections: [{ title: 'S', rows: [{ id: 'r1', title: 'R1' }] }] } } },
+  {
+    type: 'interactive',
+    interactive: { type: 'list', body: { text: 'Menu' }, action: { button: 'Open', sections: [{ title: 'S', rows: [{ id: 'r1', title: 'R1' }] }] } },
+  },
 ];
 
 describe('sender: Cloud API client', function () {
@@ -34,8 +40,7 @@ describe('sender: Cloud API client', function () {
     await sim?.close();
   });
 
-  const envelope = (payload: Record<string, unknown>, user = '15551230000'): Envelope =>
-    newEnvelope({ kind: 'outbound', user, priority: 'normal', payload });
+  const envelope = (payload: Record<string, unknown>, user = '15551230000'): Envelope => newEnvelope({ kind: 'outbound', user, priority: 'normal', payload });
 
   it('sends text, template, media and interactive messages with the body of the provider contract', async () => {
     for (const payload of PAYLOADS) {
@@ -44,7 +49,13 @@ describe('sender: Cloud API client', function () {
       expect(res.status, JSON.stringify(payload)).to.equal(200);
       expect(res.wamid).to.match(/^wamid\./);
       const [entry] = sim.ledger({ to: env.user }).slice(-1);
-      expect(entry.body).to.deep.equal({ messaging_product: 'whatsapp', recipient_type: 'individual', to: env.user, ...payload, biz_opaque_callback_data: env.id });
+      expect(entry.body).to.deep.equal({
+        messaging_product: 'whatsapp',
+        recipient_type: 'individual',
+        to: env.user,
+        ...payload,
+        biz_opaque_callback_data: env.id,
+      });
     }
   });
 
@@ -56,7 +67,7 @@ describe('sender: Cloud API client', function () {
     expect(entry.id).to.equal(env.id);
   });
 
-  it('classifies the provider\'s answers: throttles, transient and permanent errors', async () => {
+  it("classifies the provider's answers: throttles, transient and permanent errors", async () => {
     const cases: Array<[number, string, boolean, typeof TransientError | typeof PermanentError]> = [
       [130429, '130429', true, TransientError],
       [131056, '131056', true, TransientError],

@@ -27,7 +27,7 @@ describe('sender: provider throttling (130429) with our limit set too high', fun
     await iso?.cleanup();
   });
 
-  it('settles under the provider\'s rate, loses nothing and dead-letters nothing', async () => {
+  it("settles under the provider's rate, loses nothing and dead-letters nothing", async () => {
     // The first sender owns every shard until the others have joined. This test is about
     // throttling, so it starts once the shards are spread: a hand-over during the throttled run
     // can reorder a user's messages (docs/ARCHITECTURE.md, "Known limitations of the hand-over"),
@@ -65,7 +65,10 @@ describe('sender: provider throttling (130429) with our limit set too high', fun
     const accepted = fleet.sim.accepted();
     expect(new Set(accepted.map((e) => e.id))).to.deep.equal(new Set(sent.ids));
     for (const [user, ids] of sent.byUser) {
-      expect(accepted.filter((e) => e.to === user).map((e) => e.id), `order of ${user}`).to.deep.equal(ids);
+      expect(
+        accepted.filter((e) => e.to === user).map((e) => e.id),
+        `order of ${user}`,
+      ).to.deep.equal(ids);
     }
     const dlq = fleet.senders[0].rt.topology.names.dlq;
     expect(await queueDepths(iso.amqpUrl, [dlq])).to.deep.equal({ [dlq]: 0 });

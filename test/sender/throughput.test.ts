@@ -29,14 +29,19 @@ describe('sender: throughput limit per business number', function () {
     const peak = maxInWindow(times, 1000);
     const first = Math.min(...times);
     const last = Math.max(...times);
-    console.log(`      ${times.length} sends in ${((last - first) / 1000).toFixed(1)} s: mean ${ratePerSecond(times, first, last).toFixed(1)}/s, busiest 1 s window ${peak}`);
+    console.log(
+      `      ${times.length} sends in ${((last - first) / 1000).toFixed(1)} s: mean ${ratePerSecond(times, first, last).toFixed(1)}/s, busiest 1 s window ${peak}`,
+    );
     expect(peak).to.be.at.most(LIMIT + LIMIT / 10);
 
     const accepted = fleet.sim.accepted();
     expect(accepted).to.have.length(USERS * PER_USER);
     expect(new Set(accepted.map((e) => e.id))).to.deep.equal(new Set(sent.ids));
     for (const [user, ids] of sent.byUser) {
-      expect(accepted.filter((e) => e.to === user).map((e) => e.id), `order of ${user}`).to.deep.equal(ids);
+      expect(
+        accepted.filter((e) => e.to === user).map((e) => e.id),
+        `order of ${user}`,
+      ).to.deep.equal(ids);
     }
   });
 });

@@ -36,10 +36,13 @@ describe('sender: the customer-service window', function () {
 
   const record = async (id: string) => (await fleet.call('GET', `/v1/messages/${id}`)).body;
   const settled = (id: string) =>
-    waitFor(async () => {
-      const rec = await record(id);
-      return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
-    }, { what: `message ${id} sent or dead-lettered` });
+    waitFor(
+      async () => {
+        const rec = await record(id);
+        return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
+      },
+      { what: `message ${id} sent or dead-lettered` },
+    );
   const keyOf = (to: string) => windowKey({ keys: keyspace(fleet.cfg.redisKeyPrefix, fleet.cfg.topologyPrefix) }, fleet.cfg.whatsappPhoneNumberId, to);
   /** Postmaster's record says the user last wrote `agoMs` ago. */
   const wroteAgo = (to: string, agoMs: number) => iso.redis.set(keyOf(to), String(Date.now() - agoMs), 'PX', WINDOW_MS);
@@ -103,12 +106,17 @@ describe('sender: the customer-service window', function () {
     expect(fleet.sim.accepted().filter((e) => e.to === to)).to.have.length(1);
   });
 
-  it('gives the Cloud API\'s 131047 the same class, and answers it with the fallback template when there is one', async () => {
+  it("gives the Cloud API's 131047 the same class, and answers it with the fallback template when there is one", async () => {
     const [a, b] = [user(), user()];
     // Postmaster believes both windows open; the provider knows better.
     await wroteAgo(a, 1000);
     await wroteAgo(b, 1000);
-    fleet.sim.setFaults({ rules: [{ to: a, times: 1, status: 400, code: 131047 }, { to: b, times: 1, status: 400, code: 131047 }] });
+    fleet.sim.setFaults({
+      rules: [
+        { to: a, times: 1, status: 400, code: 131047 },
+        { to: b, times: 1, status: 400, code: 131047 },
+      ],
+    });
     const failed = await settled(await send({ to: a, text: { body: 'free-form' } }));
     expect(failed.status).to.equal('dead-lettered');
     expect(failed.error).to.include({ class: 'window-closed', code: '131047' });
@@ -131,7 +139,11 @@ describe('simulator: customer-service windows', () => {
   after(() => sim?.close());
 
   const control = async (method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) => {
-    const res = await request(`${sim.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await request(`${sim.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return { status: res.statusCode, body: (await res.body.json()) as any };
   };
 

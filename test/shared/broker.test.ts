@@ -133,33 +133,51 @@ describe('shared/broker: the urgent lanes on a connection of their own', functio
   type Conn = { name: string; channels?: number; client_properties?: { connection_name?: string } };
   /** Our connections by their connection_name, once the management API lists both (its stats lag). */
   async function ours(): Promise<Map<string, Conn>> {
-    return waitFor(async () => {
-      const conns = await t.iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`);
-      // Named `<name>@<replica>`: keyed here by the part before the replica.
-      const byName = new Map(conns.map((c) => [(c.client_properties?.connection_name ?? '').replace(`@${broker.replica}`, ''), c]));
-      return byName.has(NAME) && byName.has(`${NAME}:urgent`) ? byName : null;
-    }, { timeoutMs: 20_000, intervalMs: 250, what: 'both connections in the management API' });
+    return waitFor(
+      async () => {
+        const conns = await t.iso.mgmt.call<Conn[]>('GET', `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`);
+        // Named `<name>@<replica>`: keyed here by the part before the replica.
+        const byName = new Map(conns.map((c) => [(c.client_properties?.connection_name ?? '').replace(`@${broker.replica}`, ''), c]));
+        return byName.has(NAME) && byName.has(`${NAME}:urgent`) ? byName : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'both connections in the management API' },
+    );
   }
 
   it('publishes and consumes urgent work on `<name>:urgent`, ordered work on `<name>`', async () => {
     const got: string[] = [];
-    const consumer = new QueueConsumer(broker, { queue: 'lane.urgent', prefetch: 4, urgent: true, logger: silentLogger(), handler: async (m) => void got.push(m.content.toString()) });
+    const consumer = new QueueConsumer(broker, {
+      queue: 'lane.urgent',
+      prefetch: 4,
+      urgent: true,
+      logger: silentLogger(),
+      handler: async (m) => void got.push(m.content.toString()),
+    });
     await consumer.start();
     await broker.publish({ exchange: '', routingKey: 'lane.urgent', body: Buffer.from('u1'), messageId: 'u1', urgent: true });
     await broker.publish({ exchange: '', routingKey: 'lane.ordered', body: Buffer.from('o1'), messageId: 'o1' });
     await waitFor(() => got.includes('u1'), { what: 'the urgent message consumed' });
     // Urgent: the consumer's channel and the urgent publisher; main: the ordered publisher only.
-    const conns = await waitFor(async () => {
-      const c = await ours();
-      return c.get(`${NAME}:urgent`)?.channels === 2 && c.get(NAME)?.channels === 1 ? c : null;
-    }, { timeoutMs: 20_000, intervalMs: 500, what: 'two channels on the urgent connection, one on the main one' });
+    const conns = await waitFor(
+      async () => {
+        const c = await ours();
+        return c.get(`${NAME}:urgent`)?.channels === 2 && c.get(NAME)?.channels === 1 ? c : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: 'two channels on the urgent connection, one on the main one' },
+    );
     expect(conns.get(`${NAME}:urgent`)?.channels).to.equal(2);
     await consumer.stop(5000);
   });
 
   it('goes on with urgent work while the broker has closed the main connection', async () => {
     const got: string[] = [];
-    const consumer = new QueueConsumer(broker, { queue: 'lane.urgent', prefetch: 4, urgent: true, logger: silentLogger(), handler: async (m) => void got.push(m.content.toString()) });
+    const consumer = new QueueConsumer(broker, {
+      queue: 'lane.urgent',
+      prefetch: 4,
+      urgent: true,
+      logger: silentLogger(),
+      handler: async (m) => void got.push(m.content.toString()),
+    });
     await consumer.start();
     const main = (await ours()).get(NAME) as Conn;
     // Kill the main connection, and check the urgent lane before the main one is back.
@@ -169,7 +187,10 @@ describe('shared/broker: the urgent lanes on a connection of their own', functio
     // Both publishes start in the same tick, while the main connection is known to be down (it
     // reconnects after a second): the urgent one goes out, the ordered one is refused at once.
     const publish = broker.publish({ exchange: '', routingKey: 'lane.urgent', body: Buffer.from('u2'), messageId: 'u2', urgent: true });
-    const refused = broker.publish({ exchange: '', routingKey: 'lane.ordered', body: Buffer.from('o2'), messageId: 'o2' }).then(() => null, (e: unknown) => e);
+    const refused = broker.publish({ exchange: '', routingKey: 'lane.ordered', body: Buffer.from('o2'), messageId: 'o2' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     const urgentWhileDown = !broker.connected() && broker.connected(true);
     await publish;
     await waitFor(() => got.includes('u2'), { what: 'the urgent message consumed' });

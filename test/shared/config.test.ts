@@ -29,8 +29,14 @@ describe('config', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).to.throw(ConfigError, /^INGRESS_API_TOKEN .*\n(.*\n)*WHATSAPP_APP_SECRET /m);
     const strong = (c: string) => c.repeat(40);
     const ok = loadConfig({
-      NODE_ENV: 'production', INGRESS_API_TOKEN: strong('t'), WHATSAPP_APP_SECRET: strong('s'), WHATSAPP_VERIFY_TOKEN: strong('v'), WHATSAPP_ACCESS_TOKEN: strong('a'),
-      BOT_HANDLER_URL: 'https://bot.example', BOT_HANDLER_TOKEN: strong('b'), PROVIDER_BASE_URL: 'https://graph.facebook.com',
+      NODE_ENV: 'production',
+      INGRESS_API_TOKEN: strong('t'),
+      WHATSAPP_APP_SECRET: strong('s'),
+      WHATSAPP_VERIFY_TOKEN: strong('v'),
+      WHATSAPP_ACCESS_TOKEN: strong('a'),
+      BOT_HANDLER_URL: 'https://bot.example',
+      BOT_HANDLER_TOKEN: strong('b'),
+      PROVIDER_BASE_URL: 'https://graph.facebook.com',
     });
     expect(ok.env).to.equal('production');
   });

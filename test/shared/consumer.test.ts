@@ -63,14 +63,17 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
 
     // Close the consumer's connection from the broker's side, as a node restart or a network cut would.
     // (The management API lists a new connection after its next stats emission: wait for it.)
-    const mine = await waitFor(async () => {
-      const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
-        'GET',
-        `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
-      );
-      const found = conns.filter((c) => c.client_properties?.connection_name === `${NAME}@${broker.replica}`);
-      return found.length ? found : null;
-    }, { timeoutMs: 20_000, intervalMs: 250, what: 'the broker to list our connection' });
+    const mine = await waitFor(
+      async () => {
+        const conns = await t.iso.mgmt.call<Array<{ name: string; client_properties?: { connection_name?: string } }>>(
+          'GET',
+          `/api/vhosts/${encodeURIComponent(t.iso.vhost)}/connections`,
+        );
+        const found = conns.filter((c) => c.client_properties?.connection_name === `${NAME}@${broker.replica}`);
+        return found.length ? found : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'the broker to list our connection' },
+    );
     expect(mine, 'one connection of ours').to.have.length(1);
     await t.iso.mgmt.call('DELETE', `/api/connections/${encodeURIComponent(mine[0].name)}`);
     await waitFor(() => !broker.connected(), { timeoutMs: 10_000, what: 'the connection to drop' });
@@ -79,10 +82,13 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     await waitFor(() => ids.every((id) => handled.has(id)), { timeoutMs: 40_000, what: 'every message handled' });
     // Every delivery of the new channel was acked: nothing stays unacked on it (the management
     // API's counters lag by a few seconds, hence the wait).
-    const end = await waitFor(async () => {
-      const l = await left(queue);
-      return l.ready === 0 && l.unacked === 0 ? l : null;
-    }, { timeoutMs: 30_000, intervalMs: 500, what: 'the queue to be empty with nothing unacked' });
+    const end = await waitFor(
+      async () => {
+        const l = await left(queue);
+        return l.ready === 0 && l.unacked === 0 ? l : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: 'the queue to be empty with nothing unacked' },
+    );
     expect(end).to.deep.equal({ ready: 0, unacked: 0 });
     await consumer.stop(5000);
   });
@@ -210,8 +216,10 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
       logger: silentLogger(),
       handler: async (msg) => {
         const id = msg.properties.messageId as string;
-        if (id === ids[0]) await firstHeld; // a slow provider call at the head of the window
-        else if (id < ids[100]) await sleep(Math.random() * 4); // finish out of order
+        if (id === ids[0])
+          await firstHeld; // a slow provider call at the head of the window
+        else if (id < ids[100])
+          await sleep(Math.random() * 4); // finish out of order
         else await wave; // the second half: 16 at a time, all finishing in one turn
         handled.set(id, (handled.get(id) ?? 0) + 1);
       },
@@ -226,13 +234,19 @@ describe('shared/consumer: QueueConsumer across a reconnect, a refused subscript
     await waitFor(() => consumer.inFlightCount === 16, { timeoutMs: 10_000, what: 'a full window of the second half' });
     const before = consumer.settleCounts;
     releaseWave();
-    await waitFor(async () => {
-      const q = await left(queue);
-      return handled.size === ids.length && q.ready + q.unacked === 0;
-    }, { timeoutMs: 20_000, intervalMs: 100, what: 'every message handled and acked' });
+    await waitFor(
+      async () => {
+        const q = await left(queue);
+        return handled.size === ids.length && q.ready + q.unacked === 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'every message handled and acked' },
+    );
     const after = consumer.settleCounts;
     await consumer.stop(1000);
-    expect([...handled.values()].every((n) => n === 1), 'each handled once (no ack was lost to a redelivery)').to.equal(true);
+    expect(
+      [...handled.values()].every((n) => n === 1),
+      'each handled once (no ack was lost to a redelivery)',
+    ).to.equal(true);
     expect(after.deliveries, 'every delivery settled').to.equal(ids.length);
     // 100 messages finishing a window (16) at a time: a few frames per window, not one per message.
     expect(after.frames - before.frames, 'frames for the second half').to.be.at.most(50);

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { EnvelopeError, newEnvelope, parseEnvelope } from '../../shared/envelope.js';
 
-const good = () =>
-  newEnvelope({ kind: 'outbound', user: '15551234567', priority: 'normal', payload: { type: 'text', text: { body: 'hi' } } });
+const good = () => newEnvelope({ kind: 'outbound', user: '15551234567', priority: 'normal', payload: { type: 'text', text: { body: 'hi' } } });
 
 describe('envelope', () => {
   it('round-trips a valid envelope with a ULID id and attempt 0', () => {

@@ -30,15 +30,21 @@ describe('health: a worker that cannot consume is unready, then not live', funct
     await ch.deleteQueue(urgent);
     await ch.close();
 
-    const unready = await waitFor(async () => {
-      const r = await probe('/readyz');
-      return r.status === 503 ? r : null;
-    }, { what: '/readyz to go red' });
+    const unready = await waitFor(
+      async () => {
+        const r = await probe('/readyz');
+        return r.status === 503 ? r : null;
+      },
+      { what: '/readyz to go red' },
+    );
     expect(unready.body.failing.consume.reason).to.include(urgent);
-    const stuck = await waitFor(async () => {
-      const r = await probe('/healthz');
-      return r.status === 503 ? r : null;
-    }, { what: '/healthz to fail after HEALTH_STUCK_AFTER_MS' });
+    const stuck = await waitFor(
+      async () => {
+        const r = await probe('/healthz');
+        return r.status === 503 ? r : null;
+      },
+      { what: '/healthz to fail after HEALTH_STUCK_AFTER_MS' },
+    );
     expect(stuck.body.failing).to.have.property('consume');
 
     // The lane comes back (topology asserted again): the consumer resubscribes, both probes pass.

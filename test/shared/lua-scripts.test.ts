@@ -24,7 +24,10 @@ describe('shared: Lua scripts from .lua files', () => {
     writeFileSync(path.join(dir, 'twice.lua'), 'local function twice(x) return x * 2 end\n');
     writeFileSync(path.join(dir, 'inner.lua'), '--- @include "twice"\nlocal function quad(x) return twice(twice(x)) end\n');
     // `twice` comes in directly and again through `inner`: pasted once, or Lua would see two definitions of one local.
-    writeFileSync(path.join(dir, 'layout.lua'), '--- @include "twice"\n--- @include "inner"\nreturn {KEYS, ARGV, tostring(quad(tonumber(ARGV[1]))), LABEL, FACTOR}\n');
+    writeFileSync(
+      path.join(dir, 'layout.lua'),
+      '--- @include "twice"\n--- @include "inner"\nreturn {KEYS, ARGV, tostring(quad(tonumber(ARGV[1]))), LABEL, FACTOR}\n',
+    );
   });
   after(async () => {
     rmSync(dir, { recursive: true, force: true });

@@ -58,7 +58,10 @@ describe('shared/broker: every confirm answers its own message, whatever the inp
     ['a routing key of 86 × "😀" (344 bytes)', { routingKey: '😀'.repeat(86) }],
   ] as const) {
     it(`refuses ${what} before counting a confirm, and the next 50 publishes are each confirmed and stored`, async () => {
-      const err = await publish('bad', extra as never).then(() => null, (e: Error) => e);
+      const err = await publish('bad', extra as never).then(
+        () => null,
+        (e: Error) => e,
+      );
       expect(err).to.be.instanceOf(UnencodableMessageError);
       const ids = Array.from({ length: 50 }, (_, i) => `m${i}`);
       const started = Date.now();
@@ -73,7 +76,10 @@ describe('shared/broker: every confirm answers its own message, whatever the inp
     const ch = await conn.createChannel();
     await ch.assertExchange('pc.nowhere', 'direct', { durable: false, autoDelete: false });
     await ch.close();
-    const err = await broker.publish({ exchange: 'pc.nowhere', routingKey: 'k', body: Buffer.from('{}'), messageId: 'lost' }).then(() => null, (e: Error) => e);
+    const err = await broker.publish({ exchange: 'pc.nowhere', routingKey: 'k', body: Buffer.from('{}'), messageId: 'lost' }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(UnroutableError);
     expect((err as BrokerUnavailableError).outcomeUnknown, 'nothing was stored').to.equal(false);
     expect(returned).to.include('pc.nowhere');
@@ -83,7 +89,10 @@ describe('shared/broker: every confirm answers its own message, whatever the inp
   });
 
   it('replaces a channel the broker closed, failing only the publish that was on it', async () => {
-    const err = await broker.publish({ exchange: 'pc.no-such-exchange', routingKey: 'k', body: Buffer.from('{}'), messageId: 'gone' }).then(() => null, (e: Error) => e);
+    const err = await broker.publish({ exchange: 'pc.no-such-exchange', routingKey: 'k', body: Buffer.from('{}'), messageId: 'gone' }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).to.be.instanceOf(BrokerUnavailableError);
     expect((err as BrokerUnavailableError).reason).to.equal('closed');
     const started = Date.now();
@@ -131,7 +140,10 @@ describe('shared/health: readiness and liveness follow the publishing channel', 
     expect(health.liveness().ok).to.equal(true);
 
     proxy.freeze();
-    const err = await publish('stalled').then(() => null, (e: BrokerUnavailableError) => e);
+    const err = await publish('stalled').then(
+      () => null,
+      (e: BrokerUnavailableError) => e,
+    );
     expect(err?.reason).to.equal('timeout');
     expect(err?.outcomeUnknown, 'a timed-out confirm is an unknown outcome').to.equal(true);
     expect(health.readiness().ok).to.equal(false);

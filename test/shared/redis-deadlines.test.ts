@@ -123,10 +123,13 @@ describe('shared: Redis deadlines', function () {
       const frozenAt = Date.now();
       proxy.freeze();
       // Two rounds of failures for a shard: the first hanging renewal did not stop the loop.
-      const failed = await waitFor(() => {
-        const f = renewalFailures(frozenAt).filter((w) => w.shard === 0);
-        return f.length >= 2 ? f : null;
-      }, { what: 'two failed renewals of shard 0', timeoutMs: TTL_MS });
+      const failed = await waitFor(
+        () => {
+          const f = renewalFailures(frozenAt).filter((w) => w.shard === 0);
+          return f.length >= 2 ? f : null;
+        },
+        { what: 'two failed renewals of shard 0', timeoutMs: TTL_MS },
+      );
       expect(failed[0].err).to.match(/no answer within \d+ ms/);
       expect(failed[0].at - frozenAt, 'ms from the freeze to the first failed renewal').to.be.below(TICK_MS + assigner.renewDeadlineMs + 300);
       expect(assigner.owned(), 'Redis cannot tell: the shards are kept').to.deep.equal([0, 1]);
@@ -137,7 +140,10 @@ describe('shared: Redis deadlines', function () {
       const key = rt.keys('lease', 'dispatch', 0);
       await waitFor(async () => (await t.iso.redis.pttl(key)) > TTL_MS - 4 * TICK_MS, { what: 'the lease renewed after the thaw', timeoutMs: TTL_MS });
       expect(await t.iso.redis.get(key)).to.equal('frozen-replica');
-      expect(warnings.filter((w) => /ran out/.test(w.msg)), 'no lease ran out').to.deep.equal([]);
+      expect(
+        warnings.filter((w) => /ran out/.test(w.msg)),
+        'no lease ran out',
+      ).to.deep.equal([]);
       expect(assigner.owned()).to.deep.equal([0, 1]);
     });
   });

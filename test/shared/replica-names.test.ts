@@ -37,15 +37,18 @@ describe('shared/replica: connection names and consumer tags name the replica', 
     return new Map(conns.map((c) => [c.name, c.client_properties?.connection_name ?? '']));
   }
 
-  it('names a dispatcher\'s two connections and each of its lanes\' consumers after its REPLICA_ID', async () => {
+  it("names a dispatcher's two connections and each of its lanes' consumers after its REPLICA_ID", async () => {
     dispatcher = await startDispatcher(iso.config({ replicaId: REPLICA }));
     const { names } = dispatcher.rt.topology;
     const lanes = [names.urgent('dispatch'), ...Array.from({ length: dispatcher.rt.topology.options.shards }, (_, i) => names.shardQueue('dispatch', i))];
     // The management API lists new connections and consumers after its next stats emission.
-    const consumers = await waitFor(async () => {
-      const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
-      return lanes.every((q) => all.some((c) => c.queue.name === q)) ? all : null;
-    }, { timeoutMs: 30_000, intervalMs: 250, what: 'a consumer on every dispatch lane' });
+    const consumers = await waitFor(
+      async () => {
+        const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
+        return lanes.every((q) => all.some((c) => c.queue.name === q)) ? all : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'a consumer on every dispatch lane' },
+    );
     const byConnection = await connectionNames();
     expect([...byConnection.values()]).to.have.members([`postmaster-dispatcher@${REPLICA}`, `postmaster-dispatcher:urgent@${REPLICA}`]);
     for (const q of lanes) {
@@ -56,19 +59,26 @@ describe('shared/replica: connection names and consumer tags name the replica', 
     }
   });
 
-  it('names the DLQ replayer\'s subscription to the DLQ, while a replay pass runs, after its replica', async () => {
+  it("names the DLQ replayer's subscription to the DLQ, while a replay pass runs, after its replica", async () => {
     const replica = 'postmaster-dlq-replayer-6f5d4-p8w2m';
     const cfg = iso.config({ replicaId: replica });
     replayer = await startReplayer(cfg);
     const dlq = replayer.rt.topology.names.dlq;
     // Twenty dead letters at one a second: the pass holds its subscription for 20 s.
-    await publishDeadLetters(iso.amqpUrl, cfg.topologyPrefix, Array.from({ length: 20 }, (_, i) => ({ user: `1555444${String(i).padStart(4, '0')}`, code: '131026' })));
+    await publishDeadLetters(
+      iso.amqpUrl,
+      cfg.topologyPrefix,
+      Array.from({ length: 20 }, (_, i) => ({ user: `1555444${String(i).padStart(4, '0')}`, code: '131026' })),
+    );
     const run = await runCli(cfg, ['replay', '--all', '--rate', '1', '--yes', '--json']);
     expect(run.code, run.stderr).to.equal(0);
-    const tag = await waitFor(async () => {
-      const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
-      return all.find((c) => c.queue.name === dlq)?.consumer_tag ?? null;
-    }, { timeoutMs: 20_000, intervalMs: 250, what: 'the replay pass consuming the DLQ' });
+    const tag = await waitFor(
+      async () => {
+        const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
+        return all.find((c) => c.queue.name === dlq)?.consumer_tag ?? null;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'the replay pass consuming the DLQ' },
+    );
     expect(tag).to.equal(`postmaster-dlq-replayer@${replica}:${dlq}`);
   });
 
@@ -78,13 +88,17 @@ describe('shared/replica: connection names and consumer tags name the replica', 
     try {
       await broker.waitForConnect(10_000);
       const expected = `postmaster-dlq-cli@${processReplicaId()}`;
-      await waitFor(async () => [...(await connectionNames()).values()].includes(expected), { timeoutMs: 20_000, intervalMs: 250, what: `a connection named ${expected}` });
+      await waitFor(async () => [...(await connectionNames()).values()].includes(expected), {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+        what: `a connection named ${expected}`,
+      });
     } finally {
       await broker.close();
     }
   });
 
-  it('keeps consumer tags within AMQP\'s 255 bytes, the queue\'s name whole', () => {
+  it("keeps consumer tags within AMQP's 255 bytes, the queue's name whole", () => {
     const queue = `postmaster.send.${'x'.repeat(100)}`;
     const tag = consumerTag('postmaster-sender', 'é'.repeat(200), queue);
     expect(Buffer.byteLength(tag)).to.be.at.most(255);

@@ -80,10 +80,7 @@ export class WebhookReceiver {
   waitFor(count: number, timeoutMs = 5000): Promise<void> {
     if (this.received.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`expected ${count} webhook posts within ${timeoutMs} ms, got ${this.received.length}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`expected ${count} webhook posts within ${timeoutMs} ms, got ${this.received.length}`)), timeoutMs);
       this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }

@@ -62,7 +62,9 @@ describe('simulator: Cloud API contract', () => {
       const res = await send(sim.url, body);
       expect(res.status).to.equal(400);
       expect(res.body.error).to.include({ type: 'OAuthException', code: 100 });
-      expect(res.body.error.message).to.match(/^\(#100\) /).and.to.match(message);
+      expect(res.body.error.message)
+        .to.match(/^\(#100\) /)
+        .and.to.match(message);
       expect(res.body.error.error_subcode).to.be.a('number');
       expect(res.body.error.fbtrace_id).to.be.a('string').that.is.not.empty;
       expect(sim.accepted()).to.be.empty;

@@ -54,7 +54,7 @@ describe('simulator: fault injection', () => {
       expect((await send(sim.url, textMessage('1555'))).status).to.equal(400);
     });
 
-    it('a rule without a code is a slow answer: the send is accepted after the rule\'s latencyMs', async () => {
+    it("a rule without a code is a slow answer: the send is accepted after the rule's latencyMs", async () => {
       const put = await call(sim.url, 'PUT', '/_sim/faults', { rules: [{ to: 'SLOW', latencyMs: 300, times: -1 }] });
       expect(put.status).to.equal(200);
       const timed = async (to: string) => {

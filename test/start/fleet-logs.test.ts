@@ -61,12 +61,18 @@ describe('npm start: the fleet with LOG_FORMAT=pretty', function () {
 
     const exited = once(child, 'close');
     child.kill('SIGTERM');
-    const [code] = (await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('start.js did not stop within 30 s')), 30_000))])) as [number];
+    const [code] = (await Promise.race([
+      exited,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('start.js did not stop within 30 s')), 30_000)),
+    ])) as [number];
     expect(code).to.equal(0);
     for (const p of ['ingress', 'dispatcher', 'sender', 'dlq-replayer']) {
       expect(stdout, `${p} said it is shutting down`).to.match(new RegExp(`^\\[${p}\\] .* INFO: shutting down \\{"signal":"SIGTERM"\\}`, 'm'));
     }
     const lines = stdout.split('\n').filter(Boolean);
-    expect(lines.filter((l) => !/^\[(simulator|ingress|dispatcher|sender|dlq-replayer)\] /.test(l)), 'lines without a prefix').to.deep.equal([]);
+    expect(
+      lines.filter((l) => !/^\[(simulator|ingress|dispatcher|sender|dlq-replayer)\] /.test(l)),
+      'lines without a prefix',
+    ).to.deep.equal([]);
   });
 });

@@ -40,7 +40,7 @@ function serviceLines(): string[] {
   return lines;
 }
 
-describe('npm start: how the processes\' logs are shown', () => {
+describe("npm start: how the processes' logs are shown", () => {
   it('picks pretty on a terminal, JSON in a pipe, and what LOG_FORMAT says over both', () => {
     expect(logFormat({}, true)).to.equal('pretty');
     expect(logFormat({}, false)).to.equal('json');
@@ -49,7 +49,7 @@ describe('npm start: how the processes\' logs are shown', () => {
     expect(() => logFormat({ LOG_FORMAT: 'yaml' }, true)).to.throw(/LOG_FORMAT must be json or pretty/);
   });
 
-  it('the simulator writes the fleet\'s JSON lines: ISO 8601 UTC times, `service`', async () => {
+  it("the simulator writes the fleet's JSON lines: ISO 8601 UTC times, `service`", async () => {
     const lines = await simulatorLines();
     expect(lines.map((l) => JSON.parse(l).msg)).to.deep.equal(['simulator listening', 'simulator stopping', 'simulator stopped']);
     for (const l of lines) {

@@ -50,9 +50,14 @@ export interface CrashRounds {
  * Rounds of: a dispatcher takes `messageId`, hangs in `bot`, and is killed, as a crash would —
  * until the message shows up in the DLQ (what the rounds then return) or after `maxKills` kills.
  */
-export async function crashUntilDeadLettered(
-  o: { bot: HangingBot; messageId: string; cfg: Config; amqpUrl: string; dlq: string; maxKills?: number },
-): Promise<CrashRounds> {
+export async function crashUntilDeadLettered(o: {
+  bot: HangingBot;
+  messageId: string;
+  cfg: Config;
+  amqpUrl: string;
+  dlq: string;
+  maxKills?: number;
+}): Promise<CrashRounds> {
   const r: CrashRounds = { kills: 0, dead: [], dispatcher: null };
   const handled = () => o.bot.seen.filter((id) => id === o.messageId).length;
   while (r.dead.length === 0 && r.kills < (o.maxKills ?? 6)) {

@@ -60,7 +60,12 @@ export async function checkDelivery(
   const want = [...expectedIds].filter((id) => !dead.has(id)).length;
   await waitFor(
     () => {
-      const got = new Set(fleet.sim.accepted().map((e) => e.id).filter((id) => id && expectedIds.has(id)));
+      const got = new Set(
+        fleet.sim
+          .accepted()
+          .map((e) => e.id)
+          .filter((id) => id && expectedIds.has(id)),
+      );
       return got.size >= want;
     },
     { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 200, what: `${want} messages at the provider` },

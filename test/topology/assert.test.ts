@@ -48,7 +48,12 @@ describe('topology assertion against the broker', function () {
     );
     // Each shard queue under its own key: the publisher picks the shard (shard.ts), not a ring.
     const shardBindings = bindings.filter((b) => b.source === 'pm.dispatch.shards');
-    expect(shardBindings.map((b) => `${b.routing_key}>${b.destination}`).sort()).to.deep.equal(['00>pm.dispatch.00', '01>pm.dispatch.01', '02>pm.dispatch.02', '03>pm.dispatch.03']);
+    expect(shardBindings.map((b) => `${b.routing_key}>${b.destination}`).sort()).to.deep.equal([
+      '00>pm.dispatch.00',
+      '01>pm.dispatch.01',
+      '02>pm.dispatch.02',
+      '03>pm.dispatch.03',
+    ]);
     const back = bindings.find((b) => b.source === 'pm.retry.return' && b.destination === 'pm.send.shards');
     expect(back?.arguments).to.include({ 'postmaster-lane': 'send', 'x-match': 'all' });
 
@@ -63,7 +68,10 @@ describe('topology assertion against the broker', function () {
     const other = buildTopology({ ...topology.options, prefix: 'absent' });
     const conn = await amqplib.connect(iso.amqpUrl);
     try {
-      const err = await assertTopology(conn, other, { mode: 'check', vhost: iso.vhost }).then(() => null, (e: Error) => e);
+      const err = await assertTopology(conn, other, { mode: 'check', vhost: iso.vhost }).then(
+        () => null,
+        (e: Error) => e,
+      );
       expect(err).to.be.instanceOf(TopologyError);
       expect(err!.message).to.match(/exchange absent\.retry\.return in vhost pmtest-.*NOT_FOUND/);
     } finally {

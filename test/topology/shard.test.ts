@@ -76,7 +76,9 @@ describe('publisher-side sharding (jump consistent hash)', () => {
         }
         await ch.waitForConfirms();
         const queues = Array.from({ length: 8 }, (_, i) => topology.names.shardQueue('send', i));
-        await waitFor(async () => Object.values(await queueDepths(iso.amqpUrl, queues)).reduce((a, b) => a + b, 0) === users.length, { what: 'every message in a shard' });
+        await waitFor(async () => Object.values(await queueDepths(iso.amqpUrl, queues)).reduce((a, b) => a + b, 0) === users.length, {
+          what: 'every message in a shard',
+        });
         const depths = await queueDepths(iso.amqpUrl, queues);
         expect(queues.map((q) => depths[q])).to.deep.equal(expected);
         // And the queue holds exactly the users computed for it.

@@ -32,7 +32,11 @@ describe('urgent lane: a message that crashes its consumer ends in the DLQ at th
   async function publishUrgent(env: Envelope): Promise<void> {
     const conn = await amqplib.connect(t.iso.amqpUrl);
     const ch = await conn.createConfirmChannel();
-    ch.publish(t.fleet.ingress.rt.topology.names.urgent('dispatch'), env.user, Buffer.from(JSON.stringify(env)), { persistent: true, messageId: env.id, priority: 9 });
+    ch.publish(t.fleet.ingress.rt.topology.names.urgent('dispatch'), env.user, Buffer.from(JSON.stringify(env)), {
+      persistent: true,
+      messageId: env.id,
+      priority: 9,
+    });
     await ch.waitForConfirms();
     await conn.close();
   }
@@ -40,7 +44,13 @@ describe('urgent lane: a message that crashes its consumer ends in the DLQ at th
   it('dead-letters it after the delivery limit, as poison naming the count, and the lane keeps delivering', async () => {
     const poison = inbound('15558300001', POISON);
     await publishUrgent(poison);
-    const { kills, dead, dispatcher } = await crashUntilDeadLettered({ bot, messageId: poison.id, cfg: t.fleet.cfg, amqpUrl: t.iso.amqpUrl, dlq: t.fleet.ingress.rt.topology.names.dlq });
+    const { kills, dead, dispatcher } = await crashUntilDeadLettered({
+      bot,
+      messageId: poison.id,
+      cfg: t.fleet.cfg,
+      amqpUrl: t.iso.amqpUrl,
+      dlq: t.fleet.ingress.rt.topology.names.dlq,
+    });
     expect(kills, 'crashes before the DLQ').to.equal(2); // delivery limit 2: the third delivery is dead-lettered unhandled
     expect(dead.map((d) => d.id)).to.deep.equal([poison.id]);
     expect(dead[0].headers[H.lane]).to.equal('dispatch.urgent');
@@ -54,7 +64,10 @@ describe('urgent lane: a message that crashes its consumer ends in the DLQ at th
     const next = inbound('15558300002', 'hello');
     await publishUrgent(next);
     await waitFor(() => t.fleet.sim.accepted().some((e) => e.to === next.user), { timeoutMs: 20_000, what: 'the reply to the next urgent message' });
-    expect(bot.seen.filter((id) => id === poison.id), 'the poison was not handled again').to.have.length(2);
+    expect(
+      bot.seen.filter((id) => id === poison.id),
+      'the poison was not handled again',
+    ).to.have.length(2);
     await dispatcher?.stop();
   });
 });

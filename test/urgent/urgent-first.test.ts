@@ -30,7 +30,9 @@ describe('urgent first inside a shared replica (URGENT_HOLD_MS)', function () {
     backlogIds = new Set([...backlog.values()].flat());
     const shards = Array.from({ length: 4 }, (_, i) => t.fleet.ingress.rt.topology.names.shardQueue('send', i));
     await waitFor(async () => Object.values(await queueDepths(t.iso.amqpUrl, shards)).reduce((a, b) => a + b, 0) === backlogIds.size, {
-      timeoutMs: 60_000, intervalMs: 250, what: 'the whole backlog in the send shards',
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'the whole backlog in the send shards',
     });
   });
 
@@ -46,14 +48,19 @@ describe('urgent first inside a shared replica (URGENT_HOLD_MS)', function () {
     t.fleet.sim.setFaults({ rules: [{ to, latencyMs: URGENT_LATENCY_MS, times: 1 }] });
     const r = await t.fleet.send({ to, type: 'text', text: { body: 'OTP' }, priority: 'urgent' });
     expect(r.status).to.equal(202);
-    const urgent = await waitFor(() => t.fleet.sim.accepted().find((e) => e.id === r.body.id), { timeoutMs: 20_000, what: 'the urgent message at the simulator' });
+    const urgent = await waitFor(() => t.fleet.sim.accepted().find((e) => e.id === r.body.id), {
+      timeoutMs: 20_000,
+      what: 'the urgent message at the simulator',
+    });
     // Wait until the urgent call has been answered (and a little more), then look at the window.
     await waitFor(() => Date.now() > urgent.receivedAt + URGENT_LATENCY_MS + 100, { timeoutMs: 5_000, what: 'the urgent call answered' });
     // From shortly after the urgent call arrived (calls that had passed the hold already may still
     // arrive) to shortly before its answer.
     const during = t.fleet.sim
       .accepted()
-      .filter((e) => e.id && backlogIds.has(e.id) && e.receivedAt > urgent.receivedAt + 60 && e.receivedAt < urgent.receivedAt + URGENT_LATENCY_MS - 100).length;
+      .filter(
+        (e) => e.id && backlogIds.has(e.id) && e.receivedAt > urgent.receivedAt + 60 && e.receivedAt < urgent.receivedAt + URGENT_LATENCY_MS - 100,
+      ).length;
     return { during, sender };
   }
 

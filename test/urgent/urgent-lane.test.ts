@@ -24,7 +24,9 @@ describe('urgent lane: priority queues that jump any backlog', function () {
     expect(backlogIds.size).to.equal(3000);
     const shards = Array.from({ length: 8 }, (_, i) => t.fleet.ingress.rt.topology.names.shardQueue('send', i));
     await waitFor(async () => Object.values(await queueDepths(t.iso.amqpUrl, shards)).reduce((a, b) => a + b, 0) === 3000, {
-      timeoutMs: 60_000, intervalMs: 250, what: 'the whole backlog in the send shards',
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'the whole backlog in the send shards',
     });
     t.fleet.senders.push(await startSender({ ...t.fleet.cfg, replicaId: 'sender-0' }));
     const delivered = () => t.fleet.sim.accepted().filter((e) => e.id && backlogIds.has(e.id)).length;
@@ -49,7 +51,9 @@ describe('urgent lane: priority queues that jump any backlog', function () {
       latencies.push(entries[idx].receivedAt - u.at);
     }
     latencies.sort((a, b) => a - b);
-    console.log(`      urgent accept → provider ms (simulator latency 100 ms): p50 ${latencies[4]}, max ${latencies[9]}; backlog delivered meanwhile: ${delivered()}`);
+    console.log(
+      `      urgent accept → provider ms (simulator latency 100 ms): p50 ${latencies[4]}, max ${latencies[9]}; backlog delivered meanwhile: ${delivered()}`,
+    );
   });
 
   it('WORKER_LANES splits a stage into an urgent-only and an ordered-only replica, each consuming only its lanes', async () => {
@@ -64,22 +68,32 @@ describe('urgent lane: priority queues that jump any backlog', function () {
     const normalSent = await t.fleet.send({ to: '15557200001', type: 'text', text: { body: 'normal' } });
     const urgentSent = await t.fleet.send({ to: '15557200002', type: 'text', text: { body: 'OTP' }, priority: 'urgent' });
     expect([normalSent.status, urgentSent.status]).to.deep.equal([202, 202]);
-    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === urgentSent.body.id), { timeoutMs: 20_000, what: 'the urgent message via the urgent-only sender' });
+    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === urgentSent.body.id), {
+      timeoutMs: 20_000,
+      what: 'the urgent message via the urgent-only sender',
+    });
     expect(urgentOnly.worker.ownedShards(), 'an urgent-only replica takes no shards').to.deep.equal([]);
     // The normal message waits in its shard: no replica consumes the ordered lanes yet.
     await waitFor(async () => (await inShards()) === 1, {
-      timeoutMs: 20_000, intervalMs: 200, what: 'the normal message waiting in its send shard',
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: 'the normal message waiting in its send shard',
     });
     expect(t.fleet.sim.accepted().some((e) => e.id === normalSent.body.id)).to.equal(false);
 
     const orderedOnly = await startSender({ ...t.fleet.cfg, replicaId: 'sender-ordered', workerLanes: 'ordered' });
     t.fleet.senders.push(orderedOnly);
-    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === normalSent.body.id), { timeoutMs: 20_000, what: 'the normal message via the ordered-only sender' });
+    await waitFor(() => t.fleet.sim.accepted().some((e) => e.id === normalSent.body.id), {
+      timeoutMs: 20_000,
+      what: 'the normal message via the ordered-only sender',
+    });
     await waitFor(() => orderedOnly.worker.ownedShards().length === 8, { timeoutMs: 20_000, what: 'the ordered-only sender owning every shard' });
     // Only the urgent-only replica consumes the urgent lane (the management API's counters lag).
     const urgentQueue = t.fleet.ingress.rt.topology.names.urgent('send');
     await waitFor(async () => (await t.iso.mgmt.queue(t.iso.vhost, urgentQueue)).consumers === 1, {
-      timeoutMs: 20_000, intervalMs: 500, what: 'one consumer on the urgent send lane',
+      timeoutMs: 20_000,
+      intervalMs: 500,
+      what: 'one consumer on the urgent send lane',
     });
   });
 });

@@ -30,7 +30,10 @@ async function startBot(): Promise<{ url: string; seen: Seen[]; close(): Promise
       if (text === 'every-type' || text === 'bad-reply') {
         const replies =
           text === 'bad-reply'
-            ? [{ type: 'text', text: { body: 'fine' } }, { type: 'location', location: { latitude: 200, longitude: 13.4 } }]
+            ? [
+                { type: 'text', text: { body: 'fine' } },
+                { type: 'location', location: { latitude: 200, longitude: 13.4 } },
+              ]
             : [
                 { status: 'read', message_id: body.wamid },
                 { type: 'reaction', reaction: { message_id: body.wamid, emoji: '👍' } },
@@ -39,24 +42,36 @@ async function startBot(): Promise<{ url: string; seen: Seen[]; close(): Promise
               ];
         return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ replies }));
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        replies: [
-          { type: 'text', text: { body: `Hi ${body.contact?.name ?? 'there'}, you said: ${text}` } },
-          { type: 'interactive', interactive: { type: 'button', body: { text: 'More?' }, action: { buttons: [{ type: 'reply', reply: { id: 'more', title: 'More' } }] } } },
-        ],
-      }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          replies: [
+            { type: 'text', text: { body: `Hi ${body.contact?.name ?? 'there'}, you said: ${text}` } },
+            {
+              type: 'interactive',
+              interactive: { type: 'button', body: { text: 'More?' }, action: { buttons: [{ type: 'reply', reply: { id: 'more', title: 'More' } }] } },
+            },
+          ],
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/bot`,
     seen,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
 const inbound = (wamid: string, text: string) =>
-  fixture('inbound-text.json').toString('utf8').replace(/wamid\.[A-Za-z0-9=]+/, wamid).replace('Does it come in another color?', text);
+  fixture('inbound-text.json')
+    .toString('utf8')
+    .replace(/wamid\.[A-Za-z0-9=]+/, wamid)
+    .replace('Does it come in another color?', text);
 
 describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', function () {
   let bot: Awaited<ReturnType<typeof startBot>>;
@@ -111,7 +126,9 @@ describe('dispatcher: the HTTP bot handler contract (docs/BOT_HANDLER.md)', func
     const before = repliesTo(user).length;
     await postWebhook(t.fleet, inbound('wamid.BOT4', 'every-type'));
     // A read receipt names the inbound message, not the user: it is found by its message_id.
-    const read = await waitFor(() => t.fleet.sim.accepted().find((e) => e.type === 'read' && (e.body as any).message_id === 'wamid.BOT4'), { what: 'the read receipt' });
+    const read = await waitFor(() => t.fleet.sim.accepted().find((e) => e.type === 'read' && (e.body as any).message_id === 'wamid.BOT4'), {
+      what: 'the read receipt',
+    });
     expect(read.body).to.deep.include({ messaging_product: 'whatsapp', status: 'read', message_id: 'wamid.BOT4' });
     const got = await waitFor(() => (repliesTo(user).length >= before + 3 ? repliesTo(user).slice(before) : null), { what: 'three replies' });
     expect(got.map((e) => e.type)).to.deep.equal(['reaction', 'location', 'text']);

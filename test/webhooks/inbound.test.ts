@@ -37,7 +37,7 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
     expect(a.map((m) => m.env.payload.id)).to.deep.equal(['wamid.A1', 'wamid.A2']);
   });
 
-  it('drops Meta\'s retries of the same delivery (same wamid, same status id + status)', async () => {
+  it("drops Meta's retries of the same delivery (same wamid, same status id + status)", async () => {
     const before = await totalDepth(t.fleet);
     const r = await postWebhook(t.fleet, fixture('inbound-batch.json'));
     expect(r.status).to.equal(200);
@@ -49,7 +49,7 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
     expect(await totalDepth(t.fleet)).to.equal(before + 1);
   });
 
-  it('answers 503 when the broker refuses, and publishes everything on Meta\'s retry', async () => {
+  it("answers 503 when the broker refuses, and publishes everything on Meta's retry", async () => {
     const body = fixture('inbound-text.json').toString('utf8').replace('wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=', 'wamid.RETRY1');
     const before = await totalDepth(t.fleet);
     await capShards(t.iso, t.fleet, 0, 'dispatch');
@@ -59,10 +59,13 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
     expect(await totalDepth(t.fleet)).to.equal(before);
     // Lift the limit by raising it (see confirm-failure.test.ts), then Meta retries until a 200.
     await capShards(t.iso, t.fleet, 100_000, 'dispatch');
-    const ok = await waitFor(async () => {
-      const r = await postWebhook(t.fleet, body);
-      return r.status === 200 ? r : null;
-    }, { what: 'a 200 once the broker takes messages again', intervalMs: 200 });
+    const ok = await waitFor(
+      async () => {
+        const r = await postWebhook(t.fleet, body);
+        return r.status === 200 ? r : null;
+      },
+      { what: 'a 200 once the broker takes messages again', intervalMs: 200 },
+    );
     expect(ok.body).to.include({ published: 1, duplicates: 0 });
     expect(await totalDepth(t.fleet)).to.equal(before + 1);
   });
@@ -70,10 +73,13 @@ describe('webhooks: inbound messages and statuses into the dispatch lanes', func
   it('hands every inbound message to the bot handler; the echo replies reach the user in order', async () => {
     const d: Dispatcher = await startDispatcher({ ...t.fleet.cfg, replicaId: 'late-dispatcher' });
     t.fleet.dispatchers.push(d);
-    const replies = await waitFor(() => {
-      const got = t.fleet.sim.accepted().filter((e) => e.to === '16505551234');
-      return got.length >= 3 ? got : null;
-    }, { what: 'the echo replies to 16505551234' });
+    const replies = await waitFor(
+      () => {
+        const got = t.fleet.sim.accepted().filter((e) => e.to === '16505551234');
+        return got.length >= 3 ? got : null;
+      },
+      { what: 'the echo replies to 16505551234' },
+    );
     expect(replies.map((e) => (e.body as any).text.body)).to.deep.equal(['echo: hi', 'echo: where is my order?', 'echo: Does it come in another color?']);
     await waitFor(async () => (await totalDepth(t.fleet)) === 0, { what: 'empty dispatch lanes' });
     // The interactive button reply gets no echo; nothing else went to its sender.

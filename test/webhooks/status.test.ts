@@ -8,17 +8,21 @@ import { fixture, postWebhook } from './meta.js';
 function statusBody(wamid: string, status: string, opaque?: string): string {
   return JSON.stringify({
     object: 'whatsapp_business_account',
-    entry: [{
-      id: '102290129340398',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-          statuses: [{ id: wamid, status, timestamp: '1749416390', recipient_id: '16505551234', ...(opaque ? { biz_opaque_callback_data: opaque } : {}) }],
-        },
-      }],
-    }],
+    entry: [
+      {
+        id: '102290129340398',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
+              statuses: [{ id: wamid, status, timestamp: '1749416390', recipient_id: '16505551234', ...(opaque ? { biz_opaque_callback_data: opaque } : {}) }],
+            },
+          },
+        ],
+      },
+    ],
   });
 }
 
@@ -31,10 +35,13 @@ describe('webhooks: statuses update the message status record', function () {
   it('follows a sent message to read: GET /v1/messages/:id shows the history and the wamid', async () => {
     const res = await t.fleet.send({ to: '15551230001', text: { body: 'track me' } });
     expect(res.status).to.equal(202);
-    const rec = await waitFor(async () => {
-      const r = await record(res.body.id);
-      return r.status === 'read' ? r : null;
-    }, { what: 'status read' });
+    const rec = await waitFor(
+      async () => {
+        const r = await record(res.body.id);
+        return r.status === 'read' ? r : null;
+      },
+      { what: 'status read' },
+    );
     expect(rec.id).to.equal(res.body.id);
     expect(rec.history.map((h: { status: string }) => h.status)).to.deep.equal(['accepted', 'sent', 'delivered', 'read']);
     for (const h of rec.history) expect(Date.parse(h.at)).to.be.within(Date.now() - 60_000, Date.now());
@@ -50,10 +57,13 @@ describe('webhooks: statuses update the message status record', function () {
     await t.fleet.ingress.status.record(id, 'sent', { wamid: 'wamid.OUT2' });
     const r = await postWebhook(t.fleet, fixture('status-failed.json'));
     expect(r.status).to.equal(200);
-    const rec = await waitFor(async () => {
-      const got = await record(id);
-      return got.status === 'failed' ? got : null;
-    }, { what: 'status failed' });
+    const rec = await waitFor(
+      async () => {
+        const got = await record(id);
+        return got.status === 'failed' ? got : null;
+      },
+      { what: 'status failed' },
+    );
     expect(rec.error).to.deep.include({ code: '131047', message: 'Re-engagement message' });
     expect(rec.error.details).to.match(/more than 24 hours/);
   });

@@ -59,7 +59,14 @@ export function cloudApiSender(connections: number): { send(job: PeerJob): Promi
   const headers = { authorization: 'Bearer peer', 'content-type': 'application/json' };
   return {
     async send(job) {
-      const body = JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', to: job.to, type: 'text', text: { body: job.body }, biz_opaque_callback_data: job.id });
+      const body = JSON.stringify({
+        messaging_product: 'whatsapp',
+        recipient_type: 'individual',
+        to: job.to,
+        type: 'text',
+        text: { body: job.body },
+        biz_opaque_callback_data: job.id,
+      });
       const res = await pool.request({ method: 'POST', path: '/v21.0/100000000000001/messages', headers, body });
       await res.body.json();
       if (res.statusCode !== 200) throw new Error(`provider answered ${res.statusCode}`);
@@ -78,6 +85,8 @@ export function onSigterm(server: http.Server, close: () => Promise<unknown>): v
   process.once('SIGTERM', () => {
     server.close();
     server.closeAllConnections();
-    void close().catch(() => {}).then(() => process.exit(0));
+    void close()
+      .catch(() => {})
+      .then(() => process.exit(0));
   });
 }

@@ -137,9 +137,19 @@ async function peerBurst(client: IngressClient, queue: PeerQueue, s: Sizes): Pro
   const before = await queue.depth();
   const started = Date.now();
   const acc = await closedLoop(client, {
-    count: s.peerBurst, users: b.users, concurrency: b.concurrency, batchSize: b.batchSize,
-    deadline: started + b.maxAcceptMs + 60_000, stopAt: started + b.maxAcceptMs,
+    count: s.peerBurst,
+    users: b.users,
+    concurrency: b.concurrency,
+    batchSize: b.batchSize,
+    deadline: started + b.maxAcceptMs + 60_000,
+    stopAt: started + b.maxAcceptMs,
   });
   const acceptSeconds = (acc.lastAcceptedAt - acc.firstSentAt) / 1000;
-  return { offered: s.peerBurst, accepted: acc.ids.length, acceptPerSecond: acc.ids.length / acceptSeconds, acceptSeconds, held: (await queue.depth()) - before };
+  return {
+    offered: s.peerBurst,
+    accepted: acc.ids.length,
+    acceptPerSecond: acc.ids.length / acceptSeconds,
+    acceptSeconds,
+    held: (await queue.depth()) - before,
+  };
 }

@@ -11,7 +11,10 @@ import type { ChangeOptions } from './job-commands.js';
 
 export function requireTerminal(action: string): void {
   if (!process.stdin.isTTY) {
-    throw new CliError(`refusing to ${action} without confirmation: stdin is not a terminal. Add --yes to ${action} non-interactively (try --dry-run first).`, 2);
+    throw new CliError(
+      `refusing to ${action} without confirmation: stdin is not a terminal. Add --yes to ${action} non-interactively (try --dry-run first).`,
+      2,
+    );
   }
 }
 

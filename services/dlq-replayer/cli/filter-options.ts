@@ -26,7 +26,10 @@ const CLASSES = [...FAILURE_CLASSES, 'unknown'];
 /** "a, b,,c" → ["a", "b", "c"], each checked by `valid` (an error message, or null). */
 function list(valid: (item: string) => string | null = () => null): (v: string) => string[] {
   return (v) => {
-    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (items.length === 0) throw new InvalidArgumentError('an empty list');
     for (const item of items) {
       const why = valid(item);
@@ -65,8 +68,16 @@ export function addFilterOptions(cmd: Command): Command {
   return cmd
     .option('--id <ids>', 'envelope ids (comma-separated)', list())
     .option('--code <codes>', 'failure codes, e.g. 131026,http-400,delivery-limit', list())
-    .option('--class <classes>', `failure classes: ${CLASSES.join(', ')}`, list((c) => (CLASSES.includes(c) ? null : `"${c}" is not one of ${CLASSES.join(', ')}`)))
-    .option('--stage <stages>', 'stages or lanes: dispatch, send, dispatch.urgent, send.urgent', list((s) => (parseLane(s) ? null : `"${s}" is not a stage or lane`)))
+    .option(
+      '--class <classes>',
+      `failure classes: ${CLASSES.join(', ')}`,
+      list((c) => (CLASSES.includes(c) ? null : `"${c}" is not one of ${CLASSES.join(', ')}`)),
+    )
+    .option(
+      '--stage <stages>',
+      'stages or lanes: dispatch, send, dispatch.urgent, send.urgent',
+      list((s) => (parseLane(s) ? null : `"${s}" is not a stage or lane`)),
+    )
     .option('--user <users>', 'user (recipient) phone numbers', list())
     .option('--from <numbers>', 'business numbers the messages go out from: phone number ids or aliases of WHATSAPP_NUMBERS', list())
     .option('--older-than <duration>', 'failed at least this long ago (30s, 10m, 2h, 7d)', duration)
@@ -104,6 +115,9 @@ export function filterFrom(o: FilterOptions, numbers?: BusinessNumbers): DlqFilt
 export function requireScope(action: string, filter: DlqFilter, all: boolean | undefined): void {
   if (all && !isEmptyFilter(filter)) throw new CliError(`--all ${action}s every dead letter: leave out the filters, or --all`, 2);
   if (!all && isEmptyFilter(filter)) {
-    throw new CliError(`say which dead letters to ${action}: a filter (--code, --class, --stage, --user, --from, --id, --older-than, --newer-than) or --all`, 2);
+    throw new CliError(
+      `say which dead letters to ${action}: a filter (--code, --class, --stage, --user, --from, --id, --older-than, --newer-than) or --all`,
+      2,
+    );
   }
 }

@@ -60,7 +60,14 @@ async function dryRun(ctx: CliContext, action: ReplayAction, filter: DlqFilter, 
 }
 
 /** On a terminal: counts what matches and asks. Resolves false when nothing matches. */
-async function confirmChange(ctx: CliContext, action: ReplayAction, filter: DlqFilter, limit: number | null, rate: number | null, o: ChangeOptions): Promise<boolean> {
+async function confirmChange(
+  ctx: CliContext,
+  action: ReplayAction,
+  filter: DlqFilter,
+  limit: number | null,
+  rate: number | null,
+  o: ChangeOptions,
+): Promise<boolean> {
   if (o.yes) return true;
   const { matched, read } = await summarize(ctx, filter, o.force);
   if (matched.length === 0) return false;

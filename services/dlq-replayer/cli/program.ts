@@ -13,7 +13,7 @@ import { addFilterOptions, count, duration, positive } from './filter-options.js
 import type { ChangeOptions } from './job-commands.js';
 import { withContext } from './session.js';
 
-const FORCE = 'read even while a job is going over the DLQ (that job\'s replay order may change)';
+const FORCE = "read even while a job is going over the DLQ (that job's replay order may change)";
 /** package.json sits beside dist/ in a checkout and in the image (/app). */
 const PACKAGE = new URL('../../../../package.json', import.meta.url);
 
@@ -80,7 +80,11 @@ function jobCommands(program: Command): void {
     .option('--limit <n>', 'how many', positive(), 20)
     .option('--json', 'print JSON')
     .action(run((c, ctx, o) => c.jobsListCommand(ctx, o)));
-  jobs.command('status <id>').description('one job and its progress').option('--json', 'print JSON').action(run((c, ctx, id: string, o) => c.jobStatusCommand(ctx, id, o)));
+  jobs
+    .command('status <id>')
+    .description('one job and its progress')
+    .option('--json', 'print JSON')
+    .action(run((c, ctx, id: string, o) => c.jobStatusCommand(ctx, id, o)));
   jobs
     .command('cancel <id>')
     .description('remove a job that has not started, or stop a running one (the DLQ keeps its order)')
@@ -97,7 +101,9 @@ function deadline(v: string): number {
 export function buildProgram(): Command {
   const { version } = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };
   const program = new Command('postmaster-dlq')
-    .description("Inspect, replay and purge Postmaster's dead-letter queue. Configured by the fleet's environment (AMQP_URL, REDIS_URL, TOPOLOGY_PREFIX, REDIS_KEY_PREFIX, ...).")
+    .description(
+      "Inspect, replay and purge Postmaster's dead-letter queue. Configured by the fleet's environment (AMQP_URL, REDIS_URL, TOPOLOGY_PREFIX, REDIS_KEY_PREFIX, ...).",
+    )
     .version(version)
     .addOption(
       new Option('--connect-timeout <duration>', 'give up on an unreachable RabbitMQ or Redis after this long (exit 4)')

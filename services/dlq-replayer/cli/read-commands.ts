@@ -100,7 +100,9 @@ export async function statsCommand(ctx: CliContext, o: ReadCommandOptions): Prom
   const waiting = await waitingBehindDeadLetters(ctx);
   const out = { ...summary, queue: ctx.dlq, depth: read.depth - read.markers, filter: describeFilter(filter), unread: missed(read), waiting };
   emit(Boolean(o.json), out, () => {
-    const head = `${ctx.dlq}: ${summary.total} dead letter${summary.total === 1 ? '' : 's'}` + (describeFilter(filter) !== 'all' ? ` matching ${describeFilter(filter)} (of ${out.depth})` : '');
+    const head =
+      `${ctx.dlq}: ${summary.total} dead letter${summary.total === 1 ? '' : 's'}` +
+      (describeFilter(filter) !== 'all' ? ` matching ${describeFilter(filter)} (of ${out.depth})` : '');
     const note = out.unread ? `\n${out.unread} could not be read (held by another consumer); the counts are partial` : '';
     return [head, renderSummary(summary), renderWaiting(waiting)].filter(Boolean).join('\n') + note;
   });
@@ -119,7 +121,10 @@ export async function listCommand(ctx: CliContext, o: ReadCommandOptions & { lim
   });
   emit(Boolean(o.json), { total, offset, limit, filter: describeFilter(filter), items }, () => {
     if (total === 0) return `no dead letters${describeFilter(filter) === 'all' ? '' : ` match ${describeFilter(filter)}`}`;
-    return `${renderList(items)}\n${offset + 1}-${offset + items.length} of ${total}` + (offset + items.length < total ? ` (next page: --offset ${offset + items.length})` : '');
+    return (
+      `${renderList(items)}\n${offset + 1}-${offset + items.length} of ${total}` +
+      (offset + items.length < total ? ` (next page: --offset ${offset + items.length})` : '')
+    );
   });
 }
 

@@ -88,7 +88,18 @@ export function renderJobs(jobs: JobView[]): string {
   for (const j of jobs) {
     const p = j.progress;
     const note = j.failedReason ?? (p.waiting ? `waiting: ${p.waiting}` : p.phase);
-    t.push([j.id, j.auto ? `${j.action} (auto)` : j.action, j.state, truncate(j.filter, 40), `${p.scanned}/${p.total}`, p.replayed, p.purged, p.kept, j.createdAt, truncate(note, 50)]);
+    t.push([
+      j.id,
+      j.auto ? `${j.action} (auto)` : j.action,
+      j.state,
+      truncate(j.filter, 40),
+      `${p.scanned}/${p.total}`,
+      p.replayed,
+      p.purged,
+      p.kept,
+      j.createdAt,
+      truncate(note, 50),
+    ]);
   }
   return t.toString();
 }
