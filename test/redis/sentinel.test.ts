@@ -96,7 +96,10 @@ describe('redis: Sentinel failover (private Sentinel set)', function () {
       (e: Error) => e,
     );
     expect(err).to.be.instanceOf(ReplicaAckError);
-    expect(err?.message).to.match(/test write: 2 of 3 Redis replica\(s\) acknowledged the write within 200 ms/);
+    // Fewer than asked is the point; how many of the two did within 200 ms depends on the machine's load
+    // (a replica that has just resynced after the previous test's failover may still be catching up).
+    const acked = Number(/test write: (\d) of 3 Redis replica\(s\) acknowledged the write within 200 ms/.exec(err?.message ?? '')?.[1]);
+    expect(acked, err?.message).to.be.within(0, 2);
     await waitForReplicas(redis, { ...cfg, redisWaitReplicas: 0 }, 'off'); // 0: no WAIT at all
   });
 
