@@ -93,7 +93,8 @@ export function productionRefusals(cfg: Config, role: ServiceRole, env: EnvNames
     out.push(httpsRefusal(cfg.botHandlerUrl, env.botHandlerUrl, 'the bot handler (the built-in echo handler answers users with their own text)'));
   if (uses('sender')) {
     out.push(httpsRefusal(cfg.providerBaseUrl, env.providerBaseUrl, 'the Cloud API (https://graph.facebook.com)'));
-    if (!/^\d+$/.test(cfg.whatsappPhoneNumberId))
+    // With WHATSAPP_NUMBERS the ids come from the list (its schema takes digits only).
+    if (cfg.whatsappNumbers.trim() === '' && !/^\d+$/.test(cfg.whatsappPhoneNumberId))
       out.push(
         `${env.whatsappPhoneNumberId} is not digits only ("${cfg.whatsappPhoneNumberId.slice(0, 40)}"): give the business phone number id from WhatsApp Manager`,
       );

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { businessNumbers } from '../../shared/numbers.js';
-import { limitKey } from '../../shared/messaging-limit.js';
+import { limitKey, MessagingLimits } from '../../shared/messaging-limit.js';
 import { keyspace } from '../../shared/redis.js';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig, unsafeSettings } from '../../shared/config.js';
 import { inboundPayload } from '../../services/simulator/windows.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
@@ -64,6 +64,16 @@ describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
     expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "alias": "a"}, {"id": "2", "alias": "a"}]' })).to.throw(/"a" names two numbers/);
     expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "token": "secret"}]' })).to.throw(/WHATSAPP_NUMBERS\[0\]/);
     expect(() => load({ WHATSAPP_MESSAGING_LIMIT: 'lots' })).to.throw(/WHATSAPP_MESSAGING_LIMIT/);
+  });
+
+  it('in production, checks the ids of the list instead of WHATSAPP_PHONE_NUMBER_ID', () => {
+    const prod = (env: Record<string, string>) =>
+      unsafeSettings(
+        load({ NODE_ENV: 'production', POSTMASTER_ALLOW_INSECURE: '1', WHATSAPP_PHONE_NUMBER_ID: 'REPLACE_WITH_PHONE_NUMBER_ID', ...env }),
+        'sender',
+      );
+    expect(prod({}).join('\n')).to.match(/WHATSAPP_PHONE_NUMBER_ID is not digits only/);
+    expect(prod({ WHATSAPP_NUMBERS: '[{"id": "106540352242922"}]' }).join('\n')).to.not.match(/WHATSAPP_PHONE_NUMBER_ID/);
   });
 
   it('reads tier names and portfolio limits', () => {
@@ -278,6 +288,17 @@ describe('sender: messaging limits', function () {
     } finally {
       await fleet.close();
     }
+  });
+
+  it('counts while unlimited, so a limit Meta sets later starts from the real last 24 hours', async () => {
+    const keys = keyspace(`${iso.redisKeyPrefix}-ml`, 'postmaster');
+    const book = new MessagingLimits(iso.redis, keys);
+    for (const u of ['1', '2', '3']) expect(await book.admitUser('p', null, `1555900000${u}`)).to.deep.equal({ admitted: true });
+    expect(await book.usage('p', null)).to.deep.equal({ limit: null, users: 3 });
+    await book.setLimit('p', 3);
+    const refused = await book.admitUser('p', null, '15559000004');
+    expect(refused.admitted).to.equal(false);
+    expect(await book.admitUser('p', null, '15559000002')).to.deep.equal({ admitted: true });
   });
 
   it("skips a quality update for a display number it does not know, and reads Meta's tier names", async () => {
