@@ -484,7 +484,7 @@ const schema = {
 };
 
 export type ConfigSchema = typeof schema;
-/** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIGURATION.md). */
+/** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIG.md). */
 export const CONFIG_SCHEMA: Readonly<ConfigSchema> = schema;
 export type Config = { [K in keyof ConfigSchema]: ConfigSchema[K]['default'] extends number ? number : string };
 

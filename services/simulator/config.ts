@@ -116,7 +116,7 @@ const definition = {
   },
 };
 
-/** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIGURATION.md). */
+/** The schema itself, for the generated reference (scripts/gen-config-docs.ts → docs/CONFIG.md). */
 export const SIMULATOR_CONFIG_SCHEMA: Readonly<typeof definition> = definition;
 
 export interface StandaloneConfig {

@@ -1,11 +1,12 @@
 /**
- * docs/CONFIGURATION.md: generated from the convict schemas (drift), one row per variable, and the
+ * docs/CONFIG.md and .env.example: generated from the convict schemas (drift), one row per variable, and the
  * "read by" column it derives from the source agrees with what the code says elsewhere: each
  * service's own secrets (shared/production-policy.ts) are read by that service and by no other.
  */
 import { expect } from 'chai';
 import { configReaders, SERVICES } from '../../scripts/config-readers.js';
-import { renderConfigDocs } from '../../scripts/gen-config-docs.js';
+import { renderConfigDocs, renderEnvExample } from '../../scripts/gen-config-docs.js';
+import { loadConfig } from '../../shared/config.js';
 import { SIMULATOR_CONFIG_SCHEMA } from '../../services/simulator/config.js';
 import { CONFIG_SCHEMA } from '../../shared/config.js';
 import { secretsOf, type ServiceRole } from '../../shared/production-policy.js';
@@ -19,8 +20,8 @@ function tableVariables(markdown: string, heading: string): string[] {
   return [...markdown.slice(start, end < 0 ? undefined : end).matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
 }
 
-describe('configuration reference (docs/CONFIGURATION.md)', () => {
-  const doc = read('docs/CONFIGURATION.md');
+describe('configuration reference (docs/CONFIG.md)', () => {
+  const doc = read('docs/CONFIG.md');
   const keys = Object.keys(CONFIG_SCHEMA) as Array<keyof typeof CONFIG_SCHEMA>;
   const readers = configReaders(ROOT, keys);
 
@@ -48,8 +49,17 @@ describe('configuration reference (docs/CONFIGURATION.md)', () => {
     }
   });
 
+  it('comes with a .env.example that is generated too, and that loads as the defaults once uncommented', () => {
+    const example = read('.env.example');
+    expect(example).to.equal(renderEnvExample());
+    const env = Object.fromEntries([...example.matchAll(/^# ([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.keys(env)).to.deep.equal(keys.map((k) => CONFIG_SCHEMA[k].env));
+    const defaults = loadConfig({});
+    expect(loadConfig(env)).to.deep.equal(defaults);
+  });
+
   it('is linked from README.md and docs/OPERATIONS.md', () => {
-    expect(read('README.md')).to.include('docs/CONFIGURATION.md');
-    expect(read('docs/OPERATIONS.md')).to.include('CONFIGURATION.md');
+    expect(read('README.md')).to.include('docs/CONFIG.md');
+    expect(read('docs/OPERATIONS.md')).to.include('CONFIG.md');
   });
 });
