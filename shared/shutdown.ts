@@ -1,6 +1,6 @@
 /**
  * Graceful shutdown as an ordered list of steps, each run even if an earlier one failed
- * (cf. BullMQ's close()). main.ts registers SIGTERM/SIGINT once.
+ * (cf. BullMQ's close()); runMain, used by every main.ts, handles SIGTERM/SIGINT.
  */
 import type { Logger } from './logger.js';
 
@@ -18,46 +18,54 @@ export async function runSteps(log: Logger, steps: Array<[string, () => Promise<
   }
 }
 
-/** Calls stop() on the first SIGTERM/SIGINT; a second signal exits at once. */
-export function onSignals(log: Logger, stop: () => Promise<void>): void {
+/**
+ * Runs a service's start-up, then serves until SIGTERM/SIGINT: the first signal closes the service
+ * (its `close()` steps) and exits 0, a second exits at once. A signal that arrives while the service
+ * is still starting (a pod stopped during a rollout, Ctrl-C right after `npm start`) is held until
+ * the start-up is done, then closes it the same way, instead of killing the process mid-start. A
+ * failed start-up (broker unreachable, plugin missing, bad config) ends the process with its
+ * one-sentence message instead of a stack trace.
+ */
+export async function runMain(start: () => Promise<{ close(): Promise<void>; log: Logger }>): Promise<void> {
+  let svc: { close(): Promise<void>; log: Logger } | null = null;
+  let pending: NodeJS.Signals | null = null;
   let stopping = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+  const stop = (s: { close(): Promise<void>; log: Logger }, signal: NodeJS.Signals) => {
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    stop().then(
+    s.log.info({ signal }, 'shutting down');
+    s.close().then(
       () => process.exit(0),
       (err) => {
-        log.error({ err: (err as Error)?.message }, 'shutdown failed');
+        s.log.error({ err: (err as Error)?.message }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
-}
-
-/**
- * Runs a service's start-up; a failure (broker unreachable, plugin missing, bad config) ends the
- * process with its one-sentence message instead of a stack trace.
- */
-export async function runMain(start: () => Promise<{ close(): Promise<void>; log: Logger }>): Promise<void> {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping || pending) {
+      if (svc) svc.log.warn({ signal }, 'second signal: exiting now');
+      else console.error(`postmaster: ${signal} again while starting: exiting now`);
+      process.exit(1);
+    }
+    if (svc) stop(svc, signal);
+    else pending = signal; // still starting: stop once the start-up is done
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
-    const svc = await start();
-    onSignals(svc.log, () => svc.close());
-    // A rejection nobody handled means some work's outcome was lost: the process may now be in a
-    // state no code path expects. Say so and exit; the supervisor (Kubernetes, npm start) restarts
-    // it, and the broker redelivers whatever it had not acked.
-    process.on('unhandledRejection', (reason) => {
-      const err = reason as Error;
-      svc.log.fatal({ err: err?.message ?? String(reason), stack: err?.stack }, 'unhandled rejection: exiting');
-      process.exit(70);
-    });
+    svc = await start();
   } catch (err) {
     console.error(`postmaster: ${(err as Error)?.message ?? String(err)}`);
     process.exit(1);
   }
+  const running = svc;
+  // A rejection nobody handled means some work's outcome was lost: the process may now be in a
+  // state no code path expects. Say so and exit; the supervisor (Kubernetes, npm start) restarts
+  // it, and the broker redelivers whatever it had not acked.
+  process.on('unhandledRejection', (reason) => {
+    const err = reason as Error;
+    running.log.fatal({ err: err?.message ?? String(reason), stack: err?.stack }, 'unhandled rejection: exiting');
+    process.exit(70);
+  });
+  if (pending) stop(running, pending);
 }
