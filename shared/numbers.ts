@@ -133,6 +133,11 @@ export class BusinessNumbers {
     return this.all.find((n) => n.display === display);
   }
 
+  /** Why `ref` resolves to nothing, for the error of whoever named it. */
+  notConfigured(ref: string): string {
+    return `"${ref}" is not a configured business number (configured: ${this.describe()})`;
+  }
+
   /** "sales (1065…), support (1065…)" for error messages. */
   describe(): string {
     return this.all.map((n) => (n.alias ? `${n.alias} (${n.id})` : n.id)).join(', ');

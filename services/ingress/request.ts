@@ -152,7 +152,7 @@ function resolveFrom(ref: string, field: string, numbers: BusinessNumbers | unde
     throw new RequestError(field, `${field}: must be a phone number id, digits only`);
   }
   const n = numbers.resolve(ref);
-  if (!n) throw new RequestError(field, `${field}: "${ref}" is not a configured business number (configured: ${numbers.describe()})`);
+  if (!n) throw new RequestError(field, `${field}: ${numbers.notConfigured(ref)}`);
   return n.id;
 }
 

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { useFleet } from '../support/use-fleet.js';
-import { waitFor } from '../support/wait.js';
+import { waitForAll } from '../sender/traffic.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 120);
 const SEED = Number(process.env.PROPERTY_SEED ?? 250425);
@@ -140,20 +140,7 @@ describe('ingress: generated extreme requests against a running fleet (property-
     expect(counts[400] ?? 0, 'and the 400 path').to.be.greaterThan(RUNS / 10);
 
     const ids = new Set(accepted.map((a) => a.id));
-    await waitFor(
-      () =>
-        new Set(
-          t.fleet.sim
-            .accepted()
-            .map((e) => e.id)
-            .filter((id) => id && ids.has(id)),
-        ).size === ids.size,
-      {
-        what: `all ${ids.size} accepted messages at the provider`,
-        timeoutMs: 120_000,
-        intervalMs: 200,
-      },
-    );
+    await waitForAll(t.fleet, [...ids], 120_000);
     const delivered = t.fleet.sim.accepted().filter((e) => e.id && ids.has(e.id));
     expect(delivered.length, 'each 202 exactly once').to.equal(ids.size);
     // Nothing rejected was published: the ingress confirmed exactly the 202s.

@@ -4,6 +4,7 @@ import { newEnvelope } from '../../shared/envelope.js';
 import { publishToStage } from '../../shared/publish.js';
 import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
+import { waitForAll } from '../sender/traffic.js';
 
 /**
  * Nothing is confirmed into the void: every publish is mandatory, so one that reaches no queue (a
@@ -80,20 +81,7 @@ describe('ingress and workers: a deleted binding under load', function () {
     });
     await setBinding(names.urgent('send'), true);
     await burst(60);
-    await waitFor(
-      () =>
-        new Set(
-          t.fleet.sim
-            .accepted()
-            .map((e) => e.id)
-            .filter((id) => id && accepted.includes(id)),
-        ).size === accepted.length,
-      {
-        what: `all ${accepted.length} accepted messages at the provider`,
-        timeoutMs: 60_000,
-        intervalMs: 100,
-      },
-    );
+    await waitForAll(t.fleet, accepted, 60_000);
     const ids = t.fleet.sim
       .accepted()
       .map((e) => e.id)

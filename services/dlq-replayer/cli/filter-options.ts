@@ -92,7 +92,7 @@ function fromValues(refs: string[] | undefined, numbers: BusinessNumbers | undef
   if (!refs || !numbers) return refs;
   return refs.flatMap((ref) => {
     const n = numbers.resolve(ref);
-    if (!n) throw new CliError(`--from: "${ref}" is not a configured business number (configured: ${numbers.describe()})`, 2);
+    if (!n) throw new CliError(`--from: ${numbers.notConfigured(ref)}`, 2);
     return n === numbers.default ? [n.id, ''] : [n.id];
   });
 }
