@@ -6,23 +6,38 @@ local function record(rec, mapKey, status, rank, atMs, ttl, mustExist, replayFro
   -- The mapping is stored whatever becomes of the record (a webhook that overtook the sender).
   if wamid ~= '' then redis.call('SET', mapKey, id, 'EX', ttl) end
   if mustExist == '1' and redis.call('EXISTS', rec) == 0 then return -1 end
+  -- One read of what the move needs and one write of what it changes: this runs for every message
+  -- at least twice (accepted, sent), so its calls are the status records' share of Redis's CPU.
+  local f = redis.call('HMGET', rec, 'rank', 'status', 'n', 'history', 'error')
   local r = tonumber(rank)
-  local cur = tonumber(redis.call('HGET', rec, 'rank') or '-1')
-  local curStatus = redis.call('HGET', rec, 'status')
+  local cur = tonumber(f[1] or '-1')
+  local set = {}
   local moved = 0
-  if r > cur or (curStatus == 'dead-lettered' and r >= tonumber(replayFromRank) and r < cur) then
-    redis.call('HSET', rec, 'status', status, 'rank', rank)
-    if redis.call('HINCRBY', rec, 'n', 1) <= tonumber(maxHistory) then
-      local h = redis.call('HGET', rec, 'history')
+  if r > cur or (f[2] == 'dead-lettered' and r >= tonumber(replayFromRank) and r < cur) then
+    local n = tonumber(f[3] or '0') + 1
+    set = { 'status', status, 'rank', rank, 'n', n }
+    if n <= tonumber(maxHistory) then
       local entry = status .. '@' .. atMs
-      redis.call('HSET', rec, 'history', h and (h .. ',' .. entry) or entry)
+      set[#set + 1] = 'history'
+      set[#set + 1] = f[4] and (f[4] .. ',' .. entry) or entry
     end
-    if errorJson ~= '' then redis.call('HSET', rec, 'error', errorJson)
-    elseif status ~= 'failed' and status ~= 'dead-lettered' then redis.call('HDEL', rec, 'error') end
+    if errorJson ~= '' then
+      set[#set + 1] = 'error'
+      set[#set + 1] = errorJson
+    elseif f[5] and status ~= 'failed' and status ~= 'dead-lettered' then
+      redis.call('HDEL', rec, 'error')
+    end
     moved = 1
   end
-  if wamid ~= '' then redis.call('HSET', rec, 'wamid', wamid) end
-  if sendAt ~= '' then redis.call('HSET', rec, 'sendAt', sendAt) end
+  if wamid ~= '' then
+    set[#set + 1] = 'wamid'
+    set[#set + 1] = wamid
+  end
+  if sendAt ~= '' then
+    set[#set + 1] = 'sendAt'
+    set[#set + 1] = sendAt
+  end
+  if #set > 0 then redis.call('HSET', rec, unpack(set)) end
   local t = tonumber(ttl)
   if redis.call('TTL', rec) < t then redis.call('EXPIRE', rec, t) end
   return moved
