@@ -11,8 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
-import type { Logger } from '../../shared/logger.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
 import { DeadLetterHolds, holdTtlMs } from '../../shared/stage/dead-letter-holds.js';
 import type { DlqLock } from './dlq-lock.js';
 import { matches } from './filter.js';

@@ -4,12 +4,12 @@
  * /metrics, /healthz, /readyz on METRICS_PORT.
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRedis } from '../../shared/redis.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRedis } from '../../shared/platform/redis.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
 import { applyAutoPolicy } from './auto-policy.js';
 import { dlqLock } from './dlq-lock.js';
 import { JobRun, type ReplayerContext } from './job-run.js';

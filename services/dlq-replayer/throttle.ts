@@ -7,7 +7,7 @@
  * for half a second, so a fast replay does not flood the broker with declares.
  */
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Metrics } from '../../shared/metrics.js';
+import type { Metrics } from '../../shared/platform/metrics.js';
 
 const BACKLOG_CACHE_MS = 500;
 const BACKLOG_POLL_MS = 500;

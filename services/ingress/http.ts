@@ -4,10 +4,10 @@
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BrokerUnavailableError } from '../../shared/broker.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { BrokerUnavailableError } from '../../shared/amqp/broker.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
 import { UnavailableError } from './admission.js';
-import { RequestError } from '../../shared/content/request-error.js';
+import { RequestError } from '../../shared/domain/content/request-error.js';
 
 export const MAX_BODY = '1mb';
 

@@ -3,9 +3,9 @@
  * the bearer token (docs/API.md).
  */
 import { Router, type Request, type Response } from 'express';
-import { businessNumbers } from '../../shared/numbers.js';
-import type { Runtime } from '../../shared/runtime.js';
-import type { StatusStore } from '../../shared/status.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { StatusStore } from '../../shared/domain/status.js';
 import type { Acceptor, Outcome } from './accept.js';
 import { UnavailableError } from './admission.js';
 import { bearerAuth, jsonBody, problem, reject, requireJson } from './http.js';

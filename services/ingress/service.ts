@@ -2,13 +2,13 @@
  * The ingress service: start() on a port (0 in tests), close() idempotently.
  */
 import http from 'node:http';
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
-import { StatusStore } from '../../shared/status.js';
-import { ScheduledSends } from '../dispatcher/schedule-queue.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
+import { StatusStore } from '../../shared/domain/status.js';
+import { ScheduledSends } from '../../shared/domain/schedule-queue.js';
 import { Acceptor } from './accept.js';
 import { Admission } from './admission.js';
 import { createApp } from './app.js';

@@ -2,15 +2,15 @@
  * Meta's webhook for WhatsApp: `GET /webhooks/whatsapp` answers the verification challenge,
  * `POST /webhooks/whatsapp` takes signed notifications (inbound messages and statuses) and answers
  * 200 only once every event in them is confirmed by the broker. A phone_number_quality_update sets
- * the messaging limit of the number's portfolio (shared/messaging-limit.ts).
+ * the messaging limit of the number's portfolio (shared/domain/messaging-limit.ts).
  */
 import { Router, type Request, type Response } from 'express';
-import { MessagingLimits } from '../../shared/messaging-limit.js';
-import { businessNumbers } from '../../shared/numbers.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { MessagingLimits } from '../../shared/domain/messaging-limit.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
 import { UnavailableError } from './admission.js';
 import { problem, rawBody, reject, secretEquals } from './http.js';
-import { RequestError } from '../../shared/content/request-error.js';
+import { RequestError } from '../../shared/domain/content/request-error.js';
 import { checkSignature } from './signature.js';
 import { splitWebhook } from './webhook-events.js';
 import type { WebhookIntake } from './webhook-intake.js';

@@ -3,12 +3,12 @@
  * the failure headers (docs/ARCHITECTURE.md, "Failures"), confirmed, before the caller acks the original delivery.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Broker } from '../broker.js';
-import { H, type Envelope } from '../envelope.js';
-import type { Metrics } from '../metrics.js';
-import { failureReason } from '../redact.js';
-import type { Topology } from '../topology/declaration.js';
-import { parseLane, type Lane } from '../topology/names.js';
+import type { Broker } from '../amqp/broker.js';
+import { H, type Envelope } from '../domain/envelope.js';
+import type { Metrics } from '../platform/metrics.js';
+import { failureReason } from '../platform/redact.js';
+import type { Topology } from '../amqp/topology/declaration.js';
+import { parseLane, type Lane } from '../amqp/topology/names.js';
 import type { ClassifiedError } from './errors.js';
 import type { Fate } from './fate.js';
 

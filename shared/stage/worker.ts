@@ -5,11 +5,11 @@
  * side (which queues, when, and the hand-over of shards); deliveries.ts is what happens to each
  * delivery.
  */
-import { QueueConsumer } from '../consumer.js';
-import type { Logger } from '../logger.js';
-import type { Runtime } from '../runtime.js';
-import { laneOf, type Stage } from '../topology/names.js';
-import { runSteps } from '../shutdown.js';
+import { QueueConsumer } from './consumer.js';
+import type { Logger } from '../platform/logger.js';
+import type { Runtime } from '../amqp/runtime.js';
+import { laneOf, type Stage } from '../amqp/topology/names.js';
+import { runSteps } from '../platform/shutdown.js';
 import type { OrderingGuard } from './ordering.js';
 import { StaticAssigner, type ShardAssigner } from './assigner.js';
 import { Deliveries, type StageHandler } from './deliveries.js';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { RUNBOOK_BASE } from '../../scripts/gen-prometheus-rule.js';
-import { loadConfig } from '../../shared/config.js';
-import { Metrics } from '../../shared/metrics.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { Metrics } from '../../shared/platform/metrics.js';
 import { read, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 const DIR = 'infra/observability';
@@ -20,7 +20,7 @@ async function exportedNames(): Promise<Set<string>> {
 
 /**
  * Exported metrics that are on no dashboard panel, each with why. Everything else the services
- * export (shared/metrics.ts and prom-client's default process metrics under postmaster_process_;
+ * export (shared/platform/metrics.ts and prom-client's default process metrics under postmaster_process_;
  * the simulator exports none) must be on a panel: the test below fails otherwise, and fails on an
  * entry here that is no longer exported or is on a panel after all.
  */
@@ -94,7 +94,7 @@ describe('observability (infra/observability)', () => {
     }
   });
 
-  it('use only metrics the services export (shared/metrics.ts) and recording rules defined here', async () => {
+  it('use only metrics the services export (shared/platform/metrics.ts) and recording rules defined here', async () => {
     const known = await exportedNames();
     const recorded = new Set(rules.filter((r) => r.record).map((r) => String(r.record)));
     for (const e of exprs) {

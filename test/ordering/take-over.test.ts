@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
 import { StaticAssigner } from '../../shared/stage/assigner.js';
 import { StageWorker } from '../../shared/stage/worker.js';
-import { silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/platform/logger.js';
 import { useIsolation } from '../support/use-fleet.js';
 
 /**

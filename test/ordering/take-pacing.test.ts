@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
 import { RendezvousAssigner } from '../../shared/stage/membership.js';
-import { silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/platform/logger.js';
 import { useIsolation } from '../support/use-fleet.js';
 
 /**

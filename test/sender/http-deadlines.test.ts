@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpBotHandler } from '../../services/dispatcher/bot-handler.js';
 import { ProviderClient } from '../../services/sender/provider-client.js';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { ClassifiedError, PoisonMessageError, TransientError } from '../../shared/failures/errors.js';
-import { silentLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { Metrics } from '../../shared/platform/metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
 /**

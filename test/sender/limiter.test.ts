@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { TransientError, ThrottledError } from '../../shared/failures/errors.js';
-import { Metrics } from '../../shared/metrics.js';
-import { keyspace } from '../../shared/redis.js';
+import { Metrics } from '../../shared/platform/metrics.js';
+import { keyspace } from '../../shared/platform/redis.js';
 import { SendLimiter, type LimiterOptions } from '../../services/sender/limiter.js';
 import { REDIS_URL } from '../support/isolation.js';
 

@@ -4,11 +4,11 @@
  */
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../../shared/config.js';
-import { createLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
-import { keyspace, type Keyspace } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Config } from '../../shared/platform/config.js';
+import { createLogger } from '../../shared/platform/logger.js';
+import { Metrics } from '../../shared/platform/metrics.js';
+import { keyspace, type Keyspace } from '../../shared/platform/redis.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
 import { REDIS_URL, scanAll } from './isolation.js';
 
 export interface HoldRuntime {

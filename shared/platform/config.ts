@@ -1,12 +1,12 @@
 /**
  * The convict schema shared by every service. Each key has doc, format, default and env;
  * validation is strict; secrets are `sensitive` (masked when logged). In production each service's
- * own secrets must be strong and its URLs https (shared/production-policy.ts), and a service keeps
+ * own secrets must be strong and its URLs https (shared/platform/production-policy.ts), and a service keeps
  * only its own secrets.
  */
 import convict from 'convict';
 import { businessNumbers } from './numbers.js';
-import { parseTiers } from './topology/names.js';
+import { parseTiers } from '../amqp/topology/names.js';
 import { DEV_SECRET, productionRefusals, withOwnSecrets, type EnvNames, type ServiceRole } from './production-policy.js';
 
 convict.addFormat({
@@ -58,7 +58,7 @@ patternFormat('topology-prefix', /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, 'lower-ca
 
 const schema = {
   env: {
-    doc: 'Deployment environment; production refuses unsafe settings (weak or placeholder secrets, the echo bot, plain-http provider or bot URLs; shared/production-policy.ts).',
+    doc: 'Deployment environment; production refuses unsafe settings (weak or placeholder secrets, the echo bot, plain-http provider or bot URLs; shared/platform/production-policy.ts).',
     format: ['production', 'development', 'test'],
     default: 'development',
     env: 'NODE_ENV',
@@ -528,7 +528,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   return withOwnSecrets(cfg, role);
 }
 
-/** The production refusals of `cfg` for `role` (empty outside production); see shared/production-policy.ts. */
+/** The production refusals of `cfg` for `role` (empty outside production); see shared/platform/production-policy.ts. */
 export function unsafeSettings(cfg: Config, role: ServiceRole): string[] {
   return cfg.env === 'production' ? productionRefusals(cfg, role, ENV_NAMES) : [];
 }

@@ -11,9 +11,9 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Envelope } from '../../shared/envelope.js';
-import { waitForReplicas } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Envelope } from './envelope.js';
+import { waitForReplicas } from '../platform/redis.js';
+import type { Runtime } from '../amqp/runtime.js';
 
 export const SCHEDULE_QUEUE = 'scheduled-sends';
 

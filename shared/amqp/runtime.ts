@@ -5,17 +5,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
-import { describeConfig, unsafeSettings, type Config } from './config.js';
-import { roleOf } from './production-policy.js';
-import { createLogger, type Logger } from './logger.js';
-import { Metrics } from './metrics.js';
-import { createRedis, keyspace, redisDeadlines, type Keyspace } from './redis.js';
+import { describeConfig, unsafeSettings, type Config } from '../platform/config.js';
+import { roleOf } from '../platform/production-policy.js';
+import { createLogger, type Logger } from '../platform/logger.js';
+import { Metrics } from '../platform/metrics.js';
+import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../platform/redis.js';
 import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
 import { parseTiers } from './topology/names.js';
 import { Management } from './management.js';
-import { processReplicaId } from './replica.js';
-import { brokerChecks, Health } from './health.js';
+import { processReplicaId } from '../platform/replica.js';
+import { brokerChecks, Health } from '../platform/health.js';
 
 export interface Runtime {
   cfg: Config;

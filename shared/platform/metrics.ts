@@ -240,7 +240,7 @@ export class Metrics {
 /**
  * A tiny HTTP server on METRICS_PORT for every service, the ingress included: /metrics, /healthz
  * (liveness), /readyz (readiness), the last two with the failing checks in the body
- * (shared/health.ts). Never on a public port: the bodies name internal failures.
+ * (shared/platform/health.ts). Never on a public port: the bodies name internal failures.
  * Plain node:http rather than express: three fixed routes need no framework.
  */
 export async function serveMetrics(

@@ -7,7 +7,7 @@
  *   blocked for longer than EVENT_LOOP_BLOCKED_MS at the last tick (Kubernetes restarts a process
  *   stuck in such a state instead of leaving it to answer 503 forever).
  */
-import type { Broker } from './broker.js';
+import type { Broker } from '../amqp/broker.js';
 import type { Metrics } from './metrics.js';
 
 export type Check = () => string | null;

@@ -10,8 +10,8 @@
  * dedup check (services/sender/send-ledger.ts): no round trip of its own.
  */
 import type { Envelope } from './envelope.js';
-import { luaScript, type LuaFn } from './lua-scripts.js';
-import type { Runtime } from './runtime.js';
+import { luaScript, type LuaFn } from '../platform/lua-scripts.js';
+import type { Runtime } from '../amqp/runtime.js';
 
 /** How long a window stays open after the user's last message. */
 export const WINDOW_MS = 24 * 3600 * 1000;
