@@ -1,21 +1,21 @@
 /**
  * What every service starts with: config, logger, metrics, broker, Redis, topology — and the order
- * in which they close.
+ * in which they close. Here, not in shared/platform/, because it connects the broker and asserts the
+ * topology; what the platform and domain layers take of it is typed there (RedisContext).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
-import { describeConfig, unsafeSettings, type Config } from '../platform/config.js';
+import { describeConfig, parseTiers, unsafeSettings, type Config } from '../platform/config.js';
 import { roleOf } from '../platform/production-policy.js';
 import { createLogger, type Logger } from '../platform/logger.js';
 import { Metrics } from '../platform/metrics.js';
 import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../platform/redis.js';
 import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
-import { parseTiers } from './topology/names.js';
 import { Management } from './management.js';
 import { processReplicaId } from '../platform/replica.js';
-import { brokerChecks, Health } from '../platform/health.js';
+import { Health } from '../platform/health.js';
 
 export interface Runtime {
   cfg: Config;
@@ -32,6 +32,17 @@ export interface Runtime {
   /** Readiness and liveness; the broker's checks are in, services add their own. */
   health: Health;
   close(): Promise<void>;
+}
+
+/** The checks every service shares: the broker connection and whether publishing works. */
+export function brokerChecks(health: Health, broker: Broker): Health {
+  return health
+    .add('broker', () => (broker.connected() && broker.connected(true) ? null : 'RabbitMQ connection down'))
+    .add('publish', () => {
+      const since = broker.publishFailingSince();
+      if (since !== null) broker.probePublishing();
+      return since === null ? null : `publishes failing since ${new Date(since).toISOString()}: ${broker.lastPublishFailure() ?? ''}`;
+    });
 }
 
 export function topologyFromConfig(cfg: Config): Topology {
