@@ -11,7 +11,7 @@ import { describeIssue, type Envelope } from '../../shared/domain/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
 import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
 import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/platform/http-body.js';
-import type { Metrics } from '../../shared/platform/metrics.js';
+import type { DispatcherMetrics } from './metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
 export type Reply = Record<string, unknown>;
@@ -80,7 +80,7 @@ export class HttpBotHandler implements BotHandler {
   constructor(
     private readonly url: string,
     private readonly timeoutMs: number,
-    private readonly metrics: Metrics,
+    private readonly metrics: DispatcherMetrics,
     private readonly token = '',
     private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
   ) {}

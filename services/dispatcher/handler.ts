@@ -10,6 +10,7 @@ import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { businessNumbers } from '../../shared/platform/numbers.js';
 import { publishToStage } from '../../shared/amqp/publish.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { DispatcherMetrics } from './metrics.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import type { StatusStore } from '../../shared/domain/status.js';
 import { inboundAt, receivingNumber, type WindowBook } from '../../shared/domain/window.js';
@@ -31,7 +32,7 @@ export function derivedId(parentId: string, index: number): string {
 }
 
 export interface DispatchDeps {
-  rt: Runtime;
+  rt: Runtime<DispatcherMetrics>;
   bot: BotHandler;
   status: StatusStore;
   windows: WindowBook;

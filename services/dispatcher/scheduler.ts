@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/platform/logger.js';
 import { publishToStage } from '../../shared/amqp/publish.js';
 import { createRedis } from '../../shared/platform/redis.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { DispatcherMetrics } from './metrics.js';
 import { runSteps } from '../../shared/platform/shutdown.js';
 import { FAILED_JOB_RETENTION_S, SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from '../../shared/domain/schedule-queue.js';
 
@@ -30,7 +31,7 @@ export class Scheduler {
   private readonly log: Logger;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly rt: Runtime) {
+  constructor(private readonly rt: Runtime<DispatcherMetrics>) {
     this.log = rt.log.child({ component: 'scheduler' });
   }
 

@@ -22,7 +22,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../shared/platform/logger.js';
-import type { Metrics } from '../../shared/platform/metrics.js';
+import type { ReplayerMetrics } from './metrics.js';
 import type { DeadLetterHolds, Resolution } from '../../shared/stage/dead-letter-holds.js';
 import { ConfirmPublisher, DeliveryStream } from './amqp-io.js';
 import { decodeDeadLetter, markerOf, ROTATED_BY_HEADER, type DeadLetter } from './dead-letter.js';
@@ -56,7 +56,7 @@ export interface PassContext {
   publishTimeoutMs: number;
   throttle: ReplayThrottle;
   log: Logger;
-  metrics: Metrics;
+  metrics: ReplayerMetrics;
   /** Users waiting behind a dead letter (DLQ_ORDERING_MODE=strict): a replay or purge ends the wait. */
   holds: DeadLetterHolds;
   /** Move everything to the tail from now on (the job was cancelled, or this finishes an orphan's pass). */

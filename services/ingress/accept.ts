@@ -9,6 +9,7 @@ import { publishToStage } from '../../shared/amqp/publish.js';
 import { DeadlineError, ReplicaAckError, withDeadline } from '../../shared/platform/redis.js';
 import type { Logger } from '../../shared/platform/logger.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
 import type { MessageStatus, StatusStore } from '../../shared/domain/status.js';
 import type { Lane } from '../../shared/amqp/topology/names.js';
 import type { ScheduledSends } from '../../shared/domain/schedule-queue.js';
@@ -25,7 +26,7 @@ export type Outcome =
   | { status: 400; error: string };
 
 export interface AcceptDeps {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   admission: Admission;
   idempotency: Claims;
   status: StatusStore;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { publishToStage } from '../../shared/amqp/publish.js';
 import type { Logger } from '../../shared/platform/logger.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
 import type { StatusStore } from '../../shared/domain/status.js';
 import { UnavailableError, type Admission } from './admission.js';
 import type { Claims } from './claims.js';
@@ -20,7 +21,7 @@ export interface IntakeResult {
 }
 
 export interface IntakeDeps {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   admission: Admission;
   claims: Claims;
   status: StatusStore;

@@ -8,6 +8,7 @@ import { Router, type Request, type Response } from 'express';
 import { MessagingLimits } from '../../shared/domain/messaging-limit.js';
 import { businessNumbers } from '../../shared/platform/numbers.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
 import { UnavailableError } from './admission.js';
 import { problem, rawBody, reject, secretEquals } from './http.js';
 import { RequestError } from '../../shared/domain/content/request-error.js';
@@ -18,7 +19,7 @@ import type { WebhookIntake } from './webhook-intake.js';
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
 const MAX_CHALLENGE = 256;
 
-function verify(rt: Runtime) {
+function verify(rt: Runtime<IngressMetrics>) {
   return (req: Request, res: Response) => {
     const q = req.query;
     const mode = q['hub.mode'];
@@ -36,7 +37,7 @@ function verify(rt: Runtime) {
   };
 }
 
-function receive(rt: Runtime, intake: WebhookIntake) {
+function receive(rt: Runtime<IngressMetrics>, intake: WebhookIntake) {
   const log = rt.log.child({ component: 'webhook' });
   const numbers = businessNumbers(rt.cfg);
   const messagingLimits = new MessagingLimits(rt.redis, rt.keys);
@@ -75,7 +76,7 @@ function receive(rt: Runtime, intake: WebhookIntake) {
   };
 }
 
-export function webhookRouter(rt: Runtime, intake: WebhookIntake): Router {
+export function webhookRouter(rt: Runtime<IngressMetrics>, intake: WebhookIntake): Router {
   const router = Router();
   router.get(WEBHOOK_PATH, verify(rt));
   router.post(WEBHOOK_PATH, rawBody, receive(rt, intake));

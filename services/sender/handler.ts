@@ -12,6 +12,7 @@ import type { Envelope } from '../../shared/domain/envelope.js';
 import { H } from '../../shared/domain/envelope.js';
 import { asClassified, ThrottledError, WindowClosedError, type ClassifiedError } from '../../shared/failures/errors.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { SenderNumbers } from './numbers.js';
@@ -29,7 +30,7 @@ interface Delivered {
 }
 
 export interface SendDeps {
-  rt: Runtime;
+  rt: Runtime<SenderMetrics>;
   provider: ProviderClient;
   numbers: SenderNumbers;
   ledger: SendLedger;

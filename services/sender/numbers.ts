@@ -9,6 +9,7 @@ import { PermanentError, ThrottledError } from '../../shared/failures/errors.js'
 import { MessagingLimits } from '../../shared/domain/messaging-limit.js';
 import { businessNumbers, type BusinessNumber, type BusinessNumbers } from '../../shared/platform/numbers.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
 import { limiterOptions, SendLimiter } from './limiter.js';
 import { RedisClock } from './redis-clock.js';
 
@@ -18,7 +19,7 @@ export class SenderNumbers {
   private readonly limiters = new Map<string, SendLimiter>();
   private readonly limits: MessagingLimits;
 
-  constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'metrics' | 'cfg'>) {
+  constructor(private readonly rt: Pick<Runtime<SenderMetrics>, 'redis' | 'keys' | 'metrics' | 'cfg'>) {
     this.numbers = businessNumbers(rt.cfg);
     this.clock = new RedisClock(rt.redis);
     for (const n of this.numbers.all) {

@@ -15,6 +15,7 @@
 import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
 import { waitForReplicas } from '../../shared/platform/redis.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
 import { RECORD_ARG_NAMES, RECORD_ARGS, StatusStore } from '../../shared/domain/status.js';
 import { TickBatch } from '../../shared/platform/tick-batch.js';
 import { WINDOW_MS } from '../../shared/domain/window.js';
@@ -60,7 +61,7 @@ export class SendLedger {
   private readonly dones: TickBatch<{ id: string; wamid: string | null; fallback?: FallbackReason }, void>;
   private readonly refusedScript: LuaFn<typeof REFUSED>;
 
-  constructor(private readonly rt: Runtime) {
+  constructor(private readonly rt: Runtime<SenderMetrics>) {
     this.status = new StatusStore(rt);
     const ttlS = rt.cfg.sentIdTtlS;
     const begin = BEGIN_MANY.bind(rt.redis);

@@ -9,7 +9,7 @@ import { Broker } from './broker.js';
 import { describeConfig, parseTiers, unsafeSettings, type Config } from '../platform/config.js';
 import { roleOf } from '../platform/production-policy.js';
 import { createLogger, type Logger } from '../platform/logger.js';
-import { Metrics } from '../platform/metrics.js';
+import type { Metrics } from '../platform/metrics.js';
 import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../platform/redis.js';
 import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
@@ -17,12 +17,13 @@ import { Management } from './management.js';
 import { processReplicaId } from '../platform/replica.js';
 import { Health } from '../platform/health.js';
 
-export interface Runtime {
+/** A service's runtime; `M` is its metrics (a subclass of Metrics: services/<name>/metrics.ts). */
+export interface Runtime<M extends Metrics = Metrics> {
   cfg: Config;
   service: string;
   replicaId: string;
   log: Logger;
-  metrics: Metrics;
+  metrics: M;
   broker: Broker;
   redis: Redis;
   keys: Keyspace;
@@ -60,8 +61,10 @@ export function vhostOf(amqpUrl: string): string {
   return path && path !== '/' ? decodeURIComponent(path.slice(1)) : '/';
 }
 
-export interface RuntimeOptions {
+export interface RuntimeOptions<M extends Metrics> {
   service: string;
+  /** The service's metrics class, made with the service's name. */
+  metrics: new (service: string) => M;
   logger?: Logger;
   /** Assert the topology before resolving (the ingress and workers do; the CLI does not). */
   assert?: boolean;
@@ -79,13 +82,13 @@ function warnIfInsecure(cfg: Config, service: string, log: Logger): void {
   for (const w of waived) log.warn({ insecure: true }, `POSTMASTER_ALLOW_INSECURE=1 let through: ${w}`);
 }
 
-export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<Runtime> {
+export async function createRuntime<M extends Metrics>(cfg: Config, opts: RuntimeOptions<M>): Promise<Runtime<M>> {
   // The random part keeps two runtimes of one process (tests) apart in shard membership.
   const replicaId = cfg.replicaId || `${processReplicaId()}-${randomBytes(3).toString('hex')}`;
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
   warnIfInsecure(cfg, opts.service, log);
-  const metrics = new Metrics(opts.service);
+  const metrics = new opts.metrics(opts.service);
   const broker = new Broker({
     urls: cfg.amqpUrl,
     logger: log,
@@ -102,7 +105,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
   const vhost = vhostOf(cfg.amqpUrl);
   const managementUrl = cfg.managementUrl || Management.urlFromAmqp(cfg.amqpUrl);
   let closing: Promise<void> | null = null;
-  const rt: Runtime = {
+  const rt: Runtime<M> = {
     cfg,
     service: opts.service,
     replicaId,

@@ -24,6 +24,7 @@ import { outageOf } from '../failures/outage.js';
 import { RedeliveryCounter } from '../failures/redeliveries.js';
 import { lazyChild, type Logger } from '../platform/logger.js';
 import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
 import { KeySequencer } from './sequencer.js';
 import { StatusStore } from '../domain/status.js';
 import type { Lane, Stage } from '../amqp/topology/names.js';
@@ -92,7 +93,7 @@ export class Deliveries {
   private readonly waiting = { broker: 0, redis: 0 };
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
     private readonly handler: StageHandler,
     private readonly log: Logger,

@@ -23,6 +23,7 @@
  *   and takes no new ones until Redis is back.
  */
 import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
 import type { Stage } from '../amqp/topology/names.js';
 import type { Logger } from '../platform/logger.js';
 import type { ShardAssigner, ShardCallbacks } from './assigner.js';
@@ -63,7 +64,7 @@ export class RendezvousAssigner implements ShardAssigner {
   private readonly releaseLease: LuaFn<typeof RELEASE>;
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
     private readonly opts: { ttlMs: number; tickMs?: number; takeSpacingMs?: number } = { ttlMs: rt.cfg.leaseTtlMs },
   ) {
@@ -276,6 +277,6 @@ export class RendezvousAssigner implements ShardAssigner {
   }
 }
 
-export function createAssigner(rt: Runtime, stage: Stage): ShardAssigner {
+export function createAssigner(rt: Runtime<StageMetrics>, stage: Stage): ShardAssigner {
   return new RendezvousAssigner(rt, stage, { ttlMs: rt.cfg.leaseTtlMs, takeSpacingMs: rt.cfg.shardTakeSpacingMs });
 }

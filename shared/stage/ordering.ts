@@ -44,6 +44,7 @@ import { ThrottledError } from '../failures/errors.js';
 import type { FailureRouter } from '../failures/router.js';
 import { tierAtMost } from '../failures/fate.js';
 import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
 import { StatusStore } from '../domain/status.js';
 import type { Lane, Stage } from '../amqp/topology/names.js';
 import type { LuaFn } from '../platform/lua-scripts.js';
@@ -92,7 +93,7 @@ export class OrderingGuard {
   };
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
   ) {
     this.status = new StatusStore(rt);

@@ -8,6 +8,7 @@
 import { QueueConsumer } from './consumer.js';
 import type { Logger } from '../platform/logger.js';
 import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
 import { laneOf, type Stage } from '../amqp/topology/names.js';
 import { runSteps } from '../platform/shutdown.js';
 import type { OrderingGuard } from './ordering.js';
@@ -34,7 +35,7 @@ export class StageWorker {
   private started = false;
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     readonly stage: Stage,
     handler: StageHandler,
     opts: StageWorkerOptions = {},

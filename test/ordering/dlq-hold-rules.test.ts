@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
 import type { Redis } from 'ioredis';
 import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
-import type { Metrics } from '../../shared/platform/metrics.js';
+import type { StageMetrics } from '../../shared/stage/metrics.js';
 import { DeadLetterHolds } from '../../shared/stage/dead-letter-holds.js';
 import { DEAD_BACK } from '../../shared/stage/hold-scripts.js';
 import { holdKeys, type HoldKeys } from '../../shared/stage/hold-keys.js';
@@ -23,7 +23,7 @@ describe('ordering: the rules of a hold by a dead letter', function () {
   let h: HoldRuntime;
   let k: HoldKeys;
   let redis: Redis;
-  let metrics: Metrics;
+  let metrics: StageMetrics;
   let strict: OrderingGuard;
   let release: OrderingGuard;
   let holds: DeadLetterHolds;

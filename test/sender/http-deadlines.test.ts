@@ -6,7 +6,7 @@ import { ProviderClient } from '../../services/sender/provider-client.js';
 import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { ClassifiedError, PoisonMessageError, TransientError } from '../../shared/failures/errors.js';
 import { silentLogger } from '../../shared/platform/logger.js';
-import { Metrics } from '../../shared/platform/metrics.js';
+import { DispatcherMetrics } from '../../services/dispatcher/metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
 /**
@@ -139,7 +139,7 @@ describe('outbound HTTP: overall deadline and answer size cap', function () {
 
   describe('the bot handler client', () => {
     const ctx = { log: silentLogger() } as unknown as StageContext;
-    const handler = (behaviour: string) => new HttpBotHandler(`${server.url}/bot/${behaviour}`, TIMEOUT_MS, new Metrics('dispatcher'), '', MAX_BYTES);
+    const handler = (behaviour: string) => new HttpBotHandler(`${server.url}/bot/${behaviour}`, TIMEOUT_MS, new DispatcherMetrics('dispatcher'), '', MAX_BYTES);
     const handle = (behaviour: string) => handler(behaviour).handle(envelope('inbound'), ctx);
 
     for (const behaviour of ['silent', 'trickle']) {
