@@ -6,17 +6,11 @@ import { LATENCY_BUCKETS } from '../../shared/platform/metrics.js';
 import { StageMetrics } from '../../shared/stage/metrics.js';
 
 export class DispatcherMetrics extends StageMetrics {
-  readonly handlerLatency: Histogram<'outcome'>;
-
-  constructor(service: string) {
-    super(service);
-    const r = [this.registry];
-    this.handlerLatency = new Histogram({
-      name: 'postmaster_handler_latency_seconds',
-      help: 'Bot handler call latency.',
-      labelNames: ['outcome'],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-  }
+  readonly handlerLatency = new Histogram({
+    name: 'postmaster_handler_latency_seconds',
+    help: 'Bot handler call latency.',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
 }

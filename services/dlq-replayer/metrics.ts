@@ -6,39 +6,34 @@ import { Counter, Gauge } from 'prom-client';
 import { Metrics } from '../../shared/platform/metrics.js';
 
 export class ReplayerMetrics extends Metrics {
-  readonly replayed: Counter<'job'>;
-  readonly replayScanned: Counter<'action' | 'outcome'>;
-  readonly replayWaitSeconds: Counter<'reason'>;
-  readonly replayJobs: Counter<'action' | 'outcome'>;
-  readonly replayPassProgress: Gauge<'action'>;
-
-  constructor(service: string) {
-    super(service);
-    const r = [this.registry];
-    this.replayed = new Counter({ name: 'postmaster_replayed_total', help: 'Dead letters republished by replay jobs.', labelNames: ['job'], registers: r });
-    this.replayScanned = new Counter({
-      name: 'postmaster_replay_scanned_total',
-      help: 'Dead letters a replay or purge pass went over, by outcome (replayed, purged, kept, duplicate, unroutable).',
-      labelNames: ['action', 'outcome'],
-      registers: r,
-    });
-    this.replayWaitSeconds = new Counter({
-      name: 'postmaster_replay_wait_seconds_total',
-      help: 'Time replay jobs spent waiting: for their --rate (rate) or for the live lanes to drain (backlog).',
-      labelNames: ['reason'],
-      registers: r,
-    });
-    this.replayJobs = new Counter({
-      name: 'postmaster_replay_jobs_total',
-      help: 'Replay and purge jobs finished, by outcome (completed, cancelled, failed, empty).',
-      labelNames: ['action', 'outcome'],
-      registers: r,
-    });
-    this.replayPassProgress = new Gauge({
-      name: 'postmaster_replay_pass_progress_ratio',
-      help: 'Share of the DLQ snapshot the running pass has gone over (0 when none runs).',
-      labelNames: ['action'],
-      registers: r,
-    });
-  }
+  readonly replayed = new Counter({
+    name: 'postmaster_replayed_total',
+    help: 'Dead letters republished by replay jobs.',
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
+  readonly replayScanned = new Counter({
+    name: 'postmaster_replay_scanned_total',
+    help: 'Dead letters a replay or purge pass went over, by outcome (replayed, purged, kept, duplicate, unroutable).',
+    labelNames: ['action', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly replayWaitSeconds = new Counter({
+    name: 'postmaster_replay_wait_seconds_total',
+    help: 'Time replay jobs spent waiting: for their --rate (rate) or for the live lanes to drain (backlog).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly replayJobs = new Counter({
+    name: 'postmaster_replay_jobs_total',
+    help: 'Replay and purge jobs finished, by outcome (completed, cancelled, failed, empty).',
+    labelNames: ['action', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly replayPassProgress = new Gauge({
+    name: 'postmaster_replay_pass_progress_ratio',
+    help: 'Share of the DLQ snapshot the running pass has gone over (0 when none runs).',
+    labelNames: ['action'],
+    registers: [this.registry],
+  });
 }

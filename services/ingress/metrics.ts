@@ -7,34 +7,24 @@ import { Metrics } from '../../shared/platform/metrics.js';
 import { DUPLICATES_DROPPED, IN_FLIGHT } from '../../shared/stage/metrics.js';
 
 export class IngressMetrics extends Metrics {
-  readonly accepted: Counter<'kind' | 'lane'>;
-  readonly publishFailures: Counter<'reason'>;
-  readonly rejectedRequests: Counter<'route' | 'status'>;
-  readonly inFlight: Gauge<'stage'>;
-  readonly duplicatesDropped: Counter<'stage'>;
-
-  constructor(service: string) {
-    super(service);
-    const r = [this.registry];
-    this.accepted = new Counter({
-      name: 'postmaster_accepted_total',
-      help: 'Messages accepted by the ingress (broker-confirmed).',
-      labelNames: ['kind', 'lane'],
-      registers: r,
-    });
-    this.publishFailures = new Counter({
-      name: 'postmaster_publish_failures_total',
-      help: 'Publishes that were not confirmed.',
-      labelNames: ['reason'],
-      registers: r,
-    });
-    this.rejectedRequests = new Counter({
-      name: 'postmaster_rejected_requests_total',
-      help: 'HTTP requests rejected by the ingress.',
-      labelNames: ['route', 'status'],
-      registers: r,
-    });
-    this.inFlight = new Gauge({ ...IN_FLIGHT, registers: r });
-    this.duplicatesDropped = new Counter({ ...DUPLICATES_DROPPED, registers: r });
-  }
+  readonly accepted = new Counter({
+    name: 'postmaster_accepted_total',
+    help: 'Messages accepted by the ingress (broker-confirmed).',
+    labelNames: ['kind', 'lane'],
+    registers: [this.registry],
+  });
+  readonly publishFailures = new Counter({
+    name: 'postmaster_publish_failures_total',
+    help: 'Publishes that were not confirmed.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly rejectedRequests = new Counter({
+    name: 'postmaster_rejected_requests_total',
+    help: 'HTTP requests rejected by the ingress.',
+    labelNames: ['route', 'status'],
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({ ...IN_FLIGHT, registers: [this.registry] });
+  readonly duplicatesDropped = new Counter({ ...DUPLICATES_DROPPED, registers: [this.registry] });
 }

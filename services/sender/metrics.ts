@@ -7,68 +7,55 @@ import { LATENCY_BUCKETS } from '../../shared/platform/metrics.js';
 import { StageMetrics } from '../../shared/stage/metrics.js';
 
 export class SenderMetrics extends StageMetrics {
-  readonly sent: Counter<'outcome' | 'code' | 'number'>;
-  readonly windowFallbacks: Counter<'reason'>;
-  readonly messagingLimit: Counter<'portfolio' | 'outcome'>;
-  readonly endToEnd: Histogram<'lane'>;
-  readonly providerLatency: Histogram<'outcome'>;
-  readonly tokensWaited: Counter<'limit'>;
-  readonly throttleWaitSeconds: Histogram<'limit'>;
-  readonly sendRate: Gauge<'number'>;
-
-  constructor(service: string) {
-    super(service);
-    const r = [this.registry];
-    this.sent = new Counter({
-      name: 'postmaster_sent_total',
-      help: 'Provider calls by outcome, Cloud API code and business number (phone number id).',
-      labelNames: ['outcome', 'code', 'number'],
-      registers: r,
-    });
-    this.windowFallbacks = new Counter({
-      name: 'postmaster_window_fallbacks_total',
-      help: "Free-form messages sent as their fallbackTemplate because the customer-service window was closed: by our check (window-closed) or the Cloud API's 131047.",
-      labelNames: ['reason'],
-      registers: r,
-    });
-    this.messagingLimit = new Counter({
-      name: 'postmaster_messaging_limit_total',
-      help: "Business-initiated sends checked against their portfolio's messaging limit: admitted or refused.",
-      labelNames: ['portfolio', 'outcome'],
-      registers: r,
-    });
-    this.endToEnd = new Histogram({
-      name: 'postmaster_end_to_end_seconds',
-      help: 'Accept → provider 2xx.',
-      labelNames: ['lane'],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.providerLatency = new Histogram({
-      name: 'postmaster_provider_latency_seconds',
-      help: 'Cloud API call latency.',
-      labelNames: ['outcome'],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.tokensWaited = new Counter({
-      name: 'postmaster_rate_limit_waits_total',
-      help: 'Sends that waited for a rate-limit token.',
-      labelNames: ['limit'],
-      registers: r,
-    });
-    this.throttleWaitSeconds = new Histogram({
-      name: 'postmaster_rate_limit_wait_seconds',
-      help: 'Time spent waiting for a rate-limit token.',
-      labelNames: ['limit'],
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
-    this.sendRate = new Gauge({
-      name: 'postmaster_send_rate_per_second',
-      help: "Sends per second the sender's limiter allows now for a business number: the configured rate times the AIMD factor, 0 while the provider's penalty holds.",
-      labelNames: ['number'],
-      registers: r,
-    });
-  }
+  readonly sent = new Counter({
+    name: 'postmaster_sent_total',
+    help: 'Provider calls by outcome, Cloud API code and business number (phone number id).',
+    labelNames: ['outcome', 'code', 'number'],
+    registers: [this.registry],
+  });
+  readonly windowFallbacks = new Counter({
+    name: 'postmaster_window_fallbacks_total',
+    help: "Free-form messages sent as their fallbackTemplate because the customer-service window was closed: by our check (window-closed) or the Cloud API's 131047.",
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly messagingLimit = new Counter({
+    name: 'postmaster_messaging_limit_total',
+    help: "Business-initiated sends checked against their portfolio's messaging limit: admitted or refused.",
+    labelNames: ['portfolio', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly endToEnd = new Histogram({
+    name: 'postmaster_end_to_end_seconds',
+    help: 'Accept → provider 2xx.',
+    labelNames: ['lane'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly providerLatency = new Histogram({
+    name: 'postmaster_provider_latency_seconds',
+    help: 'Cloud API call latency.',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly tokensWaited = new Counter({
+    name: 'postmaster_rate_limit_waits_total',
+    help: 'Sends that waited for a rate-limit token.',
+    labelNames: ['limit'],
+    registers: [this.registry],
+  });
+  readonly throttleWaitSeconds = new Histogram({
+    name: 'postmaster_rate_limit_wait_seconds',
+    help: 'Time spent waiting for a rate-limit token.',
+    labelNames: ['limit'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly sendRate = new Gauge({
+    name: 'postmaster_send_rate_per_second',
+    help: "Sends per second the sender's limiter allows now for a business number: the configured rate times the AIMD factor, 0 while the provider's penalty holds.",
+    labelNames: ['number'],
+    registers: [this.registry],
+  });
 }
