@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig } from '../shared/platform/config.js';
 import { ensureServices } from './ensure-services.js';
 import { waitForPort } from './lib/ports.js';
 import { logFormat, pipeLines, prettyLine } from './start/log-format.js';

@@ -13,7 +13,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { cp, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envOf, type Config } from '../../shared/config.js';
+import { envOf, type Config } from '../../shared/platform/config.js';
 import { memoryCgroups, type MemoryCgroups } from './memory-limit.js';
 import { freePort } from './ports.js';
 import { sleep } from './wait.js';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { businessNumbers } from '../../shared/numbers.js';
-import { limitKey, MessagingLimits } from '../../shared/messaging-limit.js';
-import { keyspace } from '../../shared/redis.js';
-import { loadConfig, unsafeSettings } from '../../shared/config.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import { limitKey, MessagingLimits } from '../../shared/domain/messaging-limit.js';
+import { keyspace } from '../../shared/platform/redis.js';
+import { loadConfig, unsafeSettings } from '../../shared/platform/config.js';
 import { inboundPayload } from '../../services/simulator/windows.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';

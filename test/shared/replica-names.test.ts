@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
-import { Broker } from '../../shared/broker.js';
-import { silentLogger } from '../../shared/logger.js';
-import { consumerTag, processReplicaId } from '../../shared/replica.js';
+import { Broker } from '../../shared/amqp/broker.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { consumerTag, processReplicaId } from '../../shared/platform/replica.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { publishDeadLetters, runCli } from '../dlq/helpers.js';

@@ -2,7 +2,7 @@
  * The whole pipeline in-process on ephemeral ports: simulator, ingress, dispatcher(s), sender(s).
  */
 import { request } from 'undici';
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { startSender, type Sender } from '../../services/sender/service.js';

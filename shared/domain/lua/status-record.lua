@@ -1,4 +1,4 @@
--- The forward-only move of a status record (shared/status.ts), as a function that other scripts
+-- The forward-only move of a status record (shared/domain/status.ts), as a function that other scripts
 -- include (the sender's ledger runs it in the same script as its `sent` mark: one round trip).
 -- Arguments after the two keys: RECORD_ARGS in status.ts, in that order. Returns 1 moved, 0 stale,
 -- -1 missing. `mapKey` (the wamid → id mapping) is only touched when `wamid` is not empty.
