@@ -8,6 +8,7 @@ import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { startSender, type Sender } from '../../services/sender/service.js';
 import { startSimulator, type Simulator, type SimulatorOptions, type StatusName } from '../../services/simulator/server.js';
 import type { Isolation } from './isolation.js';
+import { waitFor } from './wait.js';
 
 export interface HttpAnswer {
   status: number;
@@ -80,6 +81,16 @@ export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promi
   let restarts = 0;
   for (let i = 0; i < (opts.dispatchers ?? 1); i++) dispatchers.push(await startDispatcher({ ...cfg, replicaId: `dispatcher-${i}` }));
   for (let i = 0; i < (opts.senders ?? 1); i++) senders.push(await startSender({ ...cfg, replicaId: `sender-${i}` }));
+  // Replicas that start one after the other hand shards over for their first seconds: a test's
+  // traffic starts once every shard has one owner and every replica has its share.
+  for (const workers of [dispatchers, senders] as Array<Array<Dispatcher | Sender>>) {
+    if (workers.length < 2 || cfg.workerLanes === 'urgent') continue;
+    await waitFor(() => shardsSettled(workers, cfg.shards) && (cfg.shards < workers.length || workers.every((w) => w.worker.ownedShards().length > 0)), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: `the shards spread over ${workers.length} replicas`,
+    });
+  }
   const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, o: CallOptions = {}): Promise<HttpAnswer> => {
     const token = o.token === undefined ? cfg.ingressApiToken : o.token;
     const raw = typeof o.body === 'string' || Buffer.isBuffer(o.body);
