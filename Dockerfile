@@ -43,7 +43,7 @@ FROM ${NODE_IMAGE} AS runtime-base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
-# Production refuses unsafe settings (shared/production-policy.ts).
+# Production refuses unsafe settings (shared/platform/production-policy.ts).
 ENV NODE_ENV=production
 WORKDIR /app
 # package.json carries "type": "module", which the compiled ESM in dist/ needs to load.

@@ -27,7 +27,7 @@ import { createSpace, MGMT_URL, type BenchSpace } from './bench/isolation.js';
 import { IngressClient } from './bench/load.js';
 import { measurePeer, type PeerKind } from './bench/peers/measure.js';
 import { measureLatency, measurePipeline } from './bench/pipeline.js';
-import { runningChildren, stopAll } from './lib/processes.js';
+import { memoryLimitsUnavailable, runningChildren, stopAll } from './lib/processes.js';
 import { formatAlloc, formatSummary, summarizeAllocDir, summarizeDir } from './bench/profile.js';
 import { startProvider, type LedgerClient, type Provider } from './bench/provider.js';
 import { figures, table, type Results } from './bench/report.js';
@@ -121,6 +121,7 @@ async function benchmark(space: BenchSpace, fleet: Fleet, provider: Provider): P
       inbound,
       urgent,
       burst,
+      memoryLimits: memoryLimitsUnavailable() ?? fleet.memoryLimits,
       seconds: (Date.now() - startedAt) / 1000,
     };
     log(`done in ${results.seconds.toFixed(0)} s`);

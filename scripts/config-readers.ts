@@ -1,7 +1,7 @@
 /**
  * Which deployable reads which configuration key, found in the source: every file a program's
  * entry point reaches through relative imports, searched for the key as a property (`cfg.shards`,
- * `ep.redisUrl`) or a quoted name (`Pick<Config, 'redisUrl'>`). The loader itself (shared/config.ts,
+ * `ep.redisUrl`) or a quoted name (`Pick<Config, 'redisUrl'>`). The loader itself (shared/platform/config.ts,
  * and the production policy it runs on every key) is left out, or every program would read
  * everything. An over-approximation: a reachable module counts even where its program never calls
  * the function that reads the key.
@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The programs that load shared/config.ts, by the name the reference shows, and their entry points. */
+/** The programs that load shared/platform/config.ts, by the name the reference shows, and their entry points. */
 export const PROGRAMS: Record<string, string> = {
   ingress: 'services/ingress/main.ts',
   dispatcher: 'services/dispatcher/main.ts',
@@ -23,7 +23,7 @@ export const PROGRAMS: Record<string, string> = {
 /** The long-running services and jobs, all of PROGRAMS but the development launcher. */
 export const SERVICES = Object.keys(PROGRAMS).filter((p) => p !== 'npm start');
 
-const LOADER = new Set(['shared/config.ts', 'shared/production-policy.ts']);
+const LOADER = new Set(['shared/platform/config.ts', 'shared/platform/production-policy.ts']);
 
 const IMPORT = /(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g;
 

@@ -1,5 +1,5 @@
 /**
- * Copies the Lua scripts of shared/ and services/ (shared/lua-scripts.ts) into dist/, beside the
+ * Copies the Lua scripts of shared/ and services/ (shared/platform/lua-scripts.ts) into dist/, beside the
  * compiled modules that read them: tsc copies nothing but what it compiles. Run by `npm run build`
  * after tsc, from the project's root.
  */

@@ -1,8 +1,8 @@
 /**
  * Writes infra/rabbitmq/definitions.json from the one topology declaration
- * (shared/topology/declaration.ts), so a cluster can be provisioned with `load_definitions` or the
+ * (shared/amqp/topology/declaration.ts), so a cluster can be provisioned with `load_definitions` or the
  * management UI's import and end up with exactly what the services would assert — plus one broker
- * user per service and its permissions (shared/topology/permissions.ts), and from the same users
+ * user per service and its permissions (shared/amqp/topology/permissions.ts), and from the same users
  * infra/rabbitmq/local-users.json (dev passwords) and infra/k8s/base/rabbitmq-users.yaml
  * (scripts/broker-users.ts).
  *
@@ -17,9 +17,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadConfig } from '../shared/config.js';
-import { topologyFromConfig, vhostOf } from '../shared/runtime.js';
-import type { Topology } from '../shared/topology/declaration.js';
+import { loadConfig } from '../shared/platform/config.js';
+import { topologyFromConfig, vhostOf } from '../shared/amqp/runtime.js';
+import type { Topology } from '../shared/amqp/topology/declaration.js';
 import {
   K8S_USERS_PATH,
   LOCAL_USERS_PATH,
@@ -133,7 +133,7 @@ function main(argv: string[]): number {
       }
     });
     if (stale.length === 0) return 0;
-    console.error(`${stale.join(', ')} out of date with shared/topology; run "npm run gen:definitions" and commit the result.`);
+    console.error(`${stale.join(', ')} out of date with shared/amqp/topology; run "npm run gen:definitions" and commit the result.`);
     return 1;
   }
   for (const [rel, text] of Object.entries(files)) {

@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Document, isMap, isScalar, parseDocument, visit } from 'yaml';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig } from '../shared/platform/config.js';
 
 export const ALERTS_PATH = 'infra/observability/prometheus/alerts.yml';
 export const RULE_PATH = 'infra/k8s/components/prometheus-operator/prometheus-rule.yaml';

@@ -2,7 +2,7 @@
  * `npm start`: the whole fleet in the foreground — the provider simulator (when PROVIDER_BASE_URL is
  * unset), ingress, dispatcher, sender and dlq-replayer as child processes, REPLICAS of each worker.
  * Ctrl-C / SIGTERM stops them gracefully: one SIGTERM to each (each drains its in-flight work; the
- * services leave the terminal's own SIGINT to this process, shared/shutdown.ts SUPERVISOR_ENV); a
+ * services leave the terminal's own SIGINT to this process, shared/platform/shutdown.ts SUPERVISOR_ENV); a
  * second Ctrl-C / SIGTERM sends another, and each exits at once. A service that crashes is
  * restarted (launch). On a terminal their JSON logs become one readable line each behind the
  * process's name; JSON when stdout is not a terminal, or as LOG_FORMAT (json | pretty) says
@@ -12,8 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../shared/config.js';
-import { SUPERVISOR_ENV } from '../shared/shutdown.js';
+import { loadConfig } from '../shared/platform/config.js';
+import { SUPERVISOR_ENV } from '../shared/platform/shutdown.js';
 import { ensureServices } from './ensure-services.js';
 import { waitForPort } from './lib/ports.js';
 import { logFormat, pipeLines, prettyLine } from './start/log-format.js';

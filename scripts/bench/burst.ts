@@ -6,7 +6,7 @@
  * for the lanes to drain: accepted = delivered (ledger) + queued (checkQueue of every queue of the
  * topology) + dead-lettered (DLQ) + lost — by count, then by id (account.ts).
  */
-import { Management } from '../../shared/management.js';
+import { Management } from '../../shared/amqp/management.js';
 import { account, deliveredIds, drainIds, type Account } from './account.js';
 import { deliveredCount } from './delivery.js';
 import type { Fleet } from './fleet.js';

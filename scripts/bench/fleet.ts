@@ -1,17 +1,20 @@
 /**
  * The pipeline under test, every part its own process: the ingress, one dispatcher and one sender,
  * configured like production (16 shards, default prefetch, NODE_ENV=production) except for the rate
- * limits the bench turns off, posting to the run's bare provider (http-server.ts).
+ * limits the bench turns off, posting to the run's bare provider (http-server.ts). Each runs under
+ * the memory limit of its container in the production overlay (../lib/memory-limit.ts), where the
+ * machine lets the bench make memory cgroups.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
 import { request } from 'undici';
-import type { Config } from '../../shared/config.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
+import type { Config } from '../../shared/platform/config.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
 import type { BenchSpace } from './isolation.js';
 import { freePort } from '../lib/ports.js';
-import { spawnService, type Child } from '../lib/processes.js';
+import { productionMemoryLimits } from '../lib/memory-limit.js';
+import { DIST, spawnService, type Child } from '../lib/processes.js';
 
 /** `…-urgent`: a replica with WORKER_LANES=urgent (the urgent measurement's dedicated deployment). */
 export type ServiceName = 'ingress' | 'dispatcher' | 'sender' | 'dispatcher-urgent' | 'sender-urgent';
@@ -29,6 +32,8 @@ export class Fleet {
   /** Where each running worker serves /metrics. */
   private readonly metricsPorts = new Map<ServiceName, number>();
   cfg!: Config;
+  /** MiB, by service: infra/k8s/overlays/production's container limits. */
+  readonly memoryLimits = productionMemoryLimits(path.dirname(DIST));
 
   constructor(
     private readonly space: BenchSpace,
@@ -59,7 +64,8 @@ export class Fleet {
     const metricsPort = await freePort();
     const cfg: Config = { ...this.cfg, metricsPort, replicaId: `bench-${name}-${metricsPort}`, ...overrides };
     const nodeArgs = this.profileArgs(name);
-    const child = await spawnService(name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name, cfg, { nodeArgs });
+    const service = name === 'dispatcher-urgent' ? 'dispatcher' : name === 'sender-urgent' ? 'sender' : name;
+    const child = await spawnService(service, cfg, { nodeArgs, memoryLimitMb: this.memoryLimits[service] });
     this.procs.set(name, child);
     this.metricsPorts.set(name, cfg.metricsPort);
     return child;

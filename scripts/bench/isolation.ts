@@ -3,8 +3,8 @@
  * removed afterwards even when the run failed. Everything targets 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config } from '../../shared/config.js';
-import { Management } from '../../shared/management.js';
+import { loadConfig, type Config } from '../../shared/platform/config.js';
+import { Management } from '../../shared/amqp/management.js';
 import { createSpace as createNamespace, type Space } from '../lib/isolation.js';
 
 // PMBENCH_AMQP_URL / PMBENCH_MANAGEMENT_URL: bench another node on this machine (one configured

@@ -2,7 +2,7 @@
  * The one message every figure carries: a text message whose envelope is about 300 bytes, the
  * send request that makes it, and the Cloud API request the sender posts for it.
  */
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { ProviderClient } from '../../services/sender/provider-client.js';
 
 /** 120 characters: with the envelope's fields the JSON body comes to ~300 bytes. */

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { keyspace } from '../../shared/redis.js';
+import { keyspace } from '../../shared/platform/redis.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { walReport, WalWatch, type WalReport } from './broker-wal.js';
 import { deliveredCount, lastEntry, LedgerWatch, percentile, waitDelivered } from './delivery.js';

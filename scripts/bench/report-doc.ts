@@ -3,7 +3,7 @@
  * the run's circumstances, its two tables, where the CPU gap to the peers is, and its JSON line.
  * What each figure means and what bounds it is prose kept by hand around the block.
  */
-import { figures, targets, type Results } from './report.js';
+import { figures, memoryLimitWords, targets, type Results } from './report.js';
 
 export interface RunMeta {
   /** When the run ended, e.g. "2026-12-05 20:59 UTC". */
@@ -86,7 +86,7 @@ export function latestRunBlock(r: Results, meta: RunMeta): string {
     `| \`limit_per_s\` / \`ratio_vs_limit\` | ${n(f.limit_per_s as number)} / ${f.ratio_vs_limit} | information |`,
     `| \`p50_ms\` / \`p99_ms\` at ${n(r.latency.ratePerSecond)}/s | ${n(r.latency.p50)} / ${n(r.latency.p99)} (max ${n(r.latency.max)}; ${wal}) | p99 ≤ 50: ${verdict(ok.p99)} |`,
     `| \`urgent_p99_ms\` (${n(r.urgent.backlog)} backlog, shared replicas) | ${n(r.urgent.p99)} | ≤ 100: ${verdict(ok.urgent_p99)} |`,
-    `| \`burst_max_rss_mb\` | ${f.burst_max_rss_mb} (the ${largest?.[0] ?? '?'}) | ≤ 300: ${verdict(ok.burst_max_rss)} |`,
+    `| \`burst_max_rss_mb\` | ${f.burst_max_rss_mb} (the ${largest?.[0] ?? '?'}; ${memoryLimitWords(r.memoryLimits)}) | ≤ 300: ${verdict(ok.burst_max_rss)} |`,
     `| \`lost\` | ${r.burst.byId.lost} of ${n(r.burst.accepted)} | 0: ${verdict(ok.lost)} |`,
     '',
     gap(r, cpu),

@@ -22,7 +22,15 @@ export interface Results {
   inbound: InboundResult;
   urgent: UrgentResult;
   burst: BurstResult;
+  /** MiB by service, the production overlay's container limits the services ran under; or why they ran without. */
+  memoryLimits: Record<string, number> | string;
   seconds: number;
+}
+
+/** "ingress 512, dispatcher 768, sender 768 MiB" or "none (why)". */
+export function memoryLimitWords(m: Results['memoryLimits']): string {
+  if (typeof m === 'string') return `no memory limit (${m})`;
+  return `memory limits ${FLEET.map((s) => `${s} ${m[s] ?? '-'}`).join(', ')} MiB`;
 }
 
 type Cpu = { byProcess: Record<string, number>; total: number };
@@ -79,6 +87,7 @@ export function figures(r: Results): Record<string, unknown> {
     peer_amqp_accept_per_s: Math.round(r.peerAmqp.burst.acceptPerSecond),
     peer_bullmq_accept_per_s: Math.round(r.peerBullmq.burst.acceptPerSecond),
     burst_max_rss_mb: round(maxRss(r), 1),
+    memory_limits_mb: typeof r.memoryLimits === 'string' ? null : Object.fromEntries(FLEET.map((s) => [s, (r.memoryLimits as Record<string, number>)[s]])),
     lost: r.burst.byId.lost,
     cpu_ms_per_msg: {
       pipeline: cpuFigure(r.pipeline.cpu),
@@ -232,7 +241,7 @@ export function table(r: Results): string {
       'burst_max_rss_mb',
       String(f.burst_max_rss_mb),
       `≤ 300: ${verdict(ok.burst_max_rss)}`,
-      `max VmRSS MB: ${rss}; RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`,
+      `max VmRSS MB: ${rss} (${memoryLimitWords(r.memoryLimits)}); RabbitMQ node up to ${n(b.brokerMaxMemMb)} MB`,
     ],
     [
       'lost',

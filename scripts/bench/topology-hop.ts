@@ -4,7 +4,7 @@
  * with the headers `publishToStage` sets, into its quorum shard queues with their policy (single
  * active consumer, delivery limit, at-least-once dead-lettering); one consumer channel per shard
  * with the workers' prefetch, acked as the workers ack (what was delivered by the next turn of the
- * event loop, in one `basic.ack` with `multiple`: shared/consumer.ts). No Redis, no HTTP, no
+ * event loop, in one `basic.ack` with `multiple`: shared/stage/consumer.ts). No Redis, no HTTP, no
  * service code.
  *
  * It separates what the topology costs the broker (many queues, each getting a few messages at a
@@ -16,14 +16,14 @@
  * a broker batches less, and spends more per message, when it is not saturated.
  */
 import amqplib from 'amqplib';
-import { assertTopology } from '../../shared/topology/assert.js';
-import type { Config } from '../../shared/config.js';
-import type { Topology } from '../../shared/topology/declaration.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
-import { H } from '../../shared/envelope.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Topology } from '../../shared/amqp/topology/declaration.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
+import { H } from '../../shared/domain/envelope.js';
 import { CpuMeter, perMessage, type Pids } from './cpu.js';
 import { envelopeBytes, users } from './message.js';
-import { routingKeyFor } from '../../shared/publish.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
 import { publishPaced, publishWindowed, withTimeout, type HopResult } from './raw-hop.js';
 
 export interface TopologyHopOptions {

@@ -4,7 +4,7 @@
  * answered. A message is identified by its text (`<user> #<seq>`), so a copy sent under another
  * envelope id (a retried publish the client was never told about) still counts as a duplicate.
  */
-import { H as HEADERS } from '../../shared/envelope.js';
+import { H as HEADERS } from '../../shared/domain/envelope.js';
 import type { LedgerEntry } from '../../services/simulator/server.js';
 import { drainQueue } from '../lib/dlq.js';
 import { queueDepths } from '../lib/isolation.js';

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../shared/config.js';
-import { Management } from '../../shared/management.js';
+import { loadConfig, type Config } from '../../shared/platform/config.js';
+import { Management } from '../../shared/amqp/management.js';
 import { startSimulator, type Simulator } from '../../services/simulator/server.js';
 import { freePort } from '../lib/ports.js';
 import { sleep } from '../lib/wait.js';

@@ -3,15 +3,15 @@
  * "platform" restart what died), returning the fault's window for the recovery measurement.
  */
 import amqplib from 'amqplib';
-import { Management } from '../../shared/management.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
+import { Management } from '../../shared/amqp/management.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
 import type { ChaosFleet, FleetShape, Infra } from './fleet.js';
 import type { ScheduledShare } from './load.js';
 import { portOpen } from '../lib/ports.js';
 import { sleep, waitFor } from '../lib/wait.js';
 import type { ServiceName } from '../lib/processes.js';
 import type { RabbitNode } from '../lib/private-rabbit.js';
-import { STAGES } from '../../shared/topology/names.js';
+import { STAGES } from '../../shared/amqp/topology/names.js';
 import { strictReplayOrder } from './strict-replay.js';
 import { sentinelKillPrimary } from './sentinel-failover.js';
 
@@ -32,7 +32,7 @@ export interface RoutesMoved {
 /**
  * How the broker routes each shard key of the fleet's shard exchanges (`<exchange>/<key>` → queue),
  * from the bindings as `node` lists them (management API). The publisher picks the shard
- * (shared/topology/shard.ts); these bindings are all that the broker adds to it.
+ * (shared/amqp/topology/shard.ts); these bindings are all that the broker adds to it.
  */
 export async function shardRoutes(fleet: ChaosFleet, node: RabbitNode): Promise<Map<string, string>> {
   const { names } = topologyFromConfig(fleet.cfg);

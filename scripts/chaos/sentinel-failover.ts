@@ -6,7 +6,7 @@
  * each 202 kept them; the notes give the time to recover: the Sentinels' new primary, then a client
  * of the fleet's kind writing (and replicating) through it again.
  */
-import { createRedis, redisDeadlines, waitForReplicas } from '../../shared/redis.js';
+import { createRedis, redisDeadlines, waitForReplicas } from '../../shared/platform/redis.js';
 import { waitFor } from '../lib/wait.js';
 import type { Scenario } from './scenarios.js';
 

@@ -8,8 +8,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LedgerEntry } from '../../services/simulator/server.js';
-import { envOf } from '../../shared/config.js';
-import { names } from '../../shared/topology/names.js';
+import { envOf } from '../../shared/platform/config.js';
+import { names } from '../../shared/amqp/topology/names.js';
 import { deadLetterCount } from './audit.js';
 import { DEFAULT_SHAPE } from './fleet.js';
 import { run } from '../lib/tools.js';

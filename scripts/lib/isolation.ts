@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Management } from '../../shared/management.js';
+import { Management } from '../../shared/amqp/management.js';
 
 export interface SpaceOptions {
   /** Names the vhost and the key prefix: `<name>-<random>`. */

@@ -13,7 +13,8 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { cp, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envOf, type Config } from '../../shared/config.js';
+import { envOf, type Config } from '../../shared/platform/config.js';
+import { memoryCgroups, type MemoryCgroups } from './memory-limit.js';
 import { freePort } from './ports.js';
 import { sleep } from './wait.js';
 
@@ -28,6 +29,8 @@ export interface Child {
   /** The last 20 kB of its stdout and stderr. */
   output(): string;
   exited: Promise<void>;
+  /** The memory limit it runs under (MiB), or null: none asked for, or none could be made (`memoryLimitsUnavailable()`). */
+  readonly memoryLimitMb: number | null;
   /** Set once stop() or kill() was called: an exit without it is a crash. */
   readonly intended: boolean;
   /** Resident set size now, in MB (VmRSS of /proc/<pid>/status); 0 once the process is gone. */
@@ -51,6 +54,16 @@ export interface SpawnOptions {
   /** Polled until it answers 200. */
   readyUrl: string;
   readyTimeoutMs?: number;
+  /** Run it in a memory cgroup with this limit (MiB), as its container would be (memory-limit.ts). */
+  memoryLimitMb?: number;
+}
+
+let cgroups: MemoryCgroups | { unavailable: string } | undefined;
+
+/** Why children asked to run under a memory limit run without one, or null if they get it. */
+export function memoryLimitsUnavailable(): string | null {
+  cgroups ??= memoryCgroups();
+  return 'unavailable' in cgroups ? cgroups.unavailable : null;
 }
 
 const running = new Set<Child>();
@@ -58,7 +71,15 @@ const running = new Set<Child>();
 /** Starts `node <script>` and resolves once `readyUrl` answers 200; kills it if it never does. */
 export async function spawnChild(o: SpawnOptions): Promise<Child> {
   const extra = (process.env.PMBENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...extra, ...(o.nodeArgs ?? []), '--enable-source-maps', o.script], {
+  let cmd = process.execPath;
+  let args = [...extra, ...(o.nodeArgs ?? []), '--enable-source-maps', o.script];
+  let limited: { remove(): void } | null = null;
+  if (o.memoryLimitMb && memoryLimitsUnavailable() === null) {
+    const w = (cgroups as MemoryCgroups).wrap(o.name, o.memoryLimitMb, cmd, args);
+    ({ cmd, args } = w);
+    limited = w;
+  }
+  const child = spawn(cmd, args, {
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -73,6 +94,7 @@ export async function spawnChild(o: SpawnOptions): Promise<Child> {
   child.stderr!.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => {
+    limited?.remove();
     file?.end();
     running.delete(c);
   });
@@ -90,6 +112,7 @@ export async function spawnChild(o: SpawnOptions): Promise<Child> {
     pid: child.pid ?? -1,
     output: () => out,
     exited,
+    memoryLimitMb: limited ? o.memoryLimitMb! : null,
     get intended() {
       return intended;
     },
@@ -136,6 +159,8 @@ export interface ServiceOptions {
   replicaId?: string;
   nodeArgs?: string[];
   readyTimeoutMs?: number;
+  /** See SpawnOptions.memoryLimitMb. */
+  memoryLimitMb?: number;
 }
 
 /**
@@ -153,6 +178,7 @@ export async function spawnService(service: ServiceName, cfg: Config, o: Service
     nodeArgs: o.nodeArgs,
     readyUrl: `http://127.0.0.1:${readyPort}/readyz`,
     readyTimeoutMs: o.readyTimeoutMs,
+    memoryLimitMb: o.memoryLimitMb,
   });
   return Object.assign(child, { service, replicaId, metricsPort });
 }

@@ -5,13 +5,13 @@
  */
 import { request } from 'undici';
 import { z } from 'zod';
-import { parseContent } from '../../shared/content/content.js';
-import { RequestError } from '../../shared/content/request-error.js';
-import { describeIssue, type Envelope } from '../../shared/envelope.js';
+import { parseContent } from '../../shared/domain/content/content.js';
+import { RequestError } from '../../shared/domain/content/request-error.js';
+import { describeIssue, type Envelope } from '../../shared/domain/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
 import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
-import type { Metrics } from '../../shared/metrics.js';
+import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/platform/http-body.js';
+import type { DispatcherMetrics } from './metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
 export type Reply = Record<string, unknown>;
@@ -32,7 +32,7 @@ const MAX_REPLIES = 20;
 const handlerAnswer = z.object({ replies: z.array(z.record(z.string(), z.unknown())).max(MAX_REPLIES) });
 
 /**
- * The replies of an answer, each checked like a send request's content (shared/content): any message
+ * The replies of an answer, each checked like a send request's content (shared/domain/content): any message
  * type the Cloud API takes, `context` to quote the inbound message, or a read receipt for it. The
  * first bad one makes the answer poison, naming its field (`replies.1.text.body: …`).
  */
@@ -80,7 +80,7 @@ export class HttpBotHandler implements BotHandler {
   constructor(
     private readonly url: string,
     private readonly timeoutMs: number,
-    private readonly metrics: Metrics,
+    private readonly metrics: DispatcherMetrics,
     private readonly token = '',
     private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
   ) {}

@@ -6,13 +6,14 @@
  * dead letter) is forwarded to its send lane.
  */
 import { createHash } from 'node:crypto';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
-import { businessNumbers } from '../../shared/numbers.js';
-import { publishToStage } from '../../shared/publish.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { DispatcherMetrics } from './metrics.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
-import type { StatusStore } from '../../shared/status.js';
-import { inboundAt, receivingNumber, type WindowBook } from '../../shared/window.js';
+import type { StatusStore } from '../../shared/domain/status.js';
+import { inboundAt, receivingNumber, type WindowBook } from '../../shared/domain/window.js';
 import { TransientError } from '../../shared/failures/errors.js';
 import type { BotHandler } from './bot-handler.js';
 import { applyStatusEvent } from './status-events.js';
@@ -31,7 +32,7 @@ export function derivedId(parentId: string, index: number): string {
 }
 
 export interface DispatchDeps {
-  rt: Runtime;
+  rt: Runtime<DispatcherMetrics>;
   bot: BotHandler;
   status: StatusStore;
   windows: WindowBook;
@@ -44,7 +45,7 @@ export function createDispatchHandler({ rt, bot, status, windows }: DispatchDeps
     status.record(env.id, 'dispatched').catch((err: Error) => ctx.log.warn({ err: err.message }, 'could not record status'));
 
   /**
-   * The user wrote: their customer-service window is open (shared/window.ts). Before the bot's
+   * The user wrote: their customer-service window is open (shared/domain/window.ts). Before the bot's
    * replies are published, so the sender's window check sees it. Under WHATSAPP_WINDOW_CHECK=enforce
    * a lost write would fail the replies, so a Redis failure retries the inbound message (the bot has
    * not been called yet); otherwise it is a warning.

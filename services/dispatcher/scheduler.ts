@@ -8,13 +8,14 @@
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { envelopeSchema } from '../../shared/envelope.js';
-import type { Logger } from '../../shared/logger.js';
-import { publishToStage } from '../../shared/publish.js';
-import { createRedis } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
-import { FAILED_JOB_RETENTION_S, SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from './schedule-queue.js';
+import { envelopeSchema } from '../../shared/domain/envelope.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
+import { createRedis } from '../../shared/platform/redis.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { DispatcherMetrics } from './metrics.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
+import { FAILED_JOB_RETENTION_S, SCHEDULE_QUEUE, schedulePrefix, type ScheduledJob } from '../../shared/domain/schedule-queue.js';
 
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -30,7 +31,7 @@ export class Scheduler {
   private readonly log: Logger;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly rt: Runtime) {
+  constructor(private readonly rt: Runtime<DispatcherMetrics>) {
     this.log = rt.log.child({ component: 'scheduler' });
   }
 

@@ -2,21 +2,22 @@
  * The dispatcher service: consumes the dispatch lanes (urgent + owned shards) and runs the scheduler
  * that moves due scheduled sends into them.
  */
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { DispatcherMetrics } from './metrics.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
 import { StageWorker } from '../../shared/stage/worker.js';
 import { createAssigner } from '../../shared/stage/membership.js';
 import { EchoHandler, HttpBotHandler } from './bot-handler.js';
 import { createDispatchHandler } from './handler.js';
 import { Scheduler } from './scheduler.js';
-import { StatusStore } from '../../shared/status.js';
-import { WindowBook } from '../../shared/window.js';
+import { StatusStore } from '../../shared/domain/status.js';
+import { WindowBook } from '../../shared/domain/window.js';
 
 export interface Dispatcher {
-  rt: Runtime;
+  rt: Runtime<DispatcherMetrics>;
   worker: StageWorker;
   scheduler: Scheduler;
   metricsPort: number;
@@ -24,7 +25,7 @@ export interface Dispatcher {
 }
 
 export async function startDispatcher(cfg: Config, opts: { logger?: Logger } = {}): Promise<Dispatcher> {
-  const rt = await createRuntime(cfg, { service: 'dispatcher', logger: opts.logger });
+  const rt = await createRuntime(cfg, { service: 'dispatcher', metrics: DispatcherMetrics, logger: opts.logger });
   const bot = cfg.botHandlerUrl
     ? new HttpBotHandler(cfg.botHandlerUrl, cfg.botHandlerTimeoutMs, rt.metrics, cfg.botHandlerToken, cfg.botHandlerMaxResponseBytes)
     : new EchoHandler();

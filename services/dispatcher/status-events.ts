@@ -4,10 +4,10 @@
  * finds the record. Statuses of messages we hold no record of (sent by something else, or expired)
  * are dropped, never invented.
  */
-import type { Envelope } from '../../shared/envelope.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
 import { TransientError } from '../../shared/failures/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import type { MessageStatus, StatusError, StatusStore } from '../../shared/status.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { MessageStatus, StatusError, StatusStore } from '../../shared/domain/status.js';
 
 /** WhatsApp's status names that map onto ours; anything else (e.g. "deleted") is ignored. */
 const META_STATUSES: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };

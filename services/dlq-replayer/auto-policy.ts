@@ -6,8 +6,8 @@
  * finds nothing to replay ends after its read, without touching the DLQ.
  */
 import type { Queue } from 'bullmq';
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
 import { signJobData } from './job-signature.js';
 import { JOB_OPTIONS, type ReplayJobData, type ReplayResult } from './jobs.js';
 

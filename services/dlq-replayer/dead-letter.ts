@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
-import { H, parseEnvelope, type Envelope } from '../../shared/envelope.js';
+import { H, parseEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { FAILURE_CLASSES, type FailureClass } from '../../shared/failures/errors.js';
 import type { LaneIndex, LaneRef } from './lanes.js';
 

@@ -9,8 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
-import type { Keyspace } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 
 const JOB = 'job:';
 const READER = 'reader:';

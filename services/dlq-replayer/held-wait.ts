@@ -5,7 +5,7 @@
  * envelope, never from the routing key (which names a shard).
  */
 import type { HeldDeadLetter } from '../../shared/stage/dead-letter-holds.js';
-import { laneOf, STAGES } from '../../shared/topology/names.js';
+import { laneOf, STAGES } from '../../shared/amqp/topology/names.js';
 import type { DeadLetter } from './dead-letter.js';
 
 /** Null for a dead letter no user can wait for: an urgent lane's, or one without user or id. */

@@ -11,8 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job, type Queue } from 'bullmq';
-import type { Logger } from '../../shared/logger.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { ReplayerMetrics } from './metrics.js';
 import { DeadLetterHolds, holdTtlMs } from '../../shared/stage/dead-letter-holds.js';
 import type { DlqLock } from './dlq-lock.js';
 import { matches } from './filter.js';
@@ -31,7 +32,7 @@ const LOCK_RETRY_MS = 1000;
 const MAX_HOLD_MS = 60_000;
 
 export interface ReplayerContext {
-  rt: Runtime;
+  rt: Runtime<ReplayerMetrics>;
   queue: Queue<ReplayJobData, ReplayResult>;
   lock: DlqLock;
   lanes: LaneIndex;

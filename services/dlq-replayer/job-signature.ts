@@ -11,8 +11,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../shared/logger.js';
-import type { Keyspace } from '../../shared/redis.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 import type { ReplayJobData } from './jobs.js';
 
 const SCHEME = 'v1';

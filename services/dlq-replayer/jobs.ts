@@ -7,8 +7,8 @@
  */
 import { Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../shared/config.js';
-import type { Keyspace } from '../../shared/redis.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 import { describeFilter, type DlqFilter } from './filter.js';
 import { emptyCounters, PassState, type PassCounters } from './pass-state.js';
 

@@ -4,8 +4,8 @@
  * (another prefix, a typo, a crafted message) makes the dead letter unroutable, never a publish to
  * an arbitrary exchange.
  */
-import { laneOf, STAGES, type Lane, type Names, type Stage } from '../../shared/topology/names.js';
-import { parseShardKey, shardKey, shardOf } from '../../shared/topology/shard.js';
+import { laneOf, STAGES, type Lane, type Names, type Stage } from '../../shared/amqp/topology/names.js';
+import { parseShardKey, shardKey, shardOf } from '../../shared/amqp/topology/shard.js';
 
 export interface LaneRef {
   stage: Stage;

@@ -16,8 +16,8 @@
  * the resumed pass republish that one message again (the sender's per-id dedup then drops it).
  */
 import type { Redis } from 'ioredis';
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
-import type { Keyspace } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 
 export const COUNTERS = ['total', 'scanned', 'matched', 'replayed', 'purged', 'kept', 'unroutable', 'duplicates'] as const;
 export type Counter = (typeof COUNTERS)[number];

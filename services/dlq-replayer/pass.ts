@@ -21,8 +21,8 @@
  * comes back to the head (a closed channel returns its deliveries in order) and is recognised.
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { Logger } from '../../shared/logger.js';
-import type { Metrics } from '../../shared/metrics.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { ReplayerMetrics } from './metrics.js';
 import type { DeadLetterHolds, Resolution } from '../../shared/stage/dead-letter-holds.js';
 import { ConfirmPublisher, DeliveryStream } from './amqp-io.js';
 import { decodeDeadLetter, markerOf, ROTATED_BY_HEADER, type DeadLetter } from './dead-letter.js';
@@ -48,7 +48,7 @@ export interface PassPlan {
 export interface PassContext {
   conn: ChannelModel;
   dlq: string;
-  /** The pass's subscription to the DLQ, named after the replica (shared/replica.ts). */
+  /** The pass's subscription to the DLQ, named after the replica (shared/platform/replica.ts). */
   consumerTag: string;
   lanes: LaneIndex;
   state: PassState;
@@ -56,7 +56,7 @@ export interface PassContext {
   publishTimeoutMs: number;
   throttle: ReplayThrottle;
   log: Logger;
-  metrics: Metrics;
+  metrics: ReplayerMetrics;
   /** Users waiting behind a dead letter (DLQ_ORDERING_MODE=strict): a replay or purge ends the wait. */
   holds: DeadLetterHolds;
   /** Move everything to the tail from now on (the job was cancelled, or this finishes an orphan's pass). */

@@ -11,7 +11,7 @@
  * it for a dead-letter cycle and drop the message silently.
  */
 import type { Options } from 'amqplib';
-import { H } from '../../shared/envelope.js';
+import { H } from '../../shared/domain/envelope.js';
 import { HISTORY_HEADER, MARKER_HEADER, ROTATED_BY_HEADER, type DeadLetter, type HistoryEntry } from './dead-letter.js';
 
 /** At most this many earlier failures are kept in the history header. */

@@ -4,12 +4,13 @@
  * /metrics, /healthz, /readyz on METRICS_PORT.
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { Config } from '../../shared/config.js';
-import { outageLog, type Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRedis } from '../../shared/redis.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
+import type { Config } from '../../shared/platform/config.js';
+import { outageLog, type Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRedis } from '../../shared/platform/redis.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { ReplayerMetrics } from './metrics.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
 import { applyAutoPolicy } from './auto-policy.js';
 import { dlqLock } from './dlq-lock.js';
 import { JobRun, type ReplayerContext } from './job-run.js';
@@ -19,7 +20,7 @@ import { LaneIndex } from './lanes.js';
 import { BacklogGate } from './throttle.js';
 
 export interface Replayer {
-  rt: Runtime;
+  rt: Runtime<ReplayerMetrics>;
   queue: Queue<ReplayJobData, ReplayResult>;
   metricsPort: number;
   close(): Promise<void>;
@@ -71,7 +72,7 @@ export function checkJobKey(cfg: Pick<Config, 'env' | 'replayJobKey'>): void {
 
 export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {}): Promise<Replayer> {
   checkJobKey(cfg);
-  const rt = await createRuntime(cfg, { service: 'dlq-replayer', logger: opts.logger });
+  const rt = await createRuntime(cfg, { service: 'dlq-replayer', metrics: ReplayerMetrics, logger: opts.logger });
   const log = rt.log.child({ component: 'dlq-replayer' });
   const queue = openReplayQueue(cfg, rt.redis);
   // As the ingress's scheduled-send queue: a warn line a minute at most during a Redis outage, not a

@@ -7,7 +7,7 @@
  * for half a second, so a fast replay does not flood the broker with declares.
  */
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Metrics } from '../../shared/metrics.js';
+import type { ReplayerMetrics } from './metrics.js';
 
 const BACKLOG_CACHE_MS = 500;
 const BACKLOG_POLL_MS = 500;
@@ -100,7 +100,7 @@ export class ReplayThrottle {
   constructor(
     private readonly bucket: TokenBucket,
     readonly gate: BacklogGate,
-    private readonly metrics: Metrics,
+    private readonly metrics: ReplayerMetrics,
     private readonly opts: ThrottleOptions,
   ) {}
 

@@ -3,15 +3,16 @@
  * record, then either the BullMQ delayed queue (sendAt in the future) or the dispatch lanes — and
  * only what the broker (or Redis, for scheduled sends) confirmed is answered 202.
  */
-import { newEnvelope, type Envelope, type Priority } from '../../shared/envelope.js';
-import { UnencodableMessageError } from '../../shared/broker.js';
-import { publishToStage } from '../../shared/publish.js';
-import { DeadlineError, ReplicaAckError, withDeadline } from '../../shared/redis.js';
-import type { Logger } from '../../shared/logger.js';
-import type { Runtime } from '../../shared/runtime.js';
-import type { MessageStatus, StatusStore } from '../../shared/status.js';
-import type { Lane } from '../../shared/topology/names.js';
-import type { ScheduledSends } from '../dispatcher/schedule-queue.js';
+import { newEnvelope, type Envelope, type Priority } from '../../shared/domain/envelope.js';
+import { UnencodableMessageError } from '../../shared/amqp/broker.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
+import { DeadlineError, ReplicaAckError, withDeadline } from '../../shared/platform/redis.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
+import type { MessageStatus, StatusStore } from '../../shared/domain/status.js';
+import type { Lane } from '../../shared/amqp/topology/names.js';
+import type { ScheduledSends } from '../../shared/domain/schedule-queue.js';
 import type { Admission } from './admission.js';
 import type { Claims } from './claims.js';
 import type { SendRequest } from './request.js';
@@ -25,7 +26,7 @@ export type Outcome =
   | { status: 400; error: string };
 
 export interface AcceptDeps {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   admission: Admission;
   idempotency: Claims;
   status: StatusStore;
@@ -126,7 +127,7 @@ export class Acceptor {
    * Advisory, never rejects. Written while the publishes are under way: the command leaves on this
    * process's Redis connection before the broker can have routed, stored and delivered the message
    * and the dispatcher recorded `dispatched`, and should a stall ever let `dispatched` land first,
-   * the record only moves forward (shared/status.ts): this `accepted` is then dropped as stale and
+   * the record only moves forward (shared/domain/status.ts): this `accepted` is then dropped as stale and
    * the status is right, only its history lacks the entry.
    */
   private async recordAccepted(items: Item[]): Promise<void> {

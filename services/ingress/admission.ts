@@ -3,8 +3,8 @@
  * memory while the broker is unreachable or has blocked publishing (memory/disk alarm), and caps the
  * messages it has in flight to the broker at once (INGRESS_MAX_IN_FLIGHT; 0 turns the cap off).
  */
-import type { Broker } from '../../shared/broker.js';
-import type { Metrics } from '../../shared/metrics.js';
+import type { Broker } from '../../shared/amqp/broker.js';
+import type { IngressMetrics } from './metrics.js';
 
 export class UnavailableError extends Error {
   constructor(
@@ -33,7 +33,7 @@ export class Admission {
   constructor(
     private readonly broker: Broker,
     private readonly max: number,
-    private readonly metrics: Metrics,
+    private readonly metrics: IngressMetrics,
   ) {}
 
   get current(): number {

@@ -4,8 +4,9 @@
  * only (service.ts), which is never exposed.
  */
 import express from 'express';
-import type { Runtime } from '../../shared/runtime.js';
-import type { StatusStore } from '../../shared/status.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
+import type { StatusStore } from '../../shared/domain/status.js';
 import type { Acceptor } from './accept.js';
 import { errorHandler, problem, reject } from './http.js';
 import { messagesRouter } from './messages-routes.js';
@@ -14,7 +15,7 @@ import { webhookRouter } from './webhook-routes.js';
 import type { WebhookIntake } from './webhook-intake.js';
 
 export interface IngressDeps {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   ready: () => boolean;
   acceptor: Acceptor;
   intake: WebhookIntake;

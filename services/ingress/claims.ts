@@ -16,10 +16,10 @@
  * send ledger is keyed by message id) and the user gets it once.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../../shared/config.js';
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
-import { waitForReplicas } from '../../shared/redis.js';
-import { TickBatch } from '../../shared/tick-batch.js';
+import type { Config } from '../../shared/platform/config.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
+import { waitForReplicas } from '../../shared/platform/redis.js';
+import { TickBatch } from '../../shared/platform/tick-batch.js';
 
 export type ClaimResult =
   { kind: 'claimed'; token: string } | { kind: 'reclaimed'; token: string; id: string } | { kind: 'done'; value: string } | { kind: 'busy' };

@@ -4,10 +4,11 @@
  */
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BrokerUnavailableError } from '../../shared/broker.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { BrokerUnavailableError } from '../../shared/amqp/broker.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
 import { UnavailableError } from './admission.js';
-import { RequestError } from '../../shared/content/request-error.js';
+import { RequestError } from '../../shared/domain/content/request-error.js';
 
 export const MAX_BODY = '1mb';
 
@@ -50,12 +51,12 @@ function routeOf(req: Request): string {
   return (req.route?.path as string | undefined) ?? UNMATCHED_ROUTE;
 }
 
-export function reject(rt: Runtime, req: Request, status: number): void {
+export function reject(rt: Runtime<IngressMetrics>, req: Request, status: number): void {
   rt.metrics.rejectedRequests.inc({ route: routeOf(req), status: String(status) });
 }
 
 /** INGRESS_API_TOKEN and, during a rotation, INGRESS_API_TOKEN_PREVIOUS. */
-export function bearerAuth(rt: Runtime): RequestHandler {
+export function bearerAuth(rt: Runtime<IngressMetrics>): RequestHandler {
   const tokens = [rt.cfg.ingressApiToken, rt.cfg.ingressApiTokenPrevious].filter((t) => t !== '');
   return (req, res, next) => {
     if (bearerMatches(req.get('authorization'), tokens)) return next();
@@ -69,7 +70,7 @@ export function bearerAuth(rt: Runtime): RequestHandler {
  * 415 unless the body is declared application/json (any charset parameter is checked by the
  * parser); 400 for an empty one, which the parser would otherwise read as `{}`.
  */
-export function requireJson(rt: Runtime): RequestHandler {
+export function requireJson(rt: Runtime<IngressMetrics>): RequestHandler {
   return (req, res, next) => {
     if (!req.is('application/json')) {
       reject(rt, req, 415);
@@ -92,7 +93,7 @@ export const rawBody = express.raw({ limit: MAX_BODY, type: () => true });
  * (a confirm timed out) the message may be stored after all: the body says so, and a retry with the
  * same idempotency key is delivered at most once.
  */
-export function unavailable(rt: Runtime, req: Request, res: Response, message: string, outcomeUnknown = false): void {
+export function unavailable(rt: Runtime<IngressMetrics>, req: Request, res: Response, message: string, outcomeUnknown = false): void {
   reject(rt, req, 503);
   res.set('Retry-After', String(rt.cfg.ingressRetryAfterS));
   if (!outcomeUnknown) return problem(res, 503, 'unavailable', `not accepted: ${message}; retry later`);
@@ -106,7 +107,7 @@ export function unavailable(rt: Runtime, req: Request, res: Response, message: s
 type HttpError = Error & { status?: number; type?: string };
 
 /** Express 5 forwards rejected async handlers here. */
-export function errorHandler(rt: Runtime) {
+export function errorHandler(rt: Runtime<IngressMetrics>) {
   const log = rt.log.child({ component: 'http' });
   return (err: HttpError, req: Request, res: Response, _next: NextFunction): void => {
     if (res.headersSent) {

@@ -3,9 +3,10 @@
  * the bearer token (docs/API.md).
  */
 import { Router, type Request, type Response } from 'express';
-import { businessNumbers } from '../../shared/numbers.js';
-import type { Runtime } from '../../shared/runtime.js';
-import type { StatusStore } from '../../shared/status.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
+import type { StatusStore } from '../../shared/domain/status.js';
 import type { Acceptor, Outcome } from './accept.js';
 import { UnavailableError } from './admission.js';
 import { bearerAuth, jsonBody, problem, reject, requireJson } from './http.js';
@@ -49,7 +50,7 @@ function single(o: Exclude<Outcome, { status: 503 | 400 }>): Record<string, unkn
   }
 }
 
-export function messagesRouter(rt: Runtime, acceptor: Acceptor, status: StatusStore): Router {
+export function messagesRouter(rt: Runtime<IngressMetrics>, acceptor: Acceptor, status: StatusStore): Router {
   const router = Router();
   const auth = bearerAuth(rt);
   const json = requireJson(rt);

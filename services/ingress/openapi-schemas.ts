@@ -7,14 +7,14 @@
  * webhook-routes.ts, http.ts, app.ts).
  */
 import { z } from 'zod';
-import { PRIORITIES } from '../../shared/envelope.js';
-import { STATUSES } from '../../shared/status.js';
-import { laneOf } from '../../shared/topology/names.js';
-import { DEFAULT_TYPE, MESSAGE_SCHEMAS } from '../../shared/content/content.js';
-import { ACTIONS, header, interactive } from '../../shared/content/interactive.js';
-import { readReceipt } from '../../shared/content/read-receipt.js';
+import { PRIORITIES } from '../../shared/domain/envelope.js';
+import { STATUSES } from '../../shared/domain/status.js';
+import { laneOf } from '../../shared/amqp/topology/names.js';
+import { DEFAULT_TYPE, MESSAGE_SCHEMAS } from '../../shared/domain/content/content.js';
+import { ACTIONS, header, interactive } from '../../shared/domain/content/interactive.js';
+import { readReceipt } from '../../shared/domain/content/read-receipt.js';
 import { MAX_BATCH, requestFields } from './request.js';
-import { MAX_COMPONENTS, template, templateComponent } from '../../shared/content/template.js';
+import { MAX_COMPONENTS, template, templateComponent } from '../../shared/domain/content/template.js';
 
 /** Error codes of the `error` field, as http.ts and the routes answer them. */
 export const ERROR_CODES = [

@@ -4,12 +4,12 @@
  * Every error names its field, e.g. `messages.3.text.body`.
  */
 import { z } from 'zod';
-import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/envelope.js';
-import type { BusinessNumbers } from '../../shared/numbers.js';
-import { parseContent, type Content } from '../../shared/content/content.js';
-import { join, RequestError, requestErrorOf } from '../../shared/content/request-error.js';
+import { PRIORITIES, utf8Bytes, type Priority } from '../../shared/domain/envelope.js';
+import type { BusinessNumbers } from '../../shared/platform/numbers.js';
+import { parseContent, type Content } from '../../shared/domain/content/content.js';
+import { join, RequestError, requestErrorOf } from '../../shared/domain/content/request-error.js';
 
-export { RequestError } from '../../shared/content/request-error.js';
+export { RequestError } from '../../shared/domain/content/request-error.js';
 
 export const MAX_BATCH = 500;
 
@@ -64,7 +64,7 @@ export const requestFields = z
       .regex(/^\P{Cc}*$/u, 'must not contain control characters')
       .optional()
       .describe(`An id for logs and tracing, carried as the AMQP correlation-id. At most ${CORRELATION_ID_MAX_BYTES} bytes in UTF-8.`),
-    // The business number to send from, by phone number id or alias (shared/numbers.ts); absent: the default.
+    // The business number to send from, by phone number id or alias (shared/platform/numbers.ts); absent: the default.
     from: z
       .string()
       .min(1)

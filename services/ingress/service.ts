@@ -2,13 +2,14 @@
  * The ingress service: start() on a port (0 in tests), close() idempotently.
  */
 import http from 'node:http';
-import type { Config } from '../../shared/config.js';
-import { outageLog, type Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
-import { StatusStore } from '../../shared/status.js';
-import { ScheduledSends } from '../dispatcher/schedule-queue.js';
+import type { Config } from '../../shared/platform/config.js';
+import { outageLog, type Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { IngressMetrics } from './metrics.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
+import { StatusStore } from '../../shared/domain/status.js';
+import { ScheduledSends } from '../../shared/domain/schedule-queue.js';
 import { Acceptor } from './accept.js';
 import { Admission } from './admission.js';
 import { createApp } from './app.js';
@@ -16,7 +17,7 @@ import { Claims } from './claims.js';
 import { WebhookIntake } from './webhook-intake.js';
 
 export interface Ingress {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   port: number;
   url: string;
   /** Where /metrics and the detailed /healthz, /readyz are served (METRICS_PORT). */
@@ -32,7 +33,7 @@ export interface Ingress {
 const CLAIM_STALE_MARGIN_MS = 5000;
 
 export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}): Promise<Ingress> {
-  const rt = await createRuntime(cfg, { service: 'ingress', logger: opts.logger });
+  const rt = await createRuntime(cfg, { service: 'ingress', metrics: IngressMetrics, logger: opts.logger });
   let closing: Promise<void> | null = null;
   const staleMs = cfg.publishTimeoutMs + CLAIM_STALE_MARGIN_MS;
   const admission = new Admission(rt.broker, cfg.ingressMaxInFlight, rt.metrics);

@@ -9,8 +9,8 @@
  * logged, counted in the answer's `skipped`, and never reach the publisher. A
  * `phone_number_quality_update` change carries a new messaging limit (`limits`), not an event.
  */
-import { parseMessagingLimit, type MessagingLimit } from '../../shared/numbers.js';
-import { envelopeSchema, MAX_CONTENT_DEPTH, newEnvelope, tooDeep, type Envelope } from '../../shared/envelope.js';
+import { parseMessagingLimit, type MessagingLimit } from '../../shared/platform/numbers.js';
+import { envelopeSchema, MAX_CONTENT_DEPTH, newEnvelope, tooDeep, type Envelope } from '../../shared/domain/envelope.js';
 
 export interface WebhookEvent {
   env: Envelope;

@@ -6,10 +6,11 @@
  * whose publish failed are released so that Meta's retry publishes them.
  */
 import { randomBytes } from 'node:crypto';
-import { publishToStage } from '../../shared/publish.js';
-import type { Logger } from '../../shared/logger.js';
-import type { Runtime } from '../../shared/runtime.js';
-import type { StatusStore } from '../../shared/status.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
+import type { StatusStore } from '../../shared/domain/status.js';
 import { UnavailableError, type Admission } from './admission.js';
 import type { Claims } from './claims.js';
 import type { WebhookEvent } from './webhook-events.js';
@@ -20,7 +21,7 @@ export interface IntakeResult {
 }
 
 export interface IntakeDeps {
-  rt: Runtime;
+  rt: Runtime<IngressMetrics>;
   admission: Admission;
   claims: Claims;
   status: StatusStore;

@@ -2,15 +2,16 @@
  * Meta's webhook for WhatsApp: `GET /webhooks/whatsapp` answers the verification challenge,
  * `POST /webhooks/whatsapp` takes signed notifications (inbound messages and statuses) and answers
  * 200 only once every event in them is confirmed by the broker. A phone_number_quality_update sets
- * the messaging limit of the number's portfolio (shared/messaging-limit.ts).
+ * the messaging limit of the number's portfolio (shared/domain/messaging-limit.ts).
  */
 import { Router, type Request, type Response } from 'express';
-import { MessagingLimits } from '../../shared/messaging-limit.js';
-import { businessNumbers } from '../../shared/numbers.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { MessagingLimits } from '../../shared/domain/messaging-limit.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { IngressMetrics } from './metrics.js';
 import { UnavailableError } from './admission.js';
 import { problem, rawBody, reject, secretEquals } from './http.js';
-import { RequestError } from '../../shared/content/request-error.js';
+import { RequestError } from '../../shared/domain/content/request-error.js';
 import { checkSignature } from './signature.js';
 import { splitWebhook } from './webhook-events.js';
 import type { WebhookIntake } from './webhook-intake.js';
@@ -18,7 +19,7 @@ import type { WebhookIntake } from './webhook-intake.js';
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
 const MAX_CHALLENGE = 256;
 
-function verify(rt: Runtime) {
+function verify(rt: Runtime<IngressMetrics>) {
   return (req: Request, res: Response) => {
     const q = req.query;
     const mode = q['hub.mode'];
@@ -36,7 +37,7 @@ function verify(rt: Runtime) {
   };
 }
 
-function receive(rt: Runtime, intake: WebhookIntake) {
+function receive(rt: Runtime<IngressMetrics>, intake: WebhookIntake) {
   const log = rt.log.child({ component: 'webhook' });
   const numbers = businessNumbers(rt.cfg);
   const messagingLimits = new MessagingLimits(rt.redis, rt.keys);
@@ -75,7 +76,7 @@ function receive(rt: Runtime, intake: WebhookIntake) {
   };
 }
 
-export function webhookRouter(rt: Runtime, intake: WebhookIntake): Router {
+export function webhookRouter(rt: Runtime<IngressMetrics>, intake: WebhookIntake): Router {
   const router = Router();
   router.get(WEBHOOK_PATH, verify(rt));
   router.post(WEBHOOK_PATH, rawBody, receive(rt, intake));

@@ -8,15 +8,16 @@
  * when that is short, or is re-tiered as *throttled* — no attempt counted, so throttling alone never
  * dead-letters a message (classify.ts classes these codes as transient for any caller; the sender re-classifies them).
  */
-import type { Envelope } from '../../shared/envelope.js';
-import { H } from '../../shared/envelope.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
+import { H } from '../../shared/domain/envelope.js';
 import { asClassified, ThrottledError, WindowClosedError, type ClassifiedError } from '../../shared/failures/errors.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
 import { DeliveryGone, type StageContext } from '../../shared/stage/worker.js';
 import { isProviderThrottle, type SendLimiter } from './limiter.js';
 import type { SenderNumbers } from './numbers.js';
 import type { ProviderClient, SendResult } from './provider-client.js';
-import { asFallback, heldByWindow, windowKey } from '../../shared/window.js';
+import { asFallback, heldByWindow, windowKey } from '../../shared/domain/window.js';
 import { providerRefused, type BeginResult, type FallbackReason, type SendLedger } from './send-ledger.js';
 
 /** Provider throttles one message rides out in-process before it is re-tiered. */
@@ -29,7 +30,7 @@ interface Delivered {
 }
 
 export interface SendDeps {
-  rt: Runtime;
+  rt: Runtime<SenderMetrics>;
   provider: ProviderClient;
   numbers: SenderNumbers;
   ledger: SendLedger;

@@ -21,12 +21,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Config } from '../../shared/config.js';
-import type { Envelope } from '../../shared/envelope.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
 import { isRateLimitCode } from '../../shared/failures/classify.js';
 import { ClassifiedError, ThrottledError } from '../../shared/failures/errors.js';
-import type { Metrics } from '../../shared/metrics.js';
-import type { Keyspace } from '../../shared/redis.js';
+import type { SenderMetrics } from './metrics.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 import { PriorityGate, type GateTake, type Grant } from './priority-gate.js';
 import { ProviderBackoff, type NumberState } from './provider-backoff.js';
 import { RedisClock } from './redis-clock.js';
@@ -72,7 +72,7 @@ export function limiterOptions(cfg: Config): LimiterOptions {
 export interface LimiterDeps {
   redis: Redis;
   keys: Keyspace;
-  metrics: Metrics;
+  metrics: SenderMetrics;
   /** A clock shared by the limiters of several numbers; without one the limiter runs its own. */
   clock?: RedisClock;
 }

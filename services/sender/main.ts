@@ -1,5 +1,5 @@
-import { loadConfig } from '../../shared/config.js';
-import { runMain } from '../../shared/shutdown.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { runMain } from '../../shared/platform/shutdown.js';
 import { startSender } from './service.js';
 
 await runMain(async () => {

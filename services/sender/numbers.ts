@@ -1,14 +1,15 @@
 /**
  * The sender's business numbers: one rate limiter per number (throughput, pair rate, the provider's
  * penalties and AIMD factor, all keyed by the number's id), one Redis clock shared by them, and the
- * messaging limit of each number's portfolio (shared/messaging-limit.ts).
+ * messaging limit of each number's portfolio (shared/domain/messaging-limit.ts).
  */
-import type { Config } from '../../shared/config.js';
-import type { Envelope } from '../../shared/envelope.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
 import { PermanentError, ThrottledError } from '../../shared/failures/errors.js';
-import { MessagingLimits } from '../../shared/messaging-limit.js';
-import { businessNumbers, type BusinessNumber, type BusinessNumbers } from '../../shared/numbers.js';
-import type { Runtime } from '../../shared/runtime.js';
+import { MessagingLimits } from '../../shared/domain/messaging-limit.js';
+import { businessNumbers, type BusinessNumber, type BusinessNumbers } from '../../shared/platform/numbers.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
 import { limiterOptions, SendLimiter } from './limiter.js';
 import { RedisClock } from './redis-clock.js';
 
@@ -18,7 +19,7 @@ export class SenderNumbers {
   private readonly limiters = new Map<string, SendLimiter>();
   private readonly limits: MessagingLimits;
 
-  constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'metrics' | 'cfg'>) {
+  constructor(private readonly rt: Pick<Runtime<SenderMetrics>, 'redis' | 'keys' | 'metrics' | 'cfg'>) {
     this.numbers = businessNumbers(rt.cfg);
     this.clock = new RedisClock(rt.redis);
     for (const n of this.numbers.all) {

@@ -24,8 +24,8 @@
  * message only while the marker says some recipient may be paused.
  */
 import type { Redis } from 'ioredis';
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
-import type { Keyspace } from '../../shared/redis.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 
 const MIN_FACTOR = 0.1;
 const STEP = 0.1;

@@ -5,10 +5,10 @@
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { Pool } from 'undici';
-import type { Envelope } from '../../shared/envelope.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
 import { PermanentError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/http-body.js';
+import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/platform/http-body.js';
 
 export interface ProviderConfig {
   baseUrl: string;

@@ -12,12 +12,13 @@
  * again only if none comes (at-least-once: then the user may get it twice — when the webhooks are
  * not flowing, or arrive later than the wait).
  */
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
-import { waitForReplicas } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
-import { RECORD_ARG_NAMES, RECORD_ARGS, StatusStore } from '../../shared/status.js';
-import { TickBatch } from '../../shared/tick-batch.js';
-import { WINDOW_MS } from '../../shared/window.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
+import { waitForReplicas } from '../../shared/platform/redis.js';
+import type { Runtime } from '../../shared/amqp/runtime.js';
+import type { SenderMetrics } from './metrics.js';
+import { RECORD_ARG_NAMES, RECORD_ARGS, StatusStore } from '../../shared/domain/status.js';
+import { TickBatch } from '../../shared/platform/tick-batch.js';
+import { WINDOW_MS } from '../../shared/domain/window.js';
 
 // The begins and dones of one turn of the event loop go together (TickBatch): one script call each.
 const BEGIN_MANY = luaScript({
@@ -60,7 +61,7 @@ export class SendLedger {
   private readonly dones: TickBatch<{ id: string; wamid: string | null; fallback?: FallbackReason }, void>;
   private readonly refusedScript: LuaFn<typeof REFUSED>;
 
-  constructor(private readonly rt: Runtime) {
+  constructor(private readonly rt: Runtime<SenderMetrics>) {
     this.status = new StatusStore(rt);
     const ttlS = rt.cfg.sentIdTtlS;
     const begin = BEGIN_MANY.bind(rt.redis);
@@ -94,7 +95,7 @@ export class SendLedger {
 
   /**
    * The dedup check (sets this replica's `sending` mark unless the id was sent), and the state of
-   * the window at `windowKey` (shared/window.ts) read in the same script.
+   * the window at `windowKey` (shared/domain/window.ts) read in the same script.
    */
   begin(id: string, windowKey: string): Promise<Begun> {
     return this.begins.add({ id, window: windowKey });

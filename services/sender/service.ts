@@ -2,23 +2,24 @@
  * The sender service: consumes the send lanes and calls the WhatsApp Cloud API within the
  * number's throughput and the recipients' pair rate (limiter.ts), shared by every replica.
  */
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
-import { serveMetrics } from '../../shared/metrics.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
-import { runSteps } from '../../shared/shutdown.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
+import { serveMetrics } from '../../shared/platform/metrics.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { SenderMetrics } from './metrics.js';
+import { runSteps } from '../../shared/platform/shutdown.js';
 import { StageWorker } from '../../shared/stage/worker.js';
 import { createAssigner } from '../../shared/stage/membership.js';
 import { createSendHandler } from './handler.js';
 import { SendLedger } from './send-ledger.js';
-import { ConfigError } from '../../shared/config.js';
-import { businessNumbers, numberTokens } from '../../shared/numbers.js';
-import { DEV_SECRET } from '../../shared/production-policy.js';
+import { ConfigError } from '../../shared/platform/config.js';
+import { businessNumbers, numberTokens } from '../../shared/platform/numbers.js';
+import { DEV_SECRET } from '../../shared/platform/production-policy.js';
 import { providerNumbers, SenderNumbers } from './numbers.js';
 import { ProviderClient } from './provider-client.js';
 
 export interface Sender {
-  rt: Runtime;
+  rt: Runtime<SenderMetrics>;
   worker: StageWorker;
   /** The business numbers' rate limiters and messaging limits. */
   numbers: SenderNumbers;
@@ -44,7 +45,7 @@ export function senderTokens(cfg: Config, env: NodeJS.ProcessEnv): Map<string, s
 export async function startSender(cfg: Config, opts: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<Sender> {
   if (!cfg.providerBaseUrl) throw new Error('PROVIDER_BASE_URL is not set: point it at the Cloud API or at a running simulator');
   const tokens = senderTokens(cfg, opts.env ?? process.env);
-  const rt = await createRuntime(cfg, { service: 'sender', logger: opts.logger });
+  const rt = await createRuntime(cfg, { service: 'sender', metrics: SenderMetrics, logger: opts.logger });
   const provider = new ProviderClient({
     baseUrl: cfg.providerBaseUrl,
     graphApiVersion: cfg.graphApiVersion,

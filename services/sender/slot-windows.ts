@@ -21,7 +21,7 @@
  * and still lets the front of the window burst.
  */
 import type { Redis } from 'ioredis';
-import { luaScript, type LuaFn } from '../../shared/lua-scripts.js';
+import { luaScript, type LuaFn } from '../../shared/platform/lua-scripts.js';
 
 export interface WindowSpec {
   /** Names the counter (e.g. `tp:<phone number id>`); the window index is appended. */

@@ -10,12 +10,12 @@
  * is in place, 1 with one line naming the object that failed otherwise.
  */
 import { pathToFileURL } from 'node:url';
-import { Broker } from '../../shared/broker.js';
-import { loadConfig, type Config } from '../../shared/config.js';
-import { createLogger } from '../../shared/logger.js';
-import { Management } from '../../shared/management.js';
-import { topologyFromConfig, vhostOf } from '../../shared/runtime.js';
-import { assertTopology } from '../../shared/topology/assert.js';
+import { Broker } from '../../shared/amqp/broker.js';
+import { loadConfig, type Config } from '../../shared/platform/config.js';
+import { createLogger } from '../../shared/platform/logger.js';
+import { Management } from '../../shared/amqp/management.js';
+import { topologyFromConfig, vhostOf } from '../../shared/amqp/runtime.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
 
 const CONNECT_TIMEOUT_MS = 30_000;
 

@@ -6,7 +6,7 @@
  * "poison"): it keeps the delivery and tries the failed step again once the dependency is back,
  * for as long as the delivery's channel lives.
  */
-import { BrokerUnavailableError } from '../broker.js';
+import { BrokerUnavailableError } from '../amqp/broker.js';
 import { ClassifiedError } from './errors.js';
 
 /** Codes our own code gives to errors that mean "Redis is unavailable". */

@@ -5,9 +5,9 @@
  * only flags a redelivery, and such a message would be redelivered forever. This counts the
  * redeliveries of those in Redis, per stage and message id: a first delivery costs nothing.
  */
-import type { Runtime } from '../runtime.js';
-import type { Stage } from '../topology/names.js';
-import { luaScript, type LuaFn } from '../lua-scripts.js';
+import type { Runtime } from '../amqp/runtime.js';
+import type { Stage } from '../amqp/topology/names.js';
+import { luaScript, type LuaFn } from '../platform/lua-scripts.js';
 
 /**
  * Long enough to span a whole crash loop: under Kubernetes' restart back-off (up to 5 min between

@@ -3,12 +3,12 @@
  * the failure headers (docs/ARCHITECTURE.md, "Failures"), confirmed, before the caller acks the original delivery.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Broker } from '../broker.js';
-import { H, type Envelope } from '../envelope.js';
-import type { Metrics } from '../metrics.js';
-import { failureReason } from '../redact.js';
-import type { Topology } from '../topology/declaration.js';
-import { parseLane, type Lane } from '../topology/names.js';
+import type { Counter } from 'prom-client';
+import type { Broker } from '../amqp/broker.js';
+import { H, type Envelope } from '../domain/envelope.js';
+import { failureReason } from '../platform/redact.js';
+import type { Topology } from '../amqp/topology/declaration.js';
+import { parseLane, type Lane } from '../amqp/topology/names.js';
 import type { ClassifiedError } from './errors.js';
 import type { Fate } from './fate.js';
 
@@ -29,11 +29,17 @@ export interface FailedDelivery {
   envelope: Envelope | null;
 }
 
+/** What the router counts: declared by the stage workers' metrics (shared/stage/metrics.ts). */
+export interface RouterMetrics {
+  retried: Counter<'stage' | 'tier' | 'class'>;
+  deadLettered: Counter<'stage' | 'class' | 'code'>;
+}
+
 export class FailureRouter {
   constructor(
     private readonly broker: Broker,
     private readonly topology: Topology,
-    private readonly metrics: Metrics,
+    private readonly metrics: RouterMetrics,
   ) {}
 
   /** Where a message of this lane is replayed to: the lane's exchange, keyed by the user. */

@@ -4,9 +4,9 @@
  * the workers' gauges count the waiting users. The workers' own side is in ordering.ts.
  */
 import type { Redis } from 'ioredis';
-import type { LuaFn } from '../lua-scripts.js';
-import type { Keyspace } from '../redis.js';
-import type { Stage } from '../topology/names.js';
+import type { LuaFn } from '../platform/lua-scripts.js';
+import type { Keyspace } from '../platform/redis.js';
+import type { Stage } from '../amqp/topology/names.js';
 import { EXPIRED, RESOLVE } from './hold-scripts.js';
 import { holdKeys } from './hold-keys.js';
 

@@ -15,18 +15,19 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Delivery } from '../consumer.js';
-import { EnvelopeError, H, parseEnvelope, type Envelope } from '../envelope.js';
+import type { Delivery } from './consumer.js';
+import { EnvelopeError, H, parseEnvelope, type Envelope } from '../domain/envelope.js';
 import { asClassified, PoisonMessageError, type ClassifiedError } from '../failures/errors.js';
 import { decideFate } from '../failures/fate.js';
 import { FailureRouter } from '../failures/router.js';
 import { outageOf } from '../failures/outage.js';
 import { RedeliveryCounter } from '../failures/redeliveries.js';
-import { lazyChild, type Logger } from '../logger.js';
-import type { Runtime } from '../runtime.js';
-import { KeySequencer } from '../sequencer.js';
-import { StatusStore } from '../status.js';
-import type { Lane, Stage } from '../topology/names.js';
+import { lazyChild, type Logger } from '../platform/logger.js';
+import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
+import { KeySequencer } from './sequencer.js';
+import { StatusStore } from '../domain/status.js';
+import type { Lane, Stage } from '../amqp/topology/names.js';
 import { OrderingGuard } from './ordering.js';
 import { UrgentFirst } from './urgent-first.js';
 
@@ -92,7 +93,7 @@ export class Deliveries {
   private readonly waiting = { broker: 0, redis: 0 };
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
     private readonly handler: StageHandler,
     private readonly log: Logger,

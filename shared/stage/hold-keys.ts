@@ -2,8 +2,8 @@
  * The Redis keys of strict order's holds (hold-scripts.ts says what each holds), in one place for
  * the stage workers, the dlq-replayer and the CLI.
  */
-import type { Keyspace } from '../redis.js';
-import type { Stage } from '../topology/names.js';
+import type { Keyspace } from '../platform/redis.js';
+import type { Stage } from '../amqp/topology/names.js';
 
 export interface HoldKeys {
   /** The user's hold: ids in order, the head first. */

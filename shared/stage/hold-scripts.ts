@@ -14,7 +14,7 @@
  *
  * The scripts are in lua/hold-*.lua; each file says what it does with its keys and arguments.
  */
-import { luaScript } from '../lua-scripts.js';
+import { luaScript } from '../platform/lua-scripts.js';
 
 /** Hash field of the time the current head became the head (ids are ULIDs: never this). */
 export const SINCE = ':since';

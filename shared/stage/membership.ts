@@ -22,15 +22,16 @@
  * - Redis down: a replica keeps consuming the shards it holds (SAC still guarantees one consumer)
  *   and takes no new ones until Redis is back.
  */
-import type { Runtime } from '../runtime.js';
-import type { Stage } from '../topology/names.js';
-import type { Logger } from '../logger.js';
+import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
+import type { Stage } from '../amqp/topology/names.js';
+import type { Logger } from '../platform/logger.js';
 import type { ShardAssigner, ShardCallbacks } from './assigner.js';
 import { assignShards } from './rendezvous.js';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { withDeadline } from '../redis.js';
-import { luaScript, type LuaFn } from '../lua-scripts.js';
+import { withDeadline } from '../platform/redis.js';
+import { luaScript, type LuaFn } from '../platform/lua-scripts.js';
 
 const RENEW = luaScript({ name: 'postmasterLeaseRenew', file: new URL('./lua/lease-renew.lua', import.meta.url), keys: ['lease'], args: ['owner', 'ttlMs'] });
 const RELEASE = luaScript({ name: 'postmasterLeaseRelease', file: new URL('./lua/lease-release.lua', import.meta.url), keys: ['lease'], args: ['owner'] });
@@ -63,7 +64,7 @@ export class RendezvousAssigner implements ShardAssigner {
   private readonly releaseLease: LuaFn<typeof RELEASE>;
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
     private readonly opts: { ttlMs: number; tickMs?: number; takeSpacingMs?: number } = { ttlMs: rt.cfg.leaseTtlMs },
   ) {
@@ -276,6 +277,6 @@ export class RendezvousAssigner implements ShardAssigner {
   }
 }
 
-export function createAssigner(rt: Runtime, stage: Stage): ShardAssigner {
+export function createAssigner(rt: Runtime<StageMetrics>, stage: Stage): ShardAssigner {
   return new RendezvousAssigner(rt, stage, { ttlMs: rt.cfg.leaseTtlMs, takeSpacingMs: rt.cfg.shardTakeSpacingMs });
 }

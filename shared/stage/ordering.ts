@@ -38,15 +38,16 @@
  * the head; a purge removes it. A permanent failure of a user who is not held opens a hold.
  */
 import type { ConsumeMessage } from 'amqplib';
-import type { Envelope } from '../envelope.js';
-import { H } from '../envelope.js';
+import type { Envelope } from '../domain/envelope.js';
+import { H } from '../domain/envelope.js';
 import { ThrottledError } from '../failures/errors.js';
 import type { FailureRouter } from '../failures/router.js';
 import { tierAtMost } from '../failures/fate.js';
-import type { Runtime } from '../runtime.js';
-import { StatusStore } from '../status.js';
-import type { Lane, Stage } from '../topology/names.js';
-import type { LuaFn } from '../lua-scripts.js';
+import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
+import { StatusStore } from '../domain/status.js';
+import type { Lane, Stage } from '../amqp/topology/names.js';
+import type { LuaFn } from '../platform/lua-scripts.js';
 import { CHECK, DEAD_BACK, DONE, ENQUEUE, EXPIRED, MARK_DEAD, SINCE } from './hold-scripts.js';
 import { holdKeys, type HoldKeys } from './hold-keys.js';
 import { HeldUsers, type HeldUser } from './held-users.js';
@@ -92,7 +93,7 @@ export class OrderingGuard {
   };
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     private readonly stage: Stage,
   ) {
     this.status = new StatusStore(rt);

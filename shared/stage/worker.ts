@@ -5,11 +5,12 @@
  * side (which queues, when, and the hand-over of shards); deliveries.ts is what happens to each
  * delivery.
  */
-import { QueueConsumer } from '../consumer.js';
-import type { Logger } from '../logger.js';
-import type { Runtime } from '../runtime.js';
-import { laneOf, type Stage } from '../topology/names.js';
-import { runSteps } from '../shutdown.js';
+import { QueueConsumer } from './consumer.js';
+import type { Logger } from '../platform/logger.js';
+import type { Runtime } from '../amqp/runtime.js';
+import type { StageMetrics } from './metrics.js';
+import { laneOf, type Stage } from '../amqp/topology/names.js';
+import { runSteps } from '../platform/shutdown.js';
 import type { OrderingGuard } from './ordering.js';
 import { StaticAssigner, type ShardAssigner } from './assigner.js';
 import { Deliveries, type StageHandler } from './deliveries.js';
@@ -34,7 +35,7 @@ export class StageWorker {
   private started = false;
 
   constructor(
-    private readonly rt: Runtime,
+    private readonly rt: Runtime<StageMetrics>,
     readonly stage: Stage,
     handler: StageHandler,
     opts: StageWorkerOptions = {},

@@ -40,6 +40,7 @@ const results = {
   inbound: { count: 10_000, perSecond: 612, seconds: 16, cpu: cpu({ rabbitmq: 0.967, ingress: 0.796 }) },
   urgent: { count: 200, backlog: 100_000, p99: 34, wal: null },
   burst: { offered: 1_000_000, accepted: 1_000_000, acceptPerSecond: 7283, maxRssMb: { ingress: 249.4, sender: 120, rabbitmq: 900 }, byId: { lost: 0 } },
+  memoryLimits: { ingress: 512, dispatcher: 768, sender: 768 },
 } as unknown as Results;
 const meta = { date: '2030-01-01 00:00 UTC', machine: '2 cores', commit: 'abc1234' };
 
@@ -51,12 +52,20 @@ describe('bench report: the latest run in docs/BENCHMARKS.md', () => {
     expect(block).to.include('| delivered msgs/s (batches of 50) | `pipeline_per_s` **3,185** | 5,092 | 4,362 | ≥ 4,362: **missed**; ≥ 3,819: **missed** |');
     expect(block).to.include('| … sender / consumer | 0.178 | 0.081 | 0.153 | |');
     expect(block).to.include('| `p50_ms` / `p99_ms` at 1,592/s | 15 / 53 (max 112; no WAL flush in the window) | p99 ≤ 50: **missed** |');
-    expect(block).to.include('| `burst_max_rss_mb` | 249.4 (the ingress) | ≤ 300: met |');
+    expect(block).to.include('| `burst_max_rss_mb` | 249.4 (the ingress; memory limits ingress 512, dispatcher 768, sender 768 MiB) | ≤ 300: met |');
     expect(block).to.include('| `lost` | 0 of 1,000,000 | 0: met |');
     expect(block).to.include('reaching `peer_bullmq_per_s` needs about 0.37 ms and 0.75 × `peer_amqp_per_s` about 0.42 ms');
     expect(block).to.include('sender / consumer +0.097, ingress +0.060, redis +0.053, rabbitmq +0.014, dispatcher +0.006');
     const json = JSON.parse(block.split('\n').find((l) => l.startsWith('{'))!) as Record<string, unknown>;
     expect(json).to.include({ mode: 'full', pipeline_per_s: 3185, p99_ms: 53, lost: 0 });
+    expect(json.memory_limits_mb).to.deep.equal({ ingress: 512, dispatcher: 768, sender: 768 });
+  });
+
+  it('says when the services ran without a memory limit, and why', () => {
+    const block = latestRunBlock({ ...results, memoryLimits: 'cannot make a memory cgroup under /sys/fs/cgroup/memory (EACCES)' }, meta);
+    expect(block).to.include('(the ingress; no memory limit (cannot make a memory cgroup under /sys/fs/cgroup/memory (EACCES)))');
+    const json = JSON.parse(block.split('\n').find((l) => l.startsWith('{'))!) as Record<string, unknown>;
+    expect(json.memory_limits_mb).to.equal(null);
   });
 
   it('replaces only the block between the markers, the same way twice', () => {

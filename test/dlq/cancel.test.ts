@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Queue } from 'bullmq';
-import type { Config } from '../../shared/config.js';
-import { names, type Names } from '../../shared/topology/names.js';
+import type { Config } from '../../shared/platform/config.js';
+import { names, type Names } from '../../shared/amqp/topology/names.js';
 import { openReplayQueue, type ReplayJobData, type ReplayProgress, type ReplayResult } from '../../services/dlq-replayer/jobs.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { isolate, type Isolation } from '../support/isolation.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { freePort } from '../../scripts/lib/ports.js';
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { runCli, type CliRun } from './helpers.js';
 

@@ -1,18 +1,18 @@
 import { expect } from 'chai';
 import type { Queue } from 'bullmq';
-import { names } from '../../shared/topology/names.js';
+import { names } from '../../shared/amqp/topology/names.js';
 import { openReplayQueue, type ReplayJobData, type ReplayProgress, type ReplayResult } from '../../services/dlq-replayer/jobs.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import type { ConsumeMessage } from 'amqplib';
-import { keyspace } from '../../shared/redis.js';
+import { keyspace } from '../../shared/platform/redis.js';
 import { decodeDeadLetter } from '../../services/dlq-replayer/dead-letter.js';
 import { LaneIndex } from '../../services/dlq-replayer/lanes.js';
 import { PassState } from '../../services/dlq-replayer/pass-state.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { ids, peekQueue, peekQueues, publishDeadLetters, runCli, type Crafted } from './helpers.js';
 
 const USERS = ['15552220001', '15552220002', '15552220003'];

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
-import { H } from '../../shared/envelope.js';
-import { names } from '../../shared/topology/names.js';
-import { shardKey, shardOf } from '../../shared/topology/shard.js';
+import { H } from '../../shared/domain/envelope.js';
+import { names } from '../../shared/amqp/topology/names.js';
+import { shardKey, shardOf } from '../../shared/amqp/topology/shard.js';
 import { decodeDeadLetter } from '../../services/dlq-replayer/dead-letter.js';
 import { describeFilter, formatDuration, matches, parseDuration } from '../../services/dlq-replayer/filter.js';
 import { LaneIndex } from '../../services/dlq-replayer/lanes.js';

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
-import { envOf, type Config } from '../../shared/config.js';
-import { H, newEnvelope } from '../../shared/envelope.js';
-import { names } from '../../shared/topology/names.js';
+import { envOf, type Config } from '../../shared/platform/config.js';
+import { H, newEnvelope } from '../../shared/domain/envelope.js';
+import { names } from '../../shared/amqp/topology/names.js';
 import type { DeadLetter } from '../../scripts/lib/dlq.js';
 
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

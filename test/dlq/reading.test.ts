@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { H, newEnvelope } from '../../shared/envelope.js';
-import { names } from '../../shared/topology/names.js';
-import { routingKeyFor } from '../../shared/publish.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
+import { H, newEnvelope } from '../../shared/domain/envelope.js';
+import { names } from '../../shared/amqp/topology/names.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { ids, peekQueue, publishDeadLetters, runCli, type Crafted } from './helpers.js';

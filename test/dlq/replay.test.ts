@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { names } from '../../shared/topology/names.js';
+import { names } from '../../shared/amqp/topology/names.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { openReplayQueue } from '../../services/dlq-replayer/jobs.js';
 import type { FaultRule } from '../../services/simulator/server.js';

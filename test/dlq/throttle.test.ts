@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import type { Queue } from 'bullmq';
-import type { Config } from '../../shared/config.js';
-import { H } from '../../shared/envelope.js';
-import { names, type Names } from '../../shared/topology/names.js';
-import { shardKey, shardOf } from '../../shared/topology/shard.js';
+import type { Config } from '../../shared/platform/config.js';
+import { H } from '../../shared/domain/envelope.js';
+import { names, type Names } from '../../shared/amqp/topology/names.js';
+import { shardKey, shardOf } from '../../shared/amqp/topology/shard.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { openReplayQueue, type ReplayJobData, type ReplayProgress, type ReplayResult } from '../../services/dlq-replayer/jobs.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';

@@ -4,8 +4,8 @@
  * types are the ingress's, and every reference to a section of another doc finds that section.
  */
 import { expect } from 'chai';
-import { MESSAGE_TYPES } from '../../shared/content/content.js';
-import { envOf, loadConfig } from '../../shared/config.js';
+import { MESSAGE_TYPES } from '../../shared/domain/content/content.js';
+import { envOf, loadConfig } from '../../shared/platform/config.js';
 import { filesUnder, read } from './repo-files.js';
 
 const DOCS = [...filesUnder('docs', '.md'), 'README.md', ...filesUnder('services', '.md')];
@@ -28,12 +28,12 @@ describe('docs: what they name exists in the code', () => {
   it('names only settings and constants that the code spells', () => {
     const words = new Set(code.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g));
     // Names the code matches by pattern, not by spelling: a number's `tokenEnv` (the operator names
-    // it) and Meta's messaging-limit tiers (shared/numbers.ts parses TIER_<n>[K]).
+    // it) and Meta's messaging-limit tiers (shared/platform/numbers.ts parses TIER_<n>[K]).
     const patterns = [/^WHATSAPP_ACCESS_TOKEN_[A-Z0-9_]+$/, /^TIER_\d+K?$/];
     expect(unknown(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g, (n) => words.has(n) || patterns.some((p) => p.test(n)))).to.deep.equal([]);
   });
 
-  it("gives each setting's default as shared/config.ts has it (tables, and `NAME` (default N unit) in prose)", () => {
+  it("gives each setting's default as shared/platform/config.ts has it (tables, and `NAME` (default N unit) in prose)", () => {
     const defaults = envOf(loadConfig({}));
     const factor: Record<string, number> = { '': 1, ms: 1, s: 1000, min: 60_000, KiB: 1024 };
     const wrong: string[] = [];

@@ -1,7 +1,7 @@
-import { routingKeyFor } from '../../shared/publish.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { H, newEnvelope } from '../../shared/envelope.js';
+import { H, newEnvelope } from '../../shared/domain/envelope.js';
 import { useFleet } from '../support/use-fleet.js';
 import { crashUntilDeadLettered, startHangingBot, type HangingBot } from '../support/hanging-bot.js';
 import { waitFor } from '../support/wait.js';

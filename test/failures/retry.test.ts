@@ -1,7 +1,7 @@
-import { routingKeyFor } from '../../shared/publish.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { H } from '../../shared/envelope.js';
+import { H } from '../../shared/domain/envelope.js';
 import { useFleet } from '../support/use-fleet.js';
 import { drainQueue } from '../../scripts/lib/dlq.js';
 import { waitFor } from '../support/wait.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../shared/platform/config.js';
 import { loadConfig as loadSimulatorConfig } from '../../services/simulator/config.js';
 import { PLUGINS } from '../../scripts/lib/tools.js';
 import { exists, imageServices, knownEnvNames, read, yamlDocs, yamlFile, type Doc } from './repo.js';
@@ -114,7 +114,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('configures the services with the names of shared/config.ts only, pointing at the compose network', () => {
+  it('configures the services with the names of shared/platform/config.ts only, pointing at the compose network', () => {
     const known = knownEnvNames();
     for (const name of apps) {
       const env = envOf(services[name]);

@@ -1,15 +1,15 @@
 /**
  * docs/CONFIG.md and .env.example: generated from the convict schemas (drift), one row per variable, and the
  * "read by" column it derives from the source agrees with what the code says elsewhere: each
- * service's own secrets (shared/production-policy.ts) are read by that service and by no other.
+ * service's own secrets (shared/platform/production-policy.ts) are read by that service and by no other.
  */
 import { expect } from 'chai';
 import { configReaders, SERVICES } from '../../scripts/config-readers.js';
 import { renderConfigDocs, renderEnvExample } from '../../scripts/gen-config-docs.js';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../shared/platform/config.js';
 import { SIMULATOR_CONFIG_SCHEMA } from '../../services/simulator/config.js';
-import { CONFIG_SCHEMA } from '../../shared/config.js';
-import { secretsOf, type ServiceRole } from '../../shared/production-policy.js';
+import { CONFIG_SCHEMA } from '../../shared/platform/config.js';
+import { secretsOf, type ServiceRole } from '../../shared/platform/production-policy.js';
 import { read, ROOT, scriptExitCode } from './repo.js';
 
 /** The variables of a `## ` section's table, in order. */

@@ -3,10 +3,10 @@ import amqplib from 'amqplib';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { renderDefinitions, scopeToVhost, type Definitions, type VhostDefinitions } from '../../scripts/gen-definitions.js';
-import { loadConfig } from '../../shared/config.js';
-import { Management } from '../../shared/management.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
-import { assertTopology } from '../../shared/topology/assert.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { Management } from '../../shared/amqp/management.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
 import { isolate, MGMT_URL, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { read, repoPath } from './repo.js';
@@ -70,7 +70,7 @@ describe('RabbitMQ definitions (infra/rabbitmq)', () => {
     expect(file.queues.find((q) => q.name === 'postmaster.send.urgent')?.arguments).to.include({ 'x-queue-type': 'classic' });
     expect(file.policies.find((p) => p.name === 'postmaster.shards')?.definition).to.include({ 'delivery-limit': 5 });
     expect(file.queues).to.have.length(t.queues.length);
-    // One user per service (shared/topology/permissions.ts), none with a password: those are per cluster.
+    // One user per service (shared/amqp/topology/permissions.ts), none with a password: those are per cluster.
     expect(file.users.map((u) => u.password_hash)).to.satisfy((hashes: string[]) => hashes.length > 0 && hashes.every((h) => h === ''));
     expect(file.permissions.map((p) => p.user).sort()).to.deep.equal(file.users.map((u) => u.name).sort());
   });

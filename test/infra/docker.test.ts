@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Metrics, serveMetrics } from '../../shared/metrics.js';
+import { Metrics, serveMetrics } from '../../shared/platform/metrics.js';
 import { exists, imageServices, read, repoPath, yamlFile } from './repo.js';
 
 interface Instruction {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { loadConfig } from '../../shared/config.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
-import type { Stage } from '../../shared/topology/names.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
+import type { Stage } from '../../shared/amqp/topology/names.js';
 import { envFile, kubectlAvailable, kustomize, read, yamlDocs, type Doc } from './repo.js';
 
 const K8S = 'infra/k8s';

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PLUGINS } from '../../scripts/lib/tools.js';
-import { loadConfig, unsafeSettings } from '../../shared/config.js';
-import type { ServiceRole } from '../../shared/production-policy.js';
-import { AFTER_CLOSE_MS } from '../../shared/consumer.js';
+import { loadConfig, unsafeSettings } from '../../shared/platform/config.js';
+import type { ServiceRole } from '../../shared/platform/production-policy.js';
+import { AFTER_CLOSE_MS } from '../../shared/stage/consumer.js';
 import { envFile, exists, imageServices, knownEnvNames, kubectlAvailable, kustomize, read, repoPath, ROOT, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 const K8S = 'infra/k8s';

@@ -1,17 +1,17 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { RUNBOOK_BASE } from '../../scripts/gen-prometheus-rule.js';
-import { loadConfig } from '../../shared/config.js';
-import { Metrics } from '../../shared/metrics.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { SenderMetrics } from '../../services/sender/metrics.js';
+import { fleetMetrics } from '../support/service-metrics.js';
 import { read, yamlDocs, yamlFile, type Doc } from './repo.js';
 
 const DIR = 'infra/observability';
 
-/** Names a scrape of the service would show: counters as named, histograms with their series. */
+/** Names a scrape of some service would show: counters as named, histograms with their series. */
 async function exportedNames(): Promise<Set<string>> {
-  const m = new Metrics('observability-test');
   const out = new Set<string>();
-  for (const metric of await m.registry.getMetricsAsJSON()) {
+  for (const metric of await fleetMetrics()) {
     out.add(metric.name);
     if (String(metric.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) out.add(metric.name + s);
   }
@@ -20,7 +20,8 @@ async function exportedNames(): Promise<Set<string>> {
 
 /**
  * Exported metrics that are on no dashboard panel, each with why. Everything else the services
- * export (shared/metrics.ts and prom-client's default process metrics under postmaster_process_;
+ * export (their services/<name>/metrics.ts over shared/stage/metrics.ts and shared/platform/metrics.ts,
+ * and prom-client's default process metrics under postmaster_process_;
  * the simulator exports none) must be on a panel: the test below fails otherwise, and fails on an
  * entry here that is no longer exported or is on a panel after all.
  */
@@ -94,7 +95,7 @@ describe('observability (infra/observability)', () => {
     }
   });
 
-  it('use only metrics the services export (shared/metrics.ts) and recording rules defined here', async () => {
+  it('use only metrics the services export (services/<name>/metrics.ts) and recording rules defined here', async () => {
     const known = await exportedNames();
     const recorded = new Set(rules.filter((r) => r.record).map((r) => String(r.record)));
     for (const e of exprs) {
@@ -104,7 +105,7 @@ describe('observability (infra/observability)', () => {
   });
 
   it('measure the SLO on a bucket boundary the latency histogram has', async () => {
-    const m = new Metrics('observability-test');
+    const m = new SenderMetrics('observability-test');
     m.endToEnd.observe({ lane: 'send' }, 1);
     const text = await m.registry.getSingleMetricAsString('postmaster_end_to_end_seconds');
     for (const e of exprs) for (const [, le] of e.matchAll(/postmaster_end_to_end_seconds_bucket\{le="([^"]+)"\}/g)) expect(text).to.include(`le="${le}"`);
@@ -139,10 +140,10 @@ describe('observability (infra/observability)', () => {
   });
 
   it('show every exported metric on a panel, or say on NOT_ON_THE_DASHBOARD why not', async () => {
-    const m = new Metrics('observability-test');
+    const exportedMetrics = await fleetMetrics();
     const onPanels = new Set(panels.flatMap((p) => (p.targets as Doc[]).flatMap((t) => metricsIn(String(t.expr), 'postmaster_'))));
     const missing: string[] = [];
-    for (const metric of await m.registry.getMetricsAsJSON()) {
+    for (const metric of exportedMetrics) {
       // A histogram is on a panel when any of its series is.
       const series = String(metric.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((x) => metric.name + x) : [metric.name];
       const shown = series.some((n) => onPanels.has(n));
@@ -151,7 +152,7 @@ describe('observability (infra/observability)', () => {
       if (!shown && !excluded) missing.push(metric.name);
     }
     expect(missing, 'exported metrics on no panel').to.deep.equal([]);
-    const exported = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
+    const exported = new Set(exportedMetrics.map((x) => x.name));
     for (const name of Object.keys(NOT_ON_THE_DASHBOARD)) expect(exported.has(name), `${name} on NOT_ON_THE_DASHBOARD is not exported`).to.equal(true);
   });
 

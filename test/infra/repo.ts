@@ -62,11 +62,11 @@ export function envFile(rel: string): Record<string, string> {
 
 /**
  * Every environment variable the services read: the `env:` names of the convict schemas of
- * shared/config.ts and of the simulator. A manifest setting any other name sets nothing.
+ * shared/platform/config.ts and of the simulator. A manifest setting any other name sets nothing.
  */
 export function knownEnvNames(): Set<string> {
   const names = new Set<string>();
-  for (const file of ['shared/config.ts', 'services/simulator/config.ts']) {
+  for (const file of ['shared/platform/config.ts', 'services/simulator/config.ts']) {
     for (const m of read(file).matchAll(/env: '([A-Z0-9_]+)'/g)) names.add(m[1]);
   }
   return names;

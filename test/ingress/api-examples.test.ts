@@ -5,7 +5,7 @@
  * type added without an example fails here.
  */
 import { expect } from 'chai';
-import { MESSAGE_TYPES } from '../../shared/content/content.js';
+import { MESSAGE_TYPES } from '../../shared/domain/content/content.js';
 import { read } from '../infra/repo.js';
 import { messageTypeExamples, type MessageTypeExample as Example } from '../support/api-docs.js';
 import { startFleet, type Fleet } from '../support/fleet.js';

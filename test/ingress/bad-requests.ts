@@ -4,6 +4,7 @@
  * 5xx and none may publish anything.
  */
 import { sign } from '../../services/ingress/signature.js';
+import { seededRandom } from '../../services/simulator/random.js';
 
 export interface BadRequest {
   what: string;
@@ -15,17 +16,8 @@ export interface BadRequest {
   expect: number[];
 }
 
-/** mulberry32: small, fast, good enough to pick mutations reproducibly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's mulberry32: small, fast, good enough to pick mutations reproducibly. */
+export const rng = seededRandom;
 
 type Obj = Record<string, any>;
 

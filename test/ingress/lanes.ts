@@ -3,8 +3,8 @@
  * make the broker refuse publishes to a stage's shards. Send requests go to the send lanes (one hop),
  * webhooks to the dispatch lanes.
  */
-import type { Envelope } from '../../shared/envelope.js';
-import type { Stage } from '../../shared/topology/names.js';
+import type { Envelope } from '../../shared/domain/envelope.js';
+import type { Stage } from '../../shared/amqp/topology/names.js';
 import type { Fleet } from '../support/fleet.js';
 import { queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';

@@ -9,7 +9,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { request, type Dispatcher } from 'undici';
 import { openApiDocument, renderOpenApi } from '../../services/ingress/openapi.js';
-import { MESSAGE_TYPES } from '../../shared/content/content.js';
+import { MESSAGE_TYPES } from '../../shared/domain/content/content.js';
 import { parseSendRequest, RequestError, requestFields } from '../../services/ingress/request.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { read, scriptExitCode } from '../infra/repo.js';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { newId } from '../../shared/envelope.js';
-import { keyspace } from '../../shared/redis.js';
-import { StatusStore } from '../../shared/status.js';
+import { newId } from '../../shared/domain/envelope.js';
+import { keyspace } from '../../shared/platform/redis.js';
+import { StatusStore } from '../../shared/domain/status.js';
 import { isolate, REDIS_URL, type Isolation } from '../support/isolation.js';
 
 /** What `work` returns, and how many scripts this client sent meanwhile (ioredis `monitor` is too broad). */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { newEnvelope } from '../../shared/envelope.js';
-import { publishToStage } from '../../shared/publish.js';
+import { newEnvelope } from '../../shared/domain/envelope.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
 import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { waitForAll } from '../sender/traffic.js';

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
 import type { Redis } from 'ioredis';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
-import type { Metrics } from '../../shared/metrics.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
+import type { StageMetrics } from '../../shared/stage/metrics.js';
 import { DeadLetterHolds } from '../../shared/stage/dead-letter-holds.js';
 import { DEAD_BACK } from '../../shared/stage/hold-scripts.js';
 import { holdKeys, type HoldKeys } from '../../shared/stage/hold-keys.js';
 import { OrderingGuard } from '../../shared/stage/ordering.js';
-import { StatusStore } from '../../shared/status.js';
+import { StatusStore } from '../../shared/domain/status.js';
 import { holdRuntime, type HoldRuntime } from '../support/hold-runtime.js';
 import { waitFor } from '../support/wait.js';
 
@@ -23,7 +23,7 @@ describe('ordering: the rules of a hold by a dead letter', function () {
   let h: HoldRuntime;
   let k: HoldKeys;
   let redis: Redis;
-  let metrics: Metrics;
+  let metrics: StageMetrics;
   let strict: OrderingGuard;
   let release: OrderingGuard;
   let holds: DeadLetterHolds;

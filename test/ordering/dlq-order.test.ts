@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { keyspace } from '../../shared/redis.js';
+import { keyspace } from '../../shared/platform/redis.js';
 import { holdKeys, type HoldKeys } from '../../shared/stage/hold-keys.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
 import { startFleet, type Fleet } from '../support/fleet.js';

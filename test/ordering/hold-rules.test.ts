@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import type { ConsumeMessage } from 'amqplib';
 import type { Redis } from 'ioredis';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
-import type { Metrics } from '../../shared/metrics.js';
-import type { Keyspace } from '../../shared/redis.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
+import type { StageMetrics } from '../../shared/stage/metrics.js';
+import type { Keyspace } from '../../shared/platform/redis.js';
 import { OrderingGuard, type HealReason } from '../../shared/stage/ordering.js';
-import { StatusStore, type MessageStatus } from '../../shared/status.js';
+import { StatusStore, type MessageStatus } from '../../shared/domain/status.js';
 import { holdRuntime, type HoldRuntime } from '../support/hold-runtime.js';
 import { waitFor } from '../support/wait.js';
 
@@ -21,7 +21,7 @@ describe('ordering: the rules by which a hold heals', function () {
   let h: HoldRuntime;
   let keys: Keyspace;
   let redis: Redis;
-  let metrics: Metrics;
+  let metrics: StageMetrics;
   let guard: OrderingGuard;
   let status: StatusStore;
   let n = 0;

@@ -3,7 +3,7 @@ import { useFleet } from '../support/use-fleet.js';
 import { spawnService, type ServiceProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { checkDelivery, sendAsUsers } from '../support/load.js';
-import { keyspace } from '../../shared/redis.js';
+import { keyspace } from '../../shared/platform/redis.js';
 
 const SHARDS = 4;
 const TTL_MS = 1500;

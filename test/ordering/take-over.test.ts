@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { StageMetrics } from '../../shared/stage/metrics.js';
 import { StaticAssigner } from '../../shared/stage/assigner.js';
 import { StageWorker } from '../../shared/stage/worker.js';
-import { silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/platform/logger.js';
 import { useIsolation } from '../support/use-fleet.js';
 
 /**
@@ -15,11 +16,11 @@ import { useIsolation } from '../support/use-fleet.js';
  */
 describe('ordering: a shard take-over that fails leaves no consumer behind', function () {
   this.timeout(60_000);
-  let rt: Runtime;
+  let rt: Runtime<StageMetrics>;
 
   const t = useIsolation('take-over');
   before(async () => {
-    rt = await createRuntime(t.iso.config({ shards: 2 }), { service: 'sender', logger: silentLogger() });
+    rt = await createRuntime(t.iso.config({ shards: 2 }), { service: 'sender', metrics: StageMetrics, logger: silentLogger() });
     t.defer('close the runtime', () => rt.close());
   });
 

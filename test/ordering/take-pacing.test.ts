@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { StageMetrics } from '../../shared/stage/metrics.js';
 import { RendezvousAssigner } from '../../shared/stage/membership.js';
-import { silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/platform/logger.js';
 import { useIsolation } from '../support/use-fleet.js';
 
 /**
@@ -13,7 +14,7 @@ import { useIsolation } from '../support/use-fleet.js';
 describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function () {
   this.timeout(60_000);
   const SHARDS = 4;
-  const runtimes: Runtime[] = [];
+  const runtimes: Runtime<StageMetrics>[] = [];
   const assigners: RendezvousAssigner[] = [];
 
   const t = useIsolation('take-pacing');
@@ -27,19 +28,23 @@ describe('ordering: paced shard take-overs (SHARD_TAKE_SPACING_MS)', function ()
     for (const a of assigners.splice(0)) await a.stop();
   });
 
-  async function runtime(replicaId: string, shards = SHARDS): Promise<Runtime> {
-    const rt = await createRuntime(t.iso.config({ shards, replicaId, leaseTtlMs: 3000 }), { service: 'dispatcher', logger: silentLogger() });
+  async function runtime(replicaId: string, shards = SHARDS): Promise<Runtime<StageMetrics>> {
+    const rt = await createRuntime(t.iso.config({ shards, replicaId, leaseTtlMs: 3000 }), {
+      service: 'dispatcher',
+      metrics: StageMetrics,
+      logger: silentLogger(),
+    });
     runtimes.push(rt);
     return rt;
   }
 
   /** Who holds each shard's lease (null: nobody). */
-  function leasesOf(rt: Runtime): Promise<Array<string | null>> {
+  function leasesOf(rt: Runtime<StageMetrics>): Promise<Array<string | null>> {
     return Promise.all(Array.from({ length: SHARDS }, (_, s) => rt.redis.get(rt.keys('lease', 'dispatch', s))));
   }
 
   /** Starts an assigner whose subscriptions record when they ran. */
-  async function assigner(rt: Runtime, takeSpacingMs: number, ttlMs = 3000) {
+  async function assigner(rt: Runtime<StageMetrics>, takeSpacingMs: number, ttlMs = 3000) {
     const taken: Array<{ shard: number; at: number }> = [];
     const a = new RendezvousAssigner(rt, 'dispatch', { ttlMs, tickMs: 100, takeSpacingMs });
     assigners.push(a);

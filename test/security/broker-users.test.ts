@@ -1,5 +1,5 @@
 /**
- * One RabbitMQ user per service (shared/topology/permissions.ts), checked on the real broker: each
+ * One RabbitMQ user per service (shared/amqp/topology/permissions.ts), checked on the real broker: each
  * test run creates the users with the generated permissions on its own vhost (users are cluster-wide,
  * so their names carry a random suffix) and deletes them afterwards. Refusals are read off the
  * broker's own channel errors (403 ACCESS_REFUSED), through raw amqplib.
@@ -14,16 +14,16 @@ import { startIngress } from '../../services/ingress/service.js';
 import { startSender } from '../../services/sender/service.js';
 import { startSimulator, type Simulator } from '../../services/simulator/server.js';
 import { declareTopology } from '../../services/topology/main.js';
-import { Broker } from '../../shared/broker.js';
-import type { Config } from '../../shared/config.js';
-import { createLogger } from '../../shared/logger.js';
-import { Management } from '../../shared/management.js';
-import { PublisherChannel } from '../../shared/publisher-channel.js';
-import { topologyFromConfig } from '../../shared/runtime.js';
-import { brokerUserName, brokerUsers, type BrokerRole } from '../../shared/topology/permissions.js';
+import { Broker } from '../../shared/amqp/broker.js';
+import type { Config } from '../../shared/platform/config.js';
+import { createLogger } from '../../shared/platform/logger.js';
+import { Management } from '../../shared/amqp/management.js';
+import { PublisherChannel } from '../../shared/amqp/publisher-channel.js';
+import { topologyFromConfig } from '../../shared/amqp/runtime.js';
+import { brokerUserName, brokerUsers, type BrokerRole } from '../../shared/amqp/topology/permissions.js';
 import { devPassword } from '../../scripts/broker-users.js';
 import { renderAll } from '../../scripts/gen-definitions.js';
-import { shardKey } from '../../shared/topology/shard.js';
+import { shardKey } from '../../shared/amqp/topology/shard.js';
 import { isolate, MGMT_URL, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { loadRedisAcl } from './redis-acl.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../shared/config.js';
-import type { ServiceRole } from '../../shared/production-policy.js';
+import { ConfigError, loadConfig } from '../../shared/platform/config.js';
+import type { ServiceRole } from '../../shared/platform/production-policy.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { isolatedEnv, startMain, strong, untilReady, type MainProcess } from './main-process.js';
 

@@ -9,8 +9,8 @@ import { checkJobKey, startReplayer, type Replayer } from '../../services/dlq-re
 import { autoReplayData } from '../../services/dlq-replayer/auto-policy.js';
 import { signJobData, verifyJobData } from '../../services/dlq-replayer/job-signature.js';
 import { enqueue, findJob, type ReplayJobData, type ReplayResult } from '../../services/dlq-replayer/jobs.js';
-import type { Config } from '../../shared/config.js';
-import { names } from '../../shared/topology/names.js';
+import type { Config } from '../../shared/platform/config.js';
+import { names } from '../../shared/amqp/topology/names.js';
 import { isolate, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { ids, peekQueue, publishDeadLetters, runCli } from '../dlq/helpers.js';

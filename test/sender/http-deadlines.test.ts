@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpBotHandler } from '../../services/dispatcher/bot-handler.js';
 import { ProviderClient } from '../../services/sender/provider-client.js';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { ClassifiedError, PoisonMessageError, TransientError } from '../../shared/failures/errors.js';
-import { silentLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { DispatcherMetrics } from '../../services/dispatcher/metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
 /**
@@ -139,7 +139,7 @@ describe('outbound HTTP: overall deadline and answer size cap', function () {
 
   describe('the bot handler client', () => {
     const ctx = { log: silentLogger() } as unknown as StageContext;
-    const handler = (behaviour: string) => new HttpBotHandler(`${server.url}/bot/${behaviour}`, TIMEOUT_MS, new Metrics('dispatcher'), '', MAX_BYTES);
+    const handler = (behaviour: string) => new HttpBotHandler(`${server.url}/bot/${behaviour}`, TIMEOUT_MS, new DispatcherMetrics('dispatcher'), '', MAX_BYTES);
     const handle = (behaviour: string) => handler(behaviour).handle(envelope('inbound'), ctx);
 
     for (const behaviour of ['silent', 'trickle']) {

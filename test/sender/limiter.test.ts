@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { TransientError, ThrottledError } from '../../shared/failures/errors.js';
-import { Metrics } from '../../shared/metrics.js';
-import { keyspace } from '../../shared/redis.js';
+import { SenderMetrics } from '../../services/sender/metrics.js';
+import { keyspace } from '../../shared/platform/redis.js';
 import { SendLimiter, type LimiterOptions } from '../../services/sender/limiter.js';
 import { REDIS_URL } from '../support/isolation.js';
 
@@ -22,8 +22,8 @@ describe('sender: limiter shared by replicas through Redis', function () {
   let prefix: string;
   const limiters: SendLimiter[] = [];
 
-  async function replica(opts: Partial<LimiterOptions> = {}): Promise<{ limiter: SendLimiter; metrics: Metrics }> {
-    const metrics = new Metrics('sender');
+  async function replica(opts: Partial<LimiterOptions> = {}): Promise<{ limiter: SendLimiter; metrics: SenderMetrics }> {
+    const metrics = new SenderMetrics('sender');
     const limiter = new SendLimiter({ redis, keys: keyspace(prefix, 'postmaster'), metrics }, { ...BASE, ...opts });
     await limiter.start();
     limiters.push(limiter);

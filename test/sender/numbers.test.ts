@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { businessNumbers } from '../../shared/numbers.js';
-import { limitKey, MessagingLimits } from '../../shared/messaging-limit.js';
-import { keyspace } from '../../shared/redis.js';
-import { loadConfig, unsafeSettings } from '../../shared/config.js';
-import { createLogger } from '../../shared/logger.js';
+import { businessNumbers } from '../../shared/platform/numbers.js';
+import { limitKey, MessagingLimits } from '../../shared/domain/messaging-limit.js';
+import { keyspace } from '../../shared/platform/redis.js';
+import { loadConfig, unsafeSettings } from '../../shared/platform/config.js';
+import { createLogger } from '../../shared/platform/logger.js';
 import { inboundPayload } from '../../services/simulator/windows.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { PermanentError, TransientError } from '../../shared/failures/errors.js';
 import { isProviderThrottle } from '../../services/sender/limiter.js';
 import { ProviderClient } from '../../services/sender/provider-client.js';

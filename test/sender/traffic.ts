@@ -3,8 +3,8 @@
  * users in parallel) and measure rates on the simulator's ledger.
  */
 import { expect } from 'chai';
-import { newEnvelope } from '../../shared/envelope.js';
-import { publishToStage } from '../../shared/publish.js';
+import { newEnvelope } from '../../shared/domain/envelope.js';
+import { publishToStage } from '../../shared/amqp/publish.js';
 import type { Fleet } from '../support/fleet.js';
 
 export interface Sent {

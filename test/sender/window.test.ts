@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'undici';
-import { keyspace } from '../../shared/redis.js';
-import { WINDOW_MS, windowKey } from '../../shared/window.js';
+import { keyspace } from '../../shared/platform/redis.js';
+import { WINDOW_MS, windowKey } from '../../shared/domain/window.js';
 import { inboundPayload, Windows } from '../../services/simulator/windows.js';
 import { startSimulator, type Simulator } from '../../services/simulator/server.js';
 import { startFleet, type Fleet } from '../support/fleet.js';

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import net, { type Socket } from 'node:net';
-import { batchFrameWrites, Broker } from '../../shared/broker.js';
-import { QueueConsumer } from '../../shared/consumer.js';
-import { silentLogger } from '../../shared/logger.js';
+import { batchFrameWrites, Broker } from '../../shared/amqp/broker.js';
+import { QueueConsumer } from '../../shared/stage/consumer.js';
+import { silentLogger } from '../../shared/platform/logger.js';
 import { waitFor } from '../support/wait.js';
 import { useIsolation } from '../support/use-fleet.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError, describeConfig, loadConfig } from '../../shared/config.js';
+import { ConfigError, describeConfig, loadConfig } from '../../shared/platform/config.js';
 
 describe('config', () => {
   it('reads the documented configuration names from the environment', () => {

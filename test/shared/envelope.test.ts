@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { EnvelopeError, newEnvelope, parseEnvelope } from '../../shared/envelope.js';
+import { EnvelopeError, newEnvelope, parseEnvelope } from '../../shared/domain/envelope.js';
 
 const good = () => newEnvelope({ kind: 'outbound', user: '15551234567', priority: 'normal', payload: { type: 'text', text: { body: 'hi' } } });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
 import { request } from 'undici';
-import { assertTopology } from '../../shared/topology/assert.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
 import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createLogger, lazyChild, outageLog, type Logger } from '../../shared/logger.js';
+import { createLogger, lazyChild, outageLog, type Logger } from '../../shared/platform/logger.js';
 
 /**
  * The per-delivery logger of the stage workers is made only when a line is logged at an enabled

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadLua, luaArgs, luaScript } from '../../shared/lua-scripts.js';
+import { loadLua, luaArgs, luaScript } from '../../shared/platform/lua-scripts.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 
 /** Every `.lua` file below `dir`, relative to it. */

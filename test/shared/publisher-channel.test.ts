@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import amqplib, { type ChannelModel } from 'amqplib';
-import { Broker, BrokerUnavailableError, UnencodableMessageError, UnroutableError } from '../../shared/broker.js';
-import { Health, brokerChecks } from '../../shared/health.js';
-import { silentLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
+import { Broker, BrokerUnavailableError, UnencodableMessageError, UnroutableError } from '../../shared/amqp/broker.js';
+import { brokerChecks } from '../../shared/amqp/runtime.js';
+import { Health } from '../../shared/platform/health.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { Metrics } from '../../shared/platform/metrics.js';
 import { freezableRedis as freezableProxy, type FreezableRedis } from '../support/frozen-redis.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';

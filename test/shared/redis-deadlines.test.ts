@@ -4,8 +4,9 @@ import { request } from 'undici';
 import { ulid } from 'ulid';
 import { sign } from '../../services/ingress/signature.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
-import { createLogger } from '../../shared/logger.js';
-import { createRuntime, type Runtime } from '../../shared/runtime.js';
+import { createLogger } from '../../shared/platform/logger.js';
+import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
+import { StageMetrics } from '../../shared/stage/metrics.js';
 import { RendezvousAssigner } from '../../shared/stage/membership.js';
 import { freezableRedis, silentRedis, type FakeRedis, type FreezableRedis } from '../support/frozen-redis.js';
 import { REDIS_URL } from '../support/isolation.js';
@@ -90,7 +91,7 @@ describe('shared: Redis deadlines', function () {
     const TTL_MS = 2000;
     const TICK_MS = 100;
     let proxy: FreezableRedis;
-    let rt: Runtime;
+    let rt: Runtime<StageMetrics>;
     let assigner: RendezvousAssigner;
     const warnings: Array<{ msg: string; shard?: number; err?: string; at: number }> = [];
 
@@ -104,7 +105,7 @@ describe('shared: Redis deadlines', function () {
       });
       // No command timeout on the connection: the renewal's own deadline must be enough.
       const cfg = t.iso.config({ redisUrl: proxy.url, redisCommandTimeoutMs: 0, shards: 2, replicaId: 'frozen-replica', leaseTtlMs: TTL_MS });
-      rt = await createRuntime(cfg, { service: 'dispatcher', logger: createLogger({ level: 'warn', service: 'test' }, lines) });
+      rt = await createRuntime(cfg, { service: 'dispatcher', metrics: StageMetrics, logger: createLogger({ level: 'warn', service: 'test' }, lines) });
     });
     after(async () => {
       proxy?.thaw();

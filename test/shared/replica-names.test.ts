@@ -1,15 +1,20 @@
 import { expect } from 'chai';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startReplayer, type Replayer } from '../../services/dlq-replayer/service.js';
-import { Broker } from '../../shared/broker.js';
-import { silentLogger } from '../../shared/logger.js';
-import { consumerTag, processReplicaId } from '../../shared/replica.js';
+import { Broker } from '../../shared/amqp/broker.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { consumerTag, processReplicaId } from '../../shared/platform/replica.js';
 import { isolate, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { publishDeadLetters, runCli } from '../dlq/helpers.js';
 
 type Conn = { name: string; client_properties?: { connection_name?: string } };
-type Consumer = { consumer_tag: string; queue: { name: string }; channel_details: { connection_name: string } };
+type Consumer = { consumer_tag: string; queue: { name: string }; channel_details: { connection_name?: string } | [] };
+
+/** The connection a consumer's channel belongs to; undefined until the management API filled in its channel (it lists `[]` before). */
+function connectionOf(c: Consumer): string | undefined {
+  return Array.isArray(c.channel_details) ? undefined : c.channel_details.connection_name;
+}
 
 /**
  * Every replica's connections and subscriptions carry its name, so the management UI tells the
@@ -41,21 +46,23 @@ describe('shared/replica: connection names and consumer tags name the replica', 
     dispatcher = await startDispatcher(iso.config({ replicaId: REPLICA }));
     const { names } = dispatcher.rt.topology;
     const lanes = [names.urgent('dispatch'), ...Array.from({ length: dispatcher.rt.topology.options.shards }, (_, i) => names.shardQueue('dispatch', i))];
-    // The management API lists new connections and consumers after its next stats emission.
-    const consumers = await waitFor(
+    // The management API lists new connections and consumers after its next stats emission, and
+    // a consumer's channel details (its connection) only after a later one.
+    const { consumers, byConnection } = await waitFor(
       async () => {
         const all = await iso.mgmt.call<Consumer[]>('GET', `/api/consumers/${encodeURIComponent(iso.vhost)}`);
-        return lanes.every((q) => all.some((c) => c.queue.name === q)) ? all : null;
+        const conns = await connectionNames();
+        const listed = lanes.every((q) => all.some((c) => c.queue.name === q && connectionOf(c) && conns.has(connectionOf(c)!)));
+        return listed ? { consumers: all, byConnection: conns } : null;
       },
-      { timeoutMs: 30_000, intervalMs: 250, what: 'a consumer on every dispatch lane' },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'a consumer on every dispatch lane, with its connection' },
     );
-    const byConnection = await connectionNames();
     expect([...byConnection.values()]).to.have.members([`postmaster-dispatcher@${REPLICA}`, `postmaster-dispatcher:urgent@${REPLICA}`]);
     for (const q of lanes) {
       const c = consumers.find((x) => x.queue.name === q)!;
       expect(c.consumer_tag, q).to.equal(`postmaster-dispatcher@${REPLICA}:${q}`);
       const expected = q === names.urgent('dispatch') ? `postmaster-dispatcher:urgent@${REPLICA}` : `postmaster-dispatcher@${REPLICA}`;
-      expect(byConnection.get(c.channel_details.connection_name), `${q}'s connection`).to.equal(expected);
+      expect(byConnection.get(connectionOf(c)!), `${q}'s connection`).to.equal(expected);
     }
   });
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { freePort } from '../../scripts/lib/ports.js';
 import { logFormat, prettyLine } from '../../scripts/start/log-format.js';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger } from '../../shared/platform/logger.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -30,7 +30,7 @@ async function simulatorLines(): Promise<string[]> {
   return lines;
 }
 
-/** Lines a service's logger writes (shared/logger.ts, as every service makes it). */
+/** Lines a service's logger writes (shared/platform/logger.ts, as every service makes it). */
 function serviceLines(): string[] {
   const lines: string[] = [];
   const log = createLogger({ level: 'info', service: 'sender', replica: 'sender-0' }, { write: (s: string) => void lines.push(s.trimEnd()) });

@@ -2,8 +2,8 @@
  * The whole pipeline in-process on ephemeral ports: simulator, ingress, dispatcher(s), sender(s).
  */
 import { request } from 'undici';
-import type { Config } from '../../shared/config.js';
-import type { Logger } from '../../shared/logger.js';
+import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { startSender, type Sender } from '../../services/sender/service.js';

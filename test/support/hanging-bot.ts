@@ -4,7 +4,7 @@
  * crash rounds the poison tests run against it.
  */
 import http from 'node:http';
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { drainQueue, type DeadLetter } from '../../scripts/lib/dlq.js';
 import { spawnService, type ServiceProcess } from './processes.js';
 import { waitFor } from './wait.js';

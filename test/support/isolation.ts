@@ -2,8 +2,8 @@
  * Test isolation: every test file gets its own RabbitMQ vhost and Redis key prefix
  * (scripts/lib/isolation.ts), both removed afterwards, and a test configuration in them.
  */
-import { loadConfig, type Config } from '../../shared/config.js';
-import { Management } from '../../shared/management.js';
+import { loadConfig, type Config } from '../../shared/platform/config.js';
+import { Management } from '../../shared/amqp/management.js';
 import { createSpace, type Space } from '../../scripts/lib/isolation.js';
 
 export { queueDepths, scanAll } from '../../scripts/lib/isolation.js';

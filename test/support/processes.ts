@@ -3,7 +3,7 @@
  * (scripts/lib/processes.ts) with the tests' calling convention: overrides on top of the
  * configuration, ready within 30 s.
  */
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/platform/config.js';
 import { spawnService as spawn, type ServiceName, type ServiceProcess } from '../../scripts/lib/processes.js';
 
 export type { ServiceProcess };

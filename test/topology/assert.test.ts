@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { assertTopology, TopologyError } from '../../shared/topology/assert.js';
-import { buildTopology } from '../../shared/topology/declaration.js';
+import { assertTopology, TopologyError } from '../../shared/amqp/topology/assert.js';
+import { buildTopology } from '../../shared/amqp/topology/declaration.js';
 import { isolate, MGMT_URL, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 

@@ -1,17 +1,17 @@
 import { expect } from 'chai';
 import amqplib, { type ChannelModel } from 'amqplib';
-import { assertTopology } from '../../shared/topology/assert.js';
-import { buildTopology, DLQ_DELIVERY_LIMIT } from '../../shared/topology/declaration.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
+import { buildTopology, DLQ_DELIVERY_LIMIT } from '../../shared/amqp/topology/declaration.js';
 import { readQueue } from '../../services/dlq-replayer/reader.js';
 import { isolate, MGMT_URL, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 import { publishDeadLetters } from '../dlq/helpers.js';
-import { Broker } from '../../shared/broker.js';
-import { newEnvelope } from '../../shared/envelope.js';
-import { silentLogger } from '../../shared/logger.js';
-import { Metrics } from '../../shared/metrics.js';
-import { DEFAULT_URGENCY, publishToStage } from '../../shared/publish.js';
-import { shardOf } from '../../shared/topology/shard.js';
+import { Broker } from '../../shared/amqp/broker.js';
+import { newEnvelope } from '../../shared/domain/envelope.js';
+import { silentLogger } from '../../shared/platform/logger.js';
+import { Metrics } from '../../shared/platform/metrics.js';
+import { DEFAULT_URGENCY, publishToStage } from '../../shared/amqp/publish.js';
+import { shardOf } from '../../shared/amqp/topology/shard.js';
 
 /** RabbitMQ 4.x's delivery limit of a quorum queue that has none of its own. */
 const RABBITMQ_4_DEFAULT_DELIVERY_LIMIT = 20;

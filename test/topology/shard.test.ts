@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import amqplib from 'amqplib';
-import { jumpHash, parseShardKey, shardKey, shardOf } from '../../shared/topology/shard.js';
-import { buildTopology } from '../../shared/topology/declaration.js';
-import { assertTopology } from '../../shared/topology/assert.js';
-import { routingKeyFor } from '../../shared/publish.js';
+import { jumpHash, parseShardKey, shardKey, shardOf } from '../../shared/amqp/topology/shard.js';
+import { buildTopology } from '../../shared/amqp/topology/declaration.js';
+import { assertTopology } from '../../shared/amqp/topology/assert.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
 import { isolate, MGMT_URL, queueDepths, type Isolation } from '../support/isolation.js';
 import { waitFor } from '../support/wait.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import amqplib from 'amqplib';
-import { H, newEnvelope, type Envelope } from '../../shared/envelope.js';
+import { H, newEnvelope, type Envelope } from '../../shared/domain/envelope.js';
 import { useFleet } from '../support/use-fleet.js';
 import { crashUntilDeadLettered, startHangingBot, type HangingBot } from '../support/hanging-bot.js';
 import { waitFor } from '../support/wait.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
-import { routingKeyFor } from '../../shared/publish.js';
+import { routingKeyFor } from '../../shared/amqp/publish.js';
 import { capShards, dispatchQueues, peek, totalDepth } from '../ingress/lanes.js';
 import { fixture, postWebhook } from './meta.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { newId } from '../../shared/envelope.js';
+import { newId } from '../../shared/domain/envelope.js';
 import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { fixture, postWebhook } from './meta.js';

@@ -4,8 +4,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { FAILURE_CLASSES } from '../../../shared/failures/errors.js';
-import type { BusinessNumbers } from '../../../shared/numbers.js';
-import { parseLane } from '../../../shared/topology/names.js';
+import type { BusinessNumbers } from '../../../shared/platform/numbers.js';
+import { parseLane } from '../../../shared/amqp/topology/names.js';
 import { isEmptyFilter, parseDuration, type DlqFilter } from '../filter.js';
 import { CliError } from './errors.js';
 

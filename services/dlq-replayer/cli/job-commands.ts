@@ -3,7 +3,7 @@
  * jobs. The CLI never changes the DLQ itself; `--dry-run` only reads it.
  */
 import os from 'node:os';
-import { businessNumbers } from '../../../shared/numbers.js';
+import { businessNumbers } from '../../../shared/platform/numbers.js';
 import { describeFilter, type DlqFilter } from '../filter.js';
 import { signJobData } from '../job-signature.js';
 import { cancelJob, enqueue, findJob, listJobs, viewJob, type JobView, type ReplayAction, type ReplayJobData } from '../jobs.js';

@@ -3,8 +3,8 @@
  * (reader.ts says how). Each read takes the DLQ lock, so it never runs while a job's pass does.
  */
 import { waitingUsers } from '../../../shared/stage/dead-letter-holds.js';
-import { businessNumbers } from '../../../shared/numbers.js';
-import { STAGES, type Stage } from '../../../shared/topology/names.js';
+import { businessNumbers } from '../../../shared/platform/numbers.js';
+import { STAGES, type Stage } from '../../../shared/amqp/topology/names.js';
 import type { DeadLetter } from '../dead-letter.js';
 import { describeFilter, matches, type DlqFilter } from '../filter.js';
 import { readDeadLetters, type ReadResult, type Visit } from '../reader.js';

@@ -6,9 +6,9 @@
  */
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig, maskUrl, type Config } from '../../../shared/config.js';
-import { createLogger, type Logger } from '../../../shared/logger.js';
-import { createRedis, redisDeadlines } from '../../../shared/redis.js';
+import { loadConfig, maskUrl, type Config } from '../../../shared/platform/config.js';
+import { createLogger, type Logger } from '../../../shared/platform/logger.js';
+import { createRedis, redisDeadlines } from '../../../shared/platform/redis.js';
 import type { CliContext } from './context.js';
 import { unreachable } from './errors.js';
 

@@ -1,9 +1,9 @@
 -- The sent records of one turn of the event loop (send-ledger.ts), in one call. Per message —
 -- KEYS: sent, sending, status record, wamid mapping (or the record again); ARGV: the sent value,
 -- the fallback reason ('' when none), then RECORD_ARGS arguments of the status record
--- (shared/status.ts). Fixed ARGV first: ttl s. Each dedup record first: it stands even if its
+-- (shared/domain/status.ts). Fixed ARGV first: ttl s. Each dedup record first: it stands even if its
 -- status fails.
---- @include "../../../shared/lua/status-record"
+--- @include "../../../shared/domain/lua/status-record"
 local per = 2 + RECORD_ARGS
 for i = 1, #KEYS / 4 do
   local k, a = (i - 1) * 4, 1 + (i - 1) * per

@@ -11,14 +11,13 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Envelope } from '../../shared/envelope.js';
-import { waitForReplicas } from '../../shared/redis.js';
-import type { Runtime } from '../../shared/runtime.js';
+import type { Envelope } from './envelope.js';
+import { waitForReplicas, type RedisContext } from '../platform/redis.js';
 
 export const SCHEDULE_QUEUE = 'scheduled-sends';
 
 /** BullMQ keys live under the fleet's Redis key prefix: `<REDIS_KEY_PREFIX>:<TOPOLOGY_PREFIX>:bullmq:scheduled-sends:…`. */
-export function schedulePrefix(rt: Pick<Runtime, 'keys'>): string {
+export function schedulePrefix(rt: Pick<RedisContext, 'keys'>): string {
   return rt.keys('bullmq');
 }
 
@@ -50,7 +49,7 @@ export class ScheduledSends {
   readonly queue: Queue<ScheduledJob>;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly rt: Pick<Runtime, 'keys' | 'redis' | 'cfg'>) {
+  constructor(private readonly rt: RedisContext) {
     // The runtime's connection is shared (not closed by BullMQ); adding never blocks it, except for
     // the WAIT of REDIS_WAIT_REPLICAS (a replica's round trip, at most REDIS_WAIT_TIMEOUT_MS).
     this.queue = new Queue<ScheduledJob>(SCHEDULE_QUEUE, { connection: rt.redis, prefix: schedulePrefix(rt) });

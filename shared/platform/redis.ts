@@ -158,3 +158,10 @@ export function keyspace(redisKeyPrefix: string, topologyPrefix: string): (...pa
   return (...parts) => [base, ...parts].join(':');
 }
 export type Keyspace = ReturnType<typeof keyspace>;
+
+/** What a store in Redis takes of a service's runtime (shared/amqp/runtime.ts): the client, the fleet's keys, the config. */
+export interface RedisContext {
+  redis: Redis;
+  keys: Keyspace;
+  cfg: Config;
+}

@@ -14,7 +14,7 @@
  * - Declaring or deleting needs configure; `queue.bind` needs write on the queue and read on the
  *   exchange (`exchange.bind`: write on the destination, read on the source).
  *
- * Every service may write to `amq.default`: the health probe of shared/publisher-channel.ts is an
+ * Every service may write to `amq.default`: the health probe of shared/amqp/publisher-channel.ts is an
  * unroutable `mandatory` publish there, and the replayer re-queues dead letters at the DLQ's tail
  * through it. Write on the default exchange lets a user publish into any queue by name; it still
  * cannot consume, declare or bind anything it has no right to.

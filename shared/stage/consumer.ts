@@ -16,8 +16,8 @@
  */
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { Broker } from './broker.js';
-import type { Logger } from './logger.js';
+import type { Broker } from '../amqp/broker.js';
+import type { Logger } from '../platform/logger.js';
 
 /** What the handler may ask about its delivery while working on it. */
 export interface Delivery {

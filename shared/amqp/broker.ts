@@ -7,9 +7,9 @@
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, ChannelModel as Connection } from 'amqplib';
 import type { Writable } from 'node:stream';
-import type { Logger } from './logger.js';
-import { maskUrl } from './config.js';
-import { connectionName, consumerTag, processReplicaId } from './replica.js';
+import type { Logger } from '../platform/logger.js';
+import { maskUrl } from '../platform/config.js';
+import { connectionName, consumerTag, processReplicaId } from '../platform/replica.js';
 import { BrokerUnavailableError, PublisherChannel } from './publisher-channel.js';
 
 export { BrokerUnavailableError, UnroutableError, UnencodableMessageError } from './publisher-channel.js';
@@ -38,7 +38,7 @@ export interface BrokerOptions {
   heartbeatS?: number;
   /** What the connections are named after (`postmaster-<service>`); each name ends in `@<replica>`. */
   name?: string;
-  /** This replica in connection names and consumer tags (shared/replica.ts); default: host and pid. */
+  /** This replica in connection names and consumer tags (shared/platform/replica.ts); default: host and pid. */
   replica?: string;
   /**
    * Give the urgent lanes a connection of their own (`<name>:urgent`): the services do; a CLI or a

@@ -10,8 +10,8 @@
  * dedup check (services/sender/send-ledger.ts): no round trip of its own.
  */
 import type { Envelope } from './envelope.js';
-import { luaScript, type LuaFn } from './lua-scripts.js';
-import type { Runtime } from './runtime.js';
+import { luaScript, type LuaFn } from '../platform/lua-scripts.js';
+import type { RedisContext } from '../platform/redis.js';
 
 /** How long a window stays open after the user's last message. */
 export const WINDOW_MS = 24 * 3600 * 1000;
@@ -19,7 +19,7 @@ export const WINDOW_MS = 24 * 3600 * 1000;
 const KEY_MARGIN_MS = 3600 * 1000;
 
 /** The Redis key of the window of `user` with business number `number`. */
-export function windowKey(rt: Pick<Runtime, 'keys'>, number: string, user: string): string {
+export function windowKey(rt: Pick<RedisContext, 'keys'>, number: string, user: string): string {
   return rt.keys('window', number, user);
 }
 
@@ -61,7 +61,7 @@ const OPEN = luaScript({
 export class WindowBook {
   private readonly open: LuaFn<typeof OPEN>;
 
-  constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys'>) {
+  constructor(private readonly rt: Pick<RedisContext, 'redis' | 'keys'>) {
     this.open = OPEN.bind(rt.redis);
   }
 

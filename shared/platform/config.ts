@@ -1,13 +1,32 @@
 /**
  * The convict schema shared by every service. Each key has doc, format, default and env;
  * validation is strict; secrets are `sensitive` (masked when logged). In production each service's
- * own secrets must be strong and its URLs https (shared/production-policy.ts), and a service keeps
+ * own secrets must be strong and its URLs https (shared/platform/production-policy.ts), and a service keeps
  * only its own secrets.
  */
 import convict from 'convict';
 import { businessNumbers } from './numbers.js';
-import { parseTiers } from './topology/names.js';
 import { DEV_SECRET, productionRefusals, withOwnSecrets, type EnvNames, type ServiceRole } from './production-policy.js';
+
+/** Parses RETRY_TIERS, "1s,5s,30s,2m,10m" (or bare milliseconds), into ascending milliseconds. */
+export function parseTiers(spec: string): number[] {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const tiers = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = /^(\d+)(ms|s|m|h)?$/.exec(part);
+      if (!m) throw new Error(`retry tier "${part}" is not a duration like 500ms, 5s, 2m or 1h`);
+      return Number(m[1]) * units[m[2] ?? 'ms'];
+    });
+  if (tiers.length === 0) throw new Error('at least one retry tier is required');
+  for (let i = 1; i < tiers.length; i++) {
+    if (tiers[i] <= tiers[i - 1]) throw new Error(`retry tiers must be strictly ascending, got ${spec}`);
+  }
+  if (tiers[0] <= 0) throw new Error('retry tiers must be longer than 0 ms');
+  return tiers;
+}
 
 convict.addFormat({
   name: 'amqp-urls',
@@ -58,7 +77,7 @@ patternFormat('topology-prefix', /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, 'lower-ca
 
 const schema = {
   env: {
-    doc: 'Deployment environment; production refuses unsafe settings (weak or placeholder secrets, the echo bot, plain-http provider or bot URLs; shared/production-policy.ts).',
+    doc: 'Deployment environment; production refuses unsafe settings (weak or placeholder secrets, the echo bot, plain-http provider or bot URLs; shared/platform/production-policy.ts).',
     format: ['production', 'development', 'test'],
     default: 'development',
     env: 'NODE_ENV',
@@ -528,7 +547,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   return withOwnSecrets(cfg, role);
 }
 
-/** The production refusals of `cfg` for `role` (empty outside production); see shared/production-policy.ts. */
+/** The production refusals of `cfg` for `role` (empty outside production); see shared/platform/production-policy.ts. */
 export function unsafeSettings(cfg: Config, role: ServiceRole): string[] {
   return cfg.env === 'production' ? productionRefusals(cfg, role, ENV_NAMES) : [];
 }

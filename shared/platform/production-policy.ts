@@ -1,6 +1,6 @@
 /**
  * What a Postmaster process may start with in production (NODE_ENV=production), and which secrets
- * each service holds. shared/config.ts applies both in loadConfig: it refuses unsafe settings (all
+ * each service holds. shared/platform/config.ts applies both in loadConfig: it refuses unsafe settings (all
  * of them at once, one line each) and blanks the secrets of other services, so a leaked ingress
  * config (the internet-facing part) carries no Cloud API token and no bot handler token.
  */

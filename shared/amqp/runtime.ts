@@ -1,28 +1,29 @@
 /**
  * What every service starts with: config, logger, metrics, broker, Redis, topology — and the order
- * in which they close.
+ * in which they close. Here, not in shared/platform/, because it connects the broker and asserts the
+ * topology; what the platform and domain layers take of it is typed there (RedisContext).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
-import { describeConfig, unsafeSettings, type Config } from './config.js';
-import { roleOf } from './production-policy.js';
-import { createLogger, type Logger } from './logger.js';
-import { Metrics } from './metrics.js';
-import { createRedis, keyspace, redisDeadlines, type Keyspace } from './redis.js';
+import { describeConfig, parseTiers, unsafeSettings, type Config } from '../platform/config.js';
+import { roleOf } from '../platform/production-policy.js';
+import { createLogger, type Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
+import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../platform/redis.js';
 import { assertTopology } from './topology/assert.js';
 import { buildTopology, type Topology } from './topology/declaration.js';
-import { parseTiers } from './topology/names.js';
 import { Management } from './management.js';
-import { processReplicaId } from './replica.js';
-import { brokerChecks, Health } from './health.js';
+import { processReplicaId } from '../platform/replica.js';
+import { Health } from '../platform/health.js';
 
-export interface Runtime {
+/** A service's runtime; `M` is its metrics (a subclass of Metrics: services/<name>/metrics.ts). */
+export interface Runtime<M extends Metrics = Metrics> {
   cfg: Config;
   service: string;
   replicaId: string;
   log: Logger;
-  metrics: Metrics;
+  metrics: M;
   broker: Broker;
   redis: Redis;
   keys: Keyspace;
@@ -32,6 +33,17 @@ export interface Runtime {
   /** Readiness and liveness; the broker's checks are in, services add their own. */
   health: Health;
   close(): Promise<void>;
+}
+
+/** The checks every service shares: the broker connection and whether publishing works. */
+export function brokerChecks(health: Health, broker: Broker): Health {
+  return health
+    .add('broker', () => (broker.connected() && broker.connected(true) ? null : 'RabbitMQ connection down'))
+    .add('publish', () => {
+      const since = broker.publishFailingSince();
+      if (since !== null) broker.probePublishing();
+      return since === null ? null : `publishes failing since ${new Date(since).toISOString()}: ${broker.lastPublishFailure() ?? ''}`;
+    });
 }
 
 export function topologyFromConfig(cfg: Config): Topology {
@@ -49,8 +61,10 @@ export function vhostOf(amqpUrl: string): string {
   return path && path !== '/' ? decodeURIComponent(path.slice(1)) : '/';
 }
 
-export interface RuntimeOptions {
+export interface RuntimeOptions<M extends Metrics> {
   service: string;
+  /** The service's metrics class, made with the service's name. */
+  metrics: new (service: string) => M;
   logger?: Logger;
   /** Assert the topology before resolving (the ingress and workers do; the CLI does not). */
   assert?: boolean;
@@ -68,13 +82,13 @@ function warnIfInsecure(cfg: Config, service: string, log: Logger): void {
   for (const w of waived) log.warn({ insecure: true }, `POSTMASTER_ALLOW_INSECURE=1 let through: ${w}`);
 }
 
-export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<Runtime> {
+export async function createRuntime<M extends Metrics>(cfg: Config, opts: RuntimeOptions<M>): Promise<Runtime<M>> {
   // The random part keeps two runtimes of one process (tests) apart in shard membership.
   const replicaId = cfg.replicaId || `${processReplicaId()}-${randomBytes(3).toString('hex')}`;
   const log = opts.logger ?? createLogger({ level: cfg.logLevel, service: opts.service, replica: replicaId });
   log.info({ config: describeConfig(cfg) }, 'starting');
   warnIfInsecure(cfg, opts.service, log);
-  const metrics = new Metrics(opts.service);
+  const metrics = new opts.metrics(opts.service);
   const broker = new Broker({
     urls: cfg.amqpUrl,
     logger: log,
@@ -91,7 +105,7 @@ export async function createRuntime(cfg: Config, opts: RuntimeOptions): Promise<
   const vhost = vhostOf(cfg.amqpUrl);
   const managementUrl = cfg.managementUrl || Management.urlFromAmqp(cfg.amqpUrl);
   let closing: Promise<void> | null = null;
-  const rt: Runtime = {
+  const rt: Runtime<M> = {
     cfg,
     service: opts.service,
     replicaId,

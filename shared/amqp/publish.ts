@@ -4,8 +4,8 @@
  * lands on one shard whatever the broker's state.
  */
 import type { Broker } from './broker.js';
-import { H, type Envelope } from './envelope.js';
-import type { Metrics } from './metrics.js';
+import { H, type Envelope } from '../domain/envelope.js';
+import type { Metrics } from '../platform/metrics.js';
 import type { Topology } from './topology/declaration.js';
 import { laneOf, parseLane, type Lane, type Stage } from './topology/names.js';
 import { shardKey, shardOf } from './topology/shard.js';

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
-import type { Logger } from './logger.js';
+import type { Logger } from '../platform/logger.js';
 
 const require = createRequire(import.meta.url);
 // amqplib's own argument mapping and encoders: the dry run refuses exactly what the real publish would.

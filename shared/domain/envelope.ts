@@ -80,14 +80,14 @@ export const envelopeSchema = z
       .max(200)
       .refine((s) => utf8Bytes(s) <= AMQP_SHORT_STRING_BYTES, `must be at most ${AMQP_SHORT_STRING_BYTES} bytes in UTF-8`)
       .optional(),
-    /** Outbound: the business number (phone number id) it goes out from; absent: the default number (shared/numbers.ts). */
+    /** Outbound: the business number (phone number id) it goes out from; absent: the default number (shared/platform/numbers.ts). */
     from: z
       .string()
       .regex(/^\d{1,30}$/, 'must be a phone number id, digits only')
       .optional(),
     /** Envelope id of the inbound message an outbound reply answers. */
     replyTo: z.string().optional(),
-    /** A template `template` object sent instead when the user's customer-service window is closed (shared/window.ts). */
+    /** A template `template` object sent instead when the user's customer-service window is closed (shared/domain/window.ts). */
     fallbackTemplate: z.record(z.string(), z.unknown()).optional(),
     attempt: z.number().int().min(0),
   })

@@ -11,9 +11,9 @@
  */
 import type { Redis } from 'ioredis';
 import { WINDOW_MS } from './window.js';
-import type { MessagingLimit } from './numbers.js';
-import { luaScript, type LuaFn } from './lua-scripts.js';
-import type { Keyspace } from './redis.js';
+import type { MessagingLimit } from '../platform/numbers.js';
+import { luaScript, type LuaFn } from '../platform/lua-scripts.js';
+import type { Keyspace } from '../platform/redis.js';
 
 export const usersKey = (keys: Keyspace, portfolio: string) => keys('mlimit', portfolio, 'users');
 export const limitKey = (keys: Keyspace, portfolio: string) => keys('mlimit', portfolio, 'limit');

@@ -28,26 +28,6 @@ export function tierLabel(ms: number): string {
   return `${ms}ms`;
 }
 
-/** Parses "1s,5s,30s,2m,10m" (or bare milliseconds) into ascending milliseconds. */
-export function parseTiers(spec: string): number[] {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const tiers = spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((part) => {
-      const m = /^(\d+)(ms|s|m|h)?$/.exec(part);
-      if (!m) throw new Error(`retry tier "${part}" is not a duration like 500ms, 5s, 2m or 1h`);
-      return Number(m[1]) * units[m[2] ?? 'ms'];
-    });
-  if (tiers.length === 0) throw new Error('at least one retry tier is required');
-  for (let i = 1; i < tiers.length; i++) {
-    if (tiers[i] <= tiers[i - 1]) throw new Error(`retry tiers must be strictly ascending, got ${spec}`);
-  }
-  if (tiers[0] <= 0) throw new Error('retry tiers must be longer than 0 ms');
-  return tiers;
-}
-
 export interface Names {
   prefix: string;
   /** Direct exchange of a stage's ordered lane: each shard queue bound under its shard key (shard.ts). */

@@ -7,7 +7,6 @@
  *   blocked for longer than EVENT_LOOP_BLOCKED_MS at the last tick (Kubernetes restarts a process
  *   stuck in such a state instead of leaving it to answer 503 forever).
  */
-import type { Broker } from './broker.js';
 import type { Metrics } from './metrics.js';
 
 export type Check = () => string | null;
@@ -94,15 +93,4 @@ export class Health {
     if (this.lagMs > this.opts.loopBlockedMs) failing['event-loop'] = { reason: `event loop blocked for ${this.lagMs} ms`, since: now - this.lagMs };
     return { ok: Object.keys(failing).length === 0, failing };
   }
-}
-
-/** The checks every service shares: the broker connection and whether publishing works. */
-export function brokerChecks(health: Health, broker: Broker): Health {
-  return health
-    .add('broker', () => (broker.connected() && broker.connected(true) ? null : 'RabbitMQ connection down'))
-    .add('publish', () => {
-      const since = broker.publishFailingSince();
-      if (since !== null) broker.probePublishing();
-      return since === null ? null : `publishes failing since ${new Date(since).toISOString()}: ${broker.lastPublishFailure() ?? ''}`;
-    });
 }

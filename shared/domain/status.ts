@@ -21,10 +21,10 @@
  * Status records are advisory: callers that have already put a message safely somewhere treat a
  * failed write as a warning, never as a reason to fail the message.
  */
-import { failureReason } from './redact.js';
-import { luaScript, type LuaArg } from './lua-scripts.js';
-import type { Runtime } from './runtime.js';
-import { TickBatch } from './tick-batch.js';
+import { failureReason } from '../platform/redact.js';
+import { luaScript, type LuaArg } from '../platform/lua-scripts.js';
+import type { RedisContext } from '../platform/redis.js';
+import { TickBatch } from '../platform/tick-batch.js';
 
 export const STATUSES = ['accepted', 'scheduled', 'dispatched', 'sent', 'delivered', 'read', 'failed', 'dead-lettered'] as const;
 export type MessageStatus = (typeof STATUSES)[number];
@@ -139,7 +139,7 @@ export class StatusStore {
   private readonly ttlS: number;
   private readonly batch: TickBatch<RecordCall, RecordResult>;
 
-  constructor(private readonly rt: Pick<Runtime, 'redis' | 'keys' | 'cfg'>) {
+  constructor(private readonly rt: RedisContext) {
     this.ttlS = rt.cfg.statusTtlS;
     const recordMany = RECORD_MANY.bind(rt.redis);
     this.batch = new TickBatch(async (calls) => {

@@ -1,6 +1,6 @@
 /**
  * pino JSON logs. Phone numbers and message text are redacted at every depth (the walk
- * is shared/redact.ts); a child logger per component carries message id and correlation id.
+ * is shared/platform/redact.ts); a child logger per component carries message id and correlation id.
  */
 import { pino, type Logger } from 'pino';
 import { redactText, redactValue } from './redact.js';
