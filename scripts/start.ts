@@ -1,8 +1,10 @@
 /**
  * `npm start`: the whole fleet in the foreground — the provider simulator (when PROVIDER_BASE_URL is
  * unset), ingress, dispatcher, sender and dlq-replayer as child processes, REPLICAS of each worker.
- * Ctrl-C / SIGTERM stops them gracefully (each drains its in-flight work); a service that crashes
- * is restarted (launch). On a terminal their JSON logs become one readable line each behind the
+ * Ctrl-C / SIGTERM stops them gracefully: one SIGTERM to each (each drains its in-flight work; the
+ * services leave the terminal's own SIGINT to this process, shared/platform/shutdown.ts SUPERVISOR_ENV); a
+ * second Ctrl-C / SIGTERM sends another, and each exits at once. A service that crashes is
+ * restarted (launch). On a terminal their JSON logs become one readable line each behind the
  * process's name; JSON when stdout is not a terminal, or as LOG_FORMAT (json | pretty) says
  * (start/log-format.ts). METRICS_PORT=0 gives every service an ephemeral metrics port.
  */
@@ -11,6 +13,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/platform/config.js';
+import { SUPERVISOR_ENV } from '../shared/platform/shutdown.js';
 import { ensureServices } from './ensure-services.js';
 import { waitForPort } from './lib/ports.js';
 import { logFormat, pipeLines, prettyLine } from './start/log-format.js';
@@ -55,7 +58,7 @@ const FIRST_START_MS = 5000;
 function launch(name: string, main: string, env: Record<string, string>, restarts = 0): ChildProcess {
   const startedAt = Date.now();
   const child = spawn(process.execPath, ['--enable-source-maps', path.join(dist, main)], {
-    env: { ...baseEnv, ...env },
+    env: { ...baseEnv, ...env, [SUPERVISOR_ENV]: String(process.pid) },
     stdio: format === 'pretty' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
   });
   if (format === 'pretty') {
@@ -84,12 +87,13 @@ function launch(name: string, main: string, env: Record<string, string>, restart
 }
 
 let stopping = false;
+let forced = false;
+const alive = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
 async function stop(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
-  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(
-    alive.map(
+    alive().map(
       (c) =>
         new Promise<void>((resolve) => {
           // 'close': after the exit and the last of its output.
@@ -98,10 +102,16 @@ async function stop(code = 0): Promise<void> {
         }),
     ),
   );
-  process.exit(code);
+  process.exit(forced ? 1 : code);
 }
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
+/** The first signal stops the fleet gracefully; another, while it stops, makes each service exit at once (its second SIGTERM). */
+function onSignal(): void {
+  if (!stopping) return void stop(0);
+  forced = true;
+  for (const c of alive()) c.kill('SIGTERM');
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 if (!providerUrl) {
   providerUrl = `http://127.0.0.1:${cfg.simulatorPort}`;

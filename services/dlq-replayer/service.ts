@@ -5,7 +5,7 @@
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Config } from '../../shared/platform/config.js';
-import type { Logger } from '../../shared/platform/logger.js';
+import { outageLog, type Logger } from '../../shared/platform/logger.js';
 import { serveMetrics } from '../../shared/platform/metrics.js';
 import { createRedis } from '../../shared/platform/redis.js';
 import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
@@ -75,6 +75,11 @@ export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {})
   const rt = await createRuntime(cfg, { service: 'dlq-replayer', metrics: ReplayerMetrics, logger: opts.logger });
   const log = rt.log.child({ component: 'dlq-replayer' });
   const queue = openReplayQueue(cfg, rt.redis);
+  // As the ingress's scheduled-send queue: a warn line a minute at most during a Redis outage, not a
+  // stack on stderr per error.
+  const queueOutage = outageLog(log, 'replay queue');
+  queue.on('error', queueOutage.error);
+  rt.redis.on('ready', queueOutage.recovered);
   const lanes = new LaneIndex(rt.topology.names, rt.topology.options.shards);
   const gate = new BacklogGate(() => rt.broker.connection(), lanes.liveQueues(cfg.shards), cfg.replayBacklogThreshold);
   let stopping = false;

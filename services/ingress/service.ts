@@ -3,7 +3,7 @@
  */
 import http from 'node:http';
 import type { Config } from '../../shared/platform/config.js';
-import type { Logger } from '../../shared/platform/logger.js';
+import { outageLog, type Logger } from '../../shared/platform/logger.js';
 import { serveMetrics } from '../../shared/platform/metrics.js';
 import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
 import { IngressMetrics } from './metrics.js';
@@ -39,6 +39,12 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   const admission = new Admission(rt.broker, cfg.ingressMaxInFlight, rt.metrics);
   const status = new StatusStore(rt);
   const schedule = new ScheduledSends(rt);
+  // BullMQ re-emits each error of the queue's connection (rt.redis) and, without a listener, prints
+  // it to stderr with its stack: a warn line when an outage begins, and a minute apart at most while
+  // it lasts, instead (the runtime logs each as 'redis error').
+  const queueOutage = outageLog(rt.log.child({ component: 'scheduled-sends' }), 'scheduled-send queue');
+  schedule.queue.on('error', queueOutage.error);
+  rt.redis.on('ready', queueOutage.recovered);
   const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs, cfg) });
   const intake = new WebhookIntake({ rt, admission, status, claims: new Claims(rt.redis, cfg.webhookDedupTtlS, staleMs) });
   const app = createApp({ rt, acceptor, intake, status, ready: () => !closing });

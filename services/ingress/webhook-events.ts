@@ -82,13 +82,35 @@ function status(s: unknown): WebhookEvent | string {
   return event('status', s.recipient_id, s, `status:${s.id}:${s.status}`, s.id);
 }
 
+/**
+ * A value from a webhook, for a skip reason: a string cut to 40 characters, anything else by its
+ * type. Never walked: a value nested 50,000 levels deep would overflow the stack of String() and
+ * JSON.stringify, and fail the whole delivery.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (Array.isArray(v)) return 'an array';
+  return v !== null && typeof v === 'object' ? 'an object' : String(v);
+}
+
+/**
+ * A limit Meta's tiers can be: a whole number (below 2^53), or a short printable-ASCII tier name or
+ * number (TIER_1K, TIER_UNLIMITED, 250). Anything else is not handed to parseMessagingLimit, which
+ * would make ["5"] a 5 (String of an array) and "unlımıted" unlimited (toUpperCase of a dotless ı).
+ */
+function knownLimit(raw: unknown): MessagingLimit | undefined {
+  if (typeof raw !== 'number' && (typeof raw !== 'string' || !/^[\x20-\x7e]{1,32}$/.test(raw))) return undefined;
+  const limit = parseMessagingLimit(raw);
+  return limit === null || (limit !== undefined && Number.isSafeInteger(limit)) ? limit : undefined;
+}
+
 /** A quality update's new limit: max_daily_conversations_per_business, else the older current_limit. */
 function limitUpdate(value: Obj): LimitUpdate | string {
   const display = value.display_phone_number;
   if (typeof display !== 'string' || !/^\d{6,20}$/.test(display)) return 'quality update has no display_phone_number';
   const raw = value.max_daily_conversations_per_business ?? value.current_limit;
-  const limit = parseMessagingLimit(raw);
-  return limit === undefined ? `quality update: limit ${JSON.stringify(raw)?.slice(0, 40)} is not one Postmaster knows` : { display, limit };
+  const limit = knownLimit(raw);
+  return limit === undefined ? `quality update: limit ${shown(raw)} is not one Postmaster knows` : { display, limit };
 }
 
 export function splitWebhook(body: unknown): SplitResult {
@@ -107,7 +129,7 @@ export function splitWebhook(body: unknown): SplitResult {
         return;
       }
       if (!isObj(change) || change.field !== 'messages' || !isObj(change.value)) {
-        out.skipped.push({ at, reason: `field ${isObj(change) ? String(change.field) : '?'} is not carried` });
+        out.skipped.push({ at, reason: `field ${isObj(change) ? shown(change.field) : '?'} is not carried` });
         return;
       }
       const value = change.value;

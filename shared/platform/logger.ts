@@ -80,3 +80,34 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Lo
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+const OUTAGE_LOG_EVERY_MS = 60_000;
+
+/**
+ * A listener for errors that come as a stream while something is away — during a Redis outage a
+ * client re-emits one per reconnect attempt, every 2 s for as long as it lasts: the first is logged
+ * at warn, the next ones once a minute at most (`errors`: how many since the line before);
+ * `recovered()` (the client's 'ready') ends the episode with one info line giving their number, and
+ * the next error is logged at once. (An error that no reconnect follows, a timed-out command, thus
+ * mutes the next outage for a minute at most.) `what` names the component in both lines.
+ */
+export function outageLog(log: Logger, what: string): { error: (err: Error) => void; recovered: () => void } {
+  let errors = 0;
+  let unlogged = 0;
+  let loggedAt = -Infinity;
+  return {
+    error(err) {
+      errors++;
+      unlogged++;
+      if (Date.now() - loggedAt < OUTAGE_LOG_EVERY_MS) return;
+      log.warn({ err: err.message, errors: unlogged }, `${what}: error; until it recovers, one such line a minute at most`);
+      loggedAt = Date.now();
+      unlogged = 0;
+    },
+    recovered() {
+      if (errors > 0) log.info({ errors }, `${what}: recovered`);
+      errors = unlogged = 0;
+      loggedAt = -Infinity;
+    },
+  };
+}

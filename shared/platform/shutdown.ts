@@ -8,6 +8,19 @@ export interface Closable {
   close(): Promise<void>;
 }
 
+/**
+ * Set by `npm start` (scripts/start.ts) in each service's environment: its own pid. A Ctrl-C in a
+ * terminal reaches the whole foreground process group, so `npm start` and every service get the
+ * SIGINT, and `npm start` answers it with a SIGTERM to each service. A service whose parent is still
+ * that process therefore leaves SIGINT to it: taking it too made the SIGTERM a second signal, which
+ * cut every drain short. Once the parent is gone (the service was re-parented), SIGINT stops the
+ * service as always.
+ */
+export const SUPERVISOR_ENV = 'POSTMASTER_SUPERVISOR_PID';
+
+/** A SIGINT that the supervisor which started this process will follow with a SIGTERM of its own. */
+const leftToSupervisor = (signal: NodeJS.Signals): boolean => signal === 'SIGINT' && process.env[SUPERVISOR_ENV] === String(process.ppid);
+
 export async function runSteps(log: Logger, steps: Array<[string, () => Promise<unknown> | unknown]>): Promise<void> {
   for (const [name, fn] of steps) {
     try {
@@ -20,8 +33,9 @@ export async function runSteps(log: Logger, steps: Array<[string, () => Promise<
 
 /**
  * Runs a service's start-up, then serves until SIGTERM/SIGINT: the first signal closes the service
- * (its `close()` steps) and exits 0, a second exits at once. A signal that arrives while the service
- * is still starting (a pod stopped during a rollout, Ctrl-C right after `npm start`) is held until
+ * (its `close()` steps) and exits 0, a second exits at once. Under `npm start` a SIGINT is left to
+ * it (SUPERVISOR_ENV), which sends SIGTERM: one Ctrl-C, one graceful close; another, an exit at
+ * once. A signal that arrives while the service is still starting (a pod stopped during a rollout, Ctrl-C right after `npm start`) is held until
  * the start-up is done, then closes it the same way, instead of killing the process mid-start. A
  * failed start-up (broker unreachable, plugin missing, bad config) ends the process with its
  * one-sentence message instead of a stack trace.
@@ -42,6 +56,10 @@ export async function runMain(start: () => Promise<{ close(): Promise<void>; log
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    if (leftToSupervisor(signal)) {
+      svc?.log.debug({ signal }, 'signal left to npm start, which stops this service with SIGTERM');
+      return;
+    }
     if (stopping || pending) {
       if (svc) svc.log.warn({ signal }, 'second signal: exiting now');
       else console.error(`postmaster: ${signal} again while starting: exiting now`);

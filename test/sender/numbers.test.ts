@@ -1,11 +1,14 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { businessNumbers } from '../../shared/platform/numbers.js';
 import { limitKey, MessagingLimits } from '../../shared/domain/messaging-limit.js';
 import { keyspace } from '../../shared/platform/redis.js';
 import { loadConfig, unsafeSettings } from '../../shared/platform/config.js';
+import { createLogger } from '../../shared/platform/logger.js';
 import { inboundPayload } from '../../services/simulator/windows.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { isolate, type Isolation } from '../support/isolation.js';
+import { useFleet } from '../support/use-fleet.js';
 import { waitFor } from '../support/wait.js';
 import { maxInWindow } from './traffic.js';
 import { runCli } from '../dlq/helpers.js';
@@ -23,8 +26,8 @@ const numbersJson = (main: Record<string, unknown>, support: Record<string, unkn
     { id: SUPPORT, alias: 'support', tokenEnv: SUPPORT_TOKEN_ENV, display: '15550000002', ...support },
   ]);
 
-/** Meta's phone_number_quality_update for the display number `display`. */
-const qualityUpdate = (display: string, limit: string) => ({
+/** Meta's phone_number_quality_update for the display number `display`; `value` replaces fields of the change's value. */
+const qualityUpdate = (display: string, limit: unknown, value: Record<string, unknown> = {}) => ({
   object: 'whatsapp_business_account',
   entry: [
     {
@@ -33,12 +36,36 @@ const qualityUpdate = (display: string, limit: string) => ({
       changes: [
         {
           field: 'phone_number_quality_update',
-          value: { display_phone_number: display, event: 'UPGRADE', old_limit: 'TIER_250', current_limit: limit, max_daily_conversations_per_business: limit },
+          value: {
+            display_phone_number: display,
+            event: 'UPGRADE',
+            old_limit: 'TIER_250',
+            current_limit: limit,
+            max_daily_conversations_per_business: limit,
+            ...value,
+          },
         },
       ],
     },
   ],
 });
+
+/** The message's status record once it is sent or dead-lettered. */
+const settled = (fleet: Fleet, id: string) =>
+  waitFor(
+    async () => {
+      const rec = (await fleet.call('GET', `/v1/messages/${id}`)).body;
+      return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
+    },
+    { what: `message ${id} settled` },
+  );
+
+/** A template (business-initiated to a user who never wrote) from `from`, accepted; its id. */
+const template = async (fleet: Fleet, to: string, from = 'main') => {
+  const res = await fleet.send({ to, from, type: 'template', template: TEMPLATE });
+  expect(res.status, JSON.stringify(res.body)).to.equal(202);
+  return res.body.id as string;
+};
 
 describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
   const load = (env: Record<string, string>) => loadConfig({ ...env });
@@ -210,20 +237,6 @@ describe('sender: messaging limits', function () {
       simulator: { messagingLimits: { default: 3 } },
     });
   }
-  const settled = (fleet: Fleet, id: string) =>
-    waitFor(
-      async () => {
-        const rec = (await fleet.call('GET', `/v1/messages/${id}`)).body;
-        return ['sent', 'dead-lettered'].includes(rec?.status) ? rec : null;
-      },
-      { what: `message ${id} settled` },
-    );
-  const template = async (fleet: Fleet, to: string, from = 'main') => {
-    const res = await fleet.send({ to, from, type: 'template', template: TEMPLATE });
-    expect(res.status, JSON.stringify(res.body)).to.equal(202);
-    return res.body.id as string;
-  };
-
   before(async () => {
     iso = await isolate('sender-mlimit');
   });
@@ -313,5 +326,194 @@ describe('sender: messaging limits', function () {
     } finally {
       await fleet.close();
     }
+  });
+});
+
+/** The both limit fields of a quality update set to `v`. */
+const both = (v: unknown) => ({ current_limit: v, max_daily_conversations_per_business: v });
+
+/**
+ * What docs/API.md promises to read from a quality update, written apart from the ingress's parser:
+ * max_daily_conversations_per_business unless it is null or absent, else current_limit; a whole
+ * number from 0 to 2^53 - 1, or 1 to 32 printable ASCII characters that trim to digits, TIER_<n>,
+ * TIER_<n>K, TIER_UNLIMITED or unlimited (any case). The value the limit key then holds; undefined:
+ * the change is skipped.
+ */
+function expectedLimit(value: Record<string, unknown>): string | undefined {
+  const v = value.max_daily_conversations_per_business ?? value.current_limit;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? String(v) : undefined;
+  if (typeof v !== 'string' || !/^[\x20-\x7e]{1,32}$/.test(v)) return undefined;
+  const m = /^ *(?:(unlimited|tier_unlimited)|(\d+)|tier_(\d+)(k?)) *$/i.exec(v);
+  if (m === null) return undefined;
+  if (m[1]) return 'unlimited';
+  const n = m[2] !== undefined ? Number(m[2]) : Number(m[3]) * (m[4] ? 1000 : 1);
+  return Number.isSafeInteger(n) ? String(n) : undefined;
+}
+
+/** A JSON text of Meta's quality update whose limit fields hold `n` levels of `open`…`close` around TIER_1K. */
+const nestedLimit = (display: string, n: number, open: string, close: string) =>
+  JSON.stringify(qualityUpdate(display, '@deep')).replaceAll('"@deep"', `${open.repeat(n)}"TIER_1K"${close.repeat(n)}`);
+
+/**
+ * Meta's quality webhook with a limit Postmaster does not know — a tier name Meta never sent, the
+ * wrong type, out of range, non-ASCII look-alikes, nested values — through the signed route: always
+ * 200 (Meta retries anything else for 7 days), the change skipped with a reason (logged, counted in
+ * `skipped`), the limit in force unchanged, and a valid update afterwards still applied.
+ */
+describe('webhooks: quality updates with a limit Postmaster does not know', function () {
+  this.timeout(120_000);
+  const DISPLAY = '15550000001';
+  const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
+  const SEED = Number(process.env.PROPERTY_SEED ?? 250425);
+  const lines: Array<Record<string, any>> = [];
+  const t = useFleet('quality-hostile', {
+    overrides: { whatsappNumbers: numbersJson({}, { tokenEnv: undefined }), whatsappMessagingLimit: '2', whatsappMessagingLimitAction: 'fail' },
+    ingressLogger: createLogger({ level: 'info', service: 'ingress' }, { write: (s: string) => void lines.push(JSON.parse(s)) }),
+  });
+  const limitNow = () => t.iso.redis.get(limitKey(keyspace(t.fleet.cfg.redisKeyPrefix, t.fleet.cfg.topologyPrefix), 'default'));
+  const post = (body: unknown) => postWebhook(t.fleet, typeof body === 'string' ? body : JSON.stringify(body));
+  const skippedLines = () => lines.filter((l) => l.msg === 'webhook parts skipped');
+
+  const HOSTILE: Array<[what: string, body: string | Record<string, unknown>]> = [
+    ['an unknown tier name', both('TIER_WHATEVER')],
+    ['an empty string', both('')],
+    ['blanks', both('   ')],
+    ['a negative tier', both('TIER_-5')],
+    ['TIER_ alone', both('TIER_')],
+    ['TIER_NOT_SET', both('TIER_NOT_SET')],
+    ['a 10 KB string', both('TIER_1K'.padEnd(10_240, 'K'))],
+    ['10 KB of multi-byte text', both('ü€👋🏽'.repeat(1024))],
+    ['full-width letters and digits', both('ＴＩＥＲ_１Ｋ')],
+    ['a dotless ı that upper-cases to UNLIMITED', both('unlımıted')],
+    ['a dotless ı in a tier name', both('tıer_1k')],
+    ['Arabic-Indic digits', both('٣٠٠')],
+    ['a tab before the digits', both('\t250')],
+    ['an exponent as text', both('1e3')],
+    ['digits past 2^53', both('9'.repeat(30))],
+    ['a tier past 2^53', both(`TIER_${'9'.repeat(20)}K`)],
+    ['a negative number', both(-5)],
+    ['a fraction', both(1.5)],
+    ['1e308', both(1e308)],
+    ['2^53', both(2 ** 53)],
+    ['a negative number as text', both('-5')],
+    ['a fraction as text', both('2.5')],
+    ['true', both(true)],
+    ['an array of a tier name', both(['TIER_1K'])],
+    ['an array of a number', both([5])],
+    ['an array of unlimited', both(['unlimited'])],
+    ['nested arrays', both([['TIER_1K']])],
+    ['an empty array', both([])],
+    ['an object', both({ tier: 'TIER_1K' })],
+    [
+      'an unknown max_daily_conversations_per_business beside a known current_limit',
+      { max_daily_conversations_per_business: 'TIER_WHATEVER', current_limit: 'TIER_1K' },
+    ],
+    ['no max_daily_conversations_per_business and an unknown current_limit', { max_daily_conversations_per_business: null, current_limit: 'TIER_WHATEVER' }],
+    ['neither field', { max_daily_conversations_per_business: null, current_limit: null }],
+    ['a display number that is a number', { display_phone_number: Number(DISPLAY), ...both('TIER_1K') }],
+    ['arrays nested 50,000 deep', nestedLimit(DISPLAY, 50_000, '[', ']')],
+    ['objects nested 50,000 deep', nestedLimit(DISPLAY, 50_000, '{"a":', '}')],
+    [
+      'a change whose field is nested 50,000 deep',
+      JSON.stringify(qualityUpdate(DISPLAY, 'TIER_1K')).replace('"phone_number_quality_update"', `${'['.repeat(50_000)}0${']'.repeat(50_000)}`),
+    ],
+  ];
+
+  it('answers each with 200 and skips it with a reason, keeps the limit in force, and applies a valid update after them', async () => {
+    // A limit of one user, and that user reached.
+    expect((await post(qualityUpdate(DISPLAY, '1'))).body).to.include({ skipped: 0 });
+    expect(await limitNow()).to.equal('1');
+    expect((await settled(t.fleet, await template(t.fleet, '15558100001'))).status).to.equal('sent');
+
+    const wrong: string[] = [];
+    for (const [what, fields] of HOSTILE) {
+      const before = skippedLines().length;
+      const res = await post(typeof fields === 'string' ? fields : qualityUpdate(DISPLAY, undefined, fields));
+      const line = skippedLines()[before];
+      const reason = String(line?.skipped?.[0]?.reason);
+      if (res.status !== 200 || res.body.skipped !== 1 || res.body.received !== 0) wrong.push(`${what}: ${res.status} ${res.text.slice(0, 200)}`);
+      else if (skippedLines().length !== before + 1 || !/quality update|is not carried/.test(reason))
+        wrong.push(`${what}: no warn line with the reason (${reason})`);
+      else if (JSON.stringify(line).length > 1000) wrong.push(`${what}: the warn line holds ${JSON.stringify(line).length} characters`);
+      const limit = await limitNow();
+      if (limit !== '1') wrong.push(`${what}: the limit is now ${limit}`);
+    }
+    expect(wrong).to.deep.equal([]);
+
+    // Still one user: a template to a second is refused before the provider.
+    const refused = await settled(t.fleet, await template(t.fleet, '15558100002'));
+    expect(refused.error).to.include({ code: 'messaging-limit' });
+    expect(t.fleet.sim.ledger({ to: '15558100002' })).to.have.length(0);
+
+    const ok = await post(qualityUpdate(DISPLAY, 'TIER_1K'));
+    expect(ok.status).to.equal(200);
+    expect(ok.body.skipped).to.equal(0);
+    expect(await limitNow()).to.equal('1000');
+    expect(lines.filter((l) => l.msg === 'messaging limit changed (phone_number_quality_update)').map((l) => l.limit)).to.deep.equal([1, 1000]);
+    expect((await settled(t.fleet, await template(t.fleet, '15558100002'))).status).to.equal('sent');
+    expect((await t.fleet.call('GET', '/healthz', { token: null })).status).to.equal(200);
+  });
+
+  it(`skips each of ${RUNS} generated unknown limits and applies each generated known one (property-based)`, async () => {
+    const known = fc.oneof(
+      fc.constantFrom('TIER_50', 'TIER_250', 'TIER_1K', 'TIER_2K', 'TIER_10K', 'TIER_100K', 'TIER_UNLIMITED', 'unlimited', 'tier_1k', ' 250 '),
+      fc.nat(),
+      fc.nat().map(String),
+    );
+    const lookalike = fc
+      .tuple(
+        fc.constantFrom('TIER_1K', 'TIER_UNLIMITED', 'unlimited', '250'),
+        fc.nat(),
+        fc.constantFrom('ı', 'İ', 'Ｋ', '１', '٣', '\u200b', '\t', '\u00a0', '-', '.', 'ſ'),
+      )
+      .map(([s, at, c]) => s.slice(0, at % (s.length + 1)) + c + s.slice(at % (s.length + 1)));
+    const limit = fc.oneof(
+      { arbitrary: known, weight: 3 },
+      lookalike,
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+      fc.string({ minLength: 1000, maxLength: 12_000 }),
+      fc.stringMatching(/^(TIER_)?-?\d{1,25}[KkM]?$/),
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: -1 }),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(known, { minLength: 1, maxLength: 3 }),
+      fc.object({ maxDepth: 3 }),
+    );
+    // Where the value goes: both fields, max_daily_conversations_per_business beside a known
+    // current_limit (it takes precedence), or current_limit alone.
+    const change = fc
+      .tuple(limit, fc.constantFrom('both', 'max', 'current'))
+      .map(([v, where]) =>
+        where === 'both'
+          ? both(v)
+          : where === 'max'
+            ? { max_daily_conversations_per_business: v, current_limit: 'TIER_10K' }
+            : { max_daily_conversations_per_business: undefined, current_limit: v },
+      );
+    let current = await limitNow();
+    const outcomes = { applied: 0, skipped: 0 };
+    await fc.assert(
+      fc.asyncProperty(change, async (fields) => {
+        const text = JSON.stringify(qualityUpdate(DISPLAY, undefined, fields));
+        // The value as the ingress reads it (JSON turns NaN into null, drops undefined).
+        const want = expectedLimit(JSON.parse(text).entry[0].changes[0].value);
+        const before = skippedLines().length;
+        const res = await post(text);
+        expect(res.status, res.text).to.equal(200);
+        expect(res.body.skipped, text.slice(0, 300)).to.equal(want === undefined ? 1 : 0);
+        expect(skippedLines().length).to.equal(before + (want === undefined ? 1 : 0));
+        if (want !== undefined) current = want;
+        expect(await limitNow(), text.slice(0, 300)).to.equal(current);
+        outcomes[want === undefined ? 'skipped' : 'applied']++;
+      }),
+      { numRuns: RUNS, seed: SEED, endOnFailure: true },
+    );
+    console.log(`      generated quality updates: ${JSON.stringify(outcomes)}`);
+    expect(outcomes.applied, 'the generators reach the applied path').to.be.greaterThan(RUNS / 10);
+    expect(outcomes.skipped, 'and the skipped path').to.be.greaterThan(RUNS / 3);
+    expect((await post(qualityUpdate(DISPLAY, 'TIER_2K'))).body.skipped).to.equal(0);
+    expect(await limitNow()).to.equal('2000');
   });
 });

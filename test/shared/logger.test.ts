@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createLogger, lazyChild, type Logger } from '../../shared/platform/logger.js';
+import { createLogger, lazyChild, outageLog, type Logger } from '../../shared/platform/logger.js';
 
 /**
  * The per-delivery logger of the stage workers is made only when a line is logged at an enabled
@@ -46,5 +46,23 @@ describe('shared/logger: a child logger made on first use', () => {
     lazy.child({ component: 'x' }).warn({ user: '15551234567' }, 'nested');
     expect(lines[0]).to.include({ to: '[redacted]', payload: '[redacted]', messageId: 'm-2' });
     expect(lines[1]).to.include({ user: '[redacted]', messageId: 'm-2', component: 'x' });
+  });
+});
+
+/** A stream of errors while Redis is away: a line when it begins and one when it ends, not one each. */
+describe('shared/logger: an outage logged once', () => {
+  it('logs the first error of an outage at warn, counts the next ones, and says when it recovered', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const outage = outageLog(createLogger({ level: 'info', service: 'test' }, { write: (s: string) => void lines.push(JSON.parse(s)) }), 'queue');
+    outage.recovered();
+    expect(lines, 'no outage, nothing to say').to.deep.equal([]);
+    for (let i = 0; i < 100; i++) outage.error(new Error(`connect ECONNREFUSED #${i}`));
+    outage.recovered();
+    outage.error(new Error('read ECONNRESET'));
+    expect(lines.map(({ level, msg, err, errors }) => ({ level, msg, err, errors }))).to.deep.equal([
+      { level: 40, msg: 'queue: error; until it recovers, one such line a minute at most', err: 'connect ECONNREFUSED #0', errors: 1 },
+      { level: 30, msg: 'queue: recovered', err: undefined, errors: 100 },
+      { level: 40, msg: 'queue: error; until it recovers, one such line a minute at most', err: 'read ECONNRESET', errors: 1 },
+    ]);
   });
 });

@@ -148,4 +148,72 @@ describe('shared: Redis deadlines', function () {
       expect(assigner.owned()).to.deep.equal([0, 1]);
     });
   });
+
+  /**
+   * BullMQ re-emits each error of the scheduled-send queue's connection; without a listener it
+   * printed every one to stderr with its stack, a reconnect attempt at a time, for as long as Redis
+   * was away. Now: nothing on stderr, one warn line per outage and one info line when it is over.
+   */
+  describe('ingress while Redis is frozen, then away', () => {
+    let proxy: FreezableRedis;
+    let ingress: Ingress;
+    const lines: Array<{ level: number; msg: string; component?: string; errors?: number; err?: string }> = [];
+
+    before(async () => {
+      proxy = await freezableRedis(REDIS_URL);
+      const cfg = t.iso.config({ redisUrl: proxy.url, publishTimeoutMs: 2000, redisCommandTimeoutMs: 800 });
+      ingress = await startIngress(cfg, {
+        logger: createLogger({ level: 'info', service: 'ingress' }, { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      });
+      // The queue finishes starting (a version check) on its own, after the ingress listens: a freeze
+      // in the middle of it would time that out, an error of the freeze rather than of the outages.
+      await ingress.schedule.queue.waitUntilReady();
+    });
+    after(async () => {
+      proxy?.thaw();
+      await ingress?.close();
+      await proxy?.close();
+    });
+
+    const scheduled = () =>
+      request(`${ingress.url}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ingress.rt.cfg.ingressApiToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: '15557770002', text: { body: 'later' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }),
+      }).then(async (r) => (await r.body.text(), r.statusCode));
+
+    it('writes nothing to stderr, and logs a warn line when an outage of the scheduled-send queue begins and one when it is over', async () => {
+      const stderr: string[] = [];
+      const write = process.stderr.write;
+      process.stderr.write = ((chunk: string | Uint8Array) => stderr.push(String(chunk)) > 0) as typeof process.stderr.write;
+      try {
+        proxy.freeze();
+        expect(await scheduled(), 'a scheduled send while Redis is frozen').to.equal(503);
+        proxy.thaw();
+        for (const outage of [1, 2]) {
+          const since = lines.length;
+          const after = () => lines.slice(since);
+          await proxy.stop();
+          // Reconnect attempts, each an error of the connection (the runtime's 'redis error' line).
+          await waitFor(() => after().filter((l) => l.msg === 'redis error').length >= 4 || null, { what: `outage ${outage}: four failed reconnects` });
+          expect(await scheduled(), `outage ${outage}: a scheduled send while Redis is away`).to.equal(503);
+          await proxy.start();
+          const back = await waitFor(() => after().find((l) => l.msg === 'scheduled-send queue: recovered'), { what: `outage ${outage}: the queue recovered` });
+          expect(back.errors, 'errors counted in the outage').to.be.at.least(4);
+          const queueLines = after().filter((l) => l.component === 'scheduled-sends');
+          expect(
+            queueLines.map((l) => [l.level, l.msg]),
+            `outage ${outage}: the queue's lines ${JSON.stringify(lines.filter((l) => l.component === 'scheduled-sends'))}`,
+          ).to.deep.equal([
+            [40, 'scheduled-send queue: error; until it recovers, one such line a minute at most'],
+            [30, 'scheduled-send queue: recovered'],
+          ]);
+        }
+      } finally {
+        process.stderr.write = write;
+      }
+      expect(stderr.join(''), 'written to stderr').to.equal('');
+      expect(await scheduled(), 'a scheduled send once Redis is back').to.equal(202);
+    });
+  });
 });

@@ -3,6 +3,7 @@
  */
 import { request } from 'undici';
 import type { Config } from '../../shared/platform/config.js';
+import type { Logger } from '../../shared/platform/logger.js';
 import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { startSender, type Sender } from '../../services/sender/service.js';
@@ -46,6 +47,8 @@ export interface FleetOptions {
   senders?: number;
   /** The simulator posts these signed status webhooks to the ingress for each accepted send. */
   statusWebhooks?: StatusName[];
+  /** The ingress's logger (default: one at LOG_LEVEL, silent in tests), for tests that read its lines. */
+  ingressLogger?: Logger;
 }
 
 /** The shards each stage worker owns now. */
@@ -65,7 +68,7 @@ export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promi
   if (opts.statusWebhooks) {
     // The simulator needs the ingress's URL, the ingress does not need the simulator's.
     const pre = iso.config(opts.overrides);
-    ingress = await startIngress(pre);
+    ingress = await startIngress(pre, { logger: opts.ingressLogger });
     sim = await startSimulator({
       ...opts.simulator,
       webhook: { url: `${ingress.url}/webhooks/whatsapp`, appSecret: pre.whatsappAppSecret, statuses: opts.statusWebhooks },
@@ -74,7 +77,7 @@ export async function startFleet(iso: Isolation, opts: FleetOptions = {}): Promi
     sim = await startSimulator(opts.simulator ?? {});
   }
   const cfg = iso.config({ providerBaseUrl: sim.url, ...opts.overrides });
-  ingress ??= await startIngress(cfg);
+  ingress ??= await startIngress(cfg, { logger: opts.ingressLogger });
   const ing = ingress;
   const dispatchers: Dispatcher[] = [];
   const senders: Sender[] = [];

@@ -1,7 +1,8 @@
 /**
  * Redis failures that leave the TCP connection up: a server that accepts connections and never
  * answers, and a proxy to the real Redis that can freeze (hold every byte both ways, like a Redis
- * stopped with SIGSTOP) and thaw again.
+ * stopped with SIGSTOP) and thaw again — or go away altogether (refuse connections, like a Redis
+ * that is down) and come back on the same port.
  */
 import net from 'node:net';
 
@@ -51,6 +52,10 @@ export interface FreezableRedis extends FakeRedis {
   freeze(): void;
   /** Lets everything held through, in order (Redis answers what it was sent while frozen). */
   thaw(): void;
+  /** Drops every connection and stops listening: connecting is refused (ECONNREFUSED). */
+  stop(): Promise<void>;
+  /** Listens on the same port again. */
+  start(): Promise<void>;
 }
 
 /** A proxy to `target` (host:port of a real Redis). */
@@ -90,6 +95,8 @@ export async function freezableRedis(targetUrl: string): Promise<FreezableRedis>
       frozen = false;
       for (const pair of pairs) pair.forEach((s) => s.resume());
     },
-    close: closer(server, sockets),
+    stop: closer(server, sockets),
+    start: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve())),
+    close: () => (server.listening ? closer(server, sockets)() : Promise.resolve()),
   };
 }

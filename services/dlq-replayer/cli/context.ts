@@ -43,6 +43,9 @@ export class CliContext {
     this.redis = redis;
     this.keys = keyspace(cfg.redisKeyPrefix, cfg.topologyPrefix);
     this.queue = openReplayQueue(cfg, this.redis);
+    // BullMQ re-emits the connection's errors, and prints them to stderr without a listener; the
+    // command fails by itself on a Redis that went away, so they are logged as the connection's are.
+    this.queue.on('error', (err: Error) => log.debug({ err: err.message }, 'replay queue error'));
     this.lock = dlqLock(this.redis, this.keys);
   }
 
