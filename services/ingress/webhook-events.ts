@@ -93,23 +93,12 @@ function shown(v: unknown): string {
   return v !== null && typeof v === 'object' ? 'an object' : String(v);
 }
 
-/**
- * A limit Meta's tiers can be: a whole number (below 2^53), or a short printable-ASCII tier name or
- * number (TIER_1K, TIER_UNLIMITED, 250). Anything else is not handed to parseMessagingLimit, which
- * would make ["5"] a 5 (String of an array) and "unlımıted" unlimited (toUpperCase of a dotless ı).
- */
-function knownLimit(raw: unknown): MessagingLimit | undefined {
-  if (typeof raw !== 'number' && (typeof raw !== 'string' || !/^[\x20-\x7e]{1,32}$/.test(raw))) return undefined;
-  const limit = parseMessagingLimit(raw);
-  return limit === null || (limit !== undefined && Number.isSafeInteger(limit)) ? limit : undefined;
-}
-
 /** A quality update's new limit: max_daily_conversations_per_business, else the older current_limit. */
 function limitUpdate(value: Obj): LimitUpdate | string {
   const display = value.display_phone_number;
   if (typeof display !== 'string' || !/^\d{6,20}$/.test(display)) return 'quality update has no display_phone_number';
   const raw = value.max_daily_conversations_per_business ?? value.current_limit;
-  const limit = knownLimit(raw);
+  const limit = parseMessagingLimit(raw);
   return limit === undefined ? `quality update: limit ${shown(raw)} is not one Postmaster knows` : { display, limit };
 }
 

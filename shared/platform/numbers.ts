@@ -65,12 +65,15 @@ const numbersList = z.array(numberEntry).min(1).max(100);
  * unknown names give undefined (keep what is known).
  */
 export function parseMessagingLimit(value: unknown): MessagingLimit | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
-  const s = String(value).trim().toUpperCase();
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  // Only a short printable-ASCII string: toUpperCase would make "unlımıted" (dotless ı) UNLIMITED,
+  // and String() of an array would make ["5"] a 5.
+  if (typeof value !== 'string' || !/^[\x20-\x7e]{1,32}$/.test(value)) return undefined;
+  const s = value.trim().toUpperCase();
   if (s === 'UNLIMITED' || s === 'TIER_UNLIMITED') return null;
-  if (/^\d+$/.test(s)) return Number(s);
-  const m = /^TIER_(\d+)(K?)$/.exec(s);
-  return m ? Number(m[1]) * (m[2] ? 1000 : 1) : undefined;
+  const m = /^(?:(\d+)|TIER_(\d+)(K?))$/.exec(s);
+  const n = m ? (m[1] !== undefined ? Number(m[1]) : Number(m[2]) * (m[3] ? 1000 : 1)) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 export interface NumbersSettings {

@@ -91,6 +91,12 @@ describe('config: several business numbers (WHATSAPP_NUMBERS)', () => {
     expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "alias": "a"}, {"id": "2", "alias": "a"}]' })).to.throw(/"a" names two numbers/);
     expect(() => load({ WHATSAPP_NUMBERS: '[{"id": "1", "token": "secret"}]' })).to.throw(/WHATSAPP_NUMBERS\[0\]/);
     expect(() => load({ WHATSAPP_MESSAGING_LIMIT: 'lots' })).to.throw(/WHATSAPP_MESSAGING_LIMIT/);
+    // toUpperCase would turn a dotless ı into I, and an unsafe integer would be stored rounded.
+    for (const bad of ['unlımıted', 'tıer_1k', '99999999999999999999', 'TIER_-5', '']) {
+      expect(() => load({ WHATSAPP_MESSAGING_LIMIT: bad }), bad).to.throw(/WHATSAPP_MESSAGING_LIMIT/);
+    }
+    const n = businessNumbers(load({ WHATSAPP_MESSAGING_LIMIT: ' tier_1k ' }));
+    expect(n.messagingLimit(n.default.portfolio)).to.equal(1000);
   });
 
   it('in production, checks the ids of the list instead of WHATSAPP_PHONE_NUMBER_ID', () => {
