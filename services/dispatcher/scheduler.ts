@@ -9,7 +9,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { envelopeSchema } from '../../shared/domain/envelope.js';
-import type { Logger } from '../../shared/platform/logger.js';
+import { outageLog, type Logger } from '../../shared/platform/logger.js';
 import { publishToStage } from '../../shared/amqp/publish.js';
 import { createRedis } from '../../shared/platform/redis.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
@@ -38,7 +38,9 @@ export class Scheduler {
   async start(): Promise<void> {
     // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
     this.connection = createRedis(this.rt.cfg, { maxRetriesPerRequest: null });
-    this.connection.on('error', (err: Error) => this.log.warn({ err: err.message }, 'scheduler redis error'));
+    const outage = outageLog(this.log, 'scheduler redis');
+    this.connection.on('error', outage.error);
+    this.connection.on('ready', outage.recovered);
     this.worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, (job) => this.publish(job), {
       connection: this.connection,
       prefix: schedulePrefix(this.rt),

@@ -29,7 +29,9 @@ export interface Replayer {
 function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
   // BullMQ's worker blocks on Redis and must not give up on a request (maxRetriesPerRequest null).
   const connection = createRedis(cfg, { maxRetriesPerRequest: null });
-  connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error (replay worker)'));
+  const outage = outageLog(log, 'replay worker redis');
+  connection.on('error', outage.error);
+  connection.on('ready', outage.recovered);
   const keys = jobKeys(cfg.replayJobKey);
   const worker = new Worker<ReplayJobData, ReplayResult>(
     REPLAY_QUEUE,

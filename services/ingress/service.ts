@@ -41,7 +41,7 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   const schedule = new ScheduledSends(rt);
   // BullMQ re-emits each error of the queue's connection (rt.redis) and, without a listener, prints
   // it to stderr with its stack: a warn line when an outage begins, and a minute apart at most while
-  // it lasts, instead (the runtime logs each as 'redis error').
+  // it lasts, instead (as the runtime does for the connection itself, 'redis: error; …').
   const queueOutage = outageLog(rt.log.child({ component: 'scheduled-sends' }), 'scheduled-send queue');
   schedule.queue.on('error', queueOutage.error);
   rt.redis.on('ready', queueOutage.recovered);

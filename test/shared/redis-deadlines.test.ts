@@ -158,6 +158,7 @@ describe('shared: Redis deadlines', function () {
     let proxy: FreezableRedis;
     let ingress: Ingress;
     const lines: Array<{ level: number; msg: string; component?: string; errors?: number; err?: string }> = [];
+    let connectionErrors = 0;
 
     before(async () => {
       proxy = await freezableRedis(REDIS_URL);
@@ -168,6 +169,7 @@ describe('shared: Redis deadlines', function () {
       // The queue finishes starting (a version check) on its own, after the ingress listens: a freeze
       // in the middle of it would time that out, an error of the freeze rather than of the outages.
       await ingress.schedule.queue.waitUntilReady();
+      ingress.rt.redis.on('error', () => connectionErrors++);
     });
     after(async () => {
       proxy?.thaw();
@@ -182,7 +184,7 @@ describe('shared: Redis deadlines', function () {
         body: JSON.stringify({ to: '15557770002', text: { body: 'later' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }),
       }).then(async (r) => (await r.body.text(), r.statusCode));
 
-    it('writes nothing to stderr, and logs a warn line when an outage of the scheduled-send queue begins and one when it is over', async () => {
+    it('writes nothing to stderr, and logs a warn line when an outage of Redis (and of the scheduled-send queue) begins and one when it is over', async () => {
       const stderr: string[] = [];
       const write = process.stderr.write;
       process.stderr.write = ((chunk: string | Uint8Array) => stderr.push(String(chunk)) > 0) as typeof process.stderr.write;
@@ -193,9 +195,10 @@ describe('shared: Redis deadlines', function () {
         for (const outage of [1, 2]) {
           const since = lines.length;
           const after = () => lines.slice(since);
+          const errorsBefore = connectionErrors;
           await proxy.stop();
-          // Reconnect attempts, each an error of the connection (the runtime's 'redis error' line).
-          await waitFor(() => after().filter((l) => l.msg === 'redis error').length >= 4 || null, { what: `outage ${outage}: four failed reconnects` });
+          // Reconnect attempts, each an error of the connection.
+          await waitFor(() => connectionErrors - errorsBefore >= 4 || null, { what: `outage ${outage}: four failed reconnects` });
           expect(await scheduled(), `outage ${outage}: a scheduled send while Redis is away`).to.equal(503);
           await proxy.start();
           const back = await waitFor(() => after().find((l) => l.msg === 'scheduled-send queue: recovered'), { what: `outage ${outage}: the queue recovered` });
@@ -207,6 +210,16 @@ describe('shared: Redis deadlines', function () {
           ).to.deep.equal([
             [40, 'scheduled-send queue: error; until it recovers, one such line a minute at most'],
             [30, 'scheduled-send queue: recovered'],
+          ]);
+          // The connection itself, the same way: not a line per reconnect attempt.
+          await waitFor(() => after().find((l) => l.msg === 'redis: recovered'), { what: `outage ${outage}: the connection recovered` });
+          expect(
+            after()
+              .filter((l) => l.msg.startsWith('redis'))
+              .map((l) => [l.level, l.msg]),
+          ).to.deep.equal([
+            [40, 'redis: error; until it recovers, one such line a minute at most'],
+            [30, 'redis: recovered'],
           ]);
         }
       } finally {
