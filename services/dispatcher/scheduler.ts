@@ -51,7 +51,10 @@ export class Scheduler {
       // A net for jobs whose own options leave removeOnFail out; the ingress's set it (SCHEDULED_JOB_OPTIONS).
       removeOnFail: { age: FAILED_JOB_RETENTION_S },
     });
-    this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'scheduler error'));
+    // The worker re-emits its connection's errors: logged as an outage too, ended by the same 'ready'.
+    const workerOutage = outageLog(this.log, 'scheduler');
+    this.worker.on('error', workerOutage.error);
+    this.connection.on('ready', workerOutage.recovered);
     this.worker.on('failed', (job, err) =>
       this.log.warn({ messageId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'scheduled publish failed; will retry'),
     );

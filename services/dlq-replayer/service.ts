@@ -54,7 +54,10 @@ function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
     if (err instanceof JobRefusedError) ctx.rt.metrics.replayJobs.inc({ action: 'unknown', outcome: 'refused' });
     else if (!(err instanceof UnrecoverableError)) ctx.rt.metrics.replayJobs.inc({ action: job?.data.action ?? 'unknown', outcome: 'failed' });
   });
-  worker.on('error', (err) => log.warn({ err: err.message }, 'replay worker error'));
+  // The worker re-emits its connection's errors: logged as an outage too, ended by the same 'ready'.
+  const workerOutage = outageLog(log, 'replay worker');
+  worker.on('error', workerOutage.error);
+  connection.on('ready', workerOutage.recovered);
   return { worker, connection };
 }
 

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { ulid } from 'ulid';
 import { sign } from '../../services/ingress/signature.js';
+import { startDispatcher, type Dispatcher } from '../../services/dispatcher/service.js';
 import { startIngress, type Ingress } from '../../services/ingress/service.js';
 import { createLogger } from '../../shared/platform/logger.js';
 import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
@@ -227,6 +228,50 @@ describe('shared: Redis deadlines', function () {
       }
       expect(stderr.join(''), 'written to stderr').to.equal('');
       expect(await scheduled(), 'a scheduled send once Redis is back').to.equal(202);
+    });
+  });
+
+  /**
+   * The dispatcher has three listeners on Redis errors: its runtime's connection, its scheduler's
+   * own (BullMQ's blocking) connection, and the scheduler's Worker, which re-emits that
+   * connection's errors. Each logs an outage once, not once per reconnect attempt.
+   */
+  describe('dispatcher while Redis is away', () => {
+    let proxy: FreezableRedis;
+    let dispatcher: Dispatcher;
+    const lines: Array<{ level: number; msg: string }> = [];
+
+    before(async () => {
+      proxy = await freezableRedis(REDIS_URL);
+      dispatcher = await startDispatcher(t.iso.config({ redisUrl: proxy.url, redisCommandTimeoutMs: 800 }), {
+        logger: createLogger({ level: 'info', service: 'dispatcher' }, { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      });
+    });
+    after(async () => {
+      await dispatcher?.close();
+      await proxy?.close();
+    });
+
+    it('logs one warn line per connection when the outage begins, and one info line when it is over', async () => {
+      let errors = 0;
+      dispatcher.rt.redis.on('error', () => errors++);
+      const since = lines.length;
+      await proxy.stop();
+      await waitFor(() => errors >= 4 || null, { what: 'four failed reconnects of the runtime connection', timeoutMs: 30_000 });
+      await proxy.start();
+      const recovered = ['redis: recovered', 'scheduler redis: recovered'];
+      await waitFor(() => recovered.every((m) => lines.slice(since).some((l) => l.msg === m)) || null, {
+        what: 'every connection recovered',
+        timeoutMs: 30_000,
+      });
+      const mine = lines.slice(since).filter((l) => /^(redis|scheduler redis|scheduler): (error|recovered)/.test(l.msg));
+      const count = (msg: string) => mine.filter((l) => l.msg === msg).length;
+      for (const what of ['redis', 'scheduler redis']) {
+        expect(count(`${what}: error; until it recovers, one such line a minute at most`), `${what}'s warn lines`).to.equal(1);
+        expect(count(`${what}: recovered`), `${what}'s recovered lines`).to.equal(1);
+      }
+      // The Worker may or may not see an error of its own in a short outage; never more than one line.
+      expect(count('scheduler: error; until it recovers, one such line a minute at most')).to.be.at.most(1);
     });
   });
 });
