@@ -8,6 +8,7 @@
  * Needs a writable cgroup memory controller (root on cgroup v1, or a delegated cgroup v2
  * subtree); where there is none, `memoryCgroups()` says why and children run without a limit.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -37,10 +38,18 @@ export function memoryCgroups(): MemoryCgroups | { unavailable: string } {
     base = path.join('/sys/fs/cgroup', v2.slice(3));
     limitFile = 'memory.max';
   }
+  // Make one, limit it and move a shell into it, as wrap() will: cgroup v2 refuses the move where
+  // this process's own cgroup has controllers of its own (no processes in inner nodes).
   const probe = path.join(base, `pmbench-probe-${process.pid}`);
   try {
     mkdirSync(probe);
-    rmdirSync(probe);
+    try {
+      writeFileSync(path.join(probe, limitFile), String(256 * 1024 * 1024));
+      const joined = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs"', 'sh', probe], { stdio: 'ignore' });
+      if (joined.status !== 0) return { unavailable: `cannot move a process into a memory cgroup under ${base}` };
+    } finally {
+      rmdirSync(probe);
+    }
   } catch (err) {
     return { unavailable: `cannot make a memory cgroup under ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
   }
