@@ -27,7 +27,7 @@ export interface Results {
   seconds: number;
 }
 
-/** "ingress 512, dispatcher 768, sender 768 MiB" or "none (why)". */
+/** "memory limits ingress 512, dispatcher 768, sender 768 MiB", or "no memory limit (why)". */
 export function memoryLimitWords(m: Results['memoryLimits']): string {
   if (typeof m === 'string') return `no memory limit (${m})`;
   return `memory limits ${FLEET.map((s) => `${s} ${m[s] ?? '-'}`).join(', ')} MiB`;
