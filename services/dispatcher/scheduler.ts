@@ -9,7 +9,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { envelopeSchema } from '../../shared/domain/envelope.js';
-import { outageLog, type Logger } from '../../shared/platform/logger.js';
+import { logOutages, type Logger } from '../../shared/platform/logger.js';
 import { publishToStage } from '../../shared/amqp/publish.js';
 import { createRedis } from '../../shared/platform/redis.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
@@ -38,9 +38,7 @@ export class Scheduler {
   async start(): Promise<void> {
     // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
     this.connection = createRedis(this.rt.cfg, { maxRetriesPerRequest: null });
-    const outage = outageLog(this.log, 'scheduler redis');
-    this.connection.on('error', outage.error);
-    this.connection.on('ready', outage.recovered);
+    logOutages(this.log, 'scheduler redis', this.connection, this.connection);
     this.worker = new Worker<ScheduledJob>(SCHEDULE_QUEUE, (job) => this.publish(job), {
       connection: this.connection,
       prefix: schedulePrefix(this.rt),
@@ -52,9 +50,7 @@ export class Scheduler {
       removeOnFail: { age: FAILED_JOB_RETENTION_S },
     });
     // The worker re-emits its connection's errors: logged as an outage too, ended by the same 'ready'.
-    const workerOutage = outageLog(this.log, 'scheduler');
-    this.worker.on('error', workerOutage.error);
-    this.connection.on('ready', workerOutage.recovered);
+    logOutages(this.log, 'scheduler', this.worker, this.connection);
     this.worker.on('failed', (job, err) =>
       this.log.warn({ messageId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'scheduled publish failed; will retry'),
     );

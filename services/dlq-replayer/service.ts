@@ -5,7 +5,7 @@
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Config } from '../../shared/platform/config.js';
-import { outageLog, type Logger } from '../../shared/platform/logger.js';
+import { logOutages, type Logger } from '../../shared/platform/logger.js';
 import { serveMetrics } from '../../shared/platform/metrics.js';
 import { createRedis } from '../../shared/platform/redis.js';
 import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
@@ -29,9 +29,7 @@ export interface Replayer {
 function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
   // BullMQ's worker blocks on Redis and must not give up on a request (maxRetriesPerRequest null).
   const connection = createRedis(cfg, { maxRetriesPerRequest: null });
-  const outage = outageLog(log, 'replay worker redis');
-  connection.on('error', outage.error);
-  connection.on('ready', outage.recovered);
+  logOutages(log, 'replay worker redis', connection, connection);
   const keys = jobKeys(cfg.replayJobKey);
   const worker = new Worker<ReplayJobData, ReplayResult>(
     REPLAY_QUEUE,
@@ -55,9 +53,7 @@ function startWorker(cfg: Config, ctx: ReplayerContext, log: Logger) {
     else if (!(err instanceof UnrecoverableError)) ctx.rt.metrics.replayJobs.inc({ action: job?.data.action ?? 'unknown', outcome: 'failed' });
   });
   // The worker re-emits its connection's errors: logged as an outage too, ended by the same 'ready'.
-  const workerOutage = outageLog(log, 'replay worker');
-  worker.on('error', workerOutage.error);
-  connection.on('ready', workerOutage.recovered);
+  logOutages(log, 'replay worker', worker, connection);
   return { worker, connection };
 }
 
@@ -82,9 +78,7 @@ export async function startReplayer(cfg: Config, opts: { logger?: Logger } = {})
   const queue = openReplayQueue(cfg, rt.redis);
   // As the ingress's scheduled-send queue: a warn line a minute at most during a Redis outage, not a
   // stack on stderr per error.
-  const queueOutage = outageLog(log, 'replay queue');
-  queue.on('error', queueOutage.error);
-  rt.redis.on('ready', queueOutage.recovered);
+  logOutages(log, 'replay queue', queue, rt.redis);
   const lanes = new LaneIndex(rt.topology.names, rt.topology.options.shards);
   const gate = new BacklogGate(() => rt.broker.connection(), lanes.liveQueues(cfg.shards), cfg.replayBacklogThreshold);
   let stopping = false;

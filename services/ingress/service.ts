@@ -3,7 +3,7 @@
  */
 import http from 'node:http';
 import type { Config } from '../../shared/platform/config.js';
-import { outageLog, type Logger } from '../../shared/platform/logger.js';
+import { logOutages, type Logger } from '../../shared/platform/logger.js';
 import { serveMetrics } from '../../shared/platform/metrics.js';
 import { createRuntime, type Runtime } from '../../shared/amqp/runtime.js';
 import { IngressMetrics } from './metrics.js';
@@ -42,9 +42,7 @@ export async function startIngress(cfg: Config, opts: { logger?: Logger } = {}):
   // BullMQ re-emits each error of the queue's connection (rt.redis) and, without a listener, prints
   // it to stderr with its stack: a warn line when an outage begins, and a minute apart at most while
   // it lasts, instead (as the runtime does for the connection itself, 'redis: error; …').
-  const queueOutage = outageLog(rt.log.child({ component: 'scheduled-sends' }), 'scheduled-send queue');
-  schedule.queue.on('error', queueOutage.error);
-  rt.redis.on('ready', queueOutage.recovered);
+  logOutages(rt.log.child({ component: 'scheduled-sends' }), 'scheduled-send queue', schedule.queue, rt.redis);
   const acceptor = new Acceptor({ rt, admission, status, schedule, idempotency: new Claims(rt.redis, cfg.idempotencyTtlS, staleMs, cfg) });
   const intake = new WebhookIntake({ rt, admission, status, claims: new Claims(rt.redis, cfg.webhookDedupTtlS, staleMs) });
   const app = createApp({ rt, acceptor, intake, status, ready: () => !closing });

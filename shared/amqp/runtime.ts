@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { Broker } from './broker.js';
 import { describeConfig, parseTiers, unsafeSettings, type Config } from '../platform/config.js';
 import { roleOf } from '../platform/production-policy.js';
-import { createLogger, outageLog, type Logger } from '../platform/logger.js';
+import { createLogger, logOutages, type Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { createRedis, keyspace, redisDeadlines, type Keyspace } from '../platform/redis.js';
 import { assertTopology } from './topology/assert.js';
@@ -100,9 +100,7 @@ export async function createRuntime<M extends Metrics>(cfg: Config, opts: Runtim
   });
   const redis = createRedis(cfg, redisDeadlines(cfg));
   // One error per reconnect attempt while Redis is away: a line when the outage begins, one a minute while it lasts, one when it is over.
-  const redisOutage = outageLog(log, 'redis');
-  redis.on('error', redisOutage.error);
-  redis.on('ready', redisOutage.recovered);
+  logOutages(log, 'redis', redis, redis);
   const health = brokerChecks(new Health(metrics, { stuckAfterMs: cfg.healthStuckAfterMs, loopBlockedMs: cfg.eventLoopBlockedMs }), broker).start();
   const topology = topologyFromConfig(cfg);
   const vhost = vhostOf(cfg.amqpUrl);

@@ -111,3 +111,19 @@ export function outageLog(log: Logger, what: string): { error: (err: Error) => v
     },
   };
 }
+
+/**
+ * outageLog wired to its sources: `errors`' 'error' events are the outage's errors (a Redis
+ * client, or a BullMQ queue or worker that re-emits its connection's), and `ready`'s 'ready' event
+ * (the connection underneath: the client itself, or the one the queue or worker runs on) ends it.
+ */
+export function logOutages(
+  log: Logger,
+  what: string,
+  errors: { on(event: 'error', fn: (err: Error) => void): unknown },
+  ready: { on(event: 'ready', fn: () => void): unknown },
+): void {
+  const outage = outageLog(log, what);
+  errors.on('error', outage.error);
+  ready.on('ready', outage.recovered);
+}
