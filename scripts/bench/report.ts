@@ -27,6 +27,11 @@ export interface Results {
   seconds: number;
 }
 
+/** The fleet's limits, MiB by service. */
+function memoryLimitsOf(m: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(FLEET.map((s) => [s, m[s]]));
+}
+
 /** "memory limits ingress 512, dispatcher 768, sender 768 MiB", or "no memory limit (why)". */
 export function memoryLimitWords(m: Results['memoryLimits']): string {
   if (typeof m === 'string') return `no memory limit (${m})`;
@@ -87,7 +92,7 @@ export function figures(r: Results): Record<string, unknown> {
     peer_amqp_accept_per_s: Math.round(r.peerAmqp.burst.acceptPerSecond),
     peer_bullmq_accept_per_s: Math.round(r.peerBullmq.burst.acceptPerSecond),
     burst_max_rss_mb: round(maxRss(r), 1),
-    memory_limits_mb: typeof r.memoryLimits === 'string' ? null : Object.fromEntries(FLEET.map((s) => [s, (r.memoryLimits as Record<string, number>)[s]])),
+    memory_limits_mb: typeof r.memoryLimits === 'string' ? null : memoryLimitsOf(r.memoryLimits),
     lost: r.burst.byId.lost,
     cpu_ms_per_msg: {
       pipeline: cpuFigure(r.pipeline.cpu),

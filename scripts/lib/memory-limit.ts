@@ -20,6 +20,9 @@ export interface MemoryCgroups {
 
 let counter = 0;
 
+/** `sh -c JOIN sh <dir>`: the shell moves itself into the cgroup at <dir>. */
+const JOIN = 'echo $$ > "$1/cgroup.procs"';
+
 /** The cgroup memory controller this process may nest under, or the reason there is none. */
 export function memoryCgroups(): MemoryCgroups | { unavailable: string } {
   const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
@@ -38,14 +41,24 @@ export function memoryCgroups(): MemoryCgroups | { unavailable: string } {
     base = path.join('/sys/fs/cgroup', v2.slice(3));
     limitFile = 'memory.max';
   }
-  // Make one, limit it and move a shell into it, as wrap() will: cgroup v2 refuses the move where
-  // this process's own cgroup has controllers of its own (no processes in inner nodes).
-  const probe = path.join(base, `pmbench-probe-${process.pid}`);
-  try {
-    mkdirSync(probe);
+  /** A new cgroup under `base` limited to `mb`, named `name`; its path. */
+  const make = (name: string, mb: number): string => {
+    const dir = path.join(base, name);
+    mkdirSync(dir);
     try {
-      writeFileSync(path.join(probe, limitFile), String(256 * 1024 * 1024));
-      const joined = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs"', 'sh', probe], { stdio: 'ignore' });
+      writeFileSync(path.join(dir, limitFile), String(mb * 1024 * 1024));
+    } catch (err) {
+      rmdirSync(dir);
+      throw err;
+    }
+    return dir;
+  };
+  // Make one and move a shell into it, as wrap() will: cgroup v2 refuses the move where this
+  // process's own cgroup has controllers of its own (no processes in inner nodes).
+  try {
+    const probe = make(`pmbench-probe-${process.pid}`, 256);
+    try {
+      const joined = spawnSync('/bin/sh', ['-c', JOIN, 'sh', probe], { stdio: 'ignore' });
       if (joined.status !== 0) return { unavailable: `cannot move a process into a memory cgroup under ${base}` };
     } finally {
       rmdirSync(probe);
@@ -55,13 +68,11 @@ export function memoryCgroups(): MemoryCgroups | { unavailable: string } {
   }
   return {
     wrap(name, mb, cmd, args) {
-      const dir = path.join(base, `pmbench-${process.pid}-${name}-${++counter}`);
-      mkdirSync(dir);
-      writeFileSync(path.join(dir, limitFile), String(mb * 1024 * 1024));
+      const dir = make(`pmbench-${process.pid}-${name}-${++counter}`, mb);
       return {
         // The shell joins the cgroup, then becomes the child: same pid, so RSS and signals reach it.
         cmd: '/bin/sh',
-        args: ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'sh', dir, cmd, ...args],
+        args: ['-c', `${JOIN} && shift && exec "$@"`, 'sh', dir, cmd, ...args],
         remove: () => {
           try {
             rmdirSync(dir);
