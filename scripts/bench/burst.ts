@@ -12,7 +12,7 @@ import { deliveredCount } from './delivery.js';
 import type { Fleet } from './fleet.js';
 import type { LedgerClient } from './provider.js';
 import { MGMT_URL } from './isolation.js';
-import { closedLoop, type Accepted, type IngressClient } from './load.js';
+import { closedLoop, type Accepted, type ClosedLoadOptions, type IngressClient } from './load.js';
 import type { Log } from './pipeline.js';
 import { type Child } from '../lib/processes.js';
 import type { Sizes } from './sizes.js';
@@ -96,17 +96,27 @@ export async function measureBurst(fleet: Fleet, client: IngressClient, ledger: 
   };
 }
 
-/** Offers the burst; stops offering at maxAcceptMs (what was accepted by then is the burst). */
-function accept(client: IngressClient, s: Sizes, log: Log): Promise<Accepted> {
+/**
+ * The burst's load of `count` messages from `started` (its batches, in flight, users): offering
+ * stops at maxAcceptMs, and what was accepted by then is the burst. Postmaster's and the peers'.
+ */
+export function burstLoad(s: Sizes, count: number, started: number): ClosedLoadOptions {
   const b = s.burst;
-  const started = Date.now();
-  return closedLoop(client, {
-    count: b.count,
+  return {
+    count,
     users: b.users,
     concurrency: b.concurrency,
     batchSize: b.batchSize,
     deadline: started + b.maxAcceptMs + 60_000,
     stopAt: started + b.maxAcceptMs,
+  };
+}
+
+/** Offers the burst. */
+function accept(client: IngressClient, s: Sizes, log: Log): Promise<Accepted> {
+  const started = Date.now();
+  return closedLoop(client, {
+    ...burstLoad(s, s.burst.count, started),
     onProgress: (n) => {
       if (n % 100_000 < 10_000) log(`burst: ${n} accepted (${((n * 1000) / (Date.now() - started)).toFixed(0)}/s)`);
     },

@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import type { Pids } from '../cpu.js';
 import type { BenchSpace } from '../isolation.js';
 import { REDIS_URL } from '../isolation.js';
+import { burstLoad } from '../burst.js';
 import { closedLoop, IngressClient } from '../load.js';
 import { closedThroughput, type Log, type ThroughputResult } from '../pipeline.js';
 import { freePort } from '../../lib/ports.js';
@@ -133,17 +134,8 @@ export async function measurePeer(o: PeerOptions): Promise<PeerResult> {
 
 /** The burst's shape (batches, in flight, users) with the peer's count, nothing consuming. */
 async function peerBurst(client: IngressClient, queue: PeerQueue, s: Sizes): Promise<PeerBurst> {
-  const b = s.burst;
   const before = await queue.depth();
-  const started = Date.now();
-  const acc = await closedLoop(client, {
-    count: s.peerBurst,
-    users: b.users,
-    concurrency: b.concurrency,
-    batchSize: b.batchSize,
-    deadline: started + b.maxAcceptMs + 60_000,
-    stopAt: started + b.maxAcceptMs,
-  });
+  const acc = await closedLoop(client, burstLoad(s, s.peerBurst, Date.now()));
   const acceptSeconds = (acc.lastAcceptedAt - acc.firstSentAt) / 1000;
   return {
     offered: s.peerBurst,
