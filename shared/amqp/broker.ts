@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream';
 import type { Logger } from '../platform/logger.js';
 import { maskUrl } from '../platform/config.js';
 import { connectionName, consumerTag, processReplicaId } from '../platform/replica.js';
-import { BrokerUnavailableError, PublisherChannel } from './publisher-channel.js';
+import { BrokerUnavailableError, PublisherChannel, type OutgoingMessage } from './publisher-channel.js';
 
 export { BrokerUnavailableError, UnroutableError, UnencodableMessageError } from './publisher-channel.js';
 
@@ -47,6 +47,24 @@ export interface BrokerOptions {
   urgentConnection?: boolean;
   /** Called for every publish that reached no queue (a metric). */
   onReturned?(exchange: string, routingKey: string): void;
+}
+
+/** The amqplib publish of `a`: persistent JSON, its ids, headers and priority, stamped now unless it says when. */
+export function outgoing(a: PublishArgs): OutgoingMessage {
+  return {
+    exchange: a.exchange,
+    routingKey: a.routingKey,
+    body: a.body,
+    options: {
+      persistent: true,
+      contentType: 'application/json',
+      messageId: a.messageId,
+      correlationId: a.correlationId,
+      timestamp: Math.floor((a.timestamp ?? Date.now()) / 1000),
+      headers: a.headers,
+      priority: a.priority,
+    },
+  };
 }
 
 /**
@@ -236,20 +254,7 @@ export class Broker {
       ? (this.urgentPublisher ??= this.openPublisher('publisher:urgent', { urgent: true }))
       : (this.publisher ??= this.openPublisher('publisher'));
     try {
-      await channel.publish({
-        exchange: a.exchange,
-        routingKey: a.routingKey,
-        body: a.body,
-        options: {
-          persistent: true,
-          contentType: 'application/json',
-          messageId: a.messageId,
-          correlationId: a.correlationId,
-          timestamp: Math.floor((a.timestamp ?? Date.now()) / 1000),
-          headers: a.headers,
-          priority: a.priority,
-        },
-      });
+      await channel.publish(outgoing(a));
     } catch (err) {
       if (err instanceof BrokerUnavailableError) {
         err.message = `publish to ${a.exchange} not confirmed: ${err.message}`;

@@ -3,7 +3,7 @@
  * the user's shard queue, which the publisher picks (topology/shard.ts), so every message of a user
  * lands on one shard whatever the broker's state.
  */
-import type { Broker } from './broker.js';
+import type { Broker, PublishArgs } from './broker.js';
 import { H, type Envelope } from '../domain/envelope.js';
 import type { Metrics } from '../platform/metrics.js';
 import type { Topology } from './topology/declaration.js';
@@ -30,12 +30,13 @@ export interface StagePublisher {
   metrics: Metrics;
 }
 
-export async function publishToStage(p: StagePublisher, stage: Stage, env: Envelope, extraHeaders: Record<string, unknown> = {}): Promise<Lane> {
+/** The broker publish of an envelope into a stage: its lane's exchange, its routing key and the lanes' headers. */
+export function stagePublishArgs(topology: Topology, stage: Stage, env: Envelope, extraHeaders: Record<string, unknown> = {}): PublishArgs & { lane: Lane } {
   const lane = laneFor(stage, env);
-  const exchange = p.topology.names.exchangeForLane(lane);
-  await p.broker.publish({
-    exchange,
-    routingKey: routingKeyFor(p.topology, lane, env.user),
+  return {
+    lane,
+    exchange: topology.names.exchangeForLane(lane),
+    routingKey: routingKeyFor(topology, lane, env.user),
     body: Buffer.from(JSON.stringify(env)),
     messageId: env.id,
     correlationId: env.correlationId,
@@ -49,7 +50,12 @@ export async function publishToStage(p: StagePublisher, stage: Stage, env: Envel
       [H.acceptedAt]: Date.parse(env.createdAt),
       ...extraHeaders,
     },
-  });
-  p.metrics.published.inc({ exchange });
+  };
+}
+
+export async function publishToStage(p: StagePublisher, stage: Stage, env: Envelope, extraHeaders: Record<string, unknown> = {}): Promise<Lane> {
+  const { lane, ...args } = stagePublishArgs(p.topology, stage, env, extraHeaders);
+  await p.broker.publish(args);
+  p.metrics.published.inc({ exchange: args.exchange });
   return lane;
 }

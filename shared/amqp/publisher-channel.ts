@@ -78,12 +78,62 @@ export interface OutgoingMessage {
   options: Options.Publish;
 }
 
+/**
+ * A UTF-16 string of at most this many units is at most 255 bytes in UTF-8 (3 bytes a unit at most;
+ * a surrogate pair is 2 units for 4 bytes): within AMQP's short-string limit whatever it holds.
+ */
+const SHORT_UNITS = 85;
+/** Header text (keys and string values) under this many units stays far inside amqplib's 64 KiB properties buffer. */
+const HEADER_UNITS = 4096;
+/** The options a message may carry and still take the fast check; any other goes through the dry run. */
+const SHORT_OPTIONS = ['messageId', 'correlationId', 'contentType', 'contentEncoding', 'type', 'appId', 'userId', 'replyTo', 'expiration'] as const;
+const KNOWN_OPTIONS = new Set<string>([...SHORT_OPTIONS, 'headers', 'persistent', 'mandatory', 'priority', 'timestamp', 'deliveryMode']);
+
+const isShort = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.length <= SHORT_UNITS);
+const isOctet = (v: unknown): boolean => v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255);
+
+/**
+ * True when the message certainly encodes, judged without encoding it: short strings within
+ * SHORT_UNITS, an octet priority, a safe-integer timestamp, and a flat header table of short names
+ * with string, safe-integer or boolean values of bounded total length. False means "not known":
+ * the caller then runs amqplib's own encoders (checkEncodable), which decide. The hot path's
+ * messages (ULID ids, validated users and correlation ids, the lanes' headers) all pass, so each
+ * is encoded once, by the real publish.
+ */
+export function surelyEncodable(m: OutgoingMessage): boolean {
+  if (!isShort(m.exchange) || !isShort(m.routingKey)) return false;
+  const o = m.options as Record<string, unknown>;
+  for (const k in o) if (!KNOWN_OPTIONS.has(k)) return false;
+  for (const k of SHORT_OPTIONS) if (!isShort(o[k])) return false;
+  if (!isOctet(o.priority) || !isOctet(o.deliveryMode)) return false;
+  if (o.timestamp !== undefined && !(Number.isSafeInteger(o.timestamp) && (o.timestamp as number) >= 0)) return false;
+  const headers = o.headers;
+  if (headers === undefined) return true;
+  if (headers === null || typeof headers !== 'object' || Object.getPrototypeOf(headers) !== Object.prototype) return false;
+  let units = 0;
+  for (const k in headers) {
+    const v = (headers as Record<string, unknown>)[k];
+    if (k.length > SHORT_UNITS) return false;
+    if (typeof v === 'string') units += v.length;
+    else if (!(typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v)))) return false;
+    units += k.length;
+    if (units > HEADER_UNITS) return false;
+  }
+  return true;
+}
+
+/** amqplib's own encoding of the message's method and properties, thrown away: throws what the real publish would. */
+export function dryRunEncode(m: OutgoingMessage): void {
+  const fields = Args.publish(m.exchange, m.routingKey, m.options);
+  defs.encodeMethod(defs.BasicPublish, 1, fields);
+  defs.encodeProperties(defs.BasicProperties, 1, m.body.length, fields);
+}
+
 /** Throws UnencodableMessageError if amqplib's encoder would refuse the message. */
 export function checkEncodable(m: OutgoingMessage): void {
+  if (surelyEncodable(m)) return;
   try {
-    const fields = Args.publish(m.exchange, m.routingKey, m.options);
-    defs.encodeMethod(defs.BasicPublish, 1, fields);
-    defs.encodeProperties(defs.BasicProperties, 1, m.body.length, fields);
+    dryRunEncode(m);
   } catch (err) {
     throw new UnencodableMessageError(`message ${m.options.messageId ?? ''} cannot be encoded for AMQP: ${(err as Error).message}`, { cause: err });
   }

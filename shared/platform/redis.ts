@@ -155,7 +155,12 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
 
 export function keyspace(redisKeyPrefix: string, topologyPrefix: string): (...parts: Array<string | number>) => string {
   const base = `${redisKeyPrefix}:${topologyPrefix}`;
-  return (...parts) => [base, ...parts].join(':');
+  return (...parts) => {
+    // Every hot-path key goes through here (several a message): a loop, not an array and a join.
+    let key = base;
+    for (const p of parts) key += `:${p}`;
+    return key;
+  };
 }
 export type Keyspace = ReturnType<typeof keyspace>;
 

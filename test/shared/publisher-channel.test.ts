@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import amqplib, { type ChannelModel } from 'amqplib';
-import { Broker, BrokerUnavailableError, UnencodableMessageError, UnroutableError } from '../../shared/amqp/broker.js';
+import fc from 'fast-check';
+import { Broker, BrokerUnavailableError, outgoing, UnencodableMessageError, UnroutableError } from '../../shared/amqp/broker.js';
+import { checkEncodable, dryRunEncode, surelyEncodable, type OutgoingMessage } from '../../shared/amqp/publisher-channel.js';
+import { stagePublishArgs } from '../../shared/amqp/publish.js';
+import { buildTopology } from '../../shared/amqp/topology/declaration.js';
+import type { Stage } from '../../shared/amqp/topology/names.js';
+import { newEnvelope } from '../../shared/domain/envelope.js';
 import { brokerChecks } from '../../shared/amqp/runtime.js';
 import { Health } from '../../shared/platform/health.js';
 import { silentLogger } from '../../shared/platform/logger.js';
@@ -156,5 +162,109 @@ describe('shared/health: readiness and liveness follow the publishing channel', 
     proxy.thaw();
     await waitFor(() => health.readiness().ok, { what: 'readiness to recover through the probe', timeoutMs: 5000 });
     expect(health.liveness().ok).to.equal(true);
+  });
+});
+
+describe('shared/publisher-channel: the fast encodability check', () => {
+  const topology = buildTopology({ prefix: 'pm', shards: 16, retryTiersMs: [1000], urgentQueueType: 'classic', deliveryLimit: 3 });
+  /** Whether amqplib's own encoders take the message. */
+  const encodes = (m: OutgoingMessage): boolean => {
+    try {
+      dryRunEncode(m);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** Mostly what passes, often what does not: weights keep both sides of the check busy. */
+  const often = <T>(usual: fc.Arbitrary<T>, odd: fc.Arbitrary<unknown>) => fc.oneof({ arbitrary: usual, weight: 6 }, { arbitrary: odd, weight: 1 });
+  const text = fc.oneof(
+    { arbitrary: fc.string({ maxLength: 20 }), weight: 6 },
+    fc.string({ maxLength: 100 }),
+    fc.string({ unit: 'binary', maxLength: 100 }),
+    fc.string({ unit: 'grapheme', maxLength: 100 }),
+    fc.constantFrom('€'.repeat(85), '€'.repeat(86), '😀'.repeat(42), '😀'.repeat(43), 'x'.repeat(85), 'x'.repeat(256), 'x'.repeat(5000)),
+  );
+  const value = fc.oneof(
+    { arbitrary: text, weight: 6 },
+    { arbitrary: fc.integer(), weight: 4 },
+    fc.boolean(),
+    fc.integer(),
+    fc.double(),
+    fc.bigInt(),
+    fc.constantFrom(2 ** 53, 2 ** 64, -(2 ** 63) - 1, null, undefined),
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }),
+  );
+  const message = fc.record(
+    {
+      exchange: text,
+      routingKey: text,
+      body: fc.constant(Buffer.from('{}')),
+      options: fc.record(
+        {
+          messageId: text,
+          correlationId: often(text, fc.integer()),
+          contentType: text,
+          type: text,
+          priority: often(fc.integer({ min: 0, max: 255 }), fc.oneof(fc.integer({ min: -5, max: 300 }), fc.double())),
+          timestamp: often(fc.integer({ min: 0, max: 2 ** 40 }), fc.oneof(fc.integer({ min: -10, max: 0 }), fc.double(), fc.constant(2 ** 64))),
+          persistent: fc.boolean(),
+          expiration: often(text, fc.integer()),
+          headers: often(fc.dictionary(text, value, { maxKeys: 6 }), fc.oneof(fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }))),
+          CC: fc.array(text, { maxLength: 2 }),
+        },
+        { requiredKeys: [] },
+      ),
+    },
+    { requiredKeys: ['exchange', 'routingKey', 'body', 'options'] },
+  ) as fc.Arbitrary<OutgoingMessage>;
+
+  it('only passes what amqplib would encode (generated messages, multi-byte and oversized fields, odd values)', () => {
+    let passed = 0;
+    fc.assert(
+      fc.property(message, (m) => {
+        if (!surelyEncodable(m)) return;
+        passed++;
+        expect(
+          encodes(m),
+          JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)),
+        ).to.equal(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(passed, 'the generator reaches the fast path').to.be.above(50);
+  });
+
+  it('leaves the boundary cases to the dry run, which refuses the ones over 255 bytes', () => {
+    const base: OutgoingMessage = { exchange: 'x', routingKey: 'k', body: Buffer.alloc(0), options: { messageId: 'm' } };
+    const at = (extra: Partial<OutgoingMessage['options']>): OutgoingMessage => ({ ...base, options: { ...base.options, ...extra } });
+    expect(surelyEncodable(at({ correlationId: '€'.repeat(85) })), '255 bytes').to.equal(true);
+    expect(encodes(at({ correlationId: '€'.repeat(85) }))).to.equal(true);
+    expect(surelyEncodable(at({ correlationId: 'x'.repeat(86) })), '86 units: not known').to.equal(false);
+    expect(() => checkEncodable(at({ correlationId: 'x'.repeat(86) })), '86 ASCII bytes encode').not.to.throw();
+    expect(() => checkEncodable(at({ correlationId: '€'.repeat(86) }))).to.throw(UnencodableMessageError);
+    expect(() => checkEncodable(at({ headers: { ['😀'.repeat(64)]: 1 } }))).to.throw(UnencodableMessageError);
+    expect(() => checkEncodable(at({ headers: { h: 'x'.repeat(70_000) } }))).to.throw(UnencodableMessageError);
+    expect(() => checkEncodable(at({ priority: 256 }))).to.throw(UnencodableMessageError);
+  });
+
+  it('passes every message a stage publish makes of a valid envelope, so the hot path encodes each once', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[1-9]\d{6,19}$/),
+        fc.option(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 64 }), { nil: undefined }),
+        fc.constantFrom('normal', 'urgent'),
+        fc.constantFrom('dispatch', 'send'),
+        (user, correlationId, priority, stage) => {
+          const env = newEnvelope({ kind: 'outbound', user, correlationId, priority, payload: { type: 'text', text: { body: 'hi' } } } as never);
+          const { lane: _lane, urgent: _urgent, ...args } = stagePublishArgs(topology, stage as Stage, env);
+          expect(surelyEncodable(outgoing({ ...args })), JSON.stringify({ user, correlationId })).to.equal(
+            correlationId === undefined || correlationId.length <= 85,
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
