@@ -3,14 +3,14 @@
  * `{"replies": [<Cloud API message object>...]}` out. Either the bot's own HTTP endpoint
  * (BOT_HANDLER_URL) or the built-in echo handler.
  */
-import { request } from 'undici';
+import { getGlobalDispatcher } from 'undici';
 import { z } from 'zod';
 import { parseContent } from '../../shared/domain/content/content.js';
 import { RequestError } from '../../shared/domain/content/request-error.js';
 import { describeIssue, type Envelope } from '../../shared/domain/envelope.js';
 import { classifyNetworkError, parseRetryAfter } from '../../shared/failures/classify.js';
 import { PermanentError, PoisonMessageError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/platform/http-body.js';
+import { CallDeadlineError, postCapped } from '../../shared/platform/http-body.js';
 import type { DispatcherMetrics } from './metrics.js';
 import type { StageContext } from '../../shared/stage/worker.js';
 
@@ -77,13 +77,19 @@ const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
  * an answer over `maxResponseBytes` (0: no cap) is not read.
  */
 export class HttpBotHandler implements BotHandler {
+  /** BOT_HANDLER_URL as the dispatcher takes it: the origin, and the path with its query. */
+  private readonly target: { origin: string; path: string };
+
   constructor(
     private readonly url: string,
     private readonly timeoutMs: number,
     private readonly metrics: DispatcherMetrics,
     private readonly token = '',
     private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
-  ) {}
+  ) {
+    const u = new URL(url);
+    this.target = { origin: u.origin, path: `${u.pathname}${u.search}` };
+  }
 
   async handle(env: Envelope, ctx: StageContext): Promise<Reply[]> {
     const started = process.hrtime.bigint();
@@ -125,9 +131,11 @@ export class HttpBotHandler implements BotHandler {
   /** The call and its whole body; `text` null: the body was over the cap (what the status means decides). */
   private async call(env: Envelope): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string | null }> {
     try {
-      return await withCallDeadline(this.timeoutMs, async (signal) => {
-        const res = await request(this.url, {
-          method: 'POST',
+      const { statusCode, headers, text } = await postCapped(
+        getGlobalDispatcher(),
+        {
+          origin: this.target.origin,
+          path: this.target.path,
           headers: {
             'content-type': 'application/json',
             'x-postmaster-message-id': env.id,
@@ -135,15 +143,10 @@ export class HttpBotHandler implements BotHandler {
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           },
           body: JSON.stringify(handlerRequest(env)),
-          // The deadline alone times the call: per-phase timeouts of the same length would race it.
-          signal,
-        });
-        const text = await readCapped(res.body, this.maxResponseBytes, res.headers['content-length']).catch((err: unknown) => {
-          if (err instanceof ResponseTooLargeError) return null;
-          throw err;
-        });
-        return { status: res.statusCode, headers: res.headers, text };
-      });
+        },
+        { timeoutMs: this.timeoutMs, maxBytes: this.maxResponseBytes },
+      );
+      return { status: statusCode, headers, text };
     } catch (err) {
       throw this.failed(err);
     }
@@ -151,7 +154,7 @@ export class HttpBotHandler implements BotHandler {
 
   private failed(err: unknown): ClassifiedError {
     if (err instanceof CallDeadlineError)
-      return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
+      return new TransientError(`bot handler call not finished within BOT_HANDLER_TIMEOUT_MS (${this.timeoutMs} ms)`, { code: 'timeout', cause: err });
     return classifyNetworkError(err);
   }
 }

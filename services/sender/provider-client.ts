@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Envelope } from '../../shared/domain/envelope.js';
 import { classifyNetworkError, classifyProviderError } from '../../shared/failures/classify.js';
 import { PermanentError, TransientError, type ClassifiedError } from '../../shared/failures/errors.js';
-import { CallDeadlineError, readCapped, ResponseTooLargeError, withCallDeadline } from '../../shared/platform/http-body.js';
+import { CallDeadlineError, postCapped, type CappedAnswer } from '../../shared/platform/http-body.js';
 
 export interface ProviderConfig {
   baseUrl: string;
@@ -127,21 +127,24 @@ export class ProviderClient {
         code: 'unknown-number',
       });
     }
-    let res;
-    let text: string;
+    let answer: CappedAnswer;
     try {
-      ({ res, text } = await withCallDeadline(this.cfg.timeoutMs, async (signal) => {
-        const res = await (env.priority === 'urgent' ? this.urgentPool : this.pool).request({
-          method: 'POST',
-          path: route.path,
-          headers: { authorization: route.auth, 'content-type': 'application/json' },
-          body: JSON.stringify(ProviderClient.body(env)),
-          signal,
-        });
-        return { res, text: await readCapped(res.body, this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, res.headers['content-length']) };
-      }));
+      answer = await postCapped(
+        env.priority === 'urgent' ? this.urgentPool : this.pool,
+        { path: route.path, headers: { authorization: route.auth, 'content-type': 'application/json' }, body: JSON.stringify(ProviderClient.body(env)) },
+        { timeoutMs: this.cfg.timeoutMs, maxBytes: this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES },
+      );
     } catch (err) {
       throw this.failed(err);
+    }
+    const { statusCode, headers, text } = answer;
+    if (text === null) {
+      throw new TransientError(
+        `provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES} bytes); not read`,
+        {
+          code: 'response-too-large',
+        },
+      );
     }
     let parsed: unknown = undefined;
     try {
@@ -149,22 +152,16 @@ export class ProviderClient {
     } catch {
       // A body that is not JSON still has a status to classify.
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) {
+    if (statusCode >= 200 && statusCode < 300) {
       const wamid = (parsed as { messages?: Array<{ id?: string }> } | undefined)?.messages?.[0]?.id ?? null;
-      return { wamid, status: res.statusCode };
+      return { wamid, status: statusCode };
     }
-    throw classifyProviderError(res.statusCode, parsed, res.headers['retry-after']);
+    throw classifyProviderError(statusCode, parsed, headers['retry-after']);
   }
 
   private failed(err: unknown): ClassifiedError {
-    if (err instanceof ResponseTooLargeError) {
-      return new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${err.limit} bytes); not read`, {
-        code: 'response-too-large',
-        cause: err,
-      });
-    }
     if (err instanceof CallDeadlineError) {
-      return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err.cause });
+      return new TransientError(`provider call not finished within PROVIDER_TIMEOUT_MS (${this.cfg.timeoutMs} ms)`, { code: 'timeout', cause: err });
     }
     return classifyNetworkError(err);
   }

@@ -3,7 +3,8 @@
  * hot path's Redis work (status records, the send ledger) becomes one script call per HTTP batch or
  * delivery batch instead of one per message. The flush runs on `setImmediate`, after every
  * microtask of the current turn (the deliveries of one socket read, the items of one request);
- * `max` items flush at once. Each caller gets its own item's result, or the batch's error.
+ * `max` items flush at once. Each caller gets its own item's result, or the batch's error. All the
+ * batches of a process flush in the same callback.
  */
 export type BatchRun<I, O> = (items: I[]) => Promise<O[]>;
 
@@ -12,10 +13,25 @@ interface Waiter<O> {
   reject(err: unknown): void;
 }
 
+/**
+ * The batches with items waiting, flushed together by one `setImmediate`: their commands then
+ * leave in one write of the client's auto-pipeline (which sends on the next tick after each
+ * callback), not one write per batch. On loopback a write is the costly part: the kernel runs the
+ * receiving side of TCP inside the sender's call.
+ */
+const due = new Set<{ flush(): void }>();
+let scheduled: NodeJS.Immediate | null = null;
+
+function flushDue(): void {
+  scheduled = null;
+  const batches = [...due];
+  due.clear();
+  for (const b of batches) b.flush();
+}
+
 export class TickBatch<I, O> {
   private items: I[] = [];
   private waiters: Array<Waiter<O>> = [];
-  private scheduled: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly run: BatchRun<I, O>,
@@ -27,13 +43,16 @@ export class TickBatch<I, O> {
       this.items.push(item);
       this.waiters.push({ resolve, reject });
       if (this.items.length >= this.max) this.flush();
-      else this.scheduled ??= setImmediate(() => this.flush());
+      else {
+        due.add(this);
+        scheduled ??= setImmediate(flushDue);
+      }
     });
   }
 
-  private flush(): void {
-    if (this.scheduled) clearImmediate(this.scheduled);
-    this.scheduled = null;
+  /** Runs the waiting items now (the shared tick calls it; `max` items call it at once). */
+  flush(): void {
+    due.delete(this);
     const items = this.items;
     const waiters = this.waiters;
     if (items.length === 0) return;
