@@ -4,9 +4,11 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { LATENCY_BUCKETS } from '../../shared/platform/metrics.js';
-import { StageMetrics } from '../../shared/stage/metrics.js';
+import { DUPLICATES_DROPPED, StageMetrics } from '../../shared/stage/metrics.js';
 
 export class SenderMetrics extends StageMetrics {
+  /** Redeliveries of messages already sent, dropped by the send ledger (stage="send"). */
+  readonly duplicatesDropped = new Counter({ ...DUPLICATES_DROPPED, registers: [this.registry] });
   readonly sent = new Counter({
     name: 'postmaster_sent_total',
     help: 'Provider calls by outcome, Cloud API code and business number (phone number id).',

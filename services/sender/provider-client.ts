@@ -127,24 +127,20 @@ export class ProviderClient {
         code: 'unknown-number',
       });
     }
+    const maxBytes = this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     let answer: CappedAnswer;
     try {
       answer = await postCapped(
         env.priority === 'urgent' ? this.urgentPool : this.pool,
         { path: route.path, headers: { authorization: route.auth, 'content-type': 'application/json' }, body: JSON.stringify(ProviderClient.body(env)) },
-        { timeoutMs: this.cfg.timeoutMs, maxBytes: this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES },
+        { timeoutMs: this.cfg.timeoutMs, maxBytes },
       );
     } catch (err) {
       throw this.failed(err);
     }
     const { statusCode, headers, text } = answer;
     if (text === null) {
-      throw new TransientError(
-        `provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${this.cfg.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES} bytes); not read`,
-        {
-          code: 'response-too-large',
-        },
-      );
+      throw new TransientError(`provider answer larger than PROVIDER_MAX_RESPONSE_BYTES (${maxBytes} bytes); not read`, { code: 'response-too-large' });
     }
     let parsed: unknown = undefined;
     try {

@@ -9,6 +9,7 @@ import { Metrics } from '../platform/metrics.js';
 
 /** Declared once for the stage workers and the ingress, which reports its requests as stage="ingress". */
 export const IN_FLIGHT = { name: 'postmaster_in_flight', help: 'Deliveries being worked on.', labelNames: ['stage'] } as const;
+/** Declared once for the sender (redeliveries of sent messages) and the ingress (webhook repeats). */
 export const DUPLICATES_DROPPED = {
   name: 'postmaster_duplicates_dropped_total',
   help: 'Redeliveries or repeats dropped by dedup.',
@@ -83,5 +84,4 @@ export class StageMetrics extends Metrics {
     labelNames: ['stage'],
     registers: [this.registry],
   });
-  readonly duplicatesDropped = new Counter({ ...DUPLICATES_DROPPED, registers: [this.registry] });
 }

@@ -27,7 +27,6 @@ const STAGE_WORKER = [
   'postmaster_dlq_oldest_wait_seconds',
   'postmaster_holds_healed_total',
   'postmaster_urgent_hold_seconds_total',
-  'postmaster_duplicates_dropped_total',
 ];
 
 /** What each service exports besides prom-client's process metrics. */
@@ -44,6 +43,7 @@ const EXPECTED: Record<keyof typeof SERVICE_METRICS, string[]> = {
   sender: [
     ...EVERY_SERVICE,
     ...STAGE_WORKER,
+    'postmaster_duplicates_dropped_total',
     'postmaster_sent_total',
     'postmaster_window_fallbacks_total',
     'postmaster_messaging_limit_total',
