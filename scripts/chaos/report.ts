@@ -50,7 +50,9 @@ export function latestRunBlock(results: ScenarioResult[], meta: RunMeta): string
   md.push('', verdict(results), '', 'Measured, scenario by scenario:', '');
   for (const r of results) {
     const gap = r.longestGapMs === null ? '' : `longest pause between two deliveries after the fault ${secs(r.longestGapMs)}; `;
-    md.push(`- **${r.name}**: ${gap}${[...r.notes, ...(r.error ? [`error: ${r.error}`] : [])].join('; ') || 'nothing unusual'}.`);
+    // An error's first line only: the rest (a node's log tail, a stack) is in the run's results.json and output.
+    const error = r.error ? [`error: ${r.error.split('\n')[0]}`] : [];
+    md.push(`- **${r.name}**: ${gap}${[...r.notes, ...error].join('; ') || 'nothing unusual'}.`);
   }
   return md.join('\n');
 }

@@ -60,6 +60,20 @@ describe('chaos report: docs/RELIABILITY.md', () => {
     expect(replaceBlock(written, 'chaos:latest-run', latestRunBlock([result], meta))).to.equal(written);
   });
 
+  it("gives a scenario that could not run its error's first line, leaving the rest (a node's log tail) to the run's results", () => {
+    const failed: ScenarioResult = {
+      ...result,
+      audit: null,
+      recoveryMs: null,
+      longestGapMs: null,
+      notes: [],
+      error: 'timed out waiting for node x\n[error] crash report\n  stack',
+    };
+    const block = latestRunBlock([failed], meta);
+    expect(block).to.include('- **kill -9 sender**: error: timed out waiting for node x.');
+    expect(block).not.to.include('crash report');
+  });
+
   it('refuses a doc without the block instead of appending to it', () => {
     expect(() => replaceBlock('# Reliability\n', 'chaos:latest-run', 'x')).to.throw(/chaos:latest-run:begin/);
   });
