@@ -81,7 +81,7 @@ export class HttpBotHandler implements BotHandler {
   private readonly target: { origin: string; path: string };
 
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly timeoutMs: number,
     private readonly metrics: DispatcherMetrics,
     private readonly token = '',

@@ -6,7 +6,7 @@
 import { newEnvelope, type Envelope, type Priority } from '../../shared/domain/envelope.js';
 import { UnencodableMessageError } from '../../shared/amqp/broker.js';
 import { publishToStage } from '../../shared/amqp/publish.js';
-import { DeadlineError, ReplicaAckError, withDeadline } from '../../shared/platform/redis.js';
+import { DeadlineError, isCommandTimeout, ReplicaAckError, withDeadline } from '../../shared/platform/redis.js';
 import type { Logger } from '../../shared/platform/logger.js';
 import type { Runtime } from '../../shared/amqp/runtime.js';
 import type { IngressMetrics } from './metrics.js';
@@ -248,7 +248,7 @@ function scheduleFailure(err: Error): Outcome {
  * not outlive a failover. Either way the retry must reuse the id (the claim becomes uncertain).
  */
 function mayHaveLanded(err: Error): boolean {
-  return err instanceof DeadlineError || err instanceof ReplicaAckError || err.message === 'Command timed out';
+  return err instanceof DeadlineError || err instanceof ReplicaAckError || isCommandTimeout(err);
 }
 
 function copyAsDuplicate(first: Outcome): Outcome {

@@ -8,6 +8,7 @@
  */
 import { BrokerUnavailableError } from '../amqp/broker.js';
 import { ClassifiedError } from './errors.js';
+import { isCommandTimeout } from '../platform/redis.js';
 
 /**
  * Codes our own code gives to errors that mean "Redis is unavailable": the send ledger's and the
@@ -15,8 +16,6 @@ import { ClassifiedError } from './errors.js';
  * live in Redis (`limit-unavailable`).
  */
 const REDIS_UNAVAILABLE_CODES = new Set(['redis-unavailable', 'limit-unavailable']);
-/** ioredis's error for a command unanswered within REDIS_COMMAND_TIMEOUT_MS (a frozen or partitioned Redis). */
-const REDIS_COMMAND_TIMEOUT = 'Command timed out';
 
 /** 'broker' or 'redis' when the error (or one of its causes) is an outage of that dependency; null otherwise. */
 export function outageOf(err: unknown): 'broker' | 'redis' | null {
@@ -29,7 +28,7 @@ export function outageOf(err: unknown): 'broker' | 'redis' | null {
     // ioredis gives up on a command after maxRetriesPerRequest reconnects; LOADING: Redis is starting.
     if (x.name === 'MaxRetriesPerRequestError') return 'redis';
     if (x.name === 'ReplyError' && /^LOADING\b/.test(x.message ?? '')) return 'redis';
-    if (x.message === REDIS_COMMAND_TIMEOUT) return 'redis';
+    if (isCommandTimeout(x)) return 'redis';
     e = x.cause;
   }
   return null;

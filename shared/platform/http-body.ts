@@ -17,11 +17,8 @@ export class ResponseTooLargeError extends Error {
 export class CallDeadlineError extends Error {
   override readonly name = 'CallDeadlineError';
 
-  constructor(
-    readonly ms: number,
-    options?: { cause?: unknown },
-  ) {
-    super(`call not finished within ${ms} ms`, options);
+  constructor(readonly ms: number) {
+    super(`call not finished within ${ms} ms`);
   }
 }
 

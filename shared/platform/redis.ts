@@ -135,6 +135,11 @@ export async function waitForReplicas(redis: Redis, cfg: Pick<Config, 'redisWait
   if (acked < want) throw new ReplicaAckError(`${what}: ${acked} of ${want} Redis replica(s) acknowledged the write within ${ms} ms`);
 }
 
+/** ioredis's error for a command unanswered within REDIS_COMMAND_TIMEOUT_MS (a frozen or partitioned Redis); the command may still run. */
+export function isCommandTimeout(err: unknown): boolean {
+  return (err as Error | null)?.message === 'Command timed out';
+}
+
 export class DeadlineError extends Error {
   override readonly name = 'DeadlineError';
 }
